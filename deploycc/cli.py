@@ -1,0 +1,49 @@
+"""The ``deploycc`` command line (typer). Each ``cmd_*`` module registers its commands on ``app``.
+
+Exit codes: 0 ok, 1 a verification gate failed, 2 bad input or usage. A user mistake is printed
+as one line (``error: ...``) on stderr, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .errors import DeployccError
+from .report import err_console
+
+app = typer.Typer(
+    name="deploycc", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Deploy searched CNNs to CPUs, Jetson Xavier and NPUs; verify numerics, mIoU and latency.",
+)
+
+from . import cmd_build, cmd_info, cmd_models  # noqa: E402,F401  (registration by import)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+    except DeployccError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except (typer.Exit, SystemExit) as exc:
+        return int(getattr(exc, "exit_code", getattr(exc, "code", 0)) or 0)
+    except typer.Abort:
+        err_console.print("aborted")
+        return 130
+    except Exception as exc:
+        import click
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

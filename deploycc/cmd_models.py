@@ -1,0 +1,72 @@
+"""Commands about models: ``export`` (architecture -> ONNX) and ``inspect`` (ops, shapes, MACs)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .cli import app
+from .macs import layer_costs, total_params
+from .passmanager import op_histogram
+from .report import emit, table
+from .shapes import parse_input_shapes, parse_shape
+from .sources import load_source
+
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+
+
+@app.command("export")
+def export_cmd(
+    arch: str = typer.Argument(..., help="architecture .json file or zoo name"),
+    output: Path = typer.Option(..., "--output", "-o", help="ONNX file to write"),
+    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="1x3xHxW (default: the architecture's)"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="state dict (.pth) in the published layout"),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset (>= 17)"),
+):
+    """Export an architecture to ONNX (BatchNorm kept as BatchNormalization nodes)."""
+    from deploycc.models import export_onnx, resolve_arch
+    from .errors import UserError
+    if opset < 17:
+        raise UserError(f"--opset {opset}: deploycc exports opset 17 or newer")
+    arch_obj = resolve_arch(arch)
+    shape = parse_shape(input_shape) if input_shape else None
+    path = export_onnx(arch_obj, output, input_shape=shape, weights=weights, opset=opset)
+    typer.echo(f"exported {arch_obj.name} to {path}")
+
+
+@app.command("inspect")
+def inspect_cmd(
+    model: str = typer.Argument(..., help="ONNX file, architecture .json or zoo name"),
+    input_shape: Optional[str] = typer.Option(None, "--input-shape"),
+    layers: bool = typer.Option(True, "--layers/--no-layers", help="print the per-layer table"),
+    as_json: bool = JSON,
+):
+    """Op histogram, shapes, MACs and parameters per layer and in total, from the ONNX graph."""
+    with tempfile.TemporaryDirectory(prefix="deploycc-") as scratch:
+        graph, _ = load_source(model, Path(scratch), parse_input_shapes(input_shape))
+    costs = layer_costs(graph)
+    data = {
+        "model": model,
+        "inputs": {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.graph.input
+                   if i.name not in {t.name for t in graph.graph.initializer}},
+        "ops": op_histogram(graph),
+        "total_macs": sum(c.macs for c in costs),
+        "conv_macs": sum(c.macs for c in costs if c.op in ("Conv", "ConvTranspose")),
+        "params": total_params(graph),
+        "layers": [{"name": c.name, "op": c.op, "shape": list(c.output_shape), "macs": c.macs, "params": c.params}
+                   for c in costs],
+    }
+    emit(data, as_json, lambda c, d: _render_inspect(c, d, layers))
+
+
+def _render_inspect(console, data: dict, layers: bool) -> None:
+    if layers:
+        rows = [[l["name"], l["op"], "x".join(map(str, l["shape"])), f"{l['macs']:,}", f"{l['params']:,}"]
+                for l in data["layers"] if l["macs"] or l["params"]]
+        console.print(table("layers with MACs or parameters", ["node", "op", "output", "MACs", "params"], rows))
+    console.print(table("ops", ["op", "count"], [[k, v] for k, v in data["ops"].items()]))
+    console.print(f"inputs {data['inputs']}  total MACs {data['total_macs'] / 1e9:.3f} G "
+                  f"(conv {data['conv_macs'] / 1e9:.3f} G)  parameters {data['params']:,}")

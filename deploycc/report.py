@@ -1,0 +1,50 @@
+"""Output for people (rich tables on stdout, progress on stderr) and for machines (``--json``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def emit(data: dict, as_json: bool, render) -> None:
+    """Print ``data`` as JSON, or call ``render(console, data)`` for a person."""
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    else:
+        render(console, data)
+
+
+def table(title: str, columns: list[str], rows: list[list]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*[str(x) for x in r])
+    return t
+
+
+class StageReporter:
+    """Rich status lines for pipeline stages (stderr, so ``--json`` stdout stays clean)."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self._status = None
+
+    def start(self, name: str) -> None:
+        if not self.quiet:
+            self._status = err_console.status(f"[bold]{name}[/] ...")
+            self._status.start()
+
+    def stop(self, name: str, seconds: float, ok: bool) -> None:
+        if self._status:
+            self._status.stop()
+            self._status = None
+        if not self.quiet:
+            mark = "[green]done[/]" if ok else "[red]failed[/]"
+            err_console.print(f"  {name:<10} {mark} in {seconds:.2f} s")

@@ -1,0 +1,88 @@
+"""ONNX Runtime adapter: the artifact is the model as ONNX Runtime optimizes it for this CPU.
+
+``compile`` runs ORT with the target's graph optimization level and saves the optimized graph
+(``optimized_model_filepath``); loading it back needs no further optimization work. ORT's saved
+optimized model can contain layout-specific contrib ops (NCHWc), which is why this artifact is
+tied to the CPU family it was built on (recorded in the manifest).
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from deploycc.errors import UserError
+from deploycc.numerics import value_specs
+
+from .backend import CompileResult, check_feeds
+
+_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+class ORTBackend:
+    name = "ort"
+
+    def available(self) -> str | None:
+        return None
+
+    def versions(self) -> dict:
+        return {"onnxruntime": ort.__version__}
+
+    def check_supported(self, model: onnx.ModelProto, target) -> None:
+        try:
+            ort.InferenceSession(model.SerializeToString(), _options("disable"), providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise UserError(f"ONNX Runtime cannot load the model: {_node_hint(model, exc)}") from None
+
+    def compile(self, model: onnx.ModelProto, target, workdir: Path, options: dict) -> CompileResult:
+        level = target.settings.get("ort", {}).get("graph_optimization_level", "all")
+        if level not in _LEVELS:
+            raise UserError(f"target {target.name}: ort.graph_optimization_level {level!r} is not one of {list(_LEVELS)}")
+        so = _options(level)
+        so.optimized_model_filepath = str(workdir / "model.onnx")
+        ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return CompileResult(["model.onnx"], {"optimization_level": level, "machine": platform.machine()})
+
+    def load(self, artifact_dir: Path, manifest: dict) -> "ORTSession":
+        threads = int(manifest.get("runtime", {}).get("threads", 0))
+        return ORTSession(artifact_dir / "model.onnx", threads)
+
+
+class ORTSession:
+    def __init__(self, path: Path, threads: int = 0, level: str = "disable"):
+        so = _options(level)
+        if threads:
+            so.intra_op_num_threads = threads
+        self._sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        model = onnx.load(str(path), load_external_data=False)
+        inits = {t.name for t in model.graph.initializer}
+        self.inputs = value_specs([i for i in model.graph.input if i.name not in inits])
+        self.outputs = value_specs(model.graph.output)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        ordered = check_feeds(self, feeds)
+        return self._sess.run(None, {s.name: v for s, v in zip(self.inputs, ordered)})
+
+
+def _options(level: str) -> ort.SessionOptions:
+    so = ort.SessionOptions()
+    so.graph_optimization_level = _LEVELS[level]
+    so.log_severity_level = 3
+    return so
+
+
+def _node_hint(model: onnx.ModelProto, exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for node in model.graph.node:
+        if node.name and node.name in text:
+            return f"node {node.name!r} (op {node.op_type}): {text}"
+    return text

@@ -1,0 +1,168 @@
+"""Apache TVM (Relax) adapter: ONNX -> Relax -> LLVM or CUDA code -> one shared library.
+
+Flow: ``relax.frontend.onnx.from_onnx`` (weights baked in), then either the default build or,
+when a MetaSchedule tuning database is given or tuning is asked for, the ``static_shape_tuning``
+pipeline (``total_trials=0`` only applies the database). The database is keyed by workload, so
+the units a search space repeats are tuned once and reused by every later build that has them.
+CUDA targets get dlight's default GPU schedules. ``export_library`` uses the target's cross
+compiler (``cc``) when the host is not this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from deploycc.errors import Unavailable, UserError
+from deploycc.numerics import TensorSpec
+
+from .backend import CompileResult, check_feeds
+
+
+class TVMBackend:
+    name = "tvm"
+
+    def available(self) -> str | None:
+        try:
+            import tvm  # noqa: F401
+        except Exception as exc:  # pragma: no cover - depends on the installation
+            return f"apache-tvm does not import ({exc})"
+        return None
+
+    def versions(self) -> dict:
+        import tvm
+        import tvm_ffi
+        return {"apache-tvm": tvm.__version__, "apache-tvm-ffi": getattr(tvm_ffi, "__version__", "?")}
+
+    def check_supported(self, model: onnx.ModelProto, target) -> None:
+        from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
+        known = _get_convert_map()
+        for node in model.graph.node:
+            if node.domain not in ("", "ai.onnx") or node.op_type not in known:
+                raise UserError(
+                    f"node {node.name or node.output[0]!r} (op {node.domain + '::' if node.domain else ''}"
+                    f"{node.op_type}) cannot be compiled by TVM {self.versions()['apache-tvm']}: no converter for this op"
+                )
+
+    def compile(self, model: onnx.ModelProto, target, workdir: Path, options: dict) -> CompileResult:
+        import tvm
+        from tvm import relax
+        from tvm.relax.frontend.onnx import from_onnx
+
+        tvm_target, host_triple = resolve_target(target)
+        mod = from_onnx(model, keep_params_in_input=False)
+        db = tuning_database(target, tvm_target, options)
+        with tvm.target.Target(tvm_target):
+            if db is not None:
+                mod = relax.get_pipeline(
+                    "static_shape_tuning", total_trials=int(options.get("tune_trials", 0)), target=tvm_target,
+                    work_dir=str(db), max_trials_per_task=options.get("trials_per_task"),
+                )(mod)
+            if tvm_target.kind.name == "cuda":
+                mod = _gpu_schedules(mod)
+        ex = tvm.compile(mod, target=tvm_target)
+        cc = target.settings.get("tvm", {}).get("cc")
+        _export(ex, workdir / "model.so", cc)
+        info = {"target": str(tvm_target), "host_triple": host_triple, "cc": cc or "default",
+                "tuning_database": str(db) if db else None, "tune_trials": int(options.get("tune_trials", 0))}
+        return CompileResult(["model.so"], info)
+
+    def load(self, artifact_dir: Path, manifest: dict) -> "TVMSession":
+        info = manifest.get("backend_info", {})
+        triple = info.get("host_triple") or ""
+        if triple and not triple.startswith(platform.machine()):
+            raise Unavailable(f"artifact {artifact_dir} is built for {triple} and cannot run on this "
+                              f"{platform.machine()} machine; run it on the device (or with --remote)")
+        if "cuda" in info.get("target", "") and not _has_cuda():
+            raise Unavailable(f"artifact {artifact_dir} is CUDA code and this machine has no NVIDIA GPU")
+        specs_in = [TensorSpec.from_dict(d) for d in manifest["inputs"]]
+        specs_out = [TensorSpec.from_dict(d) for d in manifest["outputs"]]
+        return TVMSession(artifact_dir / "model.so", specs_in, specs_out, "cuda" in info.get("target", ""))
+
+
+class TVMSession:
+    def __init__(self, path: Path, inputs, outputs, cuda: bool = False):
+        import tvm
+        from tvm import relax
+        self.inputs, self.outputs = inputs, outputs
+        self._dev = tvm.cuda() if cuda else tvm.cpu()
+        self._vm = relax.VirtualMachine(tvm.runtime.load_module(str(path)), self._dev)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        import tvm
+        args = [tvm.runtime.tensor(a, self._dev) for a in check_feeds(self, feeds)]
+        out = self._vm["main"](*args)
+        items = list(out) if not hasattr(out, "numpy") else [out]
+        return [o.numpy() for o in items]
+
+
+def resolve_target(target):
+    """The TVM target for ``target`` with ``mcpu = "host"`` resolved, and its host triple."""
+    import tvm
+    spec = dict(target.settings.get("tvm", {}).get("target", {"kind": "llvm", "mcpu": "host"}))
+    if spec.get("mcpu") == "host":
+        spec["mcpu"] = tvm.target.codegen.llvm_get_system_cpu()
+    if "num-cores" in spec or "num_cores" in spec:
+        spec["num-cores"] = int(spec.pop("num_cores", spec.get("num-cores")))
+    host = target.settings.get("tvm", {}).get("host")
+    if host:
+        spec["host"] = dict(host)
+    try:
+        tvm_target = tvm.target.Target(spec)
+    except Exception as exc:
+        raise UserError(f"target {target.name}: invalid TVM target {spec}: {exc}") from None
+    host_spec = host or spec
+    triple = host_spec.get("mtriple") or f"{platform.machine()}-linux-gnu"
+    return tvm_target, triple
+
+
+def tuning_database(target, tvm_target, options: dict) -> Path | None:
+    """The MetaSchedule work dir to tune into or apply, or None for a plain untuned build."""
+    given = options.get("tuning_db")
+    trials = int(options.get("tune_trials", 0))
+    if given:
+        path = Path(given)
+    else:
+        root = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc"))
+        path = root / "tvm-tuning" / _target_key(tvm_target)
+    if trials <= 0 and not (path / "database_tuning_record.json").exists():
+        return None
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _target_key(tvm_target) -> str:
+    import hashlib
+    return hashlib.sha256(str(tvm_target).encode()).hexdigest()[:16]
+
+
+def _gpu_schedules(mod):
+    import tvm
+    from tvm import relax
+    from tvm.s_tir import dlight
+    mod = relax.transform.LegalizeOps()(mod)
+    return dlight.ApplyDefaultSchedule(dlight.gpu.Matmul(), dlight.gpu.GEMV(), dlight.gpu.Reduction(),
+                                       dlight.gpu.GeneralReduction(), dlight.gpu.Fallback())(mod)
+
+
+def _export(ex, path: Path, cc: str | None) -> None:
+    if not cc:
+        ex.export_library(str(path))
+        return
+    import shutil
+    from tvm.contrib import cc as tvm_cc
+    if shutil.which(cc) is None:
+        raise Unavailable(f"cross compiler {cc} is not installed (Debian: apt-get install gcc-aarch64-linux-gnu)")
+    ex.export_library(str(path), fcompile=tvm_cc.cross_compiler(cc))
+
+
+def _has_cuda() -> bool:
+    try:
+        import tvm
+        return bool(tvm.cuda().exist)
+    except Exception:
+        return False
