@@ -45,6 +45,6 @@ class StageReporter:
         if self._status:
             self._status.stop()
             self._status = None
-        if not self.quiet:
-            mark = "[green]done[/]" if ok else "[red]failed[/]"
-            err_console.print(f"  {name:<10} {mark} in {seconds:.2f} s")
+        # A failing stage prints nothing here: the error line that follows says what went wrong.
+        if ok and not self.quiet:
+            err_console.print(f"  {name:<10} [green]done[/] in {seconds:.2f} s")

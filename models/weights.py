@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -21,7 +22,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not p.is_file():
         raise UserError(f"{p}: weights file not found")
     try:
-        sd = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sd = torch.load(p, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError,
             ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
@@ -36,7 +39,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 def _fmt(keys, shapes=None) -> str:
     keys = sorted(keys)
-    shown = [f"{k} {tuple(shapes[k])}" if shapes else k for k in keys[:_SHOW]]
+    shown = [f"{k} {tuple(shapes[k].shape)}" if shapes else k for k in keys[:_SHOW]]
     more = f" (+{len(keys) - _SHOW} more)" if len(keys) > _SHOW else ""
     return ", ".join(shown) + more
 
@@ -45,7 +48,8 @@ def state_dict_problems(module: nn.Module, sd: dict[str, torch.Tensor]) -> list[
     """Human-readable differences between a module's state dict and ``sd`` (empty: match)."""
     own = module.state_dict()
     missing, unexpected = set(own) - set(sd), set(sd) - set(own)
-    mismatched = [k for k in sorted(set(own) & set(sd)) if tuple(own[k].shape) != tuple(sd[k].shape)]
+    mismatched = [k for k in sorted(set(own) & set(sd))
+                  if tuple(own[k].shape) != tuple(sd[k].shape)]
     out = []
     if missing:
         out.append(f"missing {len(missing)} keys: {_fmt(missing, own)}")
