@@ -18,7 +18,7 @@ app = typer.Typer(
     help="Deploy searched CNNs to CPUs, Jetson Xavier and NPUs; verify numerics, mIoU and latency.",
 )
 
-from . import cmd_build, cmd_info, cmd_models  # noqa: E402,F401  (registration by import)
+from . import cmd_build, cmd_ci, cmd_data, cmd_info, cmd_lut, cmd_models, cmd_train, cmd_verify  # noqa: E402,F401  (registration by import)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,12 +33,19 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("aborted")
         return 130
     except Exception as exc:
-        import click
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+        if not _is_usage_error(exc):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        err_console.print(f"[red]error:[/] {exc.format_message()}{where}", highlight=False, soft_wrap=True)
+        return 2
     return 0
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's usage errors (typer vendors click as ``typer._click``): bad options, missing arguments."""
+    return any(cls.__name__ in ("ClickException", "UsageError") for cls in type(exc).__mro__) and hasattr(
+        exc, "format_message")
 
 
 def entry() -> None:

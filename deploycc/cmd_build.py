@@ -10,7 +10,7 @@ import typer
 
 from .cli import app
 from .errors import UserError
-from .measure import Protocol, machine_facts, time_session
+from .measure import Latency, Protocol, machine_facts, time_session
 from .numerics import random_feeds
 from .pipeline import BuildOptions, build
 from .report import StageReporter, emit, table
@@ -23,7 +23,7 @@ JSON = typer.Option(False, "--json", help="Print machine-readable JSON instead o
 
 @app.command("build")
 def build_cmd(
-    model: str = typer.Argument(..., help="ONNX file, architecture .json, or zoo architecture name"),
+    model: Optional[str] = typer.Argument(None, help="ONNX file, architecture .json, or zoo architecture name"),
     target: str = typer.Option("cpu", "--target", "-t", help="target name (see `deploycc targets`) or .toml file"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="artifact folder (default: <model>.<target>)"),
     input_shape: Optional[str] = typer.Option(None, "--input-shape", help="static input shape, e.g. 1x3x1024x2048"),
@@ -35,17 +35,40 @@ def build_cmd(
     trials_per_task: Optional[int] = typer.Option(None, "--trials-per-task", help="TVM MetaSchedule trials per task"),
     tuning_db: Optional[str] = typer.Option(None, "--tuning-db", help="TVM tuning database folder (default: per-target cache)"),
     threads: int = typer.Option(0, "--threads", help="runtime threads recorded in the artifact (0: runtime default)"),
+    backend: Optional[str] = typer.Option(None, "--backend", help="compile with this backend instead of the target's (e.g. tvm)"),
+    calib_data: Optional[str] = typer.Option(None, "--calib-data", help="INT8: folder of calibration images (default: synthetic, see docs)"),
+    calib_method: Optional[str] = typer.Option(None, "--calib-method", help="INT8: minmax | entropy | percentile"),
+    calib_images: Optional[int] = typer.Option(None, "--calib-images", help="INT8: number of calibration images"),
+    max_miou_drop: Optional[float] = typer.Option(None, "--max-miou-drop", help="INT8: keep sensitive layers in FP16/FP32 until the agreement-mIoU drop (points) holds"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="finish a device bundle here (build its TensorRT engine)"),
     as_json: bool = JSON,
 ):
-    """Compile MODEL for a target into a verified artifact folder."""
+    """Compile MODEL for a target into a verified artifact folder (or finish a bundle: --resume)."""
+    if resume is not None:
+        return _resume(resume, model, as_json)
+    if model is None:
+        raise UserError("missing MODEL (an ONNX file, architecture .json or zoo name), or give --resume BUNDLE")
     out = output or Path(f"{Path(model).stem}.{Path(target).stem}")
     options = BuildOptions(
         input_shape=parse_input_shapes(input_shape), weights=weights,
         passes=_split(passes), verify_passes=verify_passes, force=force, tune_trials=tune_trials,
-        trials_per_task=trials_per_task, tuning_db=tuning_db, threads=threads,
+        trials_per_task=trials_per_task, tuning_db=tuning_db, threads=threads, backend=backend,
+        calib_data=calib_data, calib_method=calib_method, calib_images=calib_images, max_miou_drop=max_miou_drop,
     )
     result = build(model, target, out, options, Stages(StageReporter(quiet=as_json)))
     emit(_build_summary(result), as_json, _render_build)
+
+
+def _resume(bundle: Path, model: str | None, as_json: bool) -> None:
+    from .bundle import resume
+    if model is not None:
+        raise UserError("--resume BUNDLE takes no MODEL: the bundle carries its own model")
+    stages = Stages(StageReporter(quiet=as_json))
+    manifest = resume(bundle, stages)
+    data = {"artifact": str(bundle), "target": manifest["target"]["name"], "verification": manifest["verification"],
+            "engine_build": manifest["backend_info"]["engine_build"], "stage_seconds": dict(stages.times)}
+    emit(data, as_json, lambda c, d: c.print(f"[green]finished[/] {d['artifact']}: TensorRT engine built on "
+                                             f"{d['engine_build']['gpu']} and verified"))
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -73,9 +96,12 @@ def _render_build(console, data: dict) -> None:
                             ["output", "max abs", "max rel", "cosine", ""], rows))
     elif v.get("skipped"):
         console.print(f"numerics: {v['skipped']}")
+    if v.get("subject") and v.get("subject") != "the artifact":
+        console.print(f"numerics checked on {v['subject']}")
     for step in data["remaining"]:
         console.print(f"[yellow]remaining on the device:[/] {step.get('what', '')}: [bold]{step.get('command', '')}[/]")
-    console.print(f"[green]built[/] {data['artifact']} for {data['target']} ({data['backend']}) "
+    what = "device-ready bundle" if data["remaining"] else "verified artifact"
+    console.print(f"[green]built[/] {what} {data['artifact']} for {data['target']} ({data['backend']}) "
                   f"in {sum(data['stage_seconds'].values()):.1f} s")
 
 
@@ -135,14 +161,21 @@ def bench_cmd(
     threads: int = typer.Option(0, "--threads", help="runtime threads (0: runtime default), recorded"),
     max_repeats: int = typer.Option(50, "--max-repeats"),
     max_seconds: float = typer.Option(60.0, "--max-seconds"),
+    remote: Optional[str] = typer.Option(None, "--remote", help="time it on a device: TVM RPC tracker HOST:PORT"),
+    key: Optional[str] = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
     as_json: bool = JSON,
 ):
     """Time an artifact with the common protocol (warm-up, repeats until the median is stable)."""
-    manifest, session = open_artifact(artifact, threads or None)
-    feeds = random_feeds(session.inputs, 0)
-    lat = time_session(session, feeds, Protocol(max_repeats=max_repeats, max_seconds=max_seconds), threads)
-    data = {"artifact": str(artifact), "target": manifest["target"]["name"], "latency": lat.to_dict(),
-            "machine": machine_facts()}
+    from .fleet import remote_bench, remote_options
+    if remote_options(remote, key):
+        data = remote_bench(artifact, remote, key, Protocol(max_repeats=max_repeats, max_seconds=max_seconds), threads)
+        lat = Latency.from_dict(data["latency"])
+    else:
+        manifest, session = open_artifact(artifact, threads or None)
+        feeds = random_feeds(session.inputs, 0)
+        lat = time_session(session, feeds, Protocol(max_repeats=max_repeats, max_seconds=max_seconds), threads)
+        data = {"artifact": str(artifact), "target": manifest["target"]["name"], "latency": lat.to_dict(),
+                "machine": machine_facts()}
     emit(data, as_json, lambda c, d: c.print(table(
         f"latency of {d['artifact']} ({d['target']})", ["median ms", "p90", "p99", "min", "runs", "stable"],
         [[f"{lat.median_ms:.2f}", f"{lat.p90_ms:.2f}", f"{lat.p99_ms:.2f}", f"{lat.min_ms:.2f}", lat.runs, lat.stable]])))

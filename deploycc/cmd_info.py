@@ -14,6 +14,7 @@ from deploycc.passes import PASSES, resolve_passes
 from deploycc.targets import list_targets, load_target
 
 from .cli import app
+from .errors import UserError
 from .passmanager import PassContext, run_passes
 from .report import emit, table
 from .shapes import parse_input_shapes
@@ -52,7 +53,7 @@ def _si(x) -> str:
 @app.command("passes")
 def passes_cmd(as_json: bool = JSON):
     """List the graph passes, one line each."""
-    rows = [{"name": name, "summary": cls.summary} for name, cls in PASSES.items()]
+    rows = [cls.describe() for cls in PASSES.values()]
     emit({"passes": rows}, as_json, lambda c, d: c.print(table(
         "passes", ["name", "what it does"], [[r["name"], r["summary"]] for r in d["passes"]])))
 
@@ -67,13 +68,16 @@ def optimize_cmd(
     input_shape: Optional[str] = typer.Option(None, "--input-shape"),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="compare numerics after every pass"),
     force: bool = typer.Option(False, "--force", help="rewrite even where the target would not need it"),
+    pass_option: Optional[list[str]] = typer.Option(
+        None, "--pass-option", help="KEY=VALUE for a pass, repeatable (e.g. rewrite-dilated.method=zero-insert, "
+                                    "fuse.alpha=0.5, fuse.max_ops=10)"),
     as_json: bool = JSON,
 ):
     """Run graph passes on MODEL with verification, and write the optimized ONNX model."""
     tgt = load_target(target) if target else None
     names = [p.strip() for p in passes.split(",") if p.strip()] if passes else list(tgt.passes if tgt else PASSES)
     classes = resolve_passes(names)
-    ctx = PassContext(target=tgt, force=force)
+    ctx = PassContext(target=tgt, force=force, options=parse_pass_options(pass_option or []))
     with tempfile.TemporaryDirectory(prefix="deploycc-") as scratch:
         graph, _ = load_source(model, Path(scratch), parse_input_shapes(input_shape))
     graph, records = run_passes(graph, [c(ctx) for c in classes], verify=verify)
@@ -86,11 +90,51 @@ def optimize_cmd(
 
 def _render_trace(console, data: dict) -> None:
     rows = [[p["name"], f"{p['nodes_before']}->{p['nodes_after']}", len(p["rewrites"]), len(p["refusals"]),
-             f"{p['seconds'] * 1e3:.1f}", "yes" if p["verification"] else "-"] for p in data["passes"]]
-    console.print(table("passes", ["pass", "nodes", "rewrites", "refusals", "ms", "verified"], rows))
+             f"{p['seconds']['pass'] * 1e3:.1f}", f"{p['seconds']['verify']:.2f}" if p["verification"] else "-"]
+            for p in data["passes"]]
+    console.print(table("passes", ["pass", "nodes", "rewrites", "refusals", "pass ms", "verified (s)"], rows))
     for p in data["passes"]:
         for r in p["refusals"]:
-            console.print(f"  [yellow]{p['name']} left {r['node']} alone:[/] {r['reason']}")
+            console.print(f"  [yellow]{p['name']} left {r['node']} alone:[/] {r['reason']}", highlight=False)
+        legality = p["stats"].get("legality")
+        if legality:
+            console.print(f"  {p['name']}: {legality['dilated_convs']} dilated conv(s), rewritten "
+                          f"{legality['rewritten'] or 'none'}; {legality['verdict']}", highlight=False)
+        if "dram_bytes_unfused" in p["stats"]:
+            _render_fusion(console, p["stats"])
+
+
+def _render_fusion(console, stats: dict) -> None:
+    groups = stats["groups"]
+    console.print(f"  fuse: {len(groups)} group(s) within {stats['budget']} B (alpha {stats['alpha']} x on-chip "
+                  f"{stats['onchip_memory']} B); estimated DRAM {stats['dram_bytes_unfused'] / 1e6:.1f} -> "
+                  f"{stats['dram_bytes_fused'] / 1e6:.1f} MB, recompute {stats['recompute_macs'] / 1e6:.1f} M MACs",
+                  highlight=False)
+    rows = [[g["id"], len(g["ops"]), f"{g['tile'][0]}x{g['tile'][1]}", g["working_set"],
+             f"{g['dram_before'] / 1e6:.2f}", f"{g['dram_after'] / 1e6:.2f}", g["recompute_macs"]] for g in groups]
+    if rows:
+        console.print(table("fusion groups", ["group", "ops", "tile", "working set B", "DRAM before MB",
+                                              "DRAM after MB", "recompute MACs"], rows))
+
+
+def parse_pass_options(items: list[str]) -> dict:
+    """``KEY=VALUE`` strings as a dict; numbers become numbers."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--pass-option {item!r}: expected KEY=VALUE")
+        out[key.strip()] = _number(value.strip())
+    return out
+
+
+def _number(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -44,6 +44,7 @@ class Tolerance:
     atol_rel: float = 1e-4
     rtol: float = 1e-4
     min_cosine: float = 0.0
+    min_argmax_agreement: float = 0.0   # INT8: share of positions whose class (argmax, axis 1) agrees
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class ErrorStats:
     ref_max_abs: float
     allowed_abs: float
     ok: bool
+    argmax_agreement: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,11 +115,20 @@ def compare(name: str, ref: np.ndarray, got: np.ndarray, tol: Tolerance) -> Erro
     denom = np.linalg.norm(r) * np.linalg.norm(g)
     cosine = float(np.dot(r, g) / denom) if denom > 0 else float(np.array_equal(r, g))
     max_rel = float(np.max(diff / np.maximum(np.abs(r), 1e-12 + 1e-6 * ref_max))) if r.size else 0.0
-    ok = bool(np.all(diff <= allowed) and cosine >= tol.min_cosine)
+    agreement = argmax_agreement(ref, got) if tol.min_argmax_agreement > 0 else None
+    ok = bool(np.all(diff <= allowed) and cosine >= tol.min_cosine
+              and (agreement is None or agreement >= tol.min_argmax_agreement))
     return ErrorStats(
         name, float(diff.max(initial=0.0)), float(diff.mean()) if r.size else 0.0, max_rel,
-        cosine, ref_max, float(tol.atol_rel * ref_max), ok,
+        cosine, ref_max, float(tol.atol_rel * ref_max), ok, agreement,
     )
+
+
+def argmax_agreement(ref: np.ndarray, got: np.ndarray) -> float:
+    """Share of positions where the class (argmax over axis 1: NCHW logits, N x classes) agrees."""
+    if ref.ndim < 2:
+        return float(np.argmax(ref) == np.argmax(got))
+    return float(np.mean(np.argmax(ref, axis=1) == np.argmax(got, axis=1)))
 
 
 def compare_all(names, refs, gots, tol: Tolerance) -> list[ErrorStats]:

@@ -48,6 +48,8 @@ class Backend(Protocol):
 _ADAPTERS = {
     "tvm": "deploycc.targets.tvm_backend:TVMBackend",
     "ort": "deploycc.targets.ort_backend:ORTBackend",
+    "tensorrt": "deploycc.targets.tensorrt_backend:TensorRTBackend",
+    "nnapi": "deploycc.targets.nnapi_backend:NNAPIBackend",
 }
 
 

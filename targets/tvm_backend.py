@@ -20,6 +20,7 @@ import onnx
 from deploycc.errors import Unavailable, UserError
 from deploycc.numerics import TensorSpec
 
+from . import tvm_fusion
 from .backend import CompileResult, check_feeds
 
 
@@ -51,10 +52,9 @@ class TVMBackend:
     def compile(self, model: onnx.ModelProto, target, workdir: Path, options: dict) -> CompileResult:
         import tvm
         from tvm import relax
-        from tvm.relax.frontend.onnx import from_onnx
 
         tvm_target, host_triple = resolve_target(target)
-        mod = from_onnx(model, keep_params_in_input=False)
+        mod, fusion = tvm_fusion.import_onnx(model, target.settings.get("tvm", {}).get("fusion_tiling", False))
         db = tuning_database(target, tvm_target, options)
         with tvm.target.Target(tvm_target):
             if db is not None:
@@ -64,12 +64,20 @@ class TVMBackend:
                 )(mod)
             if tvm_target.kind.name == "cuda":
                 mod = _gpu_schedules(mod)
-        ex = tvm.compile(mod, target=tvm_target)
+        ex = tvm_fusion.build(mod, tvm_target, fusion)
         cc = target.settings.get("tvm", {}).get("cc")
         _export(ex, workdir / "model.so", cc)
+        files, kernels = ["model.so"], None
+        if tvm_target.kind.name == "cuda":   # ship the kernels precompiled for the target GPU
+            from .tvm_cuda import precompile
+            extra, kernels = precompile(ex, str(tvm_target.attrs["arch"]), workdir)
+            files += extra
         info = {"target": str(tvm_target), "host_triple": host_triple, "cc": cc or "default",
-                "tuning_database": str(db) if db else None, "tune_trials": int(options.get("tune_trials", 0))}
-        return CompileResult(["model.so"], info)
+                "tuning_database": str(db) if db else None, "tune_trials": int(options.get("tune_trials", 0)),
+                "fusion": fusion.summary()}
+        if kernels is not None:
+            info["cuda_kernels"] = kernels
+        return CompileResult(files, info, _device_steps(host_triple, tvm_target, options))
 
     def load(self, artifact_dir: Path, manifest: dict) -> "TVMSession":
         info = manifest.get("backend_info", {})
@@ -81,6 +89,9 @@ class TVMBackend:
             raise Unavailable(f"artifact {artifact_dir} is CUDA code and this machine has no NVIDIA GPU")
         specs_in = [TensorSpec.from_dict(d) for d in manifest["inputs"]]
         specs_out = [TensorSpec.from_dict(d) for d in manifest["outputs"]]
+        if "cuda_kernels" in info:
+            from .tvm_cuda import install_kernel_cache
+            install_kernel_cache(artifact_dir, info["cuda_kernels"])
         return TVMSession(artifact_dir / "model.so", specs_in, specs_out, "cuda" in info.get("target", ""))
 
 
@@ -98,6 +109,18 @@ class TVMSession:
         out = self._vm["main"](*args)
         items = list(out) if not hasattr(out, "numpy") else [out]
         return [o.numpy() for o in items]
+
+
+def _device_steps(host_triple: str, tvm_target, options: dict) -> list[dict]:
+    """What must happen elsewhere: a cross-compiled or CUDA library is verified on its device."""
+    foreign = not host_triple.startswith(platform.machine())
+    cuda = tvm_target.kind.name == "cuda" and not _has_cuda()
+    if not (foreign or cuda):
+        return []
+    where = f"{host_triple}" + (f" with an NVIDIA GPU ({tvm_target.attrs.get('arch', 'cuda')})" if tvm_target.kind.name == "cuda" else "")
+    artifact = options.get("artifact_path") or "ARTIFACT"
+    return [{"what": f"run and time it on the device ({where}); this machine cannot execute it",
+             "command": f"deploycc bench {artifact}"}]
 
 
 def resolve_target(target):
@@ -154,9 +177,10 @@ def _export(ex, path: Path, cc: str | None) -> None:
         ex.export_library(str(path))
         return
     import shutil
-    from tvm.contrib import cc as tvm_cc
+    from tvm.support import cc as tvm_cc
     if shutil.which(cc) is None:
-        raise Unavailable(f"cross compiler {cc} is not installed (Debian: apt-get install gcc-aarch64-linux-gnu)")
+        package = "gcc-" + cc.removesuffix("-gcc") if cc.endswith("-gcc") else cc
+        raise Unavailable(f"cross compiler {cc} is not installed (Debian: apt-get install {package})")
     ex.export_library(str(path), fcompile=tvm_cc.cross_compiler(cc))
 
 

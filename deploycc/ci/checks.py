@@ -1,0 +1,140 @@
+"""The verification gates of one (model, target) pair: mIoU and its drop, latency and its LUT error.
+
+Accuracy goes through ``deploycc.evaluate`` (the same arithmetic as ``deploycc verify``), with the
+FP32 model on ONNX Runtime as reference when a drop gate asks for it; latency through the common
+protocol (``deploycc.measure``), or ``deploycc.lut.gate.latency_check`` when the target has a LUT.
+Each gate is a record: figure, limit, status (passed, failed, skipped with the reason, error).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from deploycc.errors import UserError
+from deploycc.measure import time_artifact
+
+from .config import Config, ModelSpec
+
+UNITS = {"build": "", "numerics": "", "min-miou": "mIoU", "max-miou-drop": "mIoU points",
+         "max-latency-error": "%", "max-latency": "ms"}
+
+
+def gate(name: str, status: str, value=None, limit=None, message: str = "") -> dict:
+    return {"gate": name, "status": status, "ok": status in ("passed", "skipped"), "value": value,
+            "limit": limit, "unit": UNITS.get(name, ""), "message": message}
+
+
+def accuracy_gates(cfg, model, artifact, gates, folder, record, skip_reason, progress) -> None:
+    """min-miou and max-miou-drop for one pair, appended to ``record``."""
+    wanted = [g for g in ("min_miou", "max_miou_drop") if g in gates]
+    if folder is None:
+        return
+    if skip_reason:
+        for g in wanted:
+            record["gates"].append(gate(g.replace("_", "-"), "skipped", limit=gates[g], message=skip_reason))
+        return
+    if progress:
+        progress(record["pair"], "accuracy")
+    try:
+        figures = measure_accuracy(cfg, model, artifact, folder, "max_miou_drop" in gates)
+    except UserError as exc:
+        for g in wanted or ["min_miou"]:
+            record["gates"].append(gate(g.replace("_", "-"), "error", limit=gates.get(g), message=str(exc)))
+        return
+    record["accuracy"] = figures
+    if "min_miou" in gates:
+        value = figures["miou"]
+        ok = value is not None and value >= gates["min_miou"]
+        record["gates"].append(gate("min-miou", "passed" if ok else "failed", value, gates["min_miou"],
+                                    f"mIoU {_pct(value)} over {figures['images']} images (limit {_pct(gates['min_miou'])})"))
+    if "max_miou_drop" in gates:
+        value = figures.get("miou_drop")
+        ok = value is not None and value <= gates["max_miou_drop"]
+        record["gates"].append(gate("max-miou-drop", "passed" if ok else "failed", value, gates["max_miou_drop"],
+                                    f"FP32 reference mIoU {_pct(figures.get('reference_miou'))} minus artifact mIoU "
+                                    f"{_pct(figures['miou'])} (limit {_pct(gates['max_miou_drop'])})"))
+
+
+def measure_accuracy(cfg: Config, model: ModelSpec, artifact: Path, folder: Path, with_reference: bool) -> dict:
+    from deploycc.data import open_dataset
+    from deploycc.evaluate import (OnnxReference, artifact_label, check_classes, check_reference, evaluate, model_io,
+                                   resolve_preprocessing)
+    from deploycc.runtime import open_artifact
+
+    dataset = open_dataset(folder, cfg.split)
+    if cfg.max_images:
+        dataset = dataclasses.replace(dataset, samples=dataset.samples[: cfg.max_images])
+    manifest, session = open_artifact(artifact, cfg.threads or None)
+    label = artifact_label(artifact, manifest)
+    io = model_io(session, label)
+    check_classes(io, dataset, label)
+    ref = ref_io = None
+    if with_reference:
+        ref = OnnxReference(reference_model(model), cfg.threads)
+        ref_io = model_io(ref, f"reference {model.source}")
+        check_reference(io, ref_io, f"reference {model.source}")
+    prep, _ = resolve_preprocessing(manifest.get("preprocessing"))
+    result = evaluate(session, io, dataset, prep, ref, ref_io)
+    out = {"images": result["images"], "miou": result["accuracy"]["miou"],
+           "pixel_accuracy": result["accuracy"]["pixel_accuracy"], "iou": result["accuracy"]["iou"],
+           "data": dataset.describe()}
+    if ref is not None:
+        out.update(reference_miou=result["reference_accuracy"]["miou"], miou_drop=result.get("miou_drop"),
+                   agreement=result.get("agreement"))
+    return out
+
+
+def reference_model(model: ModelSpec):
+    """The FP32 ONNX model the pair is built from (architectures are exported for the purpose)."""
+    from deploycc.sources import load_source
+    with tempfile.TemporaryDirectory(prefix="deploycc-ci-ref-") as scratch:
+        onnx_model, _ = load_source(model.source, Path(scratch), model.input_shape,
+                                    str(model.weights) if model.weights else None)
+    return onnx_model
+
+
+def latency_gates(cfg, artifact, gates, lut, record, skip_reason, progress) -> None:
+    """max-latency-error and max-latency for one pair, appended to ``record``."""
+    wanted = [g for g in ("max_latency_error_pct", "max_latency_ms") if g in gates]
+    names = {"max_latency_error_pct": "max-latency-error", "max_latency_ms": "max-latency"}
+    if skip_reason:
+        for g in wanted:
+            record["gates"].append(gate(names[g], "skipped", limit=gates[g], message=skip_reason))
+        return
+    if progress:
+        progress(record["pair"], "latency")
+    try:
+        figures = measure_latency(cfg, artifact, lut, gates.get("max_latency_error_pct"))
+    except UserError as exc:
+        for g in wanted or ["max_latency_ms"]:
+            record["gates"].append(gate(names[g], "error", limit=gates.get(g), message=str(exc)))
+        return
+    record["latency"] = figures
+    if "max_latency_error_pct" in gates:
+        e, limit = figures["error_pct"], gates["max_latency_error_pct"]
+        record["gates"].append(gate("max-latency-error", "passed" if abs(e) <= limit else "failed", e, limit,
+                                    f"measured {figures['measured_ms']:.2f} ms ({figures['statistic']}), LUT "
+                                    f"{figures['predicted_ms']:.2f} ms, error {e:+.1f} % (limit ±{limit:g} %)"))
+    if "max_latency_ms" in gates:
+        value, limit = figures["median_ms"], gates["max_latency_ms"]
+        record["gates"].append(gate("max-latency", "passed" if value <= limit else "failed", value, limit,
+                                    f"median {value:.2f} ms over {figures['runs']} runs (limit {limit:g} ms)"))
+
+
+def measure_latency(cfg: Config, artifact: Path, lut: Path | None, max_error_pct: float | None) -> dict:
+    """Median etc. with the protocol; with a LUT, also its prediction and the error against it."""
+    if lut is not None:
+        from deploycc.lut.gate import latency_check
+        check = latency_check(artifact, lut, max_error_pct or 1e9)
+        lat = check["latency"]
+        return {**lat, "predicted_ms": check["predicted_ms"], "measured_ms": check["measured_ms"],
+                "error_pct": check["error_pct"], "statistic": check["statistic"], "lut": str(lut),
+                "threads": check["threads"]}
+    _, latency = time_artifact(artifact, cfg.protocol, cfg.threads)
+    return {**latency.to_dict(), "statistic": "median", "threads": cfg.threads}
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f} %"

@@ -1,0 +1,89 @@
+"""The reports of ``deploycc ci``: JUnit XML (what CI systems display), JSON, and an HTML summary.
+
+JUnit: one ``<testsuite>`` per (model, target) pair, one ``<testcase>`` per gate (build,
+numerics, min-miou, max-miou-drop, max-latency-error, max-latency), with ``<failure>``,
+``<error>`` or ``<skipped>`` carrying the one-line message and the figure; the pair's figures go
+into ``<properties>``. Written with ``xml.etree.ElementTree`` (escaping and well-formedness for
+free). Every file is written to a temporary name beside it and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from .html import write_html
+
+
+def write_reports(report: dict, folder: Path) -> dict:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"junit": folder / "junit.xml", "json": folder / "report.json", "html": folder / "report.html"}
+    _atomic(files["junit"], junit_xml(report))
+    files.update(write_html(report, folder, files["html"]))
+    report = {**report, "files": {k: str(v) for k, v in files.items()}}
+    _atomic(files["json"], json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
+    return files
+
+
+def _atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def junit_xml(report: dict) -> str:
+    s = report["summary"]
+    root = ET.Element("testsuites", name=f"deploycc ci: {report['project']}", tests=str(s["gates"]),
+                      failures=str(s["failed"]), errors=str(s["error"]), skipped=str(s["skipped"]),
+                      time=f"{report['seconds']:.3f}")
+    for pair in report["pairs"]:
+        gates = pair["gates"]
+        suite = ET.SubElement(root, "testsuite", name=pair["pair"], tests=str(len(gates)),
+                              failures=str(sum(g["status"] == "failed" for g in gates)),
+                              errors=str(sum(g["status"] == "error" for g in gates)),
+                              skipped=str(sum(g["status"] == "skipped" for g in gates)),
+                              time=f"{pair.get('seconds', 0):.3f}")
+        props = ET.SubElement(suite, "properties")
+        for name, value in _properties(pair):
+            ET.SubElement(props, "property", name=name, value=str(value))
+        for g in gates:
+            case = ET.SubElement(suite, "testcase", classname=f"deploycc.{pair['model']}.{pair['target']}",
+                                 name=g["gate"], time="0")
+            text = _gate_text(g)
+            if g["status"] in ("failed", "error", "skipped"):
+                tag = {"failed": "failure", "error": "error", "skipped": "skipped"}[g["status"]]
+                element = ET.SubElement(case, tag, message=text[:500])
+                if tag != "skipped":
+                    element.set("type", f"deploycc.gate.{g['gate']}")
+                    element.text = text
+            else:
+                ET.SubElement(case, "system-out").text = text
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _properties(pair: dict):
+    yield "source", pair.get("source", "")
+    yield "cache", pair.get("cache", "")
+    if pair.get("artifact"):
+        yield "artifact", pair["artifact"]
+    acc = pair.get("accuracy") or {}
+    for k in ("miou", "reference_miou", "miou_drop", "pixel_accuracy", "images"):
+        if acc.get(k) is not None:
+            yield k, acc[k]
+    lat = pair.get("latency") or {}
+    for k in ("median_ms", "p90_ms", "p99_ms", "runs", "predicted_ms", "error_pct"):
+        if lat.get(k) is not None:
+            yield f"latency_{k}" if not k.startswith(("predicted", "error")) else f"lut_{k}", lat[k]
+
+
+def _gate_text(g: dict) -> str:
+    figure = "" if g["value"] is None else f" value={g['value']:.6g}"
+    limit = "" if g["limit"] is None else f" limit={g['limit']:.6g}"
+    return f"{g['gate']} {g['status']}{figure}{limit}: {g['message']}".strip()

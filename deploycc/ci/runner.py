@@ -1,0 +1,202 @@
+"""Build and verify every (model, target) pair of a project file, and judge its gates.
+
+Per pair: the build comes from the content-hashed cache or is made by ``deploycc.pipeline.build``
+(numerics are checked inside the build); then, where the artifact runs on this machine, mIoU on
+the validation data (with the FP32 model on ONNX Runtime as reference when a drop gate asks for
+it, through ``deploycc.evaluate``), and latency with the common protocol, against the target's
+LUT when one is configured (``deploycc.lut.gate.latency_check``). Each gate is a record with its
+figure, its limit and a status: passed, failed, skipped (with the reason, e.g. a device-ready
+bundle whose engine is built on the Jetson) or error (the pair could not be checked).
+
+A pair's failure never stops the others: the report always covers every pair.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from deploycc.artifact import read_manifest
+from deploycc.errors import GateFailed, Unavailable, UserError
+from deploycc.measure import machine_facts
+from deploycc.targets import load_target
+from deploycc.targets.backend import get_backend
+
+from .cache import BuildCache, folder_digest, key_of, model_digest, toolchain
+from .checks import accuracy_gates, gate as _gate, latency_gates
+from .config import Config, DataSource, ModelSpec
+
+def run_ci(cfg: Config, use_cache: bool = True, only: list[str] | None = None, progress=None) -> dict:
+    """Every pair's record plus the summary; ``progress(pair, step)`` reports what is running."""
+    pairs = cfg.pairs()
+    if only:
+        names = {f"{m.name}@{t}" for m, t in pairs}
+        unknown = sorted(set(only) - names)
+        if unknown:
+            raise UserError(f"--only {', '.join(unknown)}: no such pair in {cfg.path} (pairs: {', '.join(sorted(names))})")
+        pairs = [(m, t) for m, t in pairs if f"{m.name}@{t}" in only]
+    start = time.perf_counter()
+    data = _resolve_data(cfg, progress)
+    cache = BuildCache(cfg.cache / "builds")
+    records = [run_pair(cfg, model, target, cache, data, use_cache, progress) for model, target in pairs]
+    return {"project": cfg.name, "config": str(cfg.path), "seconds": round(time.perf_counter() - start, 3),
+            "machine": machine_facts(), "data": {k: (str(v) if v else None) for k, v in data.items()},
+            "gates": cfg.gates, "gates_per_target": cfg.target_gates, "pairs": records,
+            "summary": summarize(records), "ok": all(r["status"] in ("passed", "skipped") for r in records)}
+
+
+def summarize(records: list[dict]) -> dict:
+    gates = [g for r in records for g in r["gates"]]
+    count = {s: sum(1 for g in gates if g["status"] == s) for s in ("passed", "failed", "skipped", "error")}
+    return {"pairs": len(records), "gates": len(gates), **count,
+            "pairs_by_status": {s: sum(1 for r in records if r["status"] == s)
+                                for s in ("passed", "failed", "error", "skipped")}}
+
+
+def _resolve_data(cfg: Config, progress) -> dict:
+    return {"validation": _data_folder(cfg, cfg.validation, "val", progress),
+            "calibration": _data_folder(cfg, cfg.calibration, "train", progress)}
+
+
+def _data_folder(cfg: Config, source: DataSource | None, split: str, progress) -> Path | None:
+    """The folder of ``source``; synthetic scenes are generated once into the cache, by recipe."""
+    if source is None:
+        return None
+    if source.path is not None:
+        return source.path
+    from deploycc.data.synth import write_split
+    s = source.synth
+    recipe = {"n": s["n"], "size": list(s["size"]), "seed": s["seed"], "split": split}
+    folder = cfg.cache / "data" / hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    stamp = folder / f"synth_{split}.json"
+    try:
+        current = json.loads(stamp.read_text()) if stamp.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        current = None
+    if not current or {k: current.get(k) for k in ("n", "size", "seed", "split")} != recipe:
+        if progress:
+            progress("data", f"synthesizing {s['n']} scenes {s['size'][0]}x{s['size'][1]} ({split})")
+        write_split(folder, split, s["n"], tuple(s["size"]), s["seed"], overwrite=True)
+    return folder
+
+
+def _build_options(cfg: Config, model: ModelSpec, calibration: Path | None):
+    from deploycc.pipeline import BuildOptions
+    options = BuildOptions(input_shape=model.input_shape, weights=str(model.weights) if model.weights else None,
+                           threads=cfg.threads, seed=cfg.seed)
+    names = {f.name for f in dataclasses.fields(BuildOptions)}
+    for field, value in (("calib_data", str(calibration) if calibration else None),
+                         ("calib_method", cfg.calib_method), ("calib_images", cfg.calib_images)):
+        if value is not None and field in names:
+            setattr(options, field, value)
+    return options
+
+
+def pair_key(cfg: Config, model: ModelSpec, target, calibration: Path | None, options) -> tuple[str, dict]:
+    from deploycc.lut.table import target_digest
+    backend = get_backend(target.backend)
+    body = {"model": model_digest(model.source, model.weights), "input_shape": model.input_shape,
+            "target": {"name": target.name, "definition": target_digest(target)},
+            "calibration": folder_digest(calibration) if calibration and target.precision == "int8" else None,
+            "calib_method": cfg.calib_method, "calib_images": cfg.calib_images,
+            "options": {"threads": options.threads, "seed": options.seed},
+            "toolchain": toolchain(backend.versions())}
+    return key_of(body), body
+
+
+def run_pair(cfg: Config, model: ModelSpec, target_name: str, cache: BuildCache, data: dict,
+             use_cache: bool, progress=None) -> dict:
+    pair = f"{model.name}@{target_name}"
+    record = {"pair": pair, "model": model.name, "target": target_name, "source": model.source, "gates": []}
+    start = time.perf_counter()
+    try:
+        _check_pair(cfg, model, target_name, cache, data, use_cache, record, progress)
+    except Unavailable as exc:
+        record["gates"].append(_gate("build", "skipped", message=str(exc)))
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    statuses = {g["status"] for g in record["gates"]}
+    record["status"] = next((s for s in ("error", "failed", "passed") if s in statuses), "skipped")
+    return record
+
+
+def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progress) -> None:
+    target = load_target(target_name)
+    reason = get_backend(target.backend).available()
+    if reason:
+        raise Unavailable(f"backend {target.backend} cannot run here: {reason}")
+    options = _build_options(cfg, model, data["calibration"])
+    key, body = pair_key(cfg, model, target, data["calibration"], options)
+    record["cache_key"] = key
+    artifact, status = cache.lookup(key) if use_cache else (None, "not used (--no-cache)")
+    record["cache"] = status
+    if artifact is None:
+        if progress:
+            progress(record["pair"], "build")
+        t0 = time.perf_counter()
+        try:
+            artifact = cache.store(key, body, lambda out: _build(model, target_name, out, options))
+        except GateFailed as exc:
+            record["gates"].append(_gate("build", "passed", message="compiled"))
+            record["gates"].append(_gate("numerics", "failed", message=str(exc)))
+            return
+        except Unavailable:
+            raise
+        except UserError as exc:
+            record["gates"].append(_gate("build", "error", message=str(exc)))
+            return
+        record["build_seconds"] = round(time.perf_counter() - t0, 3)
+    record["artifact"] = str(artifact)
+    manifest = read_manifest(artifact)
+    record["gates"].append(_gate("build", "passed", message=f"cache {status}"))
+    record["gates"].append(_numerics_gate(manifest))
+    remaining = manifest.get("remaining") or []
+    if remaining:
+        step = remaining[0]
+        record["remaining"] = remaining
+        why = (f"the artifact's final step runs on the device ({step.get('what', '')}: "
+               f"{step.get('command', '')}); verify it there")
+    else:
+        why = None
+    gates = cfg.gates_for(target_name)
+    accuracy_gates(cfg, model, artifact, gates, data["validation"], record, why, progress)
+    latency_gates(cfg, artifact, gates, cfg.luts.get(target_name), record, why, progress)
+
+
+def _build(model: ModelSpec, target_name: str, out: Path, options) -> None:
+    from deploycc.pipeline import build
+    build(model.source, target_name, out, options)
+
+
+def _numerics_gate(manifest: dict) -> dict:
+    v = manifest.get("verification", {})
+    if v.get("skipped"):
+        return _gate("numerics", "skipped", message=v["skipped"])
+    worst = max((o.get("max_abs", 0.0) for o in v.get("outputs", [])), default=None)
+    return _gate("numerics", "passed" if v.get("ok") else "failed", value=worst,
+                 message="outputs vs ONNX Runtime (reference, optimizations off) within the target's tolerance")
+
+
+def failure_line(report: dict) -> str:
+    bad = [(r["pair"], g) for r in report["pairs"] for g in r["gates"] if g["status"] in ("failed", "error")]
+    parts = []
+    for pair, g in bad[:3]:
+        if g["value"] is not None and g["limit"] is not None:
+            parts.append(f"{pair} gate {g['gate']} {g['status']}: {_figure(g)} (limit {_figure(g, 'limit')})")
+        else:
+            parts.append(f"{pair} gate {g['gate']} {g['status']}: {g['message']}")
+    more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return f"ci: {len(bad)} gate(s) did not hold: " + "; ".join(parts) + more
+
+
+def _figure(g: dict, which: str = "value") -> str:
+    v = g[which]
+    if g["gate"] in ("min-miou", "max-miou-drop"):
+        return f"{100 * v:.2f} %"
+    if g["gate"] == "max-latency-error":
+        return f"{v:+.1f} %" if which == "value" else f"±{v:g} %"
+    if g["gate"] == "max-latency":
+        return f"{v:.2f} ms"
+    return f"{v:.3g}"

@@ -1,0 +1,16 @@
+"""Search-time latency lookup tables: build them on a target, predict with them, validate them
+against end-to-end measurements of compiled networks, and gate artifacts on their prediction.
+
+Python API for search loops::
+
+    from deploycc.lut import load_lut, Predictor
+    pred = Predictor(load_lut("cpu-ort.lut.json"))
+    pred.predict([genotype, ...])        # LUT sums (ms), vectorized
+    pred.expected(probs)                 # differentiable expectation for FBNet-style searches
+    pred.measure(genotype)               # built and timed end to end, on request
+"""
+
+from .predict import Predictor
+from .table import LUT, check_compatible, load_lut, save_lut
+
+__all__ = ["LUT", "Predictor", "check_compatible", "load_lut", "save_lut"]

@@ -1,0 +1,76 @@
+"""The latency gate: an artifact's measured latency against its LUT prediction.
+
+``latency_check(artifact, lut_path, max_error_pct)`` reads the artifact's manifest (its target,
+toolchain and the architecture it was built from, recorded by ``deploycc build`` for
+architecture sources; ``arch`` overrides it), refuses a LUT made for another target or toolchain
+unless mismatches are allowed, predicts with the LUT, times the artifact with the protocol at the
+LUT's thread count, and returns the figures with ``ok`` = |error| <= max_error_pct (always true
+when no limit is given: the figures alone).
+:func:`enforce` turns a failed check into ``GateFailed`` (exit 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deploycc.artifact import read_manifest
+from deploycc.errors import GateFailed, UserError
+from deploycc.measure import machine_facts, time_artifact
+
+from .measure_arch import arch_protocol
+from .predict import Predictor
+from .table import check_compatible, load_lut
+
+
+class _ManifestTarget:
+    """The artifact's target as recorded in its manifest (name + definition)."""
+
+    def __init__(self, d: dict):
+        self.name, self._d = d.get("name"), d
+
+    def to_dict(self) -> dict:
+        return self._d
+
+
+def artifact_arch(manifest: dict, artifact: Path, arch: str | None):
+    from deploycc.models import parse_arch, resolve_arch
+    if arch:
+        return resolve_arch(arch)
+    recorded = manifest.get("architecture")
+    if not recorded:
+        raise UserError(f"{artifact}: the manifest records no architecture (built from a plain ONNX file?); "
+                        "give it with --arch ARCH.json")
+    return parse_arch(recorded, source=f"{artifact} manifest")
+
+
+def latency_check(artifact, lut_path, max_error_pct: float | None, allow_mismatch: bool = False,
+                  arch: str | None = None, protocol=None) -> dict:
+    if max_error_pct is not None and not max_error_pct > 0:
+        raise UserError(f"--max-latency-error {max_error_pct:g}: give a positive percentage (e.g. 10)")
+    artifact = Path(artifact)
+    manifest = read_manifest(artifact)
+    lut = load_lut(lut_path)
+    backend_tools = {k: v for k, v in manifest.get("toolchain", {}).items() if k in lut.toolchain
+                     and k not in ("deploycc", "onnx", "torch", "python")}
+    allowed = check_compatible(lut, _ManifestTarget(manifest["target"]), backend_tools, allow_mismatch)
+    architecture = artifact_arch(manifest, artifact, arch)
+    predicted = Predictor(lut).predict_arch(architecture)
+    _, latency = time_artifact(artifact, protocol or arch_protocol(lut), lut.threads)
+    measured = latency.stat(lut.statistic)
+    error = 100.0 * (predicted - measured) / measured
+    return {"gate": "max-latency-error", "artifact": str(artifact), "lut": str(lut_path),
+            "architecture": architecture.name, "predicted_ms": predicted, "measured_ms": measured,
+            "statistic": lut.statistic, "threads": lut.threads, "error_pct": error, "limit_pct": max_error_pct,
+            "ok": max_error_pct is None or abs(error) <= max_error_pct, "mismatch_allowed": allowed, "latency": latency.to_dict(),
+            "machine": machine_facts()}
+
+
+def failure_line(result: dict) -> str:
+    return (f"latency gate failed for {result['artifact']}: measured {result['measured_ms']:.2f} ms "
+            f"({result['statistic']}), LUT predicts {result['predicted_ms']:.2f} ms, error "
+            f"{result['error_pct']:+.1f} % exceeds ±{result['limit_pct']:g} %")
+
+
+def enforce(result: dict) -> None:
+    if not result["ok"]:
+        raise GateFailed(failure_line(result))

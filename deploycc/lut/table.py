@@ -1,0 +1,148 @@
+"""The LUT file: a versioned, checksummed JSON table of per-entry latency statistics.
+
+A LUT describes one search space at one input shape on one target: the stem entry, the head
+entry, and for every searchable layer the entry key of each legal candidate unit (layers with the
+same channels, stride and input size share entries). Each entry holds the full latency
+statistics of the protocol (median, p90, p99, min, ...). The file also records the target (name,
+backend and a hash of its definition), the toolchain versions, the thread count, the timing
+protocol, the statistic the predictor sums, and the machine it was measured on.
+
+Reading is strict: a truncated or corrupt file, an unknown format or version, a checksum that
+does not match, or a missing field is one ``UserError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploycc.errors import UserError
+
+FORMAT, VERSION = "deploycc-lut", 1
+_REQUIRED = ("space", "backbone", "head", "num_classes", "input_shape", "target", "toolchain",
+             "threads", "statistic", "protocol", "stem", "head_entry", "layers", "entries")
+
+
+@dataclass
+class LUT:
+    space: str
+    backbone: str | None
+    head: str | None
+    num_classes: int
+    input_shape: tuple[int, ...]
+    target: dict                 # name, backend, sha256 of the target definition
+    toolchain: dict              # backend versions + deploycc, onnx, torch
+    threads: int
+    statistic: str               # which Latency statistic the predictor sums
+    protocol: dict
+    stem: str                    # entry key
+    head_entry: str              # entry key
+    layers: list[dict]           # index, c_in, c_out, stride, in_h, in_w, candidates{code: key}
+    entries: dict[str, dict]     # key -> {kind, code, c_in, c_out, stride, inputs, latency, ...}
+    machine: dict = field(default_factory=dict)
+    tune_trials: int = 0
+    source: str = "<lut>"
+
+    def entry_ms(self, key: str) -> float:
+        """The entry's latency under the LUT's statistic (0 for an identity unit)."""
+        entry = self.entries[key]
+        return float(entry["latency"][f"{self.statistic}_ms"]) if entry.get("measured", True) else 0.0
+
+    def to_dict(self) -> dict:
+        d = {"format": FORMAT, "version": VERSION}
+        for name in _REQUIRED + ("machine", "tune_trials"):
+            value = getattr(self, name)
+            d[name] = list(value) if name == "input_shape" else value
+        return d
+
+
+def checksum(payload: dict) -> str:
+    body = {k: v for k, v in payload.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def save_lut(lut: LUT, path: str | os.PathLike) -> Path:
+    """Write ``lut`` atomically (temporary file beside it, then rename), with its checksum."""
+    path = Path(path)
+    payload = lut.to_dict()
+    payload["sha256"] = checksum(payload)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_lut(path: str | os.PathLike) -> LUT:
+    """Read and validate a LUT file; every problem is one line naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: LUT file not found")
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not a readable LUT (truncated or corrupt JSON at line {exc.lineno}, "
+                        f"column {exc.colno})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the LUT file ({exc.__class__.__name__})") from None
+    _check_header(payload, path)
+    if payload.get("sha256") != checksum(payload):
+        raise UserError(f"{path}: LUT checksum does not match its contents (corrupt or edited by hand); "
+                        "rebuild it with `deploycc lut build`")
+    missing = [k for k in _REQUIRED if k not in payload]
+    if missing:
+        raise UserError(f"{path}: LUT is missing field(s) {', '.join(missing)}")
+    lut = LUT(**{k: payload[k] for k in _REQUIRED}, machine=payload.get("machine", {}),
+              tune_trials=int(payload.get("tune_trials", 0)), source=str(path))
+    lut.input_shape = tuple(lut.input_shape)
+    _check_references(lut, path)
+    return lut
+
+
+def _check_header(payload, path: Path) -> None:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserError(f"{path}: not a deploycc LUT (format is not {FORMAT!r})")
+    if payload.get("version") != VERSION:
+        raise UserError(f"{path}: LUT version {payload.get('version')!r} is not supported "
+                        f"(this deploycc reads version {VERSION}); rebuild it")
+
+
+def _check_references(lut: LUT, path: Path) -> None:
+    keys = [lut.stem, lut.head_entry] + [k for layer in lut.layers for k in layer["candidates"].values()]
+    for key in keys:
+        entry = lut.entries.get(key)
+        if entry is None:
+            raise UserError(f"{path}: LUT refers to entry {key!r} that it does not contain")
+        if entry.get("measured", True) and f"{lut.statistic}_ms" not in entry.get("latency", {}):
+            raise UserError(f"{path}: LUT entry {key!r} has no {lut.statistic} latency")
+
+
+def check_compatible(lut: LUT, target, versions: dict, allow_mismatch: bool = False) -> list[str]:
+    """Differences between the LUT's target/toolchain and ``target``/``versions``.
+
+    Raises a UserError naming the first difference unless ``allow_mismatch``; returns the list
+    (empty when everything matches) so that a report can show what was allowed.
+    """
+    problems = []
+    if lut.target.get("name") != target.name:
+        problems.append(f"it was measured on target {lut.target.get('name')!r}, not {target.name!r}")
+    elif lut.target.get("sha256") != target_digest(target):
+        problems.append(f"target {target.name!r} has changed since the LUT was measured")
+    for tool, version in sorted(versions.items()):
+        if tool in lut.toolchain and lut.toolchain[tool] != version:
+            problems.append(f"it was measured with {tool} {lut.toolchain[tool]}, this is {version}")
+    if problems and not allow_mismatch:
+        raise UserError(f"{lut.source}: LUT does not fit: {problems[0]} (pass --allow-mismatch to use it anyway)")
+    return problems
+
+
+def target_digest(target) -> str:
+    """A short hash of the target's definition (its file may live anywhere: the path is left out)."""
+    d = {k: v for k, v in target.to_dict().items() if k != "source"}
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,0 +1,107 @@
+"""Validate a LUT: sample architectures, build and time each end to end, score the prediction.
+
+Scores (``deploycc.lut.stats``) for three predictors side by side, on held-out architectures:
+the raw LUT sum, the fusion-aware correction and the affine calibration a * LUT + b, both of the
+latter fitted on the training architectures only (the first ``train`` of the sample). The raw
+LUT is also scored over the whole sample, since it learns nothing from it. Per-unit residuals
+(least squares of the raw residual on per-code unit counts) show which units the LUT misjudges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deploycc.errors import UserError
+from deploycc.measure import machine_facts
+from deploycc.targets import load_target
+
+from . import stats
+from .correction import FusionCorrection
+from .measure_arch import measure_arch, sample_genotypes
+from .predict import Predictor
+from .profile import toolchain_versions
+from .table import LUT, check_compatible
+
+
+@dataclass
+class ValidationPlan:
+    n: int = 50
+    seed: int = 0
+    train: int | None = None      # default: 40 % of n (at least 3)
+    allow_mismatch: bool = False
+
+    def n_train(self) -> int:
+        k = self.train if self.train is not None else max(3, round(0.4 * self.n))
+        if not 3 <= k <= self.n - 2:
+            raise UserError(f"--train {k}: needs at least 3 training and 2 held-out architectures (--n {self.n})")
+        return k
+
+
+def validate(lut: LUT, plan: ValidationPlan, cache=None, protocol=None, progress=None) -> dict:
+    """Measure ``plan.n`` sampled architectures and score the LUT; returns the full report data."""
+    target = load_target(lut.target["name"])
+    allowed = check_compatible(lut, target, toolchain_versions(target), plan.allow_mismatch)
+    n_train = plan.n_train()
+    predictor = Predictor(lut)
+    genotypes = sample_genotypes(lut, plan.n, plan.seed)
+    if len(genotypes) < plan.n:
+        raise UserError(f"--n {plan.n}: the space has only {len(genotypes)} distinct architectures")
+    records = []
+    for i, geno in enumerate(genotypes):
+        arch = predictor.arch_of(geno, name=f"sample-{plan.seed}-{i}")
+        records.append(measure_arch(arch, lut, protocol, cache))
+        if progress:
+            progress(i + 1, len(genotypes), records[-1])
+    measured = np.array([r["latency"][f"{lut.statistic}_ms"] for r in records])
+    return score(predictor, genotypes, measured, n_train) | {
+        "lut": lut.source, "target": lut.target, "toolchain": lut.toolchain, "threads": lut.threads,
+        "statistic": lut.statistic, "input_shape": list(lut.input_shape), "space": lut.space,
+        "backbone": lut.backbone, "seed": plan.seed, "mismatch_allowed": allowed,
+        "machine": machine_facts(), "lut_machine": lut.machine,
+        "build_seconds": [r.get("build_seconds") for r in records],
+        "load_average": [r.get("load_average") for r in records]}
+
+
+def score(predictor: Predictor, genotypes, measured, n_train: int) -> dict:
+    """Raw, corrected and affine figures (held-out), plus per-architecture rows."""
+    idx = predictor.encode(genotypes)
+    raw = predictor.raw(idx)
+    tr, te = slice(0, n_train), slice(n_train, None)
+    correction = FusionCorrection.fit(predictor, idx[tr], raw[tr], measured[tr])
+    corrected = correction.apply(predictor, idx, raw)
+    a, b = stats.fit_affine(raw[tr], measured[tr])
+    affine = a * raw + b
+    rows = [{"index": i, "genotype": list(g), "split": "train" if i < n_train else "test",
+             "measured_ms": float(m), "raw_ms": float(p), "corrected_ms": float(c), "affine_ms": float(f),
+             "raw_error_pct": float(100 * (p - m) / m)}
+            for i, (g, m, p, c, f) in enumerate(zip(genotypes, measured, raw, corrected, affine))]
+    return {
+        "n": len(genotypes), "n_train": n_train, "n_test": len(genotypes) - n_train,
+        "raw_all": stats.summary(raw, measured),
+        "held_out": {"raw": stats.summary(raw[te], measured[te]),
+                     "corrected": stats.summary(corrected[te], measured[te]),
+                     "affine": stats.summary(affine[te], measured[te])},
+        "affine": {"a": a, "b_ms": b},
+        "correction": correction.to_dict() | {"terms": correction.terms_ms_per_mb()},
+        "per_unit_residuals": per_unit_residuals(predictor, idx, raw, measured),
+        "worst": sorted(rows, key=lambda r: -abs(r["raw_error_pct"]))[:5],
+        "architectures": rows,
+    }
+
+
+def per_unit_residuals(predictor: Predictor, idx: np.ndarray, raw, measured) -> list[dict]:
+    """Per unit code: the least-squares share of the residual (measured - LUT) per occurrence."""
+    counts = np.stack([(idx == c).sum(axis=1) for c in range(len(predictor.codes))], axis=1).astype(float)
+    used = counts.sum(0) > 0
+    r = np.asarray(measured) - np.asarray(raw)
+    delta = np.linalg.lstsq(counts[:, used], r, rcond=None)[0]
+    out = []
+    for code_i, d in zip(np.flatnonzero(used), delta):
+        column = predictor.table[:, code_i]
+        mean_ms = float(np.mean(column[np.isfinite(column)]))  # a used code has an entry somewhere
+        out.append({"unit": predictor.codes[code_i], "occurrences": int(counts[:, code_i].sum()),
+                    "residual_ms": float(d), "mean_entry_ms": mean_ms,
+                    "residual_pct_of_entry": float(100 * d / mean_ms) if mean_ms > 0 else None})
+    return sorted(out, key=lambda row: -abs(row["residual_ms"]))

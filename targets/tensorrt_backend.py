@@ -1,0 +1,138 @@
+"""TensorRT adapter: a device-ready bundle everywhere, the engine where TensorRT and a GPU exist.
+
+A TensorRT engine is tied to the GPU and TensorRT version that built it, so a Jetson's engine is
+built on the Jetson (toolchains.md §1 item 7). ``compile`` therefore always writes the bundle:
+
+* ``model.onnx``: the optimized (and, for DLA targets, legalized) FP32 graph;
+* ``calib.cache``: deploycc's activation ranges as a TensorRT 8.5 calibration cache (implicit INT8);
+* ``model.qdq.onnx``: the Q/DQ model, for TensorRT >= 10 (explicit INT8) and for verification here;
+* ``legality.json``: per node, DLA or GPU fallback and the rule that decided it (DLA targets);
+* the engine plan (flags, DLA core, FP16 layers) and the exact commands in the manifest.
+
+Where ``import tensorrt`` works and a GPU is present, ``compile`` also builds ``model.engine``
+(with ``timing.cache``) and the build verifies it through :class:`TRTSession`. Elsewhere the
+manifest's ``remaining`` step says what is left and the command that finishes it on the device:
+``deploycc build --resume BUNDLE``. ``proxy_session`` lets the build verify here what can be
+verified: the INT8 numerics of the Q/DQ model (or the FP32 graph of an FP16 target) on ORT.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+
+from deploycc.errors import Unavailable
+from deploycc.numerics import TensorSpec
+
+from . import trt_engine
+from .backend import CompileResult
+
+ENGINE = "model.engine"
+
+
+class TensorRTBackend:
+    name = "tensorrt"
+
+    def available(self) -> str | None:
+        return None  # the bundle is made anywhere; the engine step checks TensorRT itself
+
+    def versions(self) -> dict:
+        return {"tensorrt": trt_engine.trt_version() or "not installed (bundle only)"}
+
+    def check_supported(self, model: onnx.ModelProto, target) -> None:
+        return None  # TensorRT's own parser decides on the device; the legality report covers DLA
+
+    def compile(self, model: onnx.ModelProto, target, workdir: Path, options: dict) -> CompileResult:
+        settings = target.settings.get("tensorrt", {})
+        quant = options.get("quantization")
+        files = ["model.onnx"]
+        onnx.save(model, str(workdir / "model.onnx"))
+        plan = trt_engine.EnginePlan(onnx="model.onnx", fp16=bool(settings.get("fp16", target.precision == "fp16")),
+                                     dla_core=settings.get("dla_core"), gpu_fallback=bool(settings.get("gpu_fallback", True)),
+                                     workspace_mib=int(settings.get("workspace_mib", 1024)))
+        info = {"tensorrt_version": settings.get("version", "8.5.2"), "device": settings.get("device", target.name)}
+        if target.precision == "int8":
+            files += self._int8_files(model, quant, settings, workdir)
+            plan.int8, plan.calib_cache = "implicit", "calib.cache"
+            plan.fp16_layers = tuple(quant.info.get("excluded", ()))
+        if target.legality.get("accelerator") not in (None, "GPU"):
+            files.append(_write_legality(model, target, workdir))
+        info["plan"] = plan.__dict__ | {"fp16_layers": list(plan.fp16_layers)}
+        info["commands"] = _commands(plan, target, info["tensorrt_version"])
+        return self._finish(workdir, plan, info, files, options)
+
+    def _int8_files(self, model, quant, settings, workdir: Path) -> list[str]:
+        from deploycc.trt_calib_cache import cache_from_ranges
+        if quant is None:
+            raise Unavailable("an INT8 TensorRT target needs the quantize stage (calibration) first")
+        text = cache_from_ranges(model, quant.ranges.values, settings.get("version", "8.5.2"),
+                                 settings.get("calibrator", "EntropyCalibration2"))
+        (workdir / "calib.cache").write_text(text)
+        onnx.save(quant.qdq, str(workdir / "model.qdq.onnx"))
+        return ["calib.cache", "model.qdq.onnx"]
+
+    def _finish(self, workdir: Path, plan, info: dict, files: list[str], options: dict) -> CompileResult:
+        reason = trt_engine.unavailable()
+        bundle = options.get("artifact_path", "BUNDLE")
+        if reason is None:
+            plan = trt_engine.plan_for_installed(plan)
+            info["engine_build"] = trt_engine.build_engine(workdir, plan, ENGINE)
+            info["plan"] = plan.__dict__ | {"fp16_layers": list(plan.fp16_layers)}
+            return CompileResult(files + [ENGINE, "timing.cache"], info)
+        step = {"what": f"build the TensorRT engine on the {info['device']} (TensorRT {info['tensorrt_version']}); "
+                        f"not here: {reason}",
+                "command": f"deploycc build --resume {bundle}",
+                "trtexec": info["commands"]["trtexec"]}
+        return CompileResult(files, info, [step])
+
+    def load(self, artifact_dir: Path, manifest: dict) -> trt_engine.TRTSession:
+        if not (artifact_dir / ENGINE).is_file():
+            raise Unavailable(f"artifact {artifact_dir} is a device bundle without a TensorRT engine yet; "
+                              f"finish it on the device with `deploycc build --resume {artifact_dir}`")
+        reason = trt_engine.unavailable()
+        if reason:
+            raise Unavailable(f"artifact {artifact_dir} holds a TensorRT engine and cannot run here: {reason}")
+        specs_in = [TensorSpec.from_dict(d) for d in manifest["inputs"]]
+        specs_out = [TensorSpec.from_dict(d) for d in manifest["outputs"]]
+        return trt_engine.TRTSession(artifact_dir / ENGINE, specs_in, specs_out)
+
+    def proxy_session(self, artifact_dir: Path, manifest: dict):
+        """What stands in for the engine here: the Q/DQ model (INT8) or the FP32 graph, on ORT."""
+        from .ort_backend import ORTSession
+        qdq = artifact_dir / "model.qdq.onnx"
+        path = qdq if qdq.is_file() else artifact_dir / "model.onnx"
+        # Optimizations on: ORT fuses the Q/DQ pairs into real INT8 kernels, an INT8 execution
+        # checked against the Q/DQ model's exact semantics (optimizations off) by the build.
+        return ORTSession(path, int(manifest.get("runtime", {}).get("threads", 0)), level="all"), \
+            f"{path.name} on ONNX Runtime's INT8 kernels (stands in for the TensorRT engine until it is built on the device)"
+
+
+def _write_legality(model: onnx.ModelProto, target, workdir: Path) -> str:
+    from deploycc.placement import placements, summary
+    items = placements(model, target.legality)
+    data = {"target": target.name, "summary": summary(items, target.legality), "nodes": [p.to_dict() for p in items]}
+    (workdir / "legality.json").write_text(json.dumps(data, indent=2) + "\n")
+    return "legality.json"
+
+
+def _commands(plan, target, version: str) -> dict:
+    """trtexec equivalents: TensorRT 8.5 (implicit INT8, DLA) and TensorRT >= 10 (Q/DQ model)."""
+    args = ["trtexec", f"--onnx={plan.onnx}", "--saveEngine=model.engine", "--timingCacheFile=timing.cache"]
+    if plan.fp16:
+        args.append("--fp16")
+    if plan.int8 == "implicit":
+        args += ["--int8", f"--calib={plan.calib_cache}"]
+    if plan.dla_core is not None:
+        args.append(f"--useDLACore={plan.dla_core}")
+        if plan.gpu_fallback:
+            args.append("--allowGPUFallback")
+    if plan.fp16_layers:
+        args += ["--precisionConstraints=obey",
+                 "--layerPrecisions=" + ",".join(f"{name}:fp16" for name in plan.fp16_layers)]
+    out = {"trtexec": " ".join(args), "tensorrt_family": version}
+    if plan.int8:
+        out["trtexec_10"] = "trtexec --onnx=model.qdq.onnx --stronglyTyped --saveEngine=model.engine " \
+                            "--timingCacheFile=timing.cache"
+    return out

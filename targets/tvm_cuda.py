@@ -1,0 +1,128 @@
+"""CUDA kernels of a TVM build, compiled ahead of time for the target GPU (e.g. the Xavier's sm_72).
+
+TVM 0.27 stores its CUDA kernels in the exported library as CUDA C source, which TVM's CUDA
+runtime compiles when the library is loaded (``tvm_callback_cuda_compile``, NVRTC or nvcc on the
+device). deploycc also compiles that source here, for the target's ``arch``, with NVRTC, and ships
+the cubin beside the library (``kernels.<arch>.cubin``, keyed by the source's sha256). That proves
+the kernels compile for the target's architecture before anything reaches the device, and on the
+device :func:`install_kernel_cache` hands TVM the prebuilt cubin instead of compiling again.
+
+The CUDA 13 toolkit on this machine cannot target Volta (sm_70/sm_72: ``nvcc --list-gpu-arch``
+starts at compute_75), so NVRTC comes from the CUDA 12.9 wheels (``cuda-bindings<13``,
+``nvidia-cuda-nvrtc-cu12``, ``nvidia-cuda-runtime-cu12``, ``nvidia-cuda-cccl-cu12``; see
+``requirements-cuda.txt``). Without them the library is still built (the device compiles its
+kernels itself) and the manifest says the kernels were not precompiled, and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from contextlib import contextmanager
+from pathlib import Path
+
+EM_CUDA = 190
+
+
+def cuda_source(executable) -> str:
+    """The CUDA C source of every kernel in a ``tvm.compile`` result."""
+    for host in executable.mod.imports:
+        for dev in host.imports:
+            if dev.kind == "cuda":
+                return dev.inspect_source("cuda")
+    return ""
+
+
+def nvrtc_unavailable(arch: str) -> str | None:
+    try:
+        from cuda.bindings import nvrtc
+    except Exception:
+        return "NVRTC is not installed (pip install -r requirements-cuda.txt)"
+    err, archs = nvrtc.nvrtcGetSupportedArchs()
+    number = int(arch.removeprefix("sm_").rstrip("a"))
+    if number not in list(archs):
+        _, major, minor = nvrtc.nvrtcVersion()
+        return f"NVRTC {major}.{minor} cannot generate {arch} code"
+    if _header_dirs() is None:
+        return "the CUDA 12 headers are not installed (nvidia-cuda-runtime-cu12, nvidia-cuda-cccl-cu12)"
+    return None
+
+
+def precompile(executable, arch: str, workdir: Path) -> tuple[list[str], dict]:
+    """(files, facts): ``kernels.<arch>.cubin`` compiled with NVRTC, or the reason it was not."""
+    source = cuda_source(executable)
+    facts = {"arch": arch, "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
+             "runtime": "TVM's CUDA runtime loads the cubin if it matches, else compiles the source on the device"}
+    reason = nvrtc_unavailable(arch)
+    if reason:
+        return [], facts | {"precompiled": False, "reason": reason}
+    from cuda.bindings import nvrtc
+    import tvm.support.nvcc as nvcc
+    with _cuda_path(_header_dirs()):
+        cubin = bytes(nvcc.compile_cuda(source, target_format="cubin", arch=arch, compiler="nvrtc"))
+    name = f"kernels.{arch}.cubin"
+    (workdir / name).write_bytes(cubin)
+    _, major, minor = nvrtc.nvrtcVersion()
+    return [name], facts | {"precompiled": True, "cubin": name, "nvrtc": f"{major}.{minor}",
+                            "cubin_arch": cubin_arch(cubin)}
+
+
+def cubin_arch(data: bytes) -> str:
+    """``sm_XX`` of a cubin (an ELF for EM_CUDA whose e_flags carry the SM number)."""
+    if data[:4] != b"\x7fELF" or struct.unpack_from("<H", data, 18)[0] != EM_CUDA:
+        raise ValueError("not a CUDA ELF (cubin)")
+    flags = struct.unpack_from("<I", data, 48)[0]
+    return f"sm_{flags & 0xFF}"
+
+
+def install_kernel_cache(folder: Path, facts: dict) -> None:
+    """On the device: answer TVM's kernel compile with the shipped cubin when the source matches."""
+    if not facts.get("precompiled"):
+        return
+    import tvm
+    import tvm.support.nvcc as nvcc
+    import tvm_ffi
+    cubin = (folder / facts["cubin"]).read_bytes()
+    device_arch = "sm_" + tvm.cuda(0).compute_version.replace(".", "")
+
+    def compile_or_reuse(code):
+        text = code if isinstance(code, str) else bytes(code).decode()
+        if device_arch == facts["arch"] and hashlib.sha256(text.encode()).hexdigest() == facts["source_sha256"]:
+            return bytearray(cubin)
+        return nvcc.tvm_callback_cuda_compile(code)
+
+    tvm_ffi.register_global_func("tvm_callback_cuda_compile", compile_or_reuse, override=True)
+
+
+def _header_dirs() -> list[str] | None:
+    try:
+        import nvidia.cuda_cccl
+        import nvidia.cuda_runtime
+    except ImportError:
+        return None
+    dirs = [str(Path(list(m.__path__)[0]) / "include") for m in (nvidia.cuda_runtime, nvidia.cuda_cccl)]
+    return dirs if all(Path(d).is_dir() for d in dirs) else None
+
+
+@contextmanager
+def _cuda_path(include_dirs: list[str]):
+    """A CUDA_PATH whose include/ unites the CUDA 12 wheels' headers (TVM's NVRTC call reads it)."""
+    root = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc")) / "cuda12-headers"
+    include = root / "include"
+    if not (include / "cuda_runtime.h").exists():
+        include.mkdir(parents=True, exist_ok=True)
+        for d in include_dirs:
+            for entry in Path(d).iterdir():
+                link = include / entry.name
+                if not link.exists():
+                    link.symlink_to(entry)
+    old = os.environ.get("CUDA_PATH")
+    os.environ["CUDA_PATH"] = str(root)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("CUDA_PATH", None)
+        else:
+            os.environ["CUDA_PATH"] = old

@@ -1,0 +1,37 @@
+"""The repository's own CI files: the example project file is valid, the workflow does its steps.
+
+The workflow is checked for what the issue asks of it (runner labels, device state, the ci run,
+uploaded reports); its YAML syntax is checked with PyYAML where that is installed (it is not a
+dependency of deploycc).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from deploycc.ci import load_config
+from helpers import REPO
+
+WORKFLOW = REPO / ".github" / "workflows" / "deploycc.yml"
+
+
+def test_example_project_file_is_valid():
+    cfg = load_config(REPO / "deploycc.toml")
+    assert set(cfg.targets) >= {"cpu", "cpu-ort", "xavier-int8"}
+    assert cfg.validation is not None and cfg.gates
+
+
+def test_workflow_has_the_jetson_and_hosted_jobs():
+    text = WORKFLOW.read_text()
+    for needle in ("runs-on: [self-hosted, ARM64, jetson]", "nvpmodel -q", "jetson_clocks", "nv_tegra_release",
+                   "libnvinfer", "deploycc ci deploycc.toml", "actions/upload-artifact", "runs-on: ubuntu-",
+                   "pytest", "--target xavier-int8"):
+        assert needle in text, needle
+    assert "\t" not in text
+
+
+def test_workflow_is_valid_yaml():
+    import yaml
+    data = yaml.safe_load(WORKFLOW.read_text())
+    assert set(data["jobs"]) == {"hosted", "jetson"}
+    assert data["jobs"]["jetson"]["runs-on"] == ["self-hosted", "ARM64", "jetson"]

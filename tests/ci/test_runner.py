@@ -1,0 +1,114 @@
+"""``deploycc ci`` end to end on real builds: gates, exit codes, reports, the build cache."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from deploycc.ci import load_config, run_ci
+from helpers import run_cli
+
+EXPECTED_MIOU = (0.75 + 1.0 + 0.0) / 3   # see conftest.py
+GATES = """
+[gates]
+min_miou = 0.5
+max_miou_drop = 0.001
+max_latency_ms = 10000
+"""
+
+
+def _report(project) -> dict:
+    return json.loads((project / "reports" / "report.json").read_text())
+
+
+def test_pairs_pass_gates_and_write_every_report(project, ci_cache, write_config, capsys):
+    path = write_config(project, ci_cache, GATES, targets='"cpu", "cpu-ort", "xavier-int8"')
+    assert run_cli(["ci", path]) == 0
+    report = _report(project)
+    by_pair = {p["pair"]: p for p in report["pairs"]}
+    for pair in ("color@cpu", "color@cpu-ort"):
+        p = by_pair[pair]
+        assert p["status"] == "passed"
+        assert p["accuracy"]["miou"] == pytest.approx(EXPECTED_MIOU, abs=1e-12)
+        assert p["accuracy"]["miou_drop"] == pytest.approx(0.0, abs=1e-12)
+        assert [g["gate"] for g in p["gates"]] == ["build", "numerics", "min-miou", "max-miou-drop", "max-latency"]
+        assert p["latency"]["runs"] >= 3
+    # The INT8 bundle for the Jetson is built and checked here; what needs the device is skipped, with the step.
+    bundle = by_pair["color@xavier-int8"]
+    assert bundle["status"] == "passed" and bundle["remaining"]
+    skipped = [g for g in bundle["gates"] if g["status"] == "skipped"]
+    assert {g["gate"] for g in skipped} == {"min-miou", "max-miou-drop", "max-latency"}
+    assert all("--resume" in g["message"] for g in skipped)
+    # JUnit: one suite per pair, one case per gate, skipped cases marked.
+    root = ET.parse(project / "reports" / "junit.xml").getroot()
+    assert root.tag == "testsuites" and root.get("failures") == "0" and root.get("skipped") == "3"
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert set(suites) == {"color@cpu", "color@cpu-ort", "color@xavier-int8"}
+    assert len(suites["color@cpu"].findall("testcase")) == 5
+    assert len(suites["color@xavier-int8"].findall("testcase/skipped")) == 3
+    html = (project / "reports" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and "color@cpu-ort" in html
+    assert (project / "reports" / "miou.png").stat().st_size > 1000
+
+
+def test_tightened_gate_fails_naming_pair_gate_and_figure(project, ci_cache, write_config, capsys):
+    path = write_config(project, ci_cache, GATES.replace("min_miou = 0.5", "min_miou = 0.6"), "tight.toml")
+    capsys.readouterr()
+    assert run_cli(["ci", path]) == 1
+    err = capsys.readouterr().err
+    assert "color@cpu gate min-miou failed: 58.33 % (limit 60.00 %)" in err
+    assert "color@cpu-ort gate min-miou failed" in err
+    root = ET.parse(project / "reports" / "junit.xml").getroot()
+    failures = root.findall("testsuite/testcase/failure")
+    assert root.get("failures") == "2" and len(failures) == 2
+    assert all("min-miou failed value=0.583333" in f.get("message") for f in failures)
+    path = write_config(project, ci_cache, GATES.replace("max_latency_ms = 10000", "max_latency_ms = 0.0001"), "fast.toml")
+    assert run_cli(["ci", path, "--only", "color@cpu-ort"]) == 1
+    assert "color@cpu-ort gate max-latency failed" in capsys.readouterr().err
+    assert run_cli(["ci", path, "--only", "color@h100"]) == 2
+    assert "--only color@h100: no such pair" in capsys.readouterr().err
+
+
+def test_unchanged_pairs_come_from_the_cache_and_corruption_is_rebuilt(project, ci_cache, write_config):
+    cfg = load_config(write_config(project, ci_cache, GATES, "cache.toml"))
+    first = {p["pair"]: p for p in run_ci(cfg)["pairs"]}
+    assert all(p["cache"] in ("hit", "miss") for p in first.values())
+    again = {p["pair"]: p for p in run_ci(cfg)["pairs"]}
+    assert {p["cache"] for p in again.values()} == {"hit"}
+    # flip a byte of the compiled library: detected by its sha256 in the manifest, rebuilt
+    artifact = cfg.cache / "builds"
+    lib = next(p for p in artifact.rglob("model.so") if again["color@cpu"]["cache_key"] in str(p))
+    data = bytearray(lib.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    # a new file in its place: this test process still has the old library mapped from earlier runs
+    tmp = lib.with_name("model.so.flipped")
+    tmp.write_bytes(bytes(data))
+    tmp.replace(lib)
+    # and tear the seal of the other entry
+    other = ci_cache / "builds" / again["color@cpu-ort"]["cache_key"][:2] / again["color@cpu-ort"]["cache_key"]
+    (other / "entry.json").write_text("{")
+    third = {p["pair"]: p for p in run_ci(cfg)["pairs"]}
+    assert third["color@cpu"]["cache"].startswith("corrupt (file model.so does not match its sha256")
+    assert third["color@cpu-ort"]["cache"].startswith("corrupt (entry.json missing or unreadable)")
+    assert all(p["status"] == "passed" for p in third.values())
+    assert {p["cache"] for p in run_ci(cfg)["pairs"]} == {"hit"}
+
+
+def test_a_changed_model_is_rebuilt(project, ci_cache, write_config, tmp_path):
+    import shutil
+
+    import numpy as np
+    import onnx
+    cfg = load_config(write_config(project, ci_cache, GATES, "changed.toml"))
+    before = run_ci(cfg, only=["color@cpu-ort"])["pairs"][0]
+    model = onnx.load(project / "color.onnx")
+    w = onnx.numpy_helper.to_array(model.graph.initializer[0]) * 2.0   # same argmax, other bytes
+    model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(w.astype(np.float32), "w"))
+    copy = tmp_path / "p"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("reports"))
+    onnx.save(model, copy / "color.onnx")
+    after = run_ci(load_config(copy / "changed.toml"), only=["color@cpu-ort"])["pairs"][0]
+    assert after["cache"] == "miss" and after["cache_key"] != before["cache_key"]
+    assert after["accuracy"]["miou"] == pytest.approx(EXPECTED_MIOU)

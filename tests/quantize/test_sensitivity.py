@@ -1,0 +1,58 @@
+"""Per-layer sensitivity and the accuracy budget (--max-miou-drop)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deploycc.calibration import calibration_set
+from deploycc.numerics import Tolerance, argmax_agreement, compare
+from deploycc.quantize import QuantConfig, calibrate
+from deploycc.sensitivity import fit_budget, layer_precisions, layer_sensitivity, output_drop, run_model
+
+
+def _setup(net):
+    cfg = QuantConfig(symmetric=False, activation_type="uint8")
+    ranges = calibrate(net, calibration_set("image", (1, 3, 64, 128), None, None, count=2), cfg)
+    feeds = calibration_set("image", (1, 3, 64, 128), None, None, count=1, seed=1).feeds()
+    return cfg, ranges, feeds, run_model(net, feeds)
+
+
+def test_output_drop_is_zero_for_identical_outputs_and_counts_flips():
+    ref = np.zeros((1, 2, 2, 2), np.float32)
+    ref[:, 0] = 1.0
+    assert output_drop([ref], [ref]) == {"rel_l2": 0.0, "miou_drop": 0.0}
+    flipped = ref.copy()
+    flipped[0, 1, 0, 0] = 2.0                       # one of 4 pixels changes class
+    drop = output_drop([ref], [flipped])["miou_drop"]
+    assert 0 < drop <= 100
+
+
+def test_every_layer_is_ranked(net):
+    cfg, ranges, feeds, refs = _setup(net)
+    rows = layer_sensitivity(net, ranges, cfg, feeds, refs)
+    assert sorted(r["node"] for r in rows) == ["add4", "conv0", "conv2", "conv5", "resize6"]
+    assert rows == sorted(rows, key=lambda r: (r["miou_drop"], r["rel_l2"]), reverse=True)
+    assert all(r["rel_l2"] > 0 for r in rows if r["op"] == "Conv")   # a lone Resize gets no Q/DQ: 0 is right
+
+
+def test_budget_keeps_the_fewest_layers(net):
+    cfg, ranges, feeds, refs = _setup(net)
+    rows = layer_sensitivity(net, ranges, cfg, feeds, refs)
+    loose = fit_budget(net, ranges, cfg, feeds, refs, rows, budget=100.0)
+    assert loose["met"] and loose["kept"] == []
+    tight = fit_budget(net, ranges, cfg, feeds, refs, rows, budget=-1.0)   # unreachable: everything kept
+    assert not tight["met"] and len(tight["kept"]) == 5
+
+
+def test_layer_precisions_string():
+    assert layer_precisions([]) == ""
+    assert layer_precisions(["a", "b"]) == "--precisionConstraints=obey --layerPrecisions=a:fp16,b:fp16"
+
+
+def test_argmax_agreement_gate():
+    ref = np.random.default_rng(0).standard_normal((1, 5, 4, 4)).astype(np.float32)
+    assert argmax_agreement(ref, ref) == 1.0
+    other = ref.copy()
+    other[0, :, 0, 0] = other[0, ::-1, 0, 0]
+    stats = compare("y", ref, other, Tolerance(atol_rel=10, rtol=0, min_argmax_agreement=0.99))
+    assert stats.argmax_agreement < 0.99 and not stats.ok

@@ -1,0 +1,45 @@
+"""cpu-int8: the Q/DQ model on ONNX Runtime's INT8 kernels, verified against FP32 on held-out images."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import onnx
+from PIL import Image
+
+from deploycc.artifact import read_manifest
+from helpers import run_cli
+
+
+def test_cpu_int8_build_is_int8_and_verified(net_onnx, tmp_path):
+    out = tmp_path / "net.cpu-int8"
+    assert run_cli(["build", net_onnx, "--target", "cpu-int8", "-o", out, "--calib-method", "percentile"]) == 0
+    m = read_manifest(out)
+    v = m["verification"]
+    assert v["ok"] and all(o["argmax_agreement"] >= 0.97 for o in v["outputs"]) and len(v["outputs"]) == 2
+    assert m["quantization"]["config"]["method"] == "percentile"
+    err = m["quantization"]["error"]                 # what INT8 costs against FP32, reported
+    assert 0 < err["rel_l2"] < 0.2 and err["cosine_min"] > 0.98 and err["miou_drop"] >= 0
+    assert v["reference"].endswith("the Q/DQ model")
+    assert m["quantization"]["placement_exclusions"] == ["resize6"]   # full-size tail stays float
+    ops = Counter(n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node)
+    assert ops["QLinearConv"] == 3                   # ORT fused the Q/DQ convs into INT8 kernels
+
+
+def test_calibration_folder_is_recorded(net_onnx, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(4):
+        Image.effect_noise((128, 64), 40 + 10 * i).convert("RGB").save(images / f"{i}.png")
+    out = tmp_path / "net.int8"
+    assert run_cli(["build", net_onnx, "--target", "cpu-int8", "-o", out,
+                    "--calib-data", images, "--calib-images", "2"]) == 0
+    cal = read_manifest(out)["quantization"]["calibration"]
+    assert cal["source"] == str(images) and cal["names"] == ["0.png", "1.png"]
+    assert cal["preprocessing_source"].startswith("default")
+
+
+def test_bad_calibration_folder_leaves_nothing(net_onnx, tmp_path, capsys):
+    out = tmp_path / "net.int8"
+    assert run_cli(["build", net_onnx, "--target", "cpu-int8", "-o", out, "--calib-data", tmp_path / "nope"]) == 2
+    assert "no such folder" in capsys.readouterr().err and not out.exists()
