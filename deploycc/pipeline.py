@@ -25,7 +25,7 @@ from .errors import GateFailed, UserError
 from .numerics import Tolerance, compare_all, random_feeds, run_reference, value_specs
 from .passmanager import PassContext, run_passes
 from .quantize_stage import quantization_error, quantize_for_target
-from .sources import load_source, model_sha256, preprocessing_of
+from .sources import load_source, metadata_json, model_sha256, preprocessing_of
 from .stages import Stages
 
 
@@ -149,22 +149,10 @@ def _manifest(original, source, target, backend, result, records, options) -> di
         "inputs": [s.to_dict() for s in inputs],
         "outputs": [s.to_dict() for s in value_specs(original.graph.output)],
         "preprocessing": preprocessing_of(original),
-        "architecture": _recorded_architecture(original),  # for the LUT latency gate
+        "architecture": metadata_json(original, "deploycc.arch"),  # for the LUT latency gate
         "runtime": {"threads": options.threads},
         "remaining": result.remaining,
     }
-
-
-def _recorded_architecture(model: onnx.ModelProto) -> dict | None:
-    """The architecture file an exported model carries in its metadata (``deploycc.arch``), if any."""
-    import json
-    for prop in model.metadata_props:
-        if prop.key == "deploycc.arch":
-            try:
-                return json.loads(prop.value)
-            except json.JSONDecodeError:
-                return None
-    return None
 
 
 _TOLERANCE_KEYS = ("atol_rel", "rtol", "min_cosine", "min_argmax_agreement")

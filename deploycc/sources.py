@@ -42,12 +42,17 @@ def model_sha256(model: onnx.ModelProto) -> str:
     return hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
 
 
-def preprocessing_of(model: onnx.ModelProto) -> dict | None:
+def metadata_json(model: onnx.ModelProto, key: str) -> dict | None:
+    """The JSON value deploycc's exporter stored under ``key`` in the model's metadata, if any."""
     import json
     for prop in model.metadata_props:
-        if prop.key == "deploycc.preprocessing":
+        if prop.key == key:
             try:
                 return json.loads(prop.value)
             except json.JSONDecodeError:
                 return None
     return None
+
+
+def preprocessing_of(model: onnx.ModelProto) -> dict | None:
+    return metadata_json(model, "deploycc.preprocessing")
