@@ -203,7 +203,7 @@ def validate_remote(lut, plan, fleet: FleetOptions, cache=None, protocol=None, p
     from deploycc.lut.predict import Predictor
     from deploycc.lut.profile import cache_root, toolchain_versions
     from deploycc.lut.table import check_compatible
-    from deploycc.lut.validate import score
+    from deploycc.lut.validate import result_header, score
     from deploycc.models import save_arch
     from deploycc.pipeline import BuildOptions
 
@@ -248,11 +248,7 @@ def validate_remote(lut, plan, fleet: FleetOptions, cache=None, protocol=None, p
     _raise_failures(result, f"lut validate on {fleet.key} devices at {fleet.remote}")
     ordered = [records[str(i)] for i in range(len(archs))]
     measured = np.array([r["latency"][f"{lut.statistic}_ms"] for r in ordered])
-    return score(predictor, genotypes, measured, n_train) | {
-        "lut": lut.source, "target": lut.target, "toolchain": lut.toolchain, "threads": lut.threads,
-        "statistic": lut.statistic, "input_shape": list(lut.input_shape), "space": lut.space,
-        "backbone": lut.backbone, "seed": plan.seed, "mismatch_allowed": allowed,
-        "machine": machine_facts(), "lut_machine": lut.machine,
+    return score(predictor, genotypes, measured, n_train) | result_header(lut, plan, allowed) | {
         "fleet": _fleet_stats(fleet, result, len(archs) - len(jobs)),
         "devices": [r.get("device") for r in ordered],
         "build_seconds": [r.get("build_seconds") for r in ordered],

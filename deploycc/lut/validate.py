@@ -55,11 +55,7 @@ def validate(lut: LUT, plan: ValidationPlan, cache=None, protocol=None, progress
         if progress:
             progress(i + 1, len(genotypes), records[-1])
     measured = np.array([r["latency"][f"{lut.statistic}_ms"] for r in records])
-    return score(predictor, genotypes, measured, n_train) | {
-        "lut": lut.source, "target": lut.target, "toolchain": lut.toolchain, "threads": lut.threads,
-        "statistic": lut.statistic, "input_shape": list(lut.input_shape), "space": lut.space,
-        "backbone": lut.backbone, "seed": plan.seed, "mismatch_allowed": allowed,
-        "machine": machine_facts(), "lut_machine": lut.machine,
+    return score(predictor, genotypes, measured, n_train) | result_header(lut, plan, allowed) | {
         "build_seconds": [r.get("build_seconds") for r in records],
         "load_average": [r.get("load_average") for r in records]}
 
@@ -105,3 +101,11 @@ def per_unit_residuals(predictor: Predictor, idx: np.ndarray, raw, measured) -> 
                     "residual_ms": float(d), "mean_entry_ms": mean_ms,
                     "residual_pct_of_entry": float(100 * d / mean_ms) if mean_ms > 0 else None})
     return sorted(out, key=lambda row: -abs(row["residual_ms"]))
+
+
+def result_header(lut, plan, allowed: bool) -> dict:
+    """What a validation result records about its LUT, sampling plan and machine (local or fleet)."""
+    return {"lut": lut.source, "target": lut.target, "toolchain": lut.toolchain, "threads": lut.threads,
+            "statistic": lut.statistic, "input_shape": list(lut.input_shape), "space": lut.space,
+            "backbone": lut.backbone, "seed": plan.seed, "mismatch_allowed": allowed,
+            "machine": machine_facts(), "lut_machine": lut.machine}
