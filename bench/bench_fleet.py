@@ -47,9 +47,9 @@ def main(argv=None) -> int:
     ap.add_argument("--max-repeats", type=int, default=20)
     args = ap.parse_args(argv)
 
+    from deploycc.core.shapes import parse_shape
     from deploycc.fleet.lut import FleetOptions, build_lut_remote
     from deploycc.lut.profile import LUT_PROTOCOL, ProfileSettings, build_lut, protocol_for
-    from deploycc.shapes import parse_shape
 
     shape, units = parse_shape(args.input_shape), args.units.split(",")
     settings = ProfileSettings(target=args.target, threads=1,

@@ -47,10 +47,10 @@ def main(argv=None) -> int:
 
 
 def bench_net(net: str, args) -> None:
-    from deploycc.calibration import calibration_set
-    from deploycc.quantize import QuantConfig, calibrate, quantize
-    from deploycc.quantize_stage import tail_exclusions
-    from deploycc.sensitivity import output_drop
+    from deploycc.quantize.calibration import calibration_set
+    from deploycc.quantize.qdq import QuantConfig, calibrate, quantize
+    from deploycc.quantize.sensitivity import output_drop
+    from deploycc.quantize.stage import tail_exclusions
     fp32, prep = _fp32_graph(net)
     inp = fp32.graph.input[0]
     shape = [d.dim_value for d in inp.type.tensor_type.shape.dim]
@@ -79,12 +79,11 @@ def bench_net(net: str, args) -> None:
 
 def _fp32_graph(net: str):
     """The zoo net as the build sees it before quantizing: exported, simplified, BN folded."""
-    from deploycc.loader import load_model
+    from deploycc.build.pipeline import simplify
+    from deploycc.core.loader import load_model
+    from deploycc.core.metadata import preprocessing_of
     from deploycc.models import export_onnx, resolve_arch
-    from deploycc.passes import resolve_passes
-    from deploycc.passmanager import PassContext, run_passes
-    from deploycc.pipeline import simplify
-    from deploycc.sources import preprocessing_of
+    from deploycc.passes import PassContext, resolve_passes, run_passes
     weights = WEIGHTS / f"{net}.pth"
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(resolve_arch(net), Path(tmp) / f"{net}.onnx",

@@ -42,10 +42,10 @@ def main(argv=None) -> int:
                     help="measure the first K architectures a second time: the noise floor of the ground truth")
     args = ap.parse_args(argv)
 
+    from deploycc.core.shapes import parse_shape
     from deploycc.lut.profile import ProfileSettings, build_lut, protocol_for
     from deploycc.lut.report import write_report
     from deploycc.lut.validate import ValidationPlan, validate
-    from deploycc.shapes import parse_shape
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,6 +108,7 @@ def mac_baseline(lut, result: dict) -> dict:
 def repeatability(lut, result: dict, k: int) -> dict:
     """Build and time the first ``k`` architectures again (fresh cache): measurement against itself."""
     import tempfile
+
     from deploycc.lut import stats
     from deploycc.lut.measure_arch import measure_arch
     from deploycc.lut.predict import Predictor

@@ -28,14 +28,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from deploycc.macs import conv_macs
-from deploycc.measure import machine_facts, pin_threads, summarize
+from deploycc.build.pipeline import simplify
+from deploycc.build.sources import load_source
+from deploycc.core.macs import conv_macs
 from deploycc.models import zoo_names
-from deploycc.passes import PASSES
-from deploycc.passmanager import PassContext, run_passes
-from deploycc.pipeline import simplify
-from deploycc.sources import load_source
+from deploycc.passes import PASSES, PassContext, run_passes
 from deploycc.targets import TARGET_DIR, load_target
+from deploycc.verify.measure import machine_facts, pin_threads, summarize
 
 REPO = Path(__file__).resolve().parents[1]
 DLA_TARGET = "xavier-dla-int8" if (TARGET_DIR / "xavier-dla-int8.toml").is_file() else \
@@ -146,7 +145,7 @@ def tvm_latency(name: str, tiling: bool) -> dict:
 
 
 def _feeds(model: onnx.ModelProto) -> dict:
-    from deploycc.numerics import random_feeds, value_specs
+    from deploycc.core.numerics import random_feeds, value_specs
     inits = {t.name for t in model.graph.initializer}
     return random_feeds(value_specs([i for i in model.graph.input if i.name not in inits]), 0)
 

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "zoo" / "trained" / "street_ref.onnx"
 WEIGHTS = REPO.parent / "shared" / "data" / "squeezenas" / "mac_small.pth"
 
-_RUN = ("import json, resource, sys; from deploycc.cli import main; rc = main(sys.argv[1:]); "
+_RUN = ("import json, resource, sys; from deploycc.cli.main import main; rc = main(sys.argv[1:]); "
         "print(json.dumps({'rc': rc, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), "
         "file=sys.stderr)")
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deploycc.measure import Protocol, machine_facts, time_callable, time_session
+from deploycc.build.pipeline import BuildOptions, build
+from deploycc.build.runtime import open_artifact
+from deploycc.core.shapes import parse_shape
 from deploycc.models import build_module, resolve_arch
-from deploycc.pipeline import BuildOptions, build
-from deploycc.runtime import open_artifact
-from deploycc.shapes import parse_shape
+from deploycc.verify.measure import Protocol, machine_facts, time_callable, time_session
 
 NETS = ["mac_small", "lat_small", "mac_large", "lat_large", "mac_xlarge", "lat_xlarge"]
 

@@ -24,8 +24,7 @@ import conv_chains as cc  # noqa: E402
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from deploycc.passes import FoldBatchNorm, FuseGroups, RewriteDilatedConv  # noqa: E402
-from deploycc.passmanager import PassContext, run_passes  # noqa: E402
+from deploycc.passes import FoldBatchNorm, FuseGroups, PassContext, RewriteDilatedConv, run_passes  # noqa: E402  # noqa: E402
 from deploycc.targets import Target  # noqa: E402
 
 METHODS = ["auto", "keep", "degenerate", "zero-insert", "space-to-batch"]

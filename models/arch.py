@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 from . import spaces
 from .spaces import SQUEEZENAS_BACKBONES, UNITS, layer_plan, unit_problem

@@ -18,7 +18,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 from .arch import Architecture
 
@@ -27,7 +27,7 @@ MIN_OPSET = 17
 
 
 def _module(arch: Architecture, weights):
-    from . import build_module
+    from .builders import build_module
     from .weights import load_weights, randomize
 
     torch.manual_seed(0)

@@ -5,11 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .spaces import SQUEEZENAS_BACKBONES, layer_plan
-
-
-def _down(n: int) -> int:
-    return (n - 1) // 2 + 1
+from .spaces import SQUEEZENAS_BACKBONES, halved, layer_plan
 
 
 class SqueezeNASHead(nn.Module):
@@ -26,9 +22,9 @@ class SqueezeNASHead(nn.Module):
         self.out_hw = (arch.input_shape[2], arch.input_shape[3])
         bb = SQUEEZENAS_BACKBONES[arch.backbone]
         last, low = layers[-1], layers[bb.low_level_unit]
-        hi_h, hi_w = (_down(last.in_h), _down(last.in_w)) if last.stride == 2 else \
+        hi_h, hi_w = (halved(last.in_h), halved(last.in_w)) if last.stride == 2 else \
             (last.in_h, last.in_w)
-        lo_h, lo_w = (_down(low.in_h), _down(low.in_w)) if low.stride == 2 else (low.in_h, low.in_w)
+        lo_h, lo_w = (halved(low.in_h), halved(low.in_w)) if low.stride == 2 else (low.in_h, low.in_w)
         self.input_shapes = [(1, last.c_out, hi_h, hi_w), (1, low.c_out, lo_h, lo_w)]
 
     def forward(self, high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
@@ -44,8 +40,8 @@ def standalone_head(arch, layers) -> nn.Module:
         from .fbnet import FBNetHead
         head = FBNetHead(layers[-1].c_out, arch.num_classes)
         last = layers[-1]
-        hw = (_down(last.in_h), _down(last.in_w)) if last.stride == 2 else (last.in_h, last.in_w)
+        hw = (halved(last.in_h), halved(last.in_w)) if last.stride == 2 else (last.in_h, last.in_w)
         head.input_shapes = [(1, last.c_out, *hw)]
         return head
-    from deploycc.errors import UserError
+    from deploycc.core.errors import UserError
     raise UserError(f"{arch.name}: squeezenet has no separate head (no searchable layers)")

@@ -12,6 +12,12 @@ from dataclasses import dataclass
 SPACES = ("squeezenas", "fbnet", "squeezenet")
 
 
+def halved(n: int) -> int:
+    """Output size of every stride-2 conv of these spaces on an input of size ``n``: k odd with
+    pad (k - 1) / 2 * d, or 1 x 1 with pad 0, both give ceil(n / 2)."""
+    return (n - 1) // 2 + 1
+
+
 @dataclass(frozen=True)
 class UnitSpec:
     """One candidate unit: kernel, expansion, groups, dilation; ``skip`` has kernel 0."""

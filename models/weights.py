@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 _SHOW = 5
 

@@ -1,7 +1,10 @@
-"""The pass library: one graph pass per file, registered here by name.
+"""deploycc.passes: the graph passes, one per file, and the infrastructure that runs and checks them.
 
-Each pass is a :class:`deploycc.passmanager.DeployPass`; its module docstring states its math and
-its exact legality conditions, and it declares what it requires and ensures.
+District of the pipeline: the ``passes`` stage of ``build`` and ``optimize``. May import
+``deploycc.targets`` (a pass reads its target's legality rules and hardware figures),
+``deploycc.core``; nothing above (build, quantize, verify, lut, fleet, ci, cli).
+
+Passes (each module docstring states its math and exact legality conditions):
 
 * ``fold-bn`` (``fold_bn.py``): BatchNorm into Conv / ConvTranspose / Gemm, or into a following
   unpadded Conv.
@@ -10,30 +13,21 @@ its exact legality conditions, and it declares what it requires and ensures.
 * ``fuse`` (``fuse.py``): cache-locality-aware fusion groups and tile sizes, written into the graph
   for the backends (TVM compiles each group as one function).
 
-Private helpers: ``_conv`` (conv geometry, auto_pad, initializers), ``_bn_math`` (fold arithmetic),
-``_dilated`` (the three dilated-conv rewrites), ``_fusion_cost`` (tile model and partition DP).
+Infrastructure: ``base`` (:class:`DeployPass`, :class:`PassContext`, :class:`PassLog`),
+``manager`` (:func:`run_passes`: invariants and numerics after every pass), ``oracle`` (the strict
+numerical oracle), ``registry`` (passes by name). Private helpers: ``_conv`` (conv geometry read
+from onnx_ir, initializers), ``_bn_math`` (fold arithmetic), ``_dilated`` (the three dilated-conv
+rewrites), ``_fusion_cost`` (tile model and partition DP). See docs/passes.md.
 """
 
 from __future__ import annotations
 
-from deploycc.errors import UserError
-
+from .base import DeployPass, PassContext, PassFailed, PassLog
 from .fold_bn import FoldBatchNorm
 from .fuse import FuseGroups
+from .manager import PassRecord, check_invariants, name_nodes, op_histogram, run_passes
+from .registry import PASSES, pass_names, register_pass, resolve_passes
 from .rewrite_dilated import RewriteDilatedConv
 
-PASSES = {p.name: p for p in (FoldBatchNorm, RewriteDilatedConv, FuseGroups)}
-
-
-def pass_names() -> list[str]:
-    return list(PASSES)
-
-
-def resolve_passes(names: list[str], option: str = "--passes") -> list[type]:
-    """Pass classes for ``names``; an unknown name is a usage error listing the known ones."""
-    out = []
-    for name in names:
-        if name not in PASSES:
-            raise UserError(f"{option}: unknown pass {name!r}; known passes: {', '.join(PASSES)}")
-        out.append(PASSES[name])
-    return out
+__all__ = ["PASSES", "DeployPass", "FoldBatchNorm", "FuseGroups", "RewriteDilatedConv", "PassContext", "PassFailed", "PassLog", "PassRecord", "check_invariants",
+           "name_nodes", "op_histogram", "pass_names", "register_pass", "resolve_passes", "run_passes"]

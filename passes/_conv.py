@@ -1,65 +1,16 @@
-"""Helpers shared by the conv passes: a Conv's geometry read from onnx_ir, auto_pad resolution,
-new initializers and nodes with unique names, and the release of initializers a rewrite orphaned.
-
-auto_pad (ONNX Conv): SAME_UPPER / SAME_LOWER give an output of ceil(I / s) with a total pad
-P = max(0, (ceil(I / s) - 1) * s + (k - 1) * d + 1 - I); SAME_UPPER puts the odd pad at the end,
-SAME_LOWER at the start; VALID means no pad. Resolving it needs the static input size.
+"""Helpers shared by the conv passes: a Conv's geometry read from onnx_ir (the record and the
+auto_pad arithmetic are ``deploycc.core.conv``'s), new initializers and nodes with unique names,
+and the release of initializers a rewrite orphaned.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import onnx_ir as ir
 
+from deploycc.core.conv import ConvGeometry, resolve_pads
+
 FLOAT_TYPES = {ir.DataType.FLOAT, ir.DataType.DOUBLE, ir.DataType.FLOAT16}
-
-
-@dataclass(frozen=True)
-class ConvGeom:
-    """A Conv's geometry with auto_pad resolved. ``pads`` are ONNX order: begins then ends."""
-
-    kernel: tuple[int, ...]
-    strides: tuple[int, ...]
-    dilations: tuple[int, ...]
-    pads: tuple[int, ...]
-    group: int
-    in_shape: tuple[int, ...] | None     # [N, C, spatial...] when static
-    out_channels: int
-
-    @property
-    def rank(self) -> int:
-        return len(self.kernel)
-
-    def pad(self, axis: int) -> tuple[int, int]:
-        return self.pads[axis], self.pads[axis + self.rank]
-
-    def out_size(self, axis: int) -> int | None:
-        if self.in_shape is None:
-            return None
-        begin, end = self.pad(axis)
-        return out_size(self.in_shape[2 + axis], self.kernel[axis], self.strides[axis],
-                        self.dilations[axis], begin, end)
-
-    def macs(self) -> int | None:
-        """N * Cout * out spatial * Cin/group * kernel taps, or None without static shapes."""
-        if self.in_shape is None:
-            return None
-        outs = [self.out_size(a) for a in range(self.rank)]
-        cin_per_group = self.in_shape[1] // self.group
-        return int(self.in_shape[0] * self.out_channels * np.prod(outs) * cin_per_group * np.prod(self.kernel))
-
-
-def out_size(size: int, k: int, s: int, d: int, begin: int, end: int) -> int:
-    return (size + begin + end - (k - 1) * d - 1) // s + 1
-
-
-def same_pads(size: int, k: int, s: int, d: int, mode: str) -> tuple[int, int]:
-    """(begin, end) pads that ONNX auto_pad ``mode`` (SAME_UPPER / SAME_LOWER) implies."""
-    total = max(0, (-(-size // s) - 1) * s + (k - 1) * d + 1 - size)
-    small, big = total // 2, total - total // 2
-    return (small, big) if mode == "SAME_UPPER" else (big, small)
 
 
 def static_shape(value: ir.Value | None) -> tuple[int, ...] | None:
@@ -88,7 +39,7 @@ def str_attr(node: ir.Node, name: str, default: str) -> str:
     return str(attr.value) if attr is not None else default
 
 
-def conv_geometry(node: ir.Node) -> tuple[ConvGeom | None, str | None]:
+def conv_geometry(node: ir.Node) -> tuple[ConvGeometry | None, str | None]:
     """The geometry of Conv ``node`` or (None, why not): needs a constant-shaped weight, and a
     static input shape when auto_pad is SAME_*."""
     w = node.inputs[1] if len(node.inputs) > 1 else None
@@ -101,16 +52,11 @@ def conv_geometry(node: ir.Node) -> tuple[ConvGeom | None, str | None]:
     dilations = ints_attr(node, "dilations", (1,) * rank)
     in_shape = static_shape(node.inputs[0])
     auto_pad = str_attr(node, "auto_pad", "NOTSET")
-    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        if in_shape is None:
-            return None, f"auto_pad {auto_pad} needs a static input shape to resolve"
-        pairs = [same_pads(in_shape[2 + a], kernel[a], strides[a], dilations[a], auto_pad) for a in range(rank)]
-        pads = tuple(p[0] for p in pairs) + tuple(p[1] for p in pairs)
-    elif auto_pad == "VALID":
-        pads = (0,) * (2 * rank)
-    else:
-        pads = ints_attr(node, "pads", (0,) * (2 * rank))
-    return ConvGeom(kernel, strides, dilations, pads, int_attr(node, "group", 1), in_shape, w_shape[0]), None
+    pads = resolve_pads(auto_pad, ints_attr(node, "pads", None), in_shape[2:] if in_shape else None,
+                        kernel, strides, dilations)
+    if pads is None:
+        return None, f"auto_pad {auto_pad} needs a static input shape to resolve"
+    return ConvGeometry(kernel, strides, dilations, pads, int_attr(node, "group", 1), in_shape, w_shape[0]), None
 
 
 def set_conv_attrs(node: ir.Node, *, kernel=None, dilations=None, pads=None) -> None:

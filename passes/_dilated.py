@@ -26,7 +26,9 @@ from typing import Callable
 import numpy as np
 import onnx_ir as ir
 
-from ._conv import ConvGeom, new_initializer, release, set_conv_attrs, unique_node_name
+from deploycc.core.conv import ConvGeometry
+
+from ._conv import new_initializer, release, set_conv_attrs, unique_node_name
 
 
 @dataclass
@@ -34,7 +36,7 @@ class Candidate:
     method: str
     ok: bool
     why_not: str = ""
-    geom: ConvGeom | None = None
+    geom: ConvGeometry | None = None
     extra_ops: tuple[str, ...] = ()
     fallback_ops: tuple[str, ...] = ()
     factor: tuple[int, int] | None = None     # zero-insert: zeros inserted per axis + 1 (d = full)
@@ -56,7 +58,7 @@ class Candidate:
                     "est_seconds": self.seconds}
 
 
-def candidates(conv: ir.Node, g: ConvGeom, elem: int) -> list[Candidate]:
+def candidates(conv: ir.Node, g: ConvGeometry, elem: int) -> list[Candidate]:
     w_elems = int(np.prod(conv.inputs[1].const_value.shape))
     full = tuple(g.dilations)
     partial = [(mh, mw) for mh in _divisors(full[0]) for mw in _divisors(full[1]) if (mh, mw) not in ((1, 1), full)]
@@ -67,7 +69,7 @@ def candidates(conv: ir.Node, g: ConvGeom, elem: int) -> list[Candidate]:
 # ---------------------------------------------------------------- candidates
 
 
-def _io_bytes(g: ConvGeom, elem: int) -> int | None:
+def _io_bytes(g: ConvGeometry, elem: int) -> int | None:
     if g.in_shape is None:
         return None
     n = g.in_shape[0]
@@ -75,13 +77,13 @@ def _io_bytes(g: ConvGeom, elem: int) -> int | None:
     return (int(np.prod(g.in_shape)) + out) * elem
 
 
-def _keep(g: ConvGeom, w_elems: int, elem: int) -> Candidate:
+def _keep(g: ConvGeometry, w_elems: int, elem: int) -> Candidate:
     io = _io_bytes(g, elem)
     return Candidate("keep", True, geom=g, macs=g.macs(), bytes=None if io is None else io + w_elems * elem,
                      apply=lambda graph, conv: _resolve_pads(conv, g))
 
 
-def _resolve_pads(conv: ir.Node, g: ConvGeom) -> list[str]:
+def _resolve_pads(conv: ir.Node, g: ConvGeometry) -> list[str]:
     if conv.attributes.get("auto_pad") is None or conv.attributes["auto_pad"].value in ("NOTSET", "VALID"):
         return []
     set_conv_attrs(conv, pads=g.pads)
@@ -95,7 +97,7 @@ def live_taps(size: int, k: int, s: int, d: int, begin: int, out: int) -> tuple[
     return (int(live[0]), int(live[-1])) if live.size else None
 
 
-def _degenerate(g: ConvGeom, w_elems: int, elem: int) -> Candidate:
+def _degenerate(g: ConvGeometry, w_elems: int, elem: int) -> Candidate:
     if g.in_shape is None:
         return Candidate("degenerate", False, "needs a static input shape")
     spans, kernel, dil, begins, ends = [], [], [], [], []
@@ -133,7 +135,7 @@ def _degenerate(g: ConvGeom, w_elems: int, elem: int) -> Candidate:
     return Candidate("degenerate", True, geom=new, macs=macs, bytes=io + new_w * elem, apply=apply)
 
 
-def _zero_insert(g: ConvGeom, w_elems: int, elem: int, factor: tuple[int, int]) -> Candidate:
+def _zero_insert(g: ConvGeometry, w_elems: int, elem: int, factor: tuple[int, int]) -> Candidate:
     """Insert ``factor - 1`` zeros between taps; the dilation left is d / factor (1 when factor = d)."""
     kernel = tuple((k - 1) * m + 1 for k, m in zip(g.kernel, factor))
     dilations = tuple(d // m for d, m in zip(g.dilations, factor))
@@ -159,7 +161,7 @@ def _divisors(n: int) -> list[int]:
     return [m for m in range(1, n + 1) if n % m == 0]
 
 
-def _space_to_batch(g: ConvGeom, w_elems: int, elem: int) -> Candidate:
+def _space_to_batch(g: ConvGeometry, w_elems: int, elem: int) -> Candidate:
     d = g.dilations[0]
     if g.strides != (1, 1):
         return Candidate("space-to-batch", False, f"needs stride 1 (has {list(g.strides)})")
@@ -193,7 +195,7 @@ def _space_to_batch(g: ConvGeom, w_elems: int, elem: int) -> Candidate:
 # ---------------------------------------------------------------- space-to-batch construction
 
 
-def _apply_space_to_batch(graph: ir.Graph, conv: ir.Node, g: ConvGeom, d: int, extra, batch1: bool) -> list[str]:
+def _apply_space_to_batch(graph: ir.Graph, conv: ir.Node, g: ConvGeometry, d: int, extra, batch1: bool) -> list[str]:
     n, c, h, w = g.in_shape
     pt, pb = g.pad(0)
     pl, pr = g.pad(1)

@@ -30,10 +30,9 @@ from __future__ import annotations
 import numpy as np
 import onnx_ir as ir
 
-from deploycc.passmanager import DeployPass
-
 from . import _bn_math as bnm
 from ._conv import FLOAT_TYPES, conv_geometry, has_input, int_attr, is_param, new_initializer, release
+from .base import DeployPass
 
 _PRODUCERS = ("Conv", "ConvTranspose", "Gemm")
 

@@ -27,17 +27,16 @@ import json
 import numpy as np
 import onnx_ir as ir
 
-from deploycc.passmanager import DeployPass
-
 from ._conv import conv_geometry, static_shape
 from ._fusion_cost import Costs, Op, Plan, Tensor, partition
+from deploycc.targets import figures_for
+
+from .base import DeployPass
 
 GROUP_KEY, TILE_KEY, PLAN_KEY = "deploycc.fusion.group", "deploycc.fusion.tile", "deploycc.fusion_plan"
 _UNARY = {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh", "Elu", "Softplus", "Neg",
           "Abs", "Sqrt", "Exp", "Identity"}
 _BINARY = {"Add", "Sub", "Mul", "Div"}
-_ELEM = {"fp32": 4, "fp16": 2, "int8": 1}
-_DEFAULT_MEMORY, _DEFAULT_PEAK, _DEFAULT_BW = 1 << 20, 195e9, 25e9   # the cpu target's figures
 
 
 class FuseGroups(DeployPass):
@@ -78,16 +77,12 @@ class FuseGroups(DeployPass):
 
     def _costs(self) -> tuple[Costs, dict]:
         target = self.ctx.target
-        hw = getattr(target, "hardware", {}) or {}
-        precision = getattr(target, "precision", "fp32")
-        memory = int(hw.get("onchip_memory") or _DEFAULT_MEMORY)
+        hw = figures_for(target)
         alpha = float(self.ctx.options.get("fuse.alpha", 0.5))
-        peak = (hw.get("peak_ops", {}) or {}).get(precision) or _DEFAULT_PEAK
-        bandwidth = float(hw.get("dram_bandwidth") or _DEFAULT_BW)
-        meta = {"target": getattr(target, "name", None), "onchip_memory": memory, "alpha": alpha,
-                "budget": int(alpha * memory), "elem": _ELEM.get(precision) if target else None,
-                "dram_bandwidth": bandwidth, "mac_rate": peak / 2}
-        return Costs(bandwidth, peak / 2, int(alpha * memory)), meta
+        meta = {"target": target.name if target else None, "onchip_memory": hw.onchip_memory, "alpha": alpha,
+                "budget": int(alpha * hw.onchip_memory), "elem": hw.bytes_per_element,
+                "dram_bandwidth": hw.dram_bandwidth, "mac_rate": hw.mac_rate}
+        return Costs(hw.dram_bandwidth, hw.mac_rate, int(alpha * hw.onchip_memory)), meta
 
     def _write(self, model: ir.Model, plan: Plan, meta: dict) -> None:
         for node in model.graph:

@@ -7,7 +7,7 @@ dilation d/m for each m dividing d) and space-to-batch (stride 1: pad to a multi
 into d*d phases, dense conv, merge, slice).
 
 Choice, per Conv with a dilation > 1:
-  * the target's ``[legality.conv]`` rules (``deploycc.legality``) give each candidate's
+  * the target's ``[legality.conv]`` rules (``deploycc.targets.legality``) give each candidate's
     violations; ``[legality] native_dilated_conv`` (default true) says whether a legal dilated
     conv runs as is. A native target keeps a legal dilated conv unless ``--force``; a non-native
     target rewrites every one.
@@ -31,15 +31,16 @@ from __future__ import annotations
 
 import onnx_ir as ir
 
-from deploycc.legality import ConvGeometry, conv_violations
-from deploycc.passmanager import DeployPass
+from deploycc.core.conv import ConvGeometry
+from deploycc.core.errors import UserError
+from deploycc.targets import figures_for
+from deploycc.targets.legality import conv_violations
 
-from ._conv import ConvGeom, conv_geometry, str_attr
+from ._conv import conv_geometry, str_attr
 from ._dilated import Candidate, candidates
+from .base import DeployPass
 
 METHODS = ("keep", "degenerate", "zero-insert", "space-to-batch")
-_DEFAULT_PEAK, _DEFAULT_BW = 195e9, 25e9     # the cpu target's figures, used without a target
-_ELEM = {"fp32": 4, "fp16": 2, "int8": 1}
 
 
 class RewriteDilatedConv(DeployPass):
@@ -73,20 +74,17 @@ class RewriteDilatedConv(DeployPass):
 
     def _settings(self) -> None:
         target = self.ctx.target
-        legality = dict(getattr(target, "legality", {}) or {})
+        legality = dict(target.legality) if target else {}
         self.rules = dict(legality.get("conv", {}))
         self.native = bool(legality.get("native_dilated_conv", True))
         self.accelerator = legality.get("accelerator")
         self.fallback = legality.get("fallback")
         self.ops = legality.get("ops")          # op types the accelerator implements (None: unknown)
-        hw = getattr(target, "hardware", {}) or {}
-        precision = getattr(target, "precision", "fp32")
-        self.peak = (hw.get("peak_ops", {}) or {}).get(precision) or _DEFAULT_PEAK
-        self.bandwidth = hw.get("dram_bandwidth") or _DEFAULT_BW
-        self.elem = _ELEM.get(precision, 4)
+        hw = figures_for(target)
+        self.peak, self.bandwidth = hw.peak_ops, hw.dram_bandwidth
+        self.elem = hw.bytes_per_element or 4
         self.method = str(self.ctx.options.get("rewrite-dilated.method", "auto"))
         if self.method not in METHODS + ("auto",):
-            from deploycc.errors import UserError
             raise UserError(f"--pass-option rewrite-dilated.method={self.method}: expected one of "
                             f"auto, {', '.join(METHODS)}")
 
@@ -124,8 +122,7 @@ class RewriteDilatedConv(DeployPass):
         if not c.ok:
             return c
         g = c.geom
-        c.violations = conv_violations(ConvGeometry(g.kernel, g.strides, g.dilations, g.pads, g.group,
-                                                    g.out_channels), self.rules)
+        c.violations = conv_violations(g, self.rules)
         if not self.native and any(d > 1 and k > 1 for d, k in zip(g.dilations, g.kernel)):
             c.violations.append(f"dilation {list(g.dilations)}: the target runs no dilated conv natively")
         on_accelerator = bool(self.rules)
@@ -184,7 +181,7 @@ def _dilations(node: ir.Node) -> tuple[int, ...]:
     return tuple(int(v) for v in attr.value) if attr is not None else ()
 
 
-def _describe(g: ConvGeom, auto_pad: str) -> dict:
+def _describe(g: ConvGeometry, auto_pad: str) -> dict:
     return {"kernel": list(g.kernel), "strides": list(g.strides), "dilations": list(g.dilations),
             "pads": list(g.pads), "auto_pad": auto_pad, "group": g.group,
             "input_shape": list(g.in_shape) if g.in_shape else None}

@@ -1,95 +1,21 @@
-"""Targets as data: one TOML file per target in this folder (or a user's own file).
+"""deploycc.targets: the hardware, as data, and one adapter per compiler.
 
-A target file names its backend (``tvm``, ``ort``, ...), its precision, its default pass list, its
-hardware figures (peak ops/s per precision, DRAM bandwidth, on-chip memory), its legality rules
-and its backend settings. ``load_target`` validates it and returns a :class:`Target`.
+One TOML file per target (hardware figures, legality rules, backend settings; ``target``
+loads and validates it into a :class:`Target`), one backend adapter per compiler (``tvm_backend``,
+``ort_backend``, ``tensorrt_backend`` with ``trt_engine``, ``nnapi_backend``; the contract and
+registry are in ``backend``), and the knowledge about devices that is not a compiler: legality
+rules of accelerators (``legality``), the per-node placement report (``placement``) and the
+TensorRT calibration-cache format (``trt_calib_cache``). Adding a target is adding a file:
+docs/targets.md.
+
+May import ``deploycc.core`` only (a backend receives the quantization result and pass plan as
+data written into the graph or the compile options, never by importing an earlier stage).
 """
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
+from .target import (ELEMENT_BYTES, FALLBACK_FIGURES, TARGET_DIR, HardwareFigures, Target, figures_for, list_targets,
+                     load_target, target_files)
 
-from deploycc.errors import UserError
-
-TARGET_DIR = Path(__file__).resolve().parent
-_KNOWN_KEYS = {"name", "description", "backend", "precision", "passes", "hardware", "legality",
-               "verify", "tvm", "ort", "tensorrt", "quantize", "device"}
-_REQUIRED = ("name", "backend", "precision")
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    backend: str
-    precision: str
-    description: str = ""
-    passes: tuple[str, ...] = ()
-    hardware: dict = field(default_factory=dict)
-    legality: dict = field(default_factory=dict)
-    verify: dict = field(default_factory=dict)
-    settings: dict = field(default_factory=dict)  # backend sections: tvm, ort, tensorrt, quantize, device
-    source: str = ""
-
-    def ops_per_byte(self) -> float | None:
-        """Compute-to-bandwidth ratio at the target's own precision (the roofline ridge point)."""
-        peak = self.hardware.get("peak_ops", {}).get(self.precision)
-        bandwidth = self.hardware.get("dram_bandwidth")
-        return peak / bandwidth if peak and bandwidth else None
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "backend": self.backend, "precision": self.precision,
-                "description": self.description, "passes": list(self.passes), "hardware": self.hardware,
-                "legality": self.legality, "verify": self.verify, "settings": self.settings,
-                "source": self.source}
-
-
-def target_files() -> list[Path]:
-    return sorted(TARGET_DIR.glob("*.toml"))
-
-
-def list_targets() -> list[Target]:
-    return [load_target(p) for p in target_files()]
-
-
-def load_target(name_or_path: str | Path) -> Target:
-    """The target named ``name_or_path`` (a file in this folder) or read from that TOML path."""
-    path = _locate(str(name_or_path))
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"target file {path}: not valid TOML ({exc})") from None
-    return _parse(data, path)
-
-
-def _locate(name: str) -> Path:
-    candidate = Path(name)
-    if candidate.suffix == ".toml" or candidate.exists():
-        if not candidate.is_file():
-            raise UserError(f"target file {candidate}: no such file")
-        return candidate
-    path = TARGET_DIR / f"{name}.toml"
-    if not path.is_file():
-        known = ", ".join(p.stem for p in target_files())
-        raise UserError(f"unknown target {name!r}; known targets: {known} (or give a .toml file)")
-    return path
-
-
-def _parse(data: dict, path: Path) -> Target:
-    unknown = set(data) - _KNOWN_KEYS
-    if unknown:
-        raise UserError(f"target file {path}: unknown key(s) {sorted(unknown)}")
-    missing = [k for k in _REQUIRED if k not in data]
-    if missing:
-        raise UserError(f"target file {path}: missing key(s) {missing}")
-    passes = data.get("passes", [])
-    if not isinstance(passes, list) or not all(isinstance(p, str) for p in passes):
-        raise UserError(f"target file {path}: 'passes' must be a list of pass names")
-    settings = {k: data[k] for k in ("tvm", "ort", "tensorrt", "quantize", "device") if k in data}
-    return Target(
-        name=str(data["name"]), backend=str(data["backend"]), precision=str(data["precision"]),
-        description=str(data.get("description", "")), passes=tuple(passes),
-        hardware=dict(data.get("hardware", {})), legality=dict(data.get("legality", {})),
-        verify=dict(data.get("verify", {})), settings=settings, source=str(path),
-    )
+__all__ = ["ELEMENT_BYTES", "FALLBACK_FIGURES", "TARGET_DIR", "HardwareFigures", "Target", "figures_for",
+           "list_targets", "load_target", "target_files"]

@@ -17,8 +17,8 @@ from typing import Protocol
 import numpy as np
 import onnx
 
-from deploycc.errors import Unavailable, UserError
-from deploycc.numerics import TensorSpec
+from deploycc.core.errors import Unavailable, UserError
+from deploycc.core.numerics import TensorSpec
 
 
 class Session(Protocol):

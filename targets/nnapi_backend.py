@@ -15,7 +15,7 @@ from pathlib import Path
 import onnx
 import onnxruntime as ort
 
-from deploycc.errors import Unavailable
+from deploycc.core.errors import Unavailable
 
 from .backend import CompileResult
 
@@ -35,7 +35,7 @@ class NNAPIBackend:
         return None  # unsupported ops fall back to the CPU; the legality report names them
 
     def compile(self, model: onnx.ModelProto, target, workdir: Path, options: dict) -> CompileResult:
-        from deploycc.placement import placements, summary
+        from deploycc.targets.placement import placements, summary
         onnx.save(model, str(workdir / "model.onnx"))
         items = placements(model, target.legality)
         report = {"target": target.name, "summary": summary(items, target.legality),

@@ -15,8 +15,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from deploycc.errors import UserError
-from deploycc.numerics import value_specs
+from deploycc.core.errors import UserError
+from deploycc.core.numerics import value_specs
 
 from .backend import CompileResult, check_feeds
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import onnx
 
-from deploycc.errors import Unavailable
-from deploycc.numerics import TensorSpec
+from deploycc.core.errors import Unavailable
+from deploycc.core.numerics import TensorSpec
 
 from . import trt_engine
 from .backend import CompileResult
@@ -64,7 +64,7 @@ class TensorRTBackend:
         return self._finish(workdir, plan, info, files, options)
 
     def _int8_files(self, model, quant, settings, workdir: Path) -> list[str]:
-        from deploycc.trt_calib_cache import cache_from_ranges
+        from deploycc.targets.trt_calib_cache import cache_from_ranges
         if quant is None:
             raise Unavailable("an INT8 TensorRT target needs the quantize stage (calibration) first")
         text = cache_from_ranges(model, quant.ranges.values, settings.get("version", "8.5.2"),
@@ -110,7 +110,7 @@ class TensorRTBackend:
 
 
 def _write_legality(model: onnx.ModelProto, target, workdir: Path) -> str:
-    from deploycc.placement import placements, summary
+    from deploycc.targets.placement import placements, summary
     items = placements(model, target.legality)
     data = {"target": target.name, "summary": summary(items, target.legality), "nodes": [p.to_dict() for p in items]}
     (workdir / "legality.json").write_text(json.dumps(data, indent=2) + "\n")

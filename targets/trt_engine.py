@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deploycc.errors import Unavailable, UserError
-from deploycc.numerics import TensorSpec
+from deploycc.core.errors import Unavailable, UserError
+from deploycc.core.numerics import TensorSpec
 
 
 def unavailable() -> str | None:

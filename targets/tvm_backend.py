@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from deploycc.errors import Unavailable, UserError
-from deploycc.numerics import TensorSpec
+from deploycc.core.errors import Unavailable, UserError
+from deploycc.core.numerics import TensorSpec
 
 from . import tvm_fusion
 from .backend import CompileResult, check_feeds
@@ -177,6 +177,7 @@ def _export(ex, path: Path, cc: str | None) -> None:
         ex.export_library(str(path))
         return
     import shutil
+
     from tvm.support import cc as tvm_cc
     if shutil.which(cc) is None:
         package = "gcc-" + cc.removesuffix("-gcc") if cc.endswith("-gcc") else cc

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import onnx
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 GROUP_KEY, TILE_KEY = "deploycc.fusion.group", "deploycc.fusion.tile"
 

@@ -36,5 +36,5 @@ CONV_BN_RELU_WEIGHTS = {"w": (8, 3, 3, 3), "s": (8,), "b": (8,), "m": (8,), "v":
 
 
 def run_cli(args: list) -> int:
-    from deploycc.cli import main
+    from deploycc.cli.main import main
     return main([str(a) for a in args])

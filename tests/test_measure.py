@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deploycc.measure import Latency, Protocol, machine_facts, pin_threads, summarize, time_artifact, time_callable
+from deploycc.verify.measure import (
+    Latency,
+    Protocol,
+    machine_facts,
+    pin_threads,
+    summarize,
+    time_artifact,
+    time_callable,
+)
 
 
 def test_summarize_matches_numpy():
@@ -31,7 +39,7 @@ def test_warmup_runs_are_not_timed():
 @pytest.fixture
 def fake_clock(monkeypatch):
     """Replace the wall clock: each run of ``tick`` lasts the next of the given milliseconds."""
-    import deploycc.measure as measure
+    import deploycc.verify.measure as measure
     now = [0.0]
     monkeypatch.setitem(measure.CLOCKS, "wall", lambda: now[0])
 
@@ -67,7 +75,7 @@ def test_min_statistic_judges_stability_on_the_minimum(fake_clock):
 
 
 def test_cpu_clock_needs_one_thread():
-    from deploycc.errors import UserError
+    from deploycc.core.errors import UserError
     with pytest.raises(UserError, match="exactly 1 thread"):
         time_callable(lambda: None, Protocol(clock="cpu"), threads=2)
     lat = time_callable(lambda: sum(range(20000)), Protocol(clock="cpu", warmup=0, min_repeats=3, max_repeats=3), threads=1)
@@ -82,7 +90,7 @@ def test_machine_facts_and_thread_pinning():
 
 
 def test_time_artifact_through_the_session_interface(tiny_onnx, tmp_path):
-    from deploycc.pipeline import BuildOptions, build
+    from deploycc.build.pipeline import BuildOptions, build
     build(str(tiny_onnx), "cpu-ort", tmp_path / "art", BuildOptions(threads=1))
     manifest, lat = time_artifact(tmp_path / "art", Protocol(warmup=1, min_repeats=3, max_repeats=4), threads=1)
     assert manifest["backend"] == "ort" and lat.threads == 1 and 3 <= lat.runs <= 4 and lat.min_ms > 0

@@ -4,6 +4,8 @@
     cfg = load_config("deploycc.toml")
     report = run_ci(cfg)                  # builds served from the content-hashed cache when unchanged
     write_reports(report, cfg.output)     # junit.xml, report.json, report.html (+ PNG plots)
+
+May import ``deploycc.lut`` (the latency gate) and everything below it; never fleet, train or cli.
 """
 
 from .config import Config, load_config

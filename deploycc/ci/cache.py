@@ -24,16 +24,16 @@ import shutil
 from functools import lru_cache
 from pathlib import Path
 
-from deploycc.artifact import MANIFEST, read_manifest, sha256_file
-from deploycc.errors import UserError
+from deploycc.build.artifact import MANIFEST, read_manifest, sha256_file
+from deploycc.core.errors import UserError
 
 ENTRY = "entry.json"
 SCHEMA = "deploycc-ci-cache/1"
 
 
-# deploycc's own files that cannot change what a build produces: the command line, reports,
-# this CI runner, the fleet and the LUT tools. Editing them does not invalidate the cache.
-_NOT_BUILD = ("cli.py", "report.py", "ci/", "fleet/", "lut/")
+# deploycc's own files that cannot change what a build produces: the command line (commands and
+# their output), this CI runner, the fleet and the LUT tools. Editing them does not invalidate the cache.
+_NOT_BUILD = ("cli/", "ci/", "fleet/", "lut/")
 
 
 @lru_cache(maxsize=1)
@@ -49,7 +49,7 @@ def source_digest() -> str:
         root = Path(package.__file__).resolve().parent
         for path in sorted(root.rglob("*")):
             rel = path.relative_to(root).as_posix()
-            skip = package is deploycc and (rel.startswith(_NOT_BUILD) or rel.startswith("cmd_"))
+            skip = package is deploycc and rel.startswith(_NOT_BUILD)
             if path.suffix in (".py", ".toml", ".json") and "__pycache__" not in path.parts and not skip:
                 digest.update(f"{package.__name__}/{path.relative_to(root)}".encode())
                 digest.update(sha256_file(path).encode())

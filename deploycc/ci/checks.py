@@ -1,8 +1,8 @@
 """The verification gates of one (model, target) pair: mIoU and its drop, latency and its LUT error.
 
-Accuracy goes through ``deploycc.evaluate`` (the same arithmetic as ``deploycc verify``), with the
+Accuracy goes through ``deploycc.verify.evaluate`` (the same arithmetic as ``deploycc verify``), with the
 FP32 model on ONNX Runtime as reference when a drop gate asks for it; latency through the common
-protocol (``deploycc.measure``), or ``deploycc.lut.gate.latency_check`` when the target has a LUT.
+protocol (``deploycc.verify.measure``), or ``deploycc.lut.gate.latency_check`` when the target has a LUT.
 Each gate is a record: figure, limit, status (passed, failed, skipped with the reason, error).
 """
 
@@ -12,8 +12,8 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from deploycc.errors import UserError
-from deploycc.measure import time_artifact
+from deploycc.core.errors import UserError
+from deploycc.verify.measure import time_artifact
 
 from .config import Config, ModelSpec
 
@@ -58,10 +58,17 @@ def accuracy_gates(cfg, model, artifact, gates, folder, record, skip_reason, pro
 
 
 def measure_accuracy(cfg: Config, model: ModelSpec, artifact: Path, folder: Path, with_reference: bool) -> dict:
+    from deploycc.build.runtime import open_artifact
     from deploycc.data import open_dataset
-    from deploycc.evaluate import (OnnxReference, artifact_label, check_classes, check_reference, evaluate, model_io,
-                                   resolve_preprocessing)
-    from deploycc.runtime import open_artifact
+    from deploycc.verify.evaluate import (
+        OnnxReference,
+        artifact_label,
+        check_classes,
+        check_reference,
+        evaluate,
+        model_io,
+        resolve_preprocessing,
+    )
 
     dataset = open_dataset(folder, cfg.split)
     if cfg.max_images:
@@ -88,7 +95,7 @@ def measure_accuracy(cfg: Config, model: ModelSpec, artifact: Path, folder: Path
 
 def reference_model(model: ModelSpec):
     """The FP32 ONNX model the pair is built from (architectures are exported for the purpose)."""
-    from deploycc.sources import load_source
+    from deploycc.build.sources import load_source
     with tempfile.TemporaryDirectory(prefix="deploycc-ci-ref-") as scratch:
         onnx_model, _ = load_source(model.source, Path(scratch), model.input_shape,
                                     str(model.weights) if model.weights else None)

@@ -14,8 +14,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploycc.errors import UserError
-from deploycc.measure import Protocol
+from deploycc.core.errors import UserError
+from deploycc.verify.measure import Protocol
 
 _TOP = {"project", "targets", "models", "data", "lut", "gates", "timing"}
 _PROJECT = {"name", "output", "cache", "threads", "seed"}
@@ -173,7 +173,7 @@ class _Reader:
 
     def check_architecture(self, source: str, shape, weights, where: str) -> None:
         """An architecture source must parse, and take ``input_shape`` if one is given."""
-        from deploycc.sources import is_architecture
+        from deploycc.build.sources import is_architecture
         if not is_architecture(source):
             if weights is not None:
                 self.fail(f"{where}.weights", "applies to architecture sources only; an ONNX model carries its weights")
@@ -194,7 +194,7 @@ class _Reader:
         return str(self.file(text, where))
 
     def shape(self, value, where: str) -> tuple:
-        from deploycc.shapes import parse_shape
+        from deploycc.core.shapes import parse_shape
         try:
             return tuple(parse_shape(self.typed(value, str, where), where))
         except UserError as exc:

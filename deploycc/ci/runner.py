@@ -1,9 +1,9 @@
 """Build and verify every (model, target) pair of a project file, and judge its gates.
 
-Per pair: the build comes from the content-hashed cache or is made by ``deploycc.pipeline.build``
+Per pair: the build comes from the content-hashed cache or is made by ``deploycc.build.pipeline.build``
 (numerics are checked inside the build); then, where the artifact runs on this machine, mIoU on
 the validation data (with the FP32 model on ONNX Runtime as reference when a drop gate asks for
-it, through ``deploycc.evaluate``), and latency with the common protocol, against the target's
+it, through ``deploycc.verify.evaluate``), and latency with the common protocol, against the target's
 LUT when one is configured (``deploycc.lut.gate.latency_check``). Each gate is a record with its
 figure, its limit and a status: passed, failed, skipped (with the reason, e.g. a device-ready
 bundle whose engine is built on the Jetson) or error (the pair could not be checked).
@@ -19,15 +19,17 @@ import json
 import time
 from pathlib import Path
 
-from deploycc.artifact import read_manifest
-from deploycc.errors import GateFailed, Unavailable, UserError
-from deploycc.measure import machine_facts
+from deploycc.build.artifact import read_manifest
+from deploycc.core.errors import GateFailed, Unavailable, UserError
 from deploycc.targets import load_target
 from deploycc.targets.backend import get_backend
+from deploycc.verify.measure import machine_facts
 
 from .cache import BuildCache, folder_digest, key_of, model_digest, toolchain
-from .checks import accuracy_gates, gate as _gate, latency_gates
+from .checks import accuracy_gates, latency_gates
+from .checks import gate as _gate
 from .config import Config, DataSource, ModelSpec
+
 
 def run_ci(cfg: Config, use_cache: bool = True, only: list[str] | None = None, progress=None) -> dict:
     """Every pair's record plus the summary; ``progress(pair, step)`` reports what is running."""
@@ -84,7 +86,7 @@ def _data_folder(cfg: Config, source: DataSource | None, split: str, progress) -
 
 
 def _build_options(cfg: Config, model: ModelSpec, calibration: Path | None):
-    from deploycc.pipeline import BuildOptions
+    from deploycc.build.pipeline import BuildOptions
     options = BuildOptions(input_shape=model.input_shape, weights=str(model.weights) if model.weights else None,
                            threads=cfg.threads, seed=cfg.seed)
     names = {f.name for f in dataclasses.fields(BuildOptions)}
@@ -166,7 +168,7 @@ def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progres
 
 
 def _build(model: ModelSpec, target_name: str, out: Path, options) -> None:
-    from deploycc.pipeline import build
+    from deploycc.build.pipeline import build
     build(model.source, target_name, out, options)
 
 

@@ -10,6 +10,8 @@
 A dataset is only a list of file pairs; images are decoded when read, one at a time, so a long
 split streams in constant memory. Every defect (image without label, label of another size,
 label value outside the table, empty folder) raises a ``UserError`` naming the file.
+
+May import ``deploycc.core`` only.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 from . import cityscapes, folder
 from .io import check_label_range, check_same_size, read_image, read_label

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from cityscapesscripts.helpers.labels import labels as _LABELS
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 IGNORE = 255
 IMAGE_SUFFIX = "_leftImg8bit.png"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 

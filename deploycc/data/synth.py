@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 from .cityscapes import IMAGE_SUFFIX, LABEL_SUFFIX
 from .scene import generate

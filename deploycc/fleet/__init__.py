@@ -11,6 +11,9 @@ Public API::
 Nothing here replaces TVM's RPC: uploads, module loading, remote tensors and ``time_evaluator``
 are TVM's own. What this package adds is what a fleet needs around it: a bound on every wait, the
 identity of the device each result came from, and work that moves to another device when one drops.
+
+May import ``deploycc.lut`` (a fleet is one of the LUT workflow's timers) and everything below it;
+never ci, train or cli.
 """
 
 from .errors import RemoteError, RemoteTimeout

@@ -13,7 +13,7 @@ machine) is uploaded with ``session.upload`` (once per session), loaded with
 ``session.load_module`` and run in ``relax.VirtualMachine(module, device)``. Timing uses the VM's
 stateful API (``set_input`` + ``time_evaluator("invoke_stateful")``, the form TVM documents as
 working over RPC for any output arity) and feeds the per-run times the device measured into the
-common protocol (:func:`deploycc.measure.time_batched`).
+common protocol (:func:`deploycc.verify.measure.time_batched`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import tvm  # noqa: F401  (imported by the fork server once, so that each child starts at once)
 from tvm import relax  # noqa: F401
 
-from deploycc.measure import Protocol, time_batched
+from deploycc.verify.measure import Protocol, time_batched
 
 from .errors import first_line
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 
 class RemoteError(UserError):

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from deploycc.errors import UserError
-from deploycc.measure import STATISTICS, machine_facts
-from deploycc.numerics import random_feeds
+from deploycc.core.errors import UserError
+from deploycc.core.numerics import random_feeds
 from deploycc.targets import load_target
+from deploycc.verify.measure import STATISTICS, machine_facts
 
 from .errors import RemoteError
 from .fanout import fan_out
@@ -74,7 +74,7 @@ def _run_fleet(fleet: FleetOptions, jobs: dict, prepare, protocol, threads: int,
 
 
 def _build_artifact(model_path: Path, target: str, options, scratch: Path, name: str):
-    from deploycc.pipeline import build
+    from deploycc.build.pipeline import build
     start = time.perf_counter()
     out = scratch / name
     build(str(model_path), target, out, options)
@@ -115,10 +115,17 @@ def _raise_failures(result, what: str) -> None:
 def build_lut_remote(space: str, out, settings, fleet: FleetOptions, input_shape=None, backbone=None,
                      statistic: str = "median", cache=None, progress=None, units=None):
     """``lut build --remote``: profile every entry on the fleet and write one LUT file."""
+    from deploycc.build.pipeline import BuildOptions
     from deploycc.lut.entries import export_entry, template_arch
-    from deploycc.lut.profile import (_full_toolchain, cache_root, entry_cache_key, plan, profile_entry,
-                                      protocol_for, unique_specs)
-    from deploycc.pipeline import BuildOptions
+    from deploycc.lut.profile import (
+        _full_toolchain,
+        cache_root,
+        entry_cache_key,
+        plan,
+        profile_entry,
+        protocol_for,
+        unique_specs,
+    )
 
     if statistic not in STATISTICS:
         raise UserError(f"--statistic {statistic!r}: choose one of {', '.join(STATISTICS)}")
@@ -199,13 +206,13 @@ def _assemble_lut(space, out, arch, layers, stem, head, target, settings, statis
 
 def validate_remote(lut, plan, fleet: FleetOptions, cache=None, protocol=None, progress=None) -> dict:
     """``lut validate --remote``: build the sampled architectures here, time them on the fleet."""
+    from deploycc.build.pipeline import BuildOptions
     from deploycc.lut.measure_arch import arch_cache_key, arch_protocol, sample_genotypes
     from deploycc.lut.predict import Predictor
     from deploycc.lut.profile import cache_root, toolchain_versions
     from deploycc.lut.table import check_compatible
     from deploycc.lut.validate import result_header, score
     from deploycc.models import save_arch
-    from deploycc.pipeline import BuildOptions
 
     target = load_target(lut.target["name"])
     allowed = check_compatible(lut, target, toolchain_versions(target), plan.allow_mismatch)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from deploycc.artifact import read_manifest
-from deploycc.errors import Unavailable
-from deploycc.measure import Latency, Protocol, machine_facts
-from deploycc.numerics import TensorSpec, random_feeds
+from deploycc.build.artifact import read_manifest
+from deploycc.core.errors import Unavailable
+from deploycc.core.numerics import TensorSpec, random_feeds
 from deploycc.targets.backend import check_feeds
+from deploycc.verify.measure import Latency, Protocol, machine_facts
 
 from .tracker import Tracker
 from .worker import DeviceProcess

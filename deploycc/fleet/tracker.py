@@ -18,7 +18,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 from .errors import RemoteError, RemoteTimeout, call_with_timeout, first_line
 

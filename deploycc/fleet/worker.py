@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
-from deploycc.errors import Unavailable, UserError
+from deploycc.core.errors import Unavailable, UserError
 
 from .errors import RemoteError, RemoteTimeout
 

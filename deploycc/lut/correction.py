@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 

@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 DEFAULT_SHAPES = {"squeezenas": (1, 3, 1024, 2048), "fbnet": (1, 3, 224, 224)}
 
@@ -93,6 +93,7 @@ def export_entry(spec: EntrySpec, arch, path: Path) -> Path:
     the unit goes through the same passes (fold-bn) and backend as the network."""
     import onnx
     import torch
+
     from deploycc.models.weights import randomize
 
     torch.manual_seed(0)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploycc.artifact import read_manifest
-from deploycc.errors import GateFailed, UserError
-from deploycc.measure import machine_facts, time_artifact
+from deploycc.build.artifact import read_manifest
+from deploycc.core.errors import GateFailed, UserError
+from deploycc.verify.measure import machine_facts, time_artifact
 
 from .measure_arch import arch_protocol
 from .predict import Predictor

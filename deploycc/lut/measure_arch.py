@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from deploycc.measure import Protocol, machine_facts, time_artifact
+from deploycc.verify.measure import Protocol, machine_facts, time_artifact
 
 from .profile import cache_root, protocol_for
 from .table import LUT
@@ -72,8 +72,8 @@ def measure_arch(arch, lut: LUT, protocol: Protocol | None = None, cache=None) -
 
 
 def _build_and_time(arch, lut: LUT, protocol: Protocol) -> dict:
+    from deploycc.build.pipeline import BuildOptions, build
     from deploycc.models import save_arch
-    from deploycc.pipeline import BuildOptions, build
 
     with tempfile.TemporaryDirectory(prefix="deploycc-val-") as scratch:
         arch_file = save_arch(arch, Path(scratch) / "arch.json")

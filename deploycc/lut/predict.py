@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 from .table import LUT
 

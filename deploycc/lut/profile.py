@@ -1,7 +1,7 @@
 """Profile LUT entries on a target and assemble the LUT; resumable through a per-entry cache.
 
 Each entry is exported alone to ONNX, built with the same pipeline as a full network
-(``deploycc.pipeline.build``: simplify, the target's passes, the target's backend, numerics
+(``deploycc.build.pipeline.build``: simplify, the target's passes, the target's backend, numerics
 check) and timed through the common Session interface with the measurement protocol. The result
 is written to the cache under a content hash of (entry, target definition, toolchain versions,
 threads, protocol, tuning trials) the moment it is measured, so an interrupted ``lut build``
@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from deploycc.errors import UserError
-from deploycc.measure import STATISTICS, Protocol, machine_facts, time_artifact
+from deploycc.core.errors import UserError
 from deploycc.targets import load_target
 from deploycc.targets.backend import get_backend, require_available
+from deploycc.verify.measure import STATISTICS, Protocol, machine_facts, time_artifact
 
 from .entries import EntrySpec, export_entry, head_spec, layer_candidates, stem_spec, template_arch
 from .table import LUT, VERSION, save_lut, target_digest
@@ -102,7 +102,7 @@ def profile_entry(spec: EntrySpec, arch, target, settings: ProfileSettings, cach
 
 
 def _measure_entry(spec: EntrySpec, arch, settings: ProfileSettings) -> dict:
-    from deploycc.pipeline import BuildOptions, build
+    from deploycc.build.pipeline import BuildOptions, build
 
     with tempfile.TemporaryDirectory(prefix="deploycc-lut-") as scratch:
         onnx_path = export_entry(spec, arch, Path(scratch) / "entry.onnx")

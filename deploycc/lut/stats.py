@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 
 def relative_errors(pred, meas) -> np.ndarray:

@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 
 FORMAT, VERSION = "deploycc-lut", 1
 _REQUIRED = ("space", "backbone", "head", "num_classes", "input_shape", "target", "toolchain",

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deploycc.errors import UserError
-from deploycc.measure import machine_facts
+from deploycc.core.errors import UserError
 from deploycc.targets import load_target
+from deploycc.verify.measure import machine_facts
 
 from . import stats
 from .correction import FusionCorrection

@@ -9,7 +9,7 @@ from accuracy.seg_golden import seg_model, write_cityscapes, write_folder
 from helpers import run_cli
 from PIL import Image
 
-from deploycc.pipeline import build
+from deploycc.build.pipeline import build
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from deploycc.accuracy import Agreement, Confusion, confusion, iou_per_class, mean_iou, pixel_accuracy
+from deploycc.core.accuracy import Agreement, Confusion, confusion, iou_per_class, mean_iou, pixel_accuracy
 from deploycc.data.cityscapes import TRAIN_TO_LABEL_ID
 
 # Ground truth and prediction of a 2 x 4 image, 3 classes, one ignored pixel:

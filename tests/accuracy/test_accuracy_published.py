@@ -6,9 +6,9 @@ import json
 
 from helpers import run_cli
 
+from deploycc.build.pipeline import BuildOptions, build
 from deploycc.data.synth import write_split
 from deploycc.models import export_onnx, resolve_arch
-from deploycc.pipeline import BuildOptions, build
 
 
 def test_fp32_build_agrees_with_its_reference_on_street_scenes(tmp_path, capsys, squeezenas_weights):

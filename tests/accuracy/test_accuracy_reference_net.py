@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from deploycc.core.loader import load_model
+from deploycc.core.metadata import preprocessing_of
 from deploycc.data import open_dataset
 from deploycc.data.synth import write_split
-from deploycc.evaluate import OnnxReference, evaluate, model_io
-from deploycc.loader import load_model
 from deploycc.models import resolve_arch
-from deploycc.sources import preprocessing_of
+from deploycc.verify.evaluate import OnnxReference, evaluate, model_io
 
 ZOO = Path(__file__).resolve().parents[2] / "models" / "zoo" / "trained"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from helpers import run_cli
 
 from deploycc.ci import load_config
-from deploycc.errors import UserError
-from helpers import run_cli
+from deploycc.core.errors import UserError
 
 
 def test_reads_pairs_gates_and_overrides(project, ci_cache, write_config):

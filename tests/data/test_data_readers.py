@@ -10,10 +10,10 @@ import pytest
 from cityscapesscripts.helpers.labels import labels as official
 from PIL import Image
 
+from deploycc.core.errors import UserError
 from deploycc.data import open_dataset
 from deploycc.data.cityscapes import LABEL_TO_TRAIN, TRAIN_CLASSES, to_train_ids
-from deploycc.data.io import preprocess, prefetch
-from deploycc.errors import UserError
+from deploycc.data.io import prefetch, preprocess
 
 
 def test_label_table_is_the_official_one():

@@ -10,10 +10,10 @@ import pytest
 from helpers import run_cli
 from PIL import Image
 
+from deploycc.core.errors import UserError
 from deploycc.data import open_dataset
 from deploycc.data.cityscapes import LABEL_IDS, LABEL_TO_TRAIN
 from deploycc.data.synth import scene, write_split
-from deploycc.errors import UserError
 
 
 def digests(root) -> dict:

@@ -7,14 +7,13 @@ import json
 import numpy as np
 import onnx
 import pytest
-
 from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, make_model, run_cli
 
-from deploycc.artifact import read_manifest
-from deploycc.errors import GateFailed, UserError
-from deploycc.numerics import random_feeds, run_reference, value_specs
-from deploycc.pipeline import BuildOptions, build
-from deploycc.runtime import open_artifact
+from deploycc.build.artifact import read_manifest
+from deploycc.build.pipeline import BuildOptions, build
+from deploycc.build.runtime import open_artifact
+from deploycc.core.errors import GateFailed, UserError
+from deploycc.core.numerics import random_feeds, run_reference, value_specs
 
 
 @pytest.mark.parametrize("target, files", [("cpu", {"model.so"}), ("cpu-ort", {"model.onnx"})])

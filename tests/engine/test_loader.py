@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, make_model, run_cli
 from onnx import numpy_helper
 
-from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, make_model, run_cli
-
-from deploycc.errors import UserError
-from deploycc.loader import load_model
+from deploycc.core.errors import UserError
+from deploycc.core.loader import load_model
 
 
 def _refused(capsys, args, out, *needles):
@@ -130,6 +129,7 @@ def test_bad_input_shape_option(tmp_path, tiny_onnx, capsys):
 ])
 def test_bad_architecture_file(tmp_path, capsys, mutation, needle):
     import json
+
     from deploycc.models import resolve_arch
     data = resolve_arch("mac_small").to_dict()
     mutation(data)

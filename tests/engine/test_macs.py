@@ -6,11 +6,10 @@ import json
 
 import onnx
 import pytest
-
 from helpers import run_cli
 
-from deploycc.loader import load_model
-from deploycc.macs import conv_macs, layer_costs, total_params
+from deploycc.core.loader import load_model
+from deploycc.core.macs import conv_macs, layer_costs, total_params
 from deploycc.models import build_module, count_macs, export_onnx, resolve_arch
 
 PUBLISHED_GMACS = {"mac_small": 3.01, "lat_small": 4.47, "mac_large": 9.39, "lat_large": 19.57,

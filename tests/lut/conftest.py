@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploycc.measure import Protocol
+from deploycc.verify.measure import Protocol
 
 FAST = Protocol(warmup=1, min_repeats=3, max_repeats=5, max_seconds=2.0, window=2)
 SHAPE = (1, 3, 32, 32)

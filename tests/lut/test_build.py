@@ -7,12 +7,11 @@ import shutil
 
 import pytest
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 from deploycc.lut import load_lut
 from deploycc.lut.entries import template_arch
 from deploycc.lut.profile import ProfileSettings, build_lut, plan, profile_entry, unique_specs
 from deploycc.targets import load_target
-
 
 
 def test_lut_covers_stem_head_and_every_candidate(fbnet_lut, K):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from deploycc.cli import main
+from deploycc.cli.main import main
 from deploycc.lut import load_lut, save_lut
 from deploycc.lut.measure_arch import sample_genotypes
 from deploycc.models import parse_arch, save_arch

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 from deploycc.lut import Predictor
 from deploycc.lut.measure_arch import sample_genotypes
 from deploycc.models import resolve_arch

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 from deploycc.lut import Predictor
 from deploycc.lut.correction import FusionCorrection
 from deploycc.lut.measure_arch import sample_genotypes

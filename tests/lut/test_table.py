@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from deploycc.cli import main
-from deploycc.errors import UserError
+from deploycc.cli.main import main
+from deploycc.core.errors import UserError
 from deploycc.lut.profile import toolchain_versions
 from deploycc.lut.table import check_compatible, load_lut, save_lut
 from deploycc.targets import load_target

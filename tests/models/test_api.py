@@ -7,9 +7,17 @@ import random
 import pytest
 import torch
 
-from deploycc.errors import UserError
-from deploycc.models import (build_head, build_module, build_stem, build_unit, resolve_arch,
-                             sample_genotype, searchable_layers, unit_codes)
+from deploycc.core.errors import UserError
+from deploycc.models import (
+    build_head,
+    build_module,
+    build_stem,
+    build_unit,
+    resolve_arch,
+    sample_genotype,
+    searchable_layers,
+    unit_codes,
+)
 from deploycc.models.macs_torch import count_macs
 
 

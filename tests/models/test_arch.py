@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 from deploycc.models import load_arch, parse_arch, resolve_arch, save_arch, zoo_names, zoo_path
 
 ZOO = ["fbnet_a", "lat_large", "lat_small", "lat_xlarge", "mac_large", "mac_small",

@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 from deploycc.models import export_onnx, resolve_arch, zoo_names
 from deploycc.models.export import build_for_export
 

@@ -47,7 +47,7 @@ def test_random_fbnet(seed, size):
 @given(geno=st.lists(st.sampled_from(["k3e1", "k5e6", "skip", "k3e1g2d2", "bogus"]),
                      min_size=18, max_size=22))
 def test_arbitrary_genotypes_parse_or_user_error(geno):
-    from deploycc.errors import UserError
+    from deploycc.core.errors import UserError
     try:
         arch = _arch("squeezenas", geno, backbone="small")
     except UserError as e:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 from deploycc.models import build_module, load_weights, resolve_arch
 
 

@@ -8,8 +8,7 @@ import pytest
 from helpers import make_model
 from onnx import numpy_helper
 
-from deploycc.passes import FoldBatchNorm
-from deploycc.passmanager import op_histogram, run_passes
+from deploycc.passes import FoldBatchNorm, op_histogram, run_passes
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
 BN = {"s": (8,), "b": (8,), "m": (8,), "v": (8,)}

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from helpers import make_model
 
-from deploycc.passes import FuseGroups
+from deploycc.passes import FuseGroups, PassContext, op_histogram, run_passes
 from deploycc.passes._fusion_cost import Costs, Op, Tensor, axis_extents, evaluate, partition
-from deploycc.passmanager import PassContext, op_histogram, run_passes
 from deploycc.targets import Target
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
@@ -108,7 +107,7 @@ def test_int8_target_counts_one_byte_per_value():
 
 def test_tvm_compiles_each_group_as_one_fused_function(tmp_path):
     pytest.importorskip("tvm")
-    from deploycc.numerics import random_feeds, run_reference, value_specs
+    from deploycc.core.numerics import random_feeds, run_reference, value_specs
     from deploycc.targets import load_target
     from deploycc.targets.tvm_backend import TVMBackend
 
@@ -132,7 +131,7 @@ def test_tvm_tiling_schedules_the_group_at_the_planned_tile_and_keeps_numerics()
     import tvm
     from tvm import relax
 
-    from deploycc.numerics import random_feeds, run_reference, value_specs
+    from deploycc.core.numerics import random_feeds, run_reference, value_specs
     from deploycc.targets import tvm_fusion
 
     model, rec = fuse(make_model(INVERTED_RESIDUAL, IR_WEIGHTS))

@@ -10,7 +10,7 @@ import onnx_ir as ir
 import pytest
 from helpers import make_model, run_cli
 
-from deploycc.passmanager import DeployPass, PassFailed, run_passes
+from deploycc.passes import DeployPass, PassFailed, run_passes
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
 CHAIN = f"""{HEAD} g (float[1,4,8,8] x) => (float[1,4,8,8] y)

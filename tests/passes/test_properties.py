@@ -13,8 +13,7 @@ import conv_chains as cc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deploycc.passes import FoldBatchNorm, FuseGroups, RewriteDilatedConv
-from deploycc.passmanager import PassContext, run_passes
+from deploycc.passes import FoldBatchNorm, FuseGroups, PassContext, RewriteDilatedConv, run_passes
 from deploycc.targets import Target
 
 SETTINGS = dict(deadline=None, derandomize=True, database=None,

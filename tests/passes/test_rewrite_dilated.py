@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import make_model
 
-from deploycc.errors import UserError
-from deploycc.passes import RewriteDilatedConv
-from deploycc.passmanager import PassContext, op_histogram, run_passes
+from deploycc.core.errors import UserError
+from deploycc.passes import PassContext, RewriteDilatedConv, op_histogram, run_passes
 from deploycc.targets import Target
 
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'

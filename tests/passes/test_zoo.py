@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-from deploycc.passes import FoldBatchNorm, RewriteDilatedConv
-from deploycc.passmanager import PassContext, run_passes
-from deploycc.pipeline import simplify
-from deploycc.sources import load_source
+from deploycc.build.pipeline import simplify
+from deploycc.build.sources import load_source
+from deploycc.passes import FoldBatchNorm, PassContext, RewriteDilatedConv, run_passes
 from deploycc.targets import TARGET_DIR, load_target
 
 HERE = Path(__file__).resolve().parent

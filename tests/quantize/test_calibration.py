@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deploycc.calibration import DEFAULT_SOURCE, calibration_set, preprocess
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
+from deploycc.quantize.calibration import DEFAULT_SOURCE, calibration_set, preprocess
 
 PREP = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "scale": 1 / 255, "layout": "NCHW", "color": "RGB"}
 

@@ -8,10 +8,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from deploycc.calibration import calibration_set
-from deploycc.errors import UserError
-from deploycc.quantize import QuantConfig, calibrate, quantize
-from deploycc.quantize_stage import tail_exclusions
+from deploycc.core.errors import UserError
+from deploycc.quantize.calibration import calibration_set
+from deploycc.quantize.qdq import QuantConfig, calibrate, quantize
+from deploycc.quantize.stage import tail_exclusions
 
 
 def _calib(seed=0, count=2):

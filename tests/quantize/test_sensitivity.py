@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from deploycc.calibration import calibration_set
-from deploycc.numerics import Tolerance, argmax_agreement, compare
-from deploycc.quantize import QuantConfig, calibrate
-from deploycc.sensitivity import fit_budget, layer_precisions, layer_sensitivity, output_drop, run_model
+from deploycc.core.numerics import Tolerance, argmax_agreement, compare
+from deploycc.quantize.calibration import calibration_set
+from deploycc.quantize.qdq import QuantConfig, calibrate
+from deploycc.quantize.sensitivity import fit_budget, layer_precisions, layer_sensitivity, output_drop, run_model
 
 
 def _setup(net):

@@ -6,10 +6,10 @@ import struct
 
 import pytest
 
-from deploycc.calibration import calibration_set
-from deploycc.errors import UserError
-from deploycc.quantize import QuantConfig, calibrate
-from deploycc.trt_calib_cache import cache_from_ranges, parse_cache, scale_hex, version_code, write_cache
+from deploycc.core.errors import UserError
+from deploycc.quantize.calibration import calibration_set
+from deploycc.quantize.qdq import QuantConfig, calibrate
+from deploycc.targets.trt_calib_cache import cache_from_ranges, parse_cache, scale_hex, version_code, write_cache
 
 
 def test_version_code_and_big_endian_hex():

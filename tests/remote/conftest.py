@@ -138,9 +138,9 @@ def extra_servers(fleet):
 def artifacts(tmp_path_factory):
     """The Conv-BN-ReLU golden model built for cpu (TVM) and cpu-ort (ONNX Runtime)."""
     import onnx
-
-    from deploycc.pipeline import build
     from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, make_model
+
+    from deploycc.build.pipeline import build
     folder = tmp_path_factory.mktemp("remote-artifacts")
     model = folder / "tiny.onnx"
     onnx.save(make_model(CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, positive=("v",)), model)

@@ -15,13 +15,13 @@ import time
 
 import numpy as np
 import pytest
-
-from deploycc.errors import Unavailable
-from deploycc.fleet import RemoteError, RemoteSession, Tracker, fan_out, open_remote
-from deploycc.measure import Protocol
-from deploycc.numerics import random_feeds
-from deploycc.runtime import open_artifact
 from helpers import run_cli
+
+from deploycc.build.runtime import open_artifact
+from deploycc.core.errors import Unavailable
+from deploycc.core.numerics import random_feeds
+from deploycc.fleet import RemoteError, RemoteSession, Tracker, fan_out, open_remote
+from deploycc.verify.measure import Protocol
 
 FAST = Protocol(warmup=1, min_repeats=3, max_repeats=6, max_seconds=5.0, window=2)
 

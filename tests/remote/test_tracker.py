@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from deploycc.errors import UserError
+from deploycc.core.errors import UserError
 from deploycc.fleet import RemoteError, RemoteTimeout, Tracker, parse_address
 from deploycc.fleet.errors import call_with_timeout
-from deploycc.measure import Protocol, time_batched
+from deploycc.verify.measure import Protocol, time_batched
 
 
 @pytest.mark.parametrize("text", ["localhost", "127.0.0.1:", ":9190", "127.0.0.1:99999", "host:port"])

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 import onnx
+from helpers import run_cli
 from PIL import Image
 
-from deploycc.artifact import read_manifest
-from helpers import run_cli
+from deploycc.build.artifact import read_manifest
 
 
 def test_cpu_int8_build_is_int8_and_verified(net_onnx, tmp_path):

@@ -6,11 +6,11 @@ import json
 
 import onnx
 import pytest
-
-from deploycc.legality import concat_violations, pool_violations, resize_violations, softmax_violations
-from deploycc.placement import placements, summary
-from deploycc.targets import load_target
 from helpers import make_model, run_cli
+
+from deploycc.targets import load_target
+from deploycc.targets.legality import concat_violations, pool_violations, resize_violations, softmax_violations
+from deploycc.targets.placement import placements, summary
 
 DLA = load_target("xavier-dla-int8").legality
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
-from deploycc.artifact import read_manifest
 from helpers import run_cli
+
+from deploycc.build.artifact import read_manifest
 
 
 def test_npu_artifact_states_the_phone_step_and_placement(net_onnx, tmp_path, capsys):

@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-
-from deploycc.artifact import read_manifest
-from deploycc.targets import trt_engine
-from deploycc.trt_calib_cache import parse_cache
 from helpers import run_cli
+
+from deploycc.build.artifact import read_manifest
+from deploycc.targets import trt_engine
+from deploycc.targets.trt_calib_cache import parse_cache
 
 NO_ENGINE = trt_engine.unavailable()
 
@@ -37,7 +37,7 @@ def test_int8_bundle_has_everything_the_jetson_needs(net_onnx, tmp_path, capsys)
 
 
 def test_calibration_cache_scales_match_the_cached_ranges(net_onnx, tmp_path, capsys):
-    from deploycc.quantize import _read_ranges, cache_root
+    from deploycc.quantize.qdq import _read_ranges, cache_root
     out, m = _build(net_onnx, tmp_path, "xavier-int8")
     ranges = _read_ranges(cache_root() / f"{m['quantization']['ranges_key']}.json")
     _, scales = parse_cache((out / "calib.cache").read_text())

@@ -6,10 +6,10 @@ import shutil
 import struct
 
 import pytest
-
-from deploycc.artifact import read_manifest
-from deploycc.targets.tvm_cuda import cubin_arch, nvrtc_unavailable
 from helpers import run_cli
+
+from deploycc.build.artifact import read_manifest
+from deploycc.targets.tvm_cuda import cubin_arch, nvrtc_unavailable
 
 EM_AARCH64 = 183
 NO_CROSS = shutil.which("aarch64-linux-gnu-gcc") is None

@@ -1,0 +1,197 @@
+"""``deploycc build``: load -> simplify -> target passes -> compile -> artifact -> verify.
+
+Every stage runs inside a staging folder beside the output; only a build whose numerics hold is
+renamed into place. The verification compares the artifact, run through the common Session
+interface, with the original model on ONNX Runtime (graph optimizations off) on fixed-seed inputs.
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+import onnxsim
+
+from deploycc import __version__
+from deploycc.build.artifact import staging_dir, write_manifest
+from deploycc.build.sources import load_source
+from deploycc.build.stages import Stages
+from deploycc.core.errors import GateFailed, UserError
+from deploycc.core.metadata import metadata_json, model_sha256, preprocessing_of
+from deploycc.core.numerics import Tolerance, compare_all, random_feeds, run_reference, value_specs
+from deploycc.passes import PassContext, resolve_passes, run_passes
+from deploycc.quantize.stage import quantization_error, quantize_for_target
+from deploycc.targets import Target, load_target
+from deploycc.targets.backend import get_backend, require_available
+
+
+@dataclass
+class BuildOptions:
+    input_shape: object = None
+    weights: str | None = None
+    passes: list[str] | None = None       # None: the target's own list
+    verify_passes: bool = True
+    simplify: bool = True
+    force: bool = False
+    tune_trials: int = 0
+    trials_per_task: int | None = None
+    tuning_db: str | None = None
+    threads: int = 0
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+    backend: str | None = None            # override the target's backend (e.g. tvm for xavier-int8)
+    calib_data: str | None = None         # INT8: folder of calibration images (default: synthetic)
+    calib_method: str | None = None       # INT8: minmax | entropy | percentile (default: the target's)
+    calib_images: int | None = None
+    max_miou_drop: float | None = None    # INT8: keep sensitive layers in float until this holds
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    target: Target
+    manifest: dict
+    times: dict
+    ok: bool
+
+
+def build(model: str, target_name: str, out: str | Path, options: BuildOptions | None = None,
+          stages: Stages | None = None) -> BuildResult:
+    options = options or BuildOptions()
+    stages = stages or Stages()
+    target = _with_backend(load_target(target_name), options.backend)
+    backend = get_backend(target.backend)
+    require_available(backend)
+    out = Path(out)
+    with tempfile.TemporaryDirectory(prefix="deploycc-") as scratch, staging_dir(out) as stage:
+        with stages.step("load"):
+            original, source = load_source(model, Path(scratch), options.input_shape, options.weights)
+        with stages.step("simplify"):
+            graph = simplify(original, source) if options.simplify else original
+        with stages.step("passes"):
+            graph, records = _run_target_passes(graph, target, options)
+        with stages.step("quantize"):
+            quant = quantize_for_target(graph, original, target, options)
+        with stages.step("compile"):
+            graph = _compile_input(graph, quant, backend)
+            backend.check_supported(graph, target)
+            result = backend.compile(graph, target, stage, _compile_options(options, quant, out))
+        manifest = _manifest(original, source, target, backend, result, records, options)
+        if quant is not None:
+            manifest["quantization"] = quant.manifest() | {"error": quantization_error(original, quant)}
+        with stages.step("verify"):
+            manifest["verification"] = _verify(original, backend, stage, manifest, target, options, quant)
+        manifest = write_manifest(stage, manifest)
+        ok = manifest["verification"]["ok"]
+        if not ok:
+            raise GateFailed(_failure_line(manifest["verification"], target))
+    return BuildResult(out, target, manifest, dict(stages.times), ok)
+
+
+def simplify(model: onnx.ModelProto, source: Path) -> onnx.ModelProto:
+    """onnxsim with BatchNorm fusion off, so that deploycc's own fold-bn pass sees every BN."""
+    try:
+        simplified, ok = onnxsim.simplify(model, skip_fuse_bn=True)
+    except Exception as exc:
+        raise UserError(f"{source}: onnxsim cannot simplify the model: {str(exc).splitlines()[0]}") from None
+    return simplified if ok else model
+
+
+def _run_target_passes(graph, target: Target, options: BuildOptions):
+    names = list(target.passes) if options.passes is None else options.passes
+    ctx = PassContext(target=target, force=options.force, options=options.extra)
+    passes = [cls(ctx) for cls in resolve_passes(names)]
+    return run_passes(graph, passes, verify=options.verify_passes, seed=options.seed)
+
+
+def _compile_options(options: BuildOptions, quant=None, out: Path | None = None) -> dict:
+    return {"tune_trials": options.tune_trials, "trials_per_task": options.trials_per_task,
+            "tuning_db": options.tuning_db, "quantization": quant, "artifact_path": str(out) if out else None,
+            **options.extra}
+
+
+def _with_backend(target: Target, backend: str | None) -> Target:
+    """``--backend``: the same target through another compiler (its settings table must exist)."""
+    if not backend or backend == target.backend:
+        return target
+    if backend in ("tvm", "ort", "tensorrt") and backend not in target.settings:
+        raise UserError(f"--backend {backend}: target {target.name} has no {backend} settings table")
+    import dataclasses
+    if backend == "tvm" and target.precision == "int8":
+        # TVM 0.27 imports Q/DQ as float fake-quantization (no INT8 conv kernels): build in FP32.
+        return dataclasses.replace(target, backend=backend, precision="fp32")
+    return dataclasses.replace(target, backend=backend)
+
+
+def _compile_input(graph, quant, backend):
+    """What the compiler gets: the Q/DQ model for ORT/TVM; TensorRT takes the FP32 graph plus the
+    calibration (it writes the cache and carries the Q/DQ model itself)."""
+    if quant is None or backend.name == "tensorrt":
+        return graph
+    return quant.qdq
+
+
+def _manifest(original, source, target, backend, result, records, options) -> dict:
+    inits = {t.name for t in original.graph.initializer}
+    inputs = value_specs([i for i in original.graph.input if i.name not in inits])
+    return {
+        "deploycc_version": __version__,
+        "source": {"file": source.name, "sha256": model_sha256(original)},
+        "target": target.to_dict(),
+        "backend": backend.name,
+        "backend_info": result.info,
+        "toolchain": {**backend.versions(), "onnx": onnx.__version__, "python": platform.python_version()},
+        "passes": [r.to_dict() | {"seconds": None} for r in records],
+        "inputs": [s.to_dict() for s in inputs],
+        "outputs": [s.to_dict() for s in value_specs(original.graph.output)],
+        "preprocessing": preprocessing_of(original),
+        "architecture": metadata_json(original, "deploycc.arch"),  # for the LUT latency gate
+        "runtime": {"threads": options.threads},
+        "remaining": result.remaining,
+    }
+
+
+_TOLERANCE_KEYS = ("atol_rel", "rtol", "min_cosine", "min_argmax_agreement")
+
+
+def _verify(original, backend, stage: Path, manifest: dict, target: Target, options: BuildOptions,
+            quant=None) -> dict:
+    tol = Tolerance(**{k: float(v) for k, v in target.verify.items() if k in _TOLERANCE_KEYS})
+    subject = "the artifact"
+    if manifest["remaining"]:
+        if not hasattr(backend, "proxy_session"):
+            return {"ok": True, "skipped": "the artifact's final step runs on the device; verify it there", "outputs": []}
+        session, subject = backend.proxy_session(stage, manifest)
+    else:
+        session = backend.load(stage, manifest)
+    reference, reference_text = original, "onnxruntime, graph optimizations disabled, original model"
+    if quant is not None:
+        # INT8: held-out images, not noise (noise leaves the calibrated ranges). The gate compares the
+        # INT8 execution with the exact semantics of its own Q/DQ model (ORT, optimizations off: float
+        # fake-quantization), which catches a wrong kernel, fusion or cache; the quantization error
+        # itself (Q/DQ vs FP32) is a design choice, reported in quantization.error and budgeted by
+        # --max-miou-drop.
+        feed_sets, inputs = quant.verify_feeds, quant.info["held_out"]["source"]
+        reference, reference_text = quant.qdq, "onnxruntime, graph optimizations disabled, the Q/DQ model"
+    else:
+        specs = value_specs([i for i in original.graph.input if i.name not in {t.name for t in original.graph.initializer}])
+        feed_sets, inputs = [random_feeds(specs, options.seed)], f"standard normal, seed {options.seed}"
+    names = [o.name for o in original.graph.output]
+    stats = [s for feeds in feed_sets for s in compare_all(names, run_reference(reference, feeds), session.run(feeds), tol)]
+    return {"ok": all(s.ok for s in stats), "seed": options.seed, "tolerance": tol.__dict__, "inputs": inputs,
+            "subject": subject, "reference": reference_text, "outputs": [s.to_dict() for s in stats]}
+
+
+def _failure_line(verification: dict, target: Target) -> str:
+    bad = [o for o in verification["outputs"] if not o["ok"]][0]
+    if bad.get("argmax_agreement") is not None:
+        tol = verification["tolerance"]
+        return (f"numerical verification failed on target {target.name}: output {bad['output']!r} cosine "
+                f"{bad['cosine']:.5f}, argmax agreement {bad['argmax_agreement']:.4f}, max abs error "
+                f"{bad['max_abs']:.3g} (need cosine >= {tol['min_cosine']}, agreement >= "
+                f"{tol['min_argmax_agreement']}, max abs <= {bad['allowed_abs']:.3g})")
+    return (f"numerical verification failed on target {target.name}: output {bad['output']!r} max abs error "
+            f"{bad['max_abs']:.3g} > allowed {bad['allowed_abs']:.3g} (cosine {bad['cosine']:.6f})")

@@ -1,0 +1,181 @@
+"""Commands that make and run artifacts: ``build``, ``run``, ``bench``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from deploycc.build.pipeline import BuildOptions, build
+from deploycc.build.runtime import open_artifact
+from deploycc.build.stages import Stages
+from deploycc.cli.options import JSON
+from deploycc.cli.output import StageReporter, emit, table
+from deploycc.core.errors import UserError
+from deploycc.core.numerics import random_feeds
+from deploycc.core.shapes import parse_input_shapes
+from deploycc.verify.measure import Latency, Protocol, machine_facts, time_session
+
+app = typer.Typer()   # merged into the root command by deploycc.cli.main
+
+
+@app.command("build")
+def build_cmd(
+    model: Optional[str] = typer.Argument(None, help="ONNX file, architecture .json, or zoo architecture name"),
+    target: str = typer.Option("cpu", "--target", "-t", help="target name (see `deploycc targets`) or .toml file"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="artifact folder (default: <model>.<target>)"),
+    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="static input shape, e.g. 1x3x1024x2048"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="state dict (.pth) for an architecture file"),
+    passes: Optional[str] = typer.Option(None, "--passes", help="comma-separated pass list (default: the target's)"),
+    verify_passes: bool = typer.Option(True, "--verify-passes/--no-verify-passes", help="check numerics after every pass"),
+    force: bool = typer.Option(False, "--force", help="apply rewrites even where the target would not need them"),
+    tune_trials: int = typer.Option(0, "--tune-trials", help="TVM MetaSchedule trials in total (0: apply the database only)"),
+    trials_per_task: Optional[int] = typer.Option(None, "--trials-per-task", help="TVM MetaSchedule trials per task"),
+    tuning_db: Optional[str] = typer.Option(None, "--tuning-db", help="TVM tuning database folder (default: per-target cache)"),
+    threads: int = typer.Option(0, "--threads", help="runtime threads recorded in the artifact (0: runtime default)"),
+    backend: Optional[str] = typer.Option(None, "--backend", help="compile with this backend instead of the target's (e.g. tvm)"),
+    calib_data: Optional[str] = typer.Option(None, "--calib-data", help="INT8: folder of calibration images (default: synthetic, see docs)"),
+    calib_method: Optional[str] = typer.Option(None, "--calib-method", help="INT8: minmax | entropy | percentile"),
+    calib_images: Optional[int] = typer.Option(None, "--calib-images", help="INT8: number of calibration images"),
+    max_miou_drop: Optional[float] = typer.Option(None, "--max-miou-drop", help="INT8: keep sensitive layers in FP16/FP32 until the agreement-mIoU drop (points) holds"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="finish a device bundle here (build its TensorRT engine)"),
+    as_json: bool = JSON,
+):
+    """Compile MODEL for a target into a verified artifact folder (or finish a bundle: --resume)."""
+    if resume is not None:
+        return _resume(resume, model, as_json)
+    if model is None:
+        raise UserError("missing MODEL (an ONNX file, architecture .json or zoo name), or give --resume BUNDLE")
+    out = output or Path(f"{Path(model).stem}.{Path(target).stem}")
+    options = BuildOptions(
+        input_shape=parse_input_shapes(input_shape), weights=weights,
+        passes=_split(passes), verify_passes=verify_passes, force=force, tune_trials=tune_trials,
+        trials_per_task=trials_per_task, tuning_db=tuning_db, threads=threads, backend=backend,
+        calib_data=calib_data, calib_method=calib_method, calib_images=calib_images, max_miou_drop=max_miou_drop,
+    )
+    result = build(model, target, out, options, Stages(StageReporter(quiet=as_json)))
+    emit(_build_summary(result), as_json, _render_build)
+
+
+def _resume(bundle: Path, model: str | None, as_json: bool) -> None:
+    from deploycc.build.bundle import resume
+    if model is not None:
+        raise UserError("--resume BUNDLE takes no MODEL: the bundle carries its own model")
+    stages = Stages(StageReporter(quiet=as_json))
+    manifest = resume(bundle, stages)
+    data = {"artifact": str(bundle), "target": manifest["target"]["name"], "verification": manifest["verification"],
+            "engine_build": manifest["backend_info"]["engine_build"], "stage_seconds": dict(stages.times)}
+    emit(data, as_json, lambda c, d: c.print(f"[green]finished[/] {d['artifact']}: TensorRT engine built on "
+                                             f"{d['engine_build']['gpu']} and verified"))
+
+
+def _split(text: str | None) -> list[str] | None:
+    return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _build_summary(result) -> dict:
+    m = result.manifest
+    return {"artifact": str(result.out), "target": result.target.name, "backend": m["backend"],
+            "ok": result.ok, "stage_seconds": result.times, "verification": m["verification"],
+            "passes": [{"name": p["name"], "modified": p["modified"], "rewrites": len(p["rewrites"]),
+                        "refusals": len(p["refusals"]), "nodes": f"{p['nodes_before']}->{p['nodes_after']}"}
+                       for p in m["passes"]],
+            "remaining": m["remaining"], "files": m["files"]}
+
+
+def _render_build(console, data: dict) -> None:
+    rows = [[p["name"], p["nodes"], p["rewrites"], p["refusals"]] for p in data["passes"]]
+    console.print(table("passes", ["pass", "nodes", "rewrites", "refusals"], rows))
+    v = data["verification"]
+    rows = [[o["output"], f"{o['max_abs']:.3g}", f"{o['max_rel']:.3g}", f"{o['cosine']:.8f}",
+             "ok" if o["ok"] else "FAIL"] for o in v.get("outputs", [])]
+    if rows:
+        console.print(table("numerics vs ONNX Runtime (reference, optimizations off)",
+                            ["output", "max abs", "max rel", "cosine", ""], rows))
+    elif v.get("skipped"):
+        console.print(f"numerics: {v['skipped']}")
+    if v.get("subject") and v.get("subject") != "the artifact":
+        console.print(f"numerics checked on {v['subject']}")
+    for step in data["remaining"]:
+        console.print(f"[yellow]remaining on the device:[/] {step.get('what', '')}: [bold]{step.get('command', '')}[/]")
+    what = "device-ready bundle" if data["remaining"] else "verified artifact"
+    console.print(f"[green]built[/] {what} {data['artifact']} for {data['target']} ({data['backend']}) "
+                  f"in {sum(data['stage_seconds'].values()):.1f} s")
+
+
+@app.command("run")
+def run_cmd(
+    artifact: Path = typer.Argument(..., help="artifact folder made by `deploycc build`"),
+    inputs: list[str] = typer.Option(..., "--input", "-i", help="x.npy for the only input, or name=x.npy"),
+    output: Path = typer.Option(..., "--output", "-o", help=".npy (one output) or .npz (all outputs)"),
+    threads: Optional[int] = typer.Option(None, "--threads"),
+):
+    """Run an artifact on inputs stored as .npy files, whatever backend made it."""
+    manifest, session = open_artifact(artifact, threads)
+    feeds = _read_feeds(inputs, session)
+    outputs = session.run(feeds)
+    _write_outputs(output, [s.name for s in session.outputs], outputs)
+    typer.echo(f"wrote {output} ({', '.join(f'{s.name} {list(o.shape)}' for s, o in zip(session.outputs, outputs))})")
+
+
+def _read_feeds(items: list[str], session) -> dict:
+    names = [s.name for s in session.inputs]
+    feeds = {}
+    for item in items:
+        name, sep, path = item.rpartition("=")
+        if not sep:
+            if len(names) != 1:
+                raise UserError(f"--input {item}: the artifact has inputs {names}; write name=file.npy")
+            name = names[0]
+        feeds[name] = _load_npy(Path(path))
+    return feeds
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise UserError(f"--input {path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise UserError(f"--input {path}: not a .npy array ({str(exc).splitlines()[0]})") from None
+
+
+def _write_outputs(path: Path, names: list[str], outputs: list) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    if path.suffix == ".npz":
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **dict(zip(names, outputs)))
+    elif len(outputs) == 1:
+        with open(tmp, "wb") as fh:
+            np.save(fh, outputs[0])
+    else:
+        raise UserError(f"--output {path}: the artifact has {len(outputs)} outputs; use a .npz file")
+    tmp.replace(path)
+
+
+@app.command("bench")
+def bench_cmd(
+    artifact: Path = typer.Argument(..., help="artifact folder"),
+    threads: int = typer.Option(0, "--threads", help="runtime threads (0: runtime default), recorded"),
+    max_repeats: int = typer.Option(50, "--max-repeats"),
+    max_seconds: float = typer.Option(60.0, "--max-seconds"),
+    remote: Optional[str] = typer.Option(None, "--remote", help="time it on a device: TVM RPC tracker HOST:PORT"),
+    key: Optional[str] = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
+    as_json: bool = JSON,
+):
+    """Time an artifact with the common protocol (warm-up, repeats until the median is stable)."""
+    from deploycc.fleet import remote_bench, remote_options
+    if remote_options(remote, key):
+        data = remote_bench(artifact, remote, key, Protocol(max_repeats=max_repeats, max_seconds=max_seconds), threads)
+        lat = Latency.from_dict(data["latency"])
+    else:
+        manifest, session = open_artifact(artifact, threads or None)
+        feeds = random_feeds(session.inputs, 0)
+        lat = time_session(session, feeds, Protocol(max_repeats=max_repeats, max_seconds=max_seconds), threads)
+        data = {"artifact": str(artifact), "target": manifest["target"]["name"], "latency": lat.to_dict(),
+                "machine": machine_facts()}
+    emit(data, as_json, lambda c, d: c.print(table(
+        f"latency of {d['artifact']} ({d['target']})", ["median ms", "p90", "p99", "min", "runs", "stable"],
+        [[f"{lat.median_ms:.2f}", f"{lat.p90_ms:.2f}", f"{lat.p99_ms:.2f}", f"{lat.min_ms:.2f}", lat.runs, lat.stable]])))

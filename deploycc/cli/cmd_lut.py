@@ -1,0 +1,268 @@
+"""``deploycc lut build|predict|validate|check``: search-time latency lookup tables.
+
+``build`` profiles every candidate unit of a search space (plus stem and head) on a target and
+writes a versioned LUT file (resumable through a per-entry cache, progress bar with ETA);
+``predict`` sums a LUT for architectures; ``validate`` samples architectures, builds and times
+each end to end, and writes figures, a scatter plot and a report; ``check`` is the latency gate
+for one artifact (the same check as ``deploycc verify --lut``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from deploycc.cli.options import JSON
+from deploycc.cli.output import emit, err_console, table
+
+app = typer.Typer(name="lut", no_args_is_help=True, help="Latency lookup tables: build, predict, validate, check.")
+
+
+@app.command("build")
+def build_cmd(
+    space: str = typer.Option("squeezenas", "--space", help="search space: squeezenas or fbnet"),
+    target: str = typer.Option(..., "--target", "-t", help="target name or .toml file"),
+    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="1x3xHxW (default: the space's own)"),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help="squeezenas backbone: small, large, xlarge"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="LUT file (default: <space>.<target>.lut.json)"),
+    threads: int = typer.Option(1, "--threads", help="runtime threads, fixed for every entry and recorded"),
+    statistic: str = typer.Option("median", "--statistic", help="what the predictor sums: median, min, mean or p90"),
+    max_repeats: Optional[int] = typer.Option(None, "--max-repeats", help="cap on timed runs per entry"),
+    clock: str = typer.Option("wall", "--clock", help="wall, or cpu: process CPU time (1 thread; for shared machines)"),
+    tune_trials: int = typer.Option(0, "--tune-trials", help="TVM: MetaSchedule trials per entry (fills the tuning database)"),
+    trials_per_task: Optional[int] = typer.Option(None, "--trials-per-task", help="TVM: trials per tuning task"),
+    tuning_db: Optional[str] = typer.Option(None, "--tuning-db", help="TVM: tuning database folder (default: the target's)"),
+    units: Optional[str] = typer.Option(None, "--units", help="comma-separated candidate units to keep (default: all)"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="entry cache folder (default: ~/.cache/deploycc/lut)"),
+    remote: Optional[str] = typer.Option(None, "--remote", help="time the entries on a device fleet: TVM RPC tracker HOST:PORT"),
+    key: Optional[str] = typer.Option(None, "--key", help="with --remote: device key; every free device with it takes work"),
+    as_json: bool = JSON,
+):
+    """Profile every candidate unit of a search space on a target and write the LUT."""
+    from deploycc.core.shapes import parse_shape
+    from deploycc.lut.profile import ProfileSettings, build_lut, protocol_for
+    shape = parse_shape(input_shape) if input_shape else None
+    out = output or Path(f"{space}.{Path(target).stem}.lut.json")
+    settings = ProfileSettings(target=target, threads=_threads(threads), tune_trials=tune_trials,
+                               trials_per_task=trials_per_task, tuning_db=tuning_db,
+                               protocol=protocol_for(statistic, max_repeats, clock=_clock(clock)))
+    unit_list = [u.strip() for u in units.split(",") if u.strip()] if units else None
+    with _Bar("profiling", as_json) as bar:
+        if _fleet(remote, key):
+            from deploycc.fleet.lut import build_lut_remote
+            lut = build_lut_remote(space, out, settings, _fleet(remote, key), shape, backbone, statistic, cache,
+                                   bar.fleet, unit_list)
+        else:
+            lut = build_lut(space, out, settings, shape, backbone, statistic, cache, bar.entry, unit_list)
+    measured = [e for e in lut.entries.values() if e.get("measured", True)]
+    data = {"lut": str(out), "space": lut.space, "backbone": lut.backbone, "input_shape": list(lut.input_shape),
+            "target": lut.target, "entries": len(lut.entries), "measured_entries": len(measured),
+            "from_cache": bar.cached, "threads": lut.threads, "statistic": lut.statistic,
+            "toolchain": lut.toolchain, "machine": lut.machine}
+    emit(data, as_json, lambda c, d: c.print(
+        f"[green]wrote[/] {d['lut']}: {d['entries']} entries ({d['measured_entries']} timed, {d['from_cache']} "
+        f"from the cache) for {d['space']} {d['backbone'] or ''} at {'x'.join(map(str, d['input_shape']))} on "
+        f"{d['target']['name']} ({d['target']['backend']}), {d['threads']} thread(s), statistic {d['statistic']}"))
+
+
+@app.command("predict")
+def predict_cmd(
+    archs: list[str] = typer.Argument(..., help="architecture .json files or zoo names"),
+    lut: Path = typer.Option(..., "--lut", help="LUT file from `deploycc lut build`"),
+    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="run the architectures at this 1x3xHxW"),
+    breakdown: bool = typer.Option(False, "--breakdown", help="show every entry of the sum"),
+    measure: bool = typer.Option(False, "--measure", help="also build and time each architecture end to end"),
+    allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="use a LUT made for another toolchain version"),
+    as_json: bool = JSON,
+):
+    """Predict the latency of architectures by summing a LUT."""
+    from deploycc.core.shapes import parse_shape
+    from deploycc.lut import Predictor, load_lut
+    from deploycc.models import resolve_arch
+    table_ = load_lut(lut)
+    _check_here(table_, allow_mismatch)
+    predictor = Predictor(table_)
+    rows = []
+    for name in archs:
+        arch = resolve_arch(name)
+        if input_shape:
+            arch = arch.with_input_shape(parse_shape(input_shape))
+        row = {"arch": arch.name, "predicted_ms": predictor.predict_arch(arch)}
+        if breakdown:
+            row["breakdown"] = [{"part": p, "entry": k, "ms": ms} for p, k, ms in predictor.breakdown(arch.genotype)]
+        if measure:
+            row["measured_ms"] = predictor.measure(arch.genotype)
+            row["error_pct"] = 100 * (row["predicted_ms"] - row["measured_ms"]) / row["measured_ms"]
+        rows.append(row)
+    data = {"lut": str(lut), "target": table_.target["name"], "statistic": table_.statistic,
+            "threads": table_.threads, "predictions": rows}
+    emit(data, as_json, _render_predict)
+
+
+@app.command("validate")
+def validate_cmd(
+    lut: Path = typer.Option(..., "--lut", help="LUT file from `deploycc lut build`"),
+    n: int = typer.Option(50, "--n", help="number of sampled architectures"),
+    seed: int = typer.Option(0, "--seed", help="sampling seed"),
+    train: Optional[int] = typer.Option(None, "--train", help="architectures the corrections are fitted on (default 40 %)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="report folder (default: <lut>.validation)"),
+    fmt: str = typer.Option("md", "--format", help="report format: md or html"),
+    allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="use a LUT made for another target or toolchain version"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="measurement cache folder (default: ~/.cache/deploycc/lut)"),
+    remote: Optional[str] = typer.Option(None, "--remote", help="time the architectures on a device fleet: TVM RPC tracker HOST:PORT"),
+    key: Optional[str] = typer.Option(None, "--key", help="with --remote: device key; every free device with it takes work"),
+    as_json: bool = JSON,
+):
+    """Measure N sampled architectures end to end and score the LUT (raw, corrected, affine)."""
+    from deploycc.core.errors import UserError
+    from deploycc.lut import load_lut
+    from deploycc.lut.report import write_report
+    from deploycc.lut.validate import ValidationPlan, validate
+    if fmt not in ("md", "html"):
+        raise UserError(f"--format {fmt!r}: choose md or html")
+    if n < 5:
+        raise UserError(f"--n {n}: validation needs at least 5 architectures")
+    plan = ValidationPlan(n=n, seed=seed, train=train, allow_mismatch=allow_mismatch)
+    plan.n_train()
+    table_ = load_lut(lut)
+    with _Bar("measuring", as_json) as bar:
+        if _fleet(remote, key):
+            from deploycc.fleet.lut import validate_remote
+            result = validate_remote(table_, plan, _fleet(remote, key), cache, progress=bar.fleet)
+        else:
+            result = validate(table_, plan, cache, progress=bar.arch)
+    folder = output or lut.with_name(lut.name.removesuffix(".json") + ".validation")
+    files = write_report(result, Path(folder), fmt)
+    result["files"] = {k: str(v) for k, v in files.items()}
+    emit(result, as_json, _render_validate)
+
+
+@app.command("check")
+def check_cmd(
+    artifact: Path = typer.Argument(..., help="artifact folder made by `deploycc build`"),
+    lut: Path = typer.Option(..., "--lut", help="LUT file"),
+    max_latency_error: float = typer.Option(..., "--max-latency-error", help="gate: |measured vs LUT| at most PCT %"),
+    arch: Optional[str] = typer.Option(None, "--arch", help="architecture (default: the one recorded in the manifest)"),
+    allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="use a LUT made for another target or toolchain version"),
+    as_json: bool = JSON,
+):
+    """Latency gate: exit 1 when the artifact's measured latency is off the LUT by more than PCT."""
+    from deploycc.lut.gate import enforce, latency_check
+    result = latency_check(artifact, lut, max_latency_error, allow_mismatch, arch)
+    emit(result, as_json, render_gate)
+    enforce(result)
+
+
+def render_gate(console, r: dict) -> None:
+    mark = "" if r["limit_pct"] is None else (f" (limit ±{r['limit_pct']:g} %) "
+                                              + ("[green]ok[/]" if r["ok"] else "[red]FAIL[/]"))
+    console.print(f"latency {r['artifact']}: measured {r['measured_ms']:.2f} ms ({r['statistic']}, "
+                  f"{r['threads']} thread(s), {r['latency'].get('clock', 'wall')} clock), LUT {r['predicted_ms']:.2f} ms, "
+                  f"error {r['error_pct']:+.2f} %{mark}")
+    for item in r.get("mismatch_allowed") or []:
+        console.print(f"[yellow]mismatch allowed:[/] {item}")
+
+
+def _check_here(lut, allow_mismatch: bool) -> None:
+    """A LUT measured with another toolchain than this machine's is refused unless allowed."""
+    from deploycc.lut import check_compatible
+    from deploycc.lut.profile import toolchain_versions
+    from deploycc.targets import load_target
+    try:
+        target = load_target(lut.target["name"])
+    except Exception:
+        if allow_mismatch:
+            return
+        raise
+    check_compatible(lut, target, toolchain_versions(target), allow_mismatch)
+
+
+def _fleet(remote: str | None, key: str | None):
+    """FleetOptions for ``--remote``/``--key`` (deploycc.fleet), or None to measure here."""
+    from deploycc.fleet import remote_options
+    if not remote_options(remote, key):
+        return None
+    from deploycc.fleet.lut import FleetOptions
+    return FleetOptions(remote, key)
+
+
+def _clock(clock: str) -> str:
+    from deploycc.core.errors import UserError
+    from deploycc.verify.measure import CLOCKS
+    if clock not in CLOCKS:
+        raise UserError(f"--clock {clock!r}: choose one of {', '.join(CLOCKS)}")
+    return clock
+
+
+def _threads(threads: int) -> int:
+    from deploycc.core.errors import UserError
+    if threads < 1:
+        raise UserError(f"--threads {threads}: give a fixed thread count (1 or more); it is recorded in the LUT")
+    return threads
+
+
+class _Bar:
+    """A rich progress bar with ETA on stderr (none with --json)."""
+
+    def __init__(self, label: str, quiet: bool):
+        self.label, self.quiet, self.cached, self._bar, self._task = label, quiet, 0, None, None
+
+    def __enter__(self):
+        if not self.quiet:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            self._bar = Progress(f"[bold]{self.label}[/]", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TimeRemainingColumn(), TextColumn("{task.description}"), console=err_console)
+            self._bar.start()
+        return self
+
+    def _advance(self, done: int, total: int, text: str) -> None:
+        if self._bar is None:
+            return
+        if self._task is None:
+            self._task = self._bar.add_task("", total=total)
+        self._bar.update(self._task, completed=done, description=text)
+
+    def entry(self, done, total, spec, cached) -> None:
+        self.cached += int(cached)
+        self._advance(done, total, spec.key + (" (cached)" if cached else ""))
+
+    def arch(self, done, total, record) -> None:
+        self.cached += int(record.get("cached", False))
+        self._advance(done, total, f"{record['latency']['median_ms']:.1f} ms" + (" (cached)" if record.get("cached") else ""))
+
+    def fleet(self, done, total, event, job, device, detail=None) -> None:
+        """Progress of a fleet run (``--remote``): which job, on which device, what happened."""
+        self._advance(done, total, f"{job} {event} on {device}" + (f": {detail}" if detail else ""))
+
+    def __exit__(self, *exc):
+        if self._bar:
+            self._bar.stop()
+
+
+def _render_predict(console, d: dict) -> None:
+    rows = [[r["arch"], f"{r['predicted_ms']:.2f}"] + ([f"{r['measured_ms']:.2f}", f"{r['error_pct']:+.2f}"]
+                                                       if "measured_ms" in r else []) for r in d["predictions"]]
+    cols = ["architecture", "LUT ms"] + (["measured ms", "error %"] if any("measured_ms" in r for r in d["predictions"]) else [])
+    console.print(table(f"LUT prediction ({d['target']}, {d['statistic']}, {d['threads']} thread(s))", cols, rows))
+    for r in d["predictions"]:
+        if "breakdown" in r:
+            console.print(table(f"{r['arch']}: entries", ["part", "entry", "ms"],
+                                [[b["part"], b["entry"], f"{b['ms']:.3f}"] for b in r["breakdown"]]))
+
+
+def _render_validate(console, d: dict) -> None:
+    from deploycc.lut.report import sections
+    for title, cols, rows, note in sections(d)[:3]:
+        console.print(table(title, cols, rows))
+        if note:
+            console.print(note)
+    console.print(f"[green]report[/] {d['files']['report']}, plot {d['files']['plot']}, data {d['files']['json']}")

@@ -1,0 +1,143 @@
+"""Load an ONNX file and validate it before anything else touches it.
+
+Checks, each failing with one line that names the file and what is wrong: the file exists and
+parses as ONNX; external data stays inside the model's folder; the ONNX checker passes; every
+graph input has a static shape (or one is given with ``--input-shape``); strict shape inference
+passes; floating-point weights are finite.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import external_data_helper, numpy_helper
+
+from deploycc.core.errors import UserError
+from deploycc.core.shapes import format_shape
+
+
+def load_model(path: str | Path, input_shape=None) -> onnx.ModelProto:
+    """Read, validate and (if asked) fix the input shapes of the ONNX model at ``path``."""
+    path = Path(path)
+    model = _read(path)
+    _check_external_data(model, path)
+    external_data_helper.load_external_data_for_model(model, str(path.parent))
+    _check(model, path)
+    _fix_input_shapes(model, path, input_shape)
+    model = infer_shapes_strict(model, path.name)
+    _check_finite(model, path)
+    return model
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """The real inputs of the graph: those that are not initializers."""
+    inits = {t.name for t in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in inits]
+
+
+def infer_shapes_strict(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
+    try:
+        return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    except Exception as exc:  # onnx raises InferenceError and plain RuntimeErrors
+        raise UserError(f"{where}: shape inference failed: {_first_line(exc)}") from None
+
+
+def _read(path: Path) -> onnx.ModelProto:
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not an ONNX file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise UserError(f"{path}: not a valid ONNX model (cannot parse: {_first_line(exc)})") from None
+    if not model.HasField("graph") or not model.graph.node:
+        raise UserError(f"{path}: not a valid ONNX model (no graph or an empty one; truncated file?)")
+    return model
+
+
+def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
+    base = path.parent.resolve()
+    for tensor in external_data_helper._get_all_tensors(model):
+        if not external_data_helper.uses_external_data(tensor):
+            continue
+        info = external_data_helper.ExternalDataInfo(tensor)
+        location = Path(info.location)
+        target = (base / location).resolve()
+        if location.is_absolute() or os.path.commonpath([base, target]) != str(base):
+            raise UserError(
+                f"{path}: tensor {tensor.name!r} stores its data at {info.location!r}, "
+                "outside the model's folder; refusing to read it"
+            )
+        if not target.is_file():
+            raise UserError(f"{path}: external data file {info.location!r} of tensor {tensor.name!r} is missing")
+
+
+def _check(model: onnx.ModelProto, path: Path) -> None:
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        raise UserError(f"{path}: fails the ONNX checker: {_first_line(exc)}") from None
+
+
+def _fix_input_shapes(model: onnx.ModelProto, path: Path, input_shape) -> None:
+    inputs = graph_inputs(model)
+    wanted = _shapes_by_input(inputs, path, input_shape)
+    for inp in inputs:
+        dims = inp.type.tensor_type.shape.dim
+        if inp.name in wanted:
+            shape = wanted[inp.name]
+            if len(shape) != len(dims):
+                raise UserError(
+                    f"{path}: --input-shape {format_shape(shape)} has rank {len(shape)}, "
+                    f"input {inp.name!r} has rank {len(dims)}"
+                )
+            for d, (dim, value) in enumerate(zip(dims, shape)):
+                if dim.HasField("dim_value") and dim.dim_value != value:
+                    raise UserError(
+                        f"{path}: --input-shape {format_shape(shape)} conflicts with input "
+                        f"{inp.name!r}, whose dimension {d} is fixed at {dim.dim_value}"
+                    )
+                dim.Clear()
+                dim.dim_value = value
+        dynamic = [d.dim_param or "?" for d in dims if not d.HasField("dim_value")]
+        if dynamic:
+            raise UserError(
+                f"{path}: input {inp.name!r} has dynamic dimension(s) {', '.join(dynamic)}; "
+                "give a static shape with --input-shape (e.g. 1x3x1024x2048)"
+            )
+
+
+def _shapes_by_input(inputs, path: Path, input_shape) -> dict:
+    if input_shape is None:
+        return {}
+    if isinstance(input_shape, dict):
+        unknown = set(input_shape) - {i.name for i in inputs}
+        if unknown:
+            raise UserError(f"{path}: --input-shape names unknown input(s) {sorted(unknown)}")
+        return dict(input_shape)
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs)
+        raise UserError(f"{path}: the model has {len(inputs)} inputs ({names}); use --input-shape name:1x3xHxW;...")
+    return {inputs[0].name: tuple(input_shape)}
+
+
+def _check_finite(model: onnx.ModelProto, path: Path) -> None:
+    for tensor in model.graph.initializer:
+        if tensor.data_type not in _FLOAT_TYPES:
+            continue
+        array = numpy_helper.to_array(tensor)
+        if not np.all(np.isfinite(array)):
+            bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+            raise UserError(f"{path}: weight {tensor.name!r} holds {bad} NaN or Inf value(s)")
+
+
+_FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,201 @@
+"""The one latency-measurement protocol every command that times anything uses.
+
+Protocol: ``warmup`` untimed runs; then timed runs until the median is stable (the last
+``window`` running medians within ``rel_tol`` of each other) or ``max_repeats`` / ``max_seconds``
+is reached, with at least ``min_repeats``. ``statistic = "min"`` judges stability on the running
+minimum instead: on a machine shared with other work, interference only ever adds time, so the
+minimum of enough runs is the least disturbed estimate (what the LUT benchmarks here use).
+
+``clock = "cpu"`` times each run in CPU time of this process (user + system) instead of wall
+time. With one runtime thread, which ONNX Runtime and TVM both run in the calling thread, that is
+the run's latency minus the time the process spent descheduled while other tenants used the
+core; it is refused for more than one thread, where CPU time adds up across threads. Wall time
+is the default and what a deployment sees. Reports median, p90, p99, min, mean and standard
+deviation in milliseconds, the number of runs, whether the median settled, and the thread count.
+
+The thread count is fixed, not left to the runtime: ONNX Runtime reads it from the artifact's
+manifest (``open_artifact(path, threads)``), TVM's thread pool is configured through
+``runtime.config_threadpool`` before timing (:func:`pin_threads`). :func:`machine_facts` records
+the CPU model, frequency governor and load average, because a measurement taken while other
+processes compete for the cores is not comparable with one taken on an idle machine.
+
+Everything is timed through the common Session interface, so it works for every backend.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Protocol:
+    warmup: int = 2
+    min_repeats: int = 5
+    max_repeats: int = 50
+    max_seconds: float = 60.0
+    rel_tol: float = 0.02
+    window: int = 3
+    statistic: str = "median"   # the statistic whose stability ends the repeats: median or min
+    clock: str = "wall"         # wall, or cpu (process CPU time; one thread only)
+
+    def __post_init__(self):
+        if self.statistic not in ("median", "min"):
+            raise ValueError(f"protocol statistic must be median or min, got {self.statistic!r}")
+        if self.clock not in CLOCKS:
+            raise ValueError(f"protocol clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Latency:
+    median_ms: float
+    p90_ms: float
+    p99_ms: float
+    min_ms: float
+    mean_ms: float
+    runs: int
+    stable: bool
+    threads: int
+    stdev_ms: float = 0.0
+    clock: str = "wall"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def stat(self, name: str) -> float:
+        """One statistic by name (``median``, ``min``, ``p90``, ...), in milliseconds."""
+        return float(getattr(self, f"{name}_ms"))
+
+    @staticmethod
+    def from_dict(d: dict) -> "Latency":
+        fields = Latency.__dataclass_fields__
+        return Latency(**{k: v for k, v in d.items() if k in fields})
+
+
+STATISTICS = ("median", "min", "mean", "p90")
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def time_callable(fn, protocol: Protocol = Protocol(), threads: int = 0) -> Latency:
+    if protocol.clock == "cpu" and threads != 1:
+        from deploycc.core.errors import UserError
+        raise UserError(f"the cpu clock measures latency only with exactly 1 thread (got {threads}); "
+                        "use the wall clock or 1 thread")
+    clock = CLOCKS[protocol.clock]
+    for _ in range(protocol.warmup):
+        fn()
+    samples: list[float] = []
+    running: list[float] = []
+    reduce = np.median if protocol.statistic == "median" else np.min
+    start = time.perf_counter()
+    stable = False
+    while len(samples) < protocol.max_repeats:
+        t0 = clock()
+        fn()
+        samples.append((clock() - t0) * 1e3)
+        if len(samples) >= protocol.min_repeats:
+            running.append(float(reduce(samples)))
+            stable = _stable(running, protocol)
+            if stable or time.perf_counter() - start > protocol.max_seconds:
+                break
+    return summarize(samples, stable, threads, protocol.clock)
+
+
+def summarize(samples_ms, stable: bool, threads: int, clock: str = "wall") -> Latency:
+    a = np.asarray(samples_ms, dtype=np.float64)
+    return Latency(float(np.median(a)), float(np.percentile(a, 90)), float(np.percentile(a, 99)),
+                   float(a.min()), float(a.mean()), int(a.size), bool(stable), int(threads),
+                   float(a.std()), clock)
+
+
+def time_session(session, feeds: dict, protocol: Protocol = Protocol(), threads: int = 0) -> Latency:
+    return time_callable(lambda: session.run(feeds), protocol, threads)
+
+
+def time_batched(run_batch, protocol: Protocol = Protocol(), threads: int = 0, step: int = 0) -> Latency:
+    """The protocol for a runtime that times its own runs (TVM's ``time_evaluator`` on a remote
+    device): ``run_batch(n)`` runs the model n times and returns the n run times in ms.
+
+    Same warm-up, stopping rule and statistics as :func:`time_callable`. The stability check runs
+    after every sample, so the measurement stops at the sample count a local run would stop at;
+    samples a batch took past that point are dropped. Clock: "device" (the device's own timer).
+    """
+    if protocol.warmup:
+        run_batch(protocol.warmup)
+    reduce = np.median if protocol.statistic == "median" else np.min
+    samples: list[float] = []
+    running: list[float] = []
+    start, stable = time.perf_counter(), False
+    step = step or max(protocol.window, 1)
+    while len(samples) < protocol.max_repeats and not stable:
+        want = step if samples else max(step, protocol.min_repeats)
+        for value in run_batch(min(want, protocol.max_repeats - len(samples))):
+            samples.append(float(value))
+            if len(samples) >= protocol.min_repeats:
+                running.append(float(reduce(samples)))
+                stable = _stable(running, protocol)
+                if stable:
+                    break
+        if time.perf_counter() - start > protocol.max_seconds:
+            break
+    return summarize(samples, stable, threads, "device")
+
+
+def _stable(running: list[float], protocol: Protocol) -> bool:
+    if len(running) < protocol.window:
+        return False
+    recent = running[-protocol.window:]
+    return (max(recent) - min(recent)) <= protocol.rel_tol * min(recent)
+
+
+def pin_threads(backend: str, threads: int) -> None:
+    """Fix the runtime's thread count where it is process-wide (TVM); 0 leaves the default."""
+    if threads and backend == "tvm":
+        import tvm  # noqa: F401  (registers the runtime's global functions)
+        import tvm_ffi
+        # affinity mode 1 ("big cores"): on a homogeneous CPU, simply `threads` workers
+        tvm_ffi.get_global_func("runtime.config_threadpool")(1, int(threads))
+
+
+def time_artifact(path, protocol: Protocol = Protocol(), threads: int = 0, seed: int = 0):
+    """(manifest, Latency) of the artifact folder at ``path`` on fixed-seed random inputs."""
+    from deploycc.build.runtime import open_artifact
+    from deploycc.core.numerics import random_feeds
+
+    manifest, session = open_artifact(path, threads or None)
+    pin_threads(manifest.get("backend", ""), threads)
+    feeds = random_feeds(session.inputs, seed)
+    return manifest, time_session(session, feeds, protocol, threads)
+
+
+def load_average() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:  # pragma: no cover - platforms without getloadavg
+        return None
+
+
+def machine_facts() -> dict:
+    """CPU model, core count, frequency governor and load average, where readable."""
+    facts = {"machine": platform.machine(), "system": platform.system(), "cpus": os.cpu_count(),
+             "python": platform.python_version(), "load_average": load_average()}
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                facts["cpu_model"] = line.split(":", 1)[1].strip()
+                break
+    governor = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    facts["governor"] = governor.read_text().strip() if governor.exists() else "unreadable"
+    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "TVM_NUM_THREADS") if k in os.environ}
+    if env:
+        facts["thread_env"] = env
+    return facts
