@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from deploycc.core.errors import UserError
+from deploycc.core.errors import UserError, first_line
 
 _SHOW = 5
 
@@ -27,7 +27,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             sd = torch.load(p, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError,
             ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        first = first_line(e)
         raise UserError(f"{p}: not a readable PyTorch state dict ({first[:160]})") from None
     if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
         sd = sd["state_dict"]

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import onnx
 import onnx_ir as ir
 
+from deploycc.core.errors import first_line
+from deploycc.core.loader import graph_inputs
 from deploycc.core.numerics import Tolerance, random_feeds, value_specs
 
 from .base import DeployPass, PassFailed, PassLog
@@ -78,7 +80,7 @@ def run_passes(
     """Run ``passes`` in order on ``model``; return the new model and one record per pass."""
     records = []
     model = _shape_inferred(name_nodes(model))
-    oracle = Oracle(random_feeds(value_specs(_real_inputs(model)), seed), tolerance) if verify else None
+    oracle = Oracle(random_feeds(value_specs(graph_inputs(model)), seed), tolerance) if verify else None
     done: list[str] = []
     for p in passes:
         try:
@@ -119,8 +121,8 @@ def _run_one(model: onnx.ModelProto, p: DeployPass, oracle) -> tuple[onnx.ModelP
         result = p(graph)
     except (ir.passes.PreconditionError, ir.passes.PostconditionError, ir.passes.PassError) as exc:
         kind = {ir.passes.PreconditionError: "precondition", ir.passes.PostconditionError: "postcondition"}
-        cause = f": {_line(exc.__cause__)}" if exc.__cause__ else ""
-        raise PassFailed(f"pass {p.name}: {kind.get(type(exc), 'pass contract')} failed: {_line(exc)}{cause}") from None
+        cause = f": {first_line(exc.__cause__)}" if exc.__cause__ else ""
+        raise PassFailed(f"pass {p.name}: {kind.get(type(exc), 'pass contract')} failed: {first_line(exc)}{cause}") from None
     seconds = time.perf_counter() - start
     after = ir.serde.serialize_model(result.model)
     changed = _content_bytes(after) != _content_bytes(untouched)
@@ -142,11 +144,11 @@ def check_invariants(name: str, before: onnx.ModelProto, after: onnx.ModelProto)
     try:
         onnx.checker.check_model(after, full_check=True)
     except Exception as exc:
-        raise PassFailed(f"pass {name}: the ONNX checker rejects its output: {_line(exc)}") from None
+        raise PassFailed(f"pass {name}: the ONNX checker rejects its output: {first_line(exc)}") from None
     try:
         after = onnx.shape_inference.infer_shapes(after, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:
-        raise PassFailed(f"pass {name}: strict shape inference fails on its output: {_line(exc)}") from None
+        raise PassFailed(f"pass {name}: strict shape inference fails on its output: {first_line(exc)}") from None
     if _signature(before) != _signature(after):
         raise PassFailed(f"pass {name}: changed the graph's inputs or outputs "
                          f"({_signature(before)} -> {_signature(after)})")
@@ -165,22 +167,17 @@ def _shape_inferred(model: onnx.ModelProto) -> onnx.ModelProto:
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:
-        raise UserError(f"model {model.graph.name!r}: strict shape inference fails before the passes: {_line(exc)}") from None
+        raise UserError(f"model {model.graph.name!r}: strict shape inference fails before the passes: {first_line(exc)}") from None
 
 
 def _touched(log: PassLog) -> list[str]:
     return [n for r in log.rewrites for n in r["nodes"]]
 
 
-def _real_inputs(model: onnx.ModelProto):
-    inits = {t.name for t in model.graph.initializer}
-    return [i for i in model.graph.input if i.name not in inits]
-
-
 def _signature(model: onnx.ModelProto):
     def sig(values):
         return [(s.name, s.shape, s.dtype) for s in value_specs(values)]
-    return sig(_real_inputs(model)), sig(model.graph.output)
+    return sig(graph_inputs(model)), sig(model.graph.output)
 
 
 def _duplicate_names(model: onnx.ModelProto) -> set[str]:
@@ -204,8 +201,3 @@ def _content_bytes(model: onnx.ModelProto) -> bytes:
     del graph.value_info[:]
     meta = sorted((p.key, p.value) for p in model.metadata_props)
     return graph.SerializeToString(deterministic=True) + repr(meta).encode()
-
-
-def _line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from deploycc.core.errors import first_line
 from deploycc.core.numerics import Tolerance, compare, compare_all, reference_session
 
 from .base import PassFailed
@@ -37,7 +38,7 @@ class Oracle:
         try:
             got = _run(after, self.feeds, kind)
         except Exception as exc:
-            raise PassFailed(f"pass {name}: {kind.split(' (')[0]} cannot run its output: {_line(exc)}") from None
+            raise PassFailed(f"pass {name}: {kind.split(' (')[0]} cannot run its output: {first_line(exc)}") from None
         names = [o.name for o in before.graph.output]
         stats = compare_all(names, ref, got, self.tol)
         bad = [s for s in stats if not s.ok]
@@ -144,8 +145,3 @@ def _upstream_touched(model: onnx.ModelProto, node, touched: set[str]) -> list[s
                     nxt.append(p)
         frontier = nxt
     return found
-
-
-def _line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

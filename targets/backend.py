@@ -1,18 +1,20 @@
 """The backend contract shared by every compiler adapter, and the registry of adapters.
 
-A backend answers ``available()`` (None, or one sentence saying why it cannot run here),
-``check_supported(model)`` (raises a UserError naming the first node and op it cannot compile),
-``compile(model, target, workdir, options)`` (writes its files into ``workdir``) and
-``load(artifact_dir, manifest)`` (a :class:`Session`). Verification and measurement only ever
-see a Session, so they never care which compiler made the artifact.
+A backend (:class:`Backend`) answers ``available()`` (None, or one sentence saying why it cannot
+run here), ``check_supported(model, target)`` (raises a UserError naming the first node and op it
+cannot compile), ``compile(model, target, workdir, options)`` (writes its files into ``workdir``)
+and ``load(artifact_dir, manifest)`` (a :class:`Session`). Optional capabilities are methods of
+the contract with a default, never probed with ``hasattr``: ``proxy_session`` (what verifies a
+device-only artifact here). Verification and measurement only ever see a Session, so they never
+care which compiler made the artifact.
 """
 
 from __future__ import annotations
 
+import abc
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import onnx
@@ -20,12 +22,47 @@ import onnx
 from deploycc.core.errors import Unavailable, UserError
 from deploycc.core.numerics import TensorSpec
 
+from .target import Target
 
-class Session(Protocol):
+
+class Session(abc.ABC):
+    """A loaded artifact, the same interface for every backend.
+
+    ``run(feeds)`` checks the feeds once against ``inputs`` (names, shapes, dtypes; one clear
+    error each) and hands the arrays, in input order, to the backend's :meth:`_run`. Optional
+    capability: :meth:`strict_run`, the exact semantics a comparison should use when this session
+    serves as a reference (the default is ``run``; an ONNX reference overrides it with the
+    optimization-free oracle).
+    """
+
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
+    source_path: Path | None = None       # the file the session was loaded from, when one names it
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self._run(self.ordered_feeds(feeds))
+
+    def strict_run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.run(feeds)
+
+    @abc.abstractmethod
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """Run on arrays already checked and ordered like ``inputs``."""
+
+    def ordered_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Feeds in the session's input order, checked against its specs (one clear error each)."""
+        ordered = []
+        for spec in self.inputs:
+            if spec.name not in feeds:
+                raise UserError(f"missing input {spec.name!r} (expects {spec.dtype} {list(spec.shape)})")
+            value = np.asarray(feeds[spec.name])
+            if tuple(value.shape) != tuple(spec.shape):
+                raise UserError(f"input {spec.name!r} has shape {list(value.shape)}, expected {list(spec.shape)}")
+            ordered.append(np.ascontiguousarray(value.astype(spec.dtype, copy=False)))
+        extra = set(feeds) - {s.name for s in self.inputs}
+        if extra:
+            raise UserError(f"unknown input(s) {sorted(extra)}; the model takes {[s.name for s in self.inputs]}")
+        return ordered
 
 
 @dataclass
@@ -35,14 +72,40 @@ class CompileResult:
     remaining: list[dict] = field(default_factory=list)  # steps that must still happen on the device
 
 
-class Backend(Protocol):
-    name: str
+@dataclass(frozen=True)
+class Proxy:
+    """What stands in, on this machine, for an artifact whose own execution needs its device."""
 
-    def available(self) -> str | None: ...
+    session: Session
+    subject: str        # one sentence for the manifest: what was run instead, and why
+
+
+class Backend(abc.ABC):
+    """One compiler adapter. Optional capability: :meth:`proxy_session` (default: none)."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def available(self) -> str | None:
+        """None when the backend can compile here, else one sentence saying why not."""
+
+    @abc.abstractmethod
     def versions(self) -> dict: ...
-    def check_supported(self, model: onnx.ModelProto, target) -> None: ...
-    def compile(self, model: onnx.ModelProto, target, workdir: Path, options: dict) -> CompileResult: ...
+
+    @abc.abstractmethod
+    def check_supported(self, model: onnx.ModelProto, target: Target) -> None:
+        """Raise a UserError naming the first node and op this backend cannot compile."""
+
+    @abc.abstractmethod
+    def compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult: ...
+
+    @abc.abstractmethod
     def load(self, artifact_dir: Path, manifest: dict) -> Session: ...
+
+    def proxy_session(self, artifact_dir: Path, manifest: dict) -> Proxy | None:
+        """For an artifact with steps left on its device: what this machine can run in its place
+        to verify it as far as it can. None: nothing can stand in (the build says so)."""
+        return None
 
 
 _ADAPTERS = {
@@ -69,19 +132,3 @@ def require_available(backend: Backend) -> None:
     reason = backend.available()
     if reason:
         raise Unavailable(f"backend {backend.name} cannot run here: {reason}")
-
-
-def check_feeds(session: Session, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Feeds in the session's input order, checked against its specs (one clear error each)."""
-    ordered = []
-    for spec in session.inputs:
-        if spec.name not in feeds:
-            raise UserError(f"missing input {spec.name!r} (expects {spec.dtype} {list(spec.shape)})")
-        value = np.asarray(feeds[spec.name])
-        if tuple(value.shape) != tuple(spec.shape):
-            raise UserError(f"input {spec.name!r} has shape {list(value.shape)}, expected {list(spec.shape)}")
-        ordered.append(np.ascontiguousarray(value.astype(spec.dtype, copy=False)))
-    extra = set(feeds) - {s.name for s in session.inputs}
-    if extra:
-        raise UserError(f"unknown input(s) {sorted(extra)}; the model takes {[s.name for s in session.inputs]}")
-    return ordered

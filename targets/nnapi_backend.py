@@ -17,12 +17,13 @@ import onnxruntime as ort
 
 from deploycc.core.errors import Unavailable
 
-from .backend import CompileResult
+from .backend import Backend, CompileResult, Proxy, Session
+from .target import Target
 
 PROVIDER = "NnapiExecutionProvider"
 
 
-class NNAPIBackend:
+class NNAPIBackend(Backend):
     name = "nnapi"
 
     def available(self) -> str | None:
@@ -31,10 +32,10 @@ class NNAPIBackend:
     def versions(self) -> dict:
         return {"onnxruntime": ort.__version__}
 
-    def check_supported(self, model: onnx.ModelProto, target) -> None:
+    def check_supported(self, model: onnx.ModelProto, target: Target) -> None:
         return None  # unsupported ops fall back to the CPU; the legality report names them
 
-    def compile(self, model: onnx.ModelProto, target, workdir: Path, options: dict) -> CompileResult:
+    def compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult:
         from deploycc.targets.placement import placements, summary
         onnx.save(model, str(workdir / "model.onnx"))
         items = placements(model, target.legality)
@@ -48,13 +49,14 @@ class NNAPIBackend:
                            "onnxruntime_perf_test -e nnapi /data/local/tmp/model.onnx"}
         return CompileResult(["model.onnx", "legality.json"], info, [step])
 
-    def load(self, artifact_dir: Path, manifest: dict):
+    def load(self, artifact_dir: Path, manifest: dict) -> Session:
         if PROVIDER not in ort.get_available_providers():
             raise Unavailable(f"artifact {artifact_dir} runs on Android NNAPI; this ONNX Runtime has no {PROVIDER} "
                               "(only its Android builds do): run it on the phone")
         from .ort_backend import ORTSession
         return ORTSession(artifact_dir / "model.onnx", int(manifest.get("runtime", {}).get("threads", 0)))
 
-    def proxy_session(self, artifact_dir: Path, manifest: dict):
+    def proxy_session(self, artifact_dir: Path, manifest: dict) -> Proxy:
         from .ort_backend import ORTSession
-        return ORTSession(artifact_dir / "model.onnx"), "model.onnx on ONNX Runtime CPU, FP32 (the phone runs it through NNAPI)"
+        return Proxy(ORTSession(artifact_dir / "model.onnx"),
+                     "model.onnx on ONNX Runtime CPU, FP32 (the phone runs it through NNAPI)")

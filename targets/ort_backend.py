@@ -15,10 +15,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from deploycc.core.errors import UserError
+from deploycc.core.errors import UserError, first_line
+from deploycc.core.loader import graph_inputs
 from deploycc.core.numerics import value_specs
 
-from .backend import CompileResult, check_feeds
+from .backend import Backend, CompileResult, Session
+from .target import Target
 
 _LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -28,7 +30,7 @@ _LEVELS = {
 }
 
 
-class ORTBackend:
+class ORTBackend(Backend):
     name = "ort"
 
     def available(self) -> str | None:
@@ -37,13 +39,13 @@ class ORTBackend:
     def versions(self) -> dict:
         return {"onnxruntime": ort.__version__}
 
-    def check_supported(self, model: onnx.ModelProto, target) -> None:
+    def check_supported(self, model: onnx.ModelProto, target: Target) -> None:
         try:
             ort.InferenceSession(model.SerializeToString(), _options("disable"), providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise UserError(f"ONNX Runtime cannot load the model: {_node_hint(model, exc)}") from None
 
-    def compile(self, model: onnx.ModelProto, target, workdir: Path, options: dict) -> CompileResult:
+    def compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult:
         level = target.settings.get("ort", {}).get("graph_optimization_level", "all")
         if level not in _LEVELS:
             raise UserError(f"target {target.name}: ort.graph_optimization_level {level!r} is not one of {list(_LEVELS)}")
@@ -57,20 +59,18 @@ class ORTBackend:
         return ORTSession(artifact_dir / "model.onnx", threads)
 
 
-class ORTSession:
+class ORTSession(Session):
     def __init__(self, path: Path, threads: int = 0, level: str = "disable"):
         so = _options(level)
         if threads:
             so.intra_op_num_threads = threads
         self._sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         model = onnx.load(str(path), load_external_data=False)
-        inits = {t.name for t in model.graph.initializer}
-        self.inputs = value_specs([i for i in model.graph.input if i.name not in inits])
+        self.inputs = value_specs(graph_inputs(model))
         self.outputs = value_specs(model.graph.output)
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        ordered = check_feeds(self, feeds)
-        return self._sess.run(None, {s.name: v for s, v in zip(self.inputs, ordered)})
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return self._sess.run(None, {s.name: v for s, v in zip(self.inputs, arrays)})
 
 
 def _options(level: str) -> ort.SessionOptions:
@@ -81,7 +81,7 @@ def _options(level: str) -> ort.SessionOptions:
 
 
 def _node_hint(model: onnx.ModelProto, exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc)
     for node in model.graph.node:
         if node.name and node.name in text:
             return f"node {node.name!r} (op {node.op_type}): {text}"

@@ -27,12 +27,13 @@ from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import TensorSpec
 
 from . import trt_engine
-from .backend import CompileResult
+from .backend import Backend, CompileResult, Proxy
+from .target import Target
 
 ENGINE = "model.engine"
 
 
-class TensorRTBackend:
+class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def available(self) -> str | None:
@@ -41,10 +42,10 @@ class TensorRTBackend:
     def versions(self) -> dict:
         return {"tensorrt": trt_engine.trt_version() or "not installed (bundle only)"}
 
-    def check_supported(self, model: onnx.ModelProto, target) -> None:
+    def check_supported(self, model: onnx.ModelProto, target: Target) -> None:
         return None  # TensorRT's own parser decides on the device; the legality report covers DLA
 
-    def compile(self, model: onnx.ModelProto, target, workdir: Path, options: dict) -> CompileResult:
+    def compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult:
         settings = target.settings.get("tensorrt", {})
         quant = options.get("quantization")
         files = ["model.onnx"]
@@ -98,18 +99,19 @@ class TensorRTBackend:
         specs_out = [TensorSpec.from_dict(d) for d in manifest["outputs"]]
         return trt_engine.TRTSession(artifact_dir / ENGINE, specs_in, specs_out)
 
-    def proxy_session(self, artifact_dir: Path, manifest: dict):
+    def proxy_session(self, artifact_dir: Path, manifest: dict) -> Proxy:
         """What stands in for the engine here: the Q/DQ model (INT8) or the FP32 graph, on ORT."""
         from .ort_backend import ORTSession
         qdq = artifact_dir / "model.qdq.onnx"
         path = qdq if qdq.is_file() else artifact_dir / "model.onnx"
         # Optimizations on: ORT fuses the Q/DQ pairs into real INT8 kernels, an INT8 execution
         # checked against the Q/DQ model's exact semantics (optimizations off) by the build.
-        return ORTSession(path, int(manifest.get("runtime", {}).get("threads", 0)), level="all"), \
-            f"{path.name} on ONNX Runtime's INT8 kernels (stands in for the TensorRT engine until it is built on the device)"
+        return Proxy(ORTSession(path, int(manifest.get("runtime", {}).get("threads", 0)), level="all"),
+                     f"{path.name} on ONNX Runtime's INT8 kernels (stands in for the TensorRT engine until it is built "
+                     "on the device)")
 
 
-def _write_legality(model: onnx.ModelProto, target, workdir: Path) -> str:
+def _write_legality(model: onnx.ModelProto, target: Target, workdir: Path) -> str:
     from deploycc.targets.placement import placements, summary
     items = placements(model, target.legality)
     data = {"target": target.name, "summary": summary(items, target.legality), "nodes": [p.to_dict() for p in items]}
@@ -117,7 +119,7 @@ def _write_legality(model: onnx.ModelProto, target, workdir: Path) -> str:
     return "legality.json"
 
 
-def _commands(plan, target, version: str) -> dict:
+def _commands(plan, target: Target, version: str) -> dict:
     """trtexec equivalents: TensorRT 8.5 (implicit INT8, DLA) and TensorRT >= 10 (Q/DQ model)."""
     args = ["trtexec", f"--onnx={plan.onnx}", "--saveEngine=model.engine", "--timingCacheFile=timing.cache"]
     if plan.fp16:

@@ -20,6 +20,7 @@ import re
 import struct
 
 from deploycc.core.errors import UserError
+from deploycc.core.loader import graph_inputs
 
 CALIBRATORS = ("EntropyCalibration2", "EntropyCalibration", "MinMaxCalibration", "LegacyCalibration")
 _HEADER = re.compile(r"^TRT-(\d+)-(\w+)$")
@@ -76,8 +77,7 @@ def parse_cache(text: str) -> tuple[dict, dict[str, float]]:
 def cache_from_ranges(model, ranges: dict[str, tuple[float, float]], version: str,
                       calibrator: str = "EntropyCalibration2") -> str:
     """The cache for every activation tensor of ``model`` (graph inputs, node outputs) with a range."""
-    inits = {t.name for t in model.graph.initializer}
-    names: list[str] = [i.name for i in model.graph.input if i.name not in inits]
+    names: list[str] = [i.name for i in graph_inputs(model)]
     for node in model.graph.node:
         if node.op_type != "Constant":      # constants are weights to TensorRT, not activations
             names += [o for o in node.output if o]

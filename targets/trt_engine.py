@@ -20,6 +20,8 @@ import numpy as np
 from deploycc.core.errors import Unavailable, UserError
 from deploycc.core.numerics import TensorSpec
 
+from .backend import Session
+
 
 def unavailable() -> str | None:
     """None where an engine can be built and run here, else one sentence saying why not."""
@@ -175,7 +177,7 @@ def _cache_calibrator(trt, cache: bytes):
     return CacheCalibrator()
 
 
-class TRTSession:
+class TRTSession(Session):
     """A TensorRT engine behind the common Session interface (host numpy in, host numpy out)."""
 
     def __init__(self, engine_path: Path, inputs: list[TensorSpec], outputs: list[TensorSpec]):
@@ -195,11 +197,10 @@ class TRTSession:
             self._context.set_tensor_address(spec.name, int(self._buffers[spec.name]))
         self._stream = self._check(self._cudart.cudaStreamCreate())
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        from .backend import check_feeds
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         cu = self._cudart
         h2d, d2h = cu.cudaMemcpyKind.cudaMemcpyHostToDevice, cu.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        for spec, value in zip(self.inputs, check_feeds(self, feeds)):
+        for spec, value in zip(self.inputs, arrays):
             self._check(cu.cudaMemcpy(self._buffers[spec.name], value.ctypes.data, value.nbytes, h2d))
         if not self._context.execute_async_v3(int(self._stream)):
             raise UserError("TensorRT execution failed (execute_async_v3 returned false)")

@@ -21,10 +21,11 @@ from deploycc.core.errors import Unavailable, UserError
 from deploycc.core.numerics import TensorSpec
 
 from . import tvm_fusion
-from .backend import CompileResult, check_feeds
+from .backend import Backend, CompileResult, Session
+from .target import Target
 
 
-class TVMBackend:
+class TVMBackend(Backend):
     name = "tvm"
 
     def available(self) -> str | None:
@@ -39,7 +40,7 @@ class TVMBackend:
         import tvm_ffi
         return {"apache-tvm": tvm.__version__, "apache-tvm-ffi": getattr(tvm_ffi, "__version__", "?")}
 
-    def check_supported(self, model: onnx.ModelProto, target) -> None:
+    def check_supported(self, model: onnx.ModelProto, target: Target) -> None:
         from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
         known = _get_convert_map()
         for node in model.graph.node:
@@ -49,7 +50,7 @@ class TVMBackend:
                     f"{node.op_type}) cannot be compiled by TVM {self.versions()['apache-tvm']}: no converter for this op"
                 )
 
-    def compile(self, model: onnx.ModelProto, target, workdir: Path, options: dict) -> CompileResult:
+    def compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult:
         import tvm
         from tvm import relax
 
@@ -95,7 +96,7 @@ class TVMBackend:
         return TVMSession(artifact_dir / "model.so", specs_in, specs_out, "cuda" in info.get("target", ""))
 
 
-class TVMSession:
+class TVMSession(Session):
     def __init__(self, path: Path, inputs, outputs, cuda: bool = False):
         import tvm
         from tvm import relax
@@ -103,9 +104,9 @@ class TVMSession:
         self._dev = tvm.cuda() if cuda else tvm.cpu()
         self._vm = relax.VirtualMachine(tvm.runtime.load_module(str(path)), self._dev)
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         import tvm
-        args = [tvm.runtime.tensor(a, self._dev) for a in check_feeds(self, feeds)]
+        args = [tvm.runtime.tensor(a, self._dev) for a in arrays]
         out = self._vm["main"](*args)
         items = list(out) if not hasattr(out, "numpy") else [out]
         return [o.numpy() for o in items]
@@ -123,7 +124,7 @@ def _device_steps(host_triple: str, tvm_target, options: dict) -> list[dict]:
              "command": f"deploycc bench {artifact}"}]
 
 
-def resolve_target(target):
+def resolve_target(target: Target):
     """The TVM target for ``target`` with ``mcpu = "host"`` resolved, and its host triple."""
     import tvm
     spec = dict(target.settings.get("tvm", {}).get("target", {"kind": "llvm", "mcpu": "host"}))
@@ -143,7 +144,7 @@ def resolve_target(target):
     return tvm_target, triple
 
 
-def tuning_database(target, tvm_target, options: dict) -> Path | None:
+def tuning_database(target: Target, tvm_target, options: dict) -> Path | None:
     """The MetaSchedule work dir to tune into or apply, or None for a plain untuned build."""
     given = options.get("tuning_db")
     trials = int(options.get("tune_trials", 0))

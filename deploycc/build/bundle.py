@@ -18,6 +18,7 @@ import onnx
 from deploycc.build.artifact import read_manifest, staging_dir, write_manifest
 from deploycc.build.stages import Stages
 from deploycc.core.errors import GateFailed, UserError
+from deploycc.core.loader import graph_inputs
 from deploycc.core.numerics import Tolerance, compare_all, random_feeds, run_reference, value_specs
 from deploycc.quantize.calibration import calibration_set
 from deploycc.targets.backend import get_backend
@@ -68,8 +69,7 @@ def _verify(stage: Path, manifest: dict) -> dict:
 
 
 def _feeds(reference: onnx.ModelProto, manifest: dict) -> tuple[list[dict], str]:
-    inits = {t.name for t in reference.graph.initializer}
-    specs = value_specs([i for i in reference.graph.input if i.name not in inits])
+    specs = value_specs(graph_inputs(reference))
     quant = manifest.get("quantization")
     if not quant:
         return [random_feeds(specs, 0)], "standard normal, seed 0"

@@ -19,7 +19,8 @@ from deploycc import __version__
 from deploycc.build.artifact import staging_dir, write_manifest
 from deploycc.build.sources import load_source
 from deploycc.build.stages import Stages
-from deploycc.core.errors import GateFailed, UserError
+from deploycc.core.errors import GateFailed, UserError, first_line
+from deploycc.core.loader import graph_inputs
 from deploycc.core.metadata import metadata_json, model_sha256, preprocessing_of
 from deploycc.core.numerics import Tolerance, compare_all, random_feeds, run_reference, value_specs
 from deploycc.passes import PassContext, resolve_passes, run_passes
@@ -96,7 +97,7 @@ def simplify(model: onnx.ModelProto, source: Path) -> onnx.ModelProto:
     try:
         simplified, ok = onnxsim.simplify(model, skip_fuse_bn=True)
     except Exception as exc:
-        raise UserError(f"{source}: onnxsim cannot simplify the model: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"{source}: onnxsim cannot simplify the model: {first_line(exc)}") from None
     return simplified if ok else model
 
 
@@ -135,8 +136,7 @@ def _compile_input(graph, quant, backend):
 
 
 def _manifest(original, source, target, backend, result, records, options) -> dict:
-    inits = {t.name for t in original.graph.initializer}
-    inputs = value_specs([i for i in original.graph.input if i.name not in inits])
+    inputs = value_specs(graph_inputs(original))
     return {
         "deploycc_version": __version__,
         "source": {"file": source.name, "sha256": model_sha256(original)},
@@ -162,9 +162,10 @@ def _verify(original, backend, stage: Path, manifest: dict, target: Target, opti
     tol = Tolerance(**{k: float(v) for k, v in target.verify.items() if k in _TOLERANCE_KEYS})
     subject = "the artifact"
     if manifest["remaining"]:
-        if not hasattr(backend, "proxy_session"):
+        proxy = backend.proxy_session(stage, manifest)
+        if proxy is None:
             return {"ok": True, "skipped": "the artifact's final step runs on the device; verify it there", "outputs": []}
-        session, subject = backend.proxy_session(stage, manifest)
+        session, subject = proxy.session, proxy.subject
     else:
         session = backend.load(stage, manifest)
     reference, reference_text = original, "onnxruntime, graph optimizations disabled, original model"
@@ -177,7 +178,7 @@ def _verify(original, backend, stage: Path, manifest: dict, target: Target, opti
         feed_sets, inputs = quant.verify_feeds, quant.info["held_out"]["source"]
         reference, reference_text = quant.qdq, "onnxruntime, graph optimizations disabled, the Q/DQ model"
     else:
-        specs = value_specs([i for i in original.graph.input if i.name not in {t.name for t in original.graph.initializer}])
+        specs = value_specs(graph_inputs(original))
         feed_sets, inputs = [random_feeds(specs, options.seed)], f"standard normal, seed {options.seed}"
     names = [o.name for o in original.graph.output]
     stats = [s for feeds in feed_sets for s in compare_all(names, run_reference(reference, feeds), session.run(feeds), tol)]

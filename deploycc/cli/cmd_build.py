@@ -11,9 +11,9 @@ import typer
 from deploycc.build.pipeline import BuildOptions, build
 from deploycc.build.runtime import open_artifact
 from deploycc.build.stages import Stages
-from deploycc.cli.options import JSON
+from deploycc.cli.options import JSON, split_list
 from deploycc.cli.output import StageReporter, emit, table
-from deploycc.core.errors import UserError
+from deploycc.core.errors import UserError, first_line
 from deploycc.core.numerics import random_feeds
 from deploycc.core.shapes import parse_input_shapes
 from deploycc.verify.measure import Latency, Protocol, machine_facts, time_session
@@ -51,7 +51,7 @@ def build_cmd(
     out = output or Path(f"{Path(model).stem}.{Path(target).stem}")
     options = BuildOptions(
         input_shape=parse_input_shapes(input_shape), weights=weights,
-        passes=_split(passes), verify_passes=verify_passes, force=force, tune_trials=tune_trials,
+        passes=split_list(passes), verify_passes=verify_passes, force=force, tune_trials=tune_trials,
         trials_per_task=trials_per_task, tuning_db=tuning_db, threads=threads, backend=backend,
         calib_data=calib_data, calib_method=calib_method, calib_images=calib_images, max_miou_drop=max_miou_drop,
     )
@@ -69,10 +69,6 @@ def _resume(bundle: Path, model: str | None, as_json: bool) -> None:
             "engine_build": manifest["backend_info"]["engine_build"], "stage_seconds": dict(stages.times)}
     emit(data, as_json, lambda c, d: c.print(f"[green]finished[/] {d['artifact']}: TensorRT engine built on "
                                              f"{d['engine_build']['gpu']} and verified"))
-
-
-def _split(text: str | None) -> list[str] | None:
-    return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
 
 def _build_summary(result) -> dict:
@@ -139,7 +135,7 @@ def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except Exception as exc:
-        raise UserError(f"--input {path}: not a .npy array ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"--input {path}: not a .npy array ({first_line(exc)})") from None
 
 
 def _write_outputs(path: Path, names: list[str], outputs: list) -> None:

@@ -11,7 +11,7 @@ import onnx
 import typer
 
 from deploycc.build.sources import load_source
-from deploycc.cli.options import JSON
+from deploycc.cli.options import JSON, split_list
 from deploycc.cli.output import emit, table
 from deploycc.core.errors import UserError
 from deploycc.core.shapes import parse_input_shapes
@@ -71,7 +71,7 @@ def optimize_cmd(
 ):
     """Run graph passes on MODEL with verification, and write the optimized ONNX model."""
     tgt = load_target(target) if target else None
-    names = [p.strip() for p in passes.split(",") if p.strip()] if passes else list(tgt.passes if tgt else PASSES)
+    names = split_list(passes) if passes else list(tgt.passes if tgt else PASSES)
     classes = resolve_passes(names)
     ctx = PassContext(target=tgt, force=force, options=parse_pass_options(pass_option or []))
     with tempfile.TemporaryDirectory(prefix="deploycc-") as scratch:

@@ -11,6 +11,7 @@ import typer
 from deploycc.build.sources import load_source
 from deploycc.cli.options import JSON
 from deploycc.cli.output import emit, table
+from deploycc.core.loader import graph_inputs
 from deploycc.core.macs import layer_costs, total_params
 from deploycc.core.shapes import parse_input_shapes, parse_shape
 from deploycc.passes import op_histogram
@@ -54,8 +55,7 @@ def inspect_cmd(
     costs = layer_costs(graph)
     data = {
         "model": model,
-        "inputs": {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.graph.input
-                   if i.name not in {t.name for t in graph.graph.initializer}},
+        "inputs": {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph_inputs(graph)},
         "ops": op_histogram(graph),
         "total_macs": sum(c.macs for c in costs),
         "conv_macs": sum(c.macs for c in costs if c.op in ("Conv", "ConvTranspose")),

@@ -134,8 +134,8 @@ def accuracy_section(session, manifest, where, data, split, ref, max_images, qui
     check_classes(io, dataset, where)
     ref_io = None
     if ref is not None:
-        ref_io = model_io(ref, f"reference {getattr(ref, 'source_path', '')}")
-        check_reference(io, ref_io, f"reference {getattr(ref, 'source_path', '')}")
+        ref_io = model_io(ref, f"reference {ref.source_path or ''}")
+        check_reference(io, ref_io, f"reference {ref.source_path or ''}")
     prep, prep_source = resolve_preprocessing(manifest.get("preprocessing"))
     with _progress(len(dataset.samples), quiet) as advance:
         result = evaluate(session, io, dataset, prep, ref, ref_io, advance)
@@ -155,7 +155,7 @@ def numerics_section(session, manifest, ref, seed: int) -> dict:
     known = {f.name for f in dataclasses.fields(Tolerance)}
     tol = Tolerance(**{k: float(v) for k, v in manifest["target"].get("verify", {}).items() if k in known})
     feeds = random_feeds(session.inputs, seed)
-    expected = ref.strict_run(feeds) if hasattr(ref, "strict_run") else ref.run(feeds)
+    expected = ref.strict_run(feeds)
     stats = compare_all([s.name for s in session.outputs], expected, session.run(feeds), tol)
     quantized = "quantization" in manifest or manifest["target"].get("precision") == "int8"
     return {"ok": all(s.ok for s in stats), "gated": not quantized, "seed": seed, "tolerance": dataclasses.asdict(tol),

@@ -28,3 +28,13 @@ class GateFailed(DeployccError):
 
 class Unavailable(UserError):
     """A component this machine lacks (TensorRT, a GPU, a cross compiler). Exit code 2."""
+
+
+def first_line(exc: BaseException, with_type: bool = False) -> str:
+    """The first line of an exception's message (or its type name when it has none), optionally
+    after the type name: the ONNX checker, onnxsim, TVM and ONNX Runtime raise multi-line reports,
+    and a user mistake is reported on one line."""
+    lines = str(exc).strip().splitlines()
+    if with_type:
+        return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    return lines[0] if lines else type(exc).__name__

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import external_data_helper, numpy_helper
 
-from deploycc.core.errors import UserError
+from deploycc.core.errors import UserError, first_line
 from deploycc.core.shapes import format_shape
 
 
@@ -42,7 +42,7 @@ def infer_shapes_strict(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:  # onnx raises InferenceError and plain RuntimeErrors
-        raise UserError(f"{where}: shape inference failed: {_first_line(exc)}") from None
+        raise UserError(f"{where}: shape inference failed: {first_line(exc)}") from None
 
 
 def _read(path: Path) -> onnx.ModelProto:
@@ -53,7 +53,7 @@ def _read(path: Path) -> onnx.ModelProto:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
-        raise UserError(f"{path}: not a valid ONNX model (cannot parse: {_first_line(exc)})") from None
+        raise UserError(f"{path}: not a valid ONNX model (cannot parse: {first_line(exc)})") from None
     if not model.HasField("graph") or not model.graph.node:
         raise UserError(f"{path}: not a valid ONNX model (no graph or an empty one; truncated file?)")
     return model
@@ -80,7 +80,7 @@ def _check(model: onnx.ModelProto, path: Path) -> None:
     try:
         onnx.checker.check_model(model)
     except Exception as exc:
-        raise UserError(f"{path}: fails the ONNX checker: {_first_line(exc)}") from None
+        raise UserError(f"{path}: fails the ONNX checker: {first_line(exc)}") from None
 
 
 def _fix_input_shapes(model: onnx.ModelProto, path: Path, input_shape) -> None:
@@ -136,8 +136,3 @@ def _check_finite(model: onnx.ModelProto, path: Path) -> None:
 
 
 _FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

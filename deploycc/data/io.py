@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from deploycc.core.errors import UserError
+from deploycc.core.errors import UserError, first_line
 
 IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 1 / 255,
             "layout": "NCHW", "color": "RGB"}
@@ -25,7 +25,7 @@ def _open(path: Path, what: str) -> Image.Image:
         img = Image.open(path)
         img.load()
     except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read {what} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise UserError(f"{path}: cannot read {what} ({first_line(exc)})") from None
     return img
 
 

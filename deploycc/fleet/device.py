@@ -23,9 +23,8 @@ from pathlib import Path
 import tvm  # noqa: F401  (imported by the fork server once, so that each child starts at once)
 from tvm import relax  # noqa: F401
 
+from deploycc.core.errors import first_line
 from deploycc.verify.measure import Protocol, time_batched
-
-from .errors import first_line
 
 
 class DeviceSession:
@@ -109,6 +108,6 @@ def serve(conn) -> None:
                 raise ValueError(f"unknown request {op!r}")
         except Exception as exc:  # reported to the parent as one line; the child stays usable
             conn.send(("error", (type(exc).__name__, str(exc) if type(exc).__module__.startswith("deploycc")
-                                 else first_line(exc))))
+                                 else first_line(exc, with_type=True))))
             continue
         conn.send(("ok", value))

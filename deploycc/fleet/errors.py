@@ -41,9 +41,3 @@ def call_with_timeout(fn, seconds: float, what: str):
     if "error" in box:
         raise box["error"]
     return box.get("value")
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (TVM errors carry multi-line tracebacks)."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -20,7 +20,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .errors import RemoteError, RemoteTimeout, call_with_timeout, first_line
+from deploycc.core.errors import first_line
+
+from .errors import RemoteError, RemoteTimeout, call_with_timeout
 from .tracker import Tracker
 
 
@@ -143,7 +145,7 @@ def _worker(tracker, key, board: _Board, prepare, work, prepared, build_lock, jo
         except Exception as exc:  # a local failure: no device would do better, so no retry
             with board.cond:
                 board.in_flight -= 1
-                board.out.failures[job.id] = [f"preparing it here failed: {first_line(exc)}"]
+                board.out.failures[job.id] = [f"preparing it here failed: {first_line(exc, with_type=True)}"]
                 board.cond.notify_all()
             continue
         if progress:
@@ -155,7 +157,7 @@ def _worker(tracker, key, board: _Board, prepare, work, prepared, build_lock, jo
         except Exception as exc:
             stats["busy_seconds"] += time.perf_counter() - t0
             stats["failures"] += 1
-            error = str(exc) if isinstance(exc, RemoteError) else first_line(exc)
+            error = str(exc) if isinstance(exc, RemoteError) else first_line(exc, with_type=True)
             stats["errors"].append(error)
             board.failed(job, lease.address, error)
             if progress:

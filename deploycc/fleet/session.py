@@ -20,7 +20,7 @@ import numpy as np
 from deploycc.build.artifact import read_manifest
 from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import TensorSpec, random_feeds
-from deploycc.targets.backend import check_feeds
+from deploycc.targets.backend import Session
 from deploycc.verify.measure import Latency, Protocol, machine_facts
 
 from .tracker import Tracker
@@ -47,7 +47,7 @@ def lease_device(remote: str, key: str, lease_timeout: float = 60.0, session_tim
     return DeviceProcess(tracker.address, key, lease_timeout, session_timeout)
 
 
-class RemoteSession:
+class RemoteSession(Session):
     """An artifact loaded on one leased device, with the common Session interface."""
 
     def __init__(self, lease: DeviceProcess, artifact: str | Path, manifest: dict | None = None,
@@ -63,13 +63,12 @@ class RemoteSession:
         self.device = lease.address
         lease.call(("load", self._artifact, manifest, self.threads), self.call_timeout, "upload and load of the artifact")
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        arrays = check_feeds(self, feeds)
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         return self.lease.call(("run", self._artifact, arrays), self.call_timeout, "a run")
 
     def time(self, feeds: dict, protocol: Protocol = Protocol()) -> Latency:
         """The protocol's Latency, from the per-run times the device itself measured."""
-        arrays = check_feeds(self, feeds)
+        arrays = self.ordered_feeds(feeds)
         bound = protocol.max_seconds + self.call_timeout
         return Latency.from_dict(self.lease.call(("time", self._artifact, arrays, protocol), bound, "timing"))
 

@@ -18,9 +18,9 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
-from deploycc.core.errors import UserError
+from deploycc.core.errors import UserError, first_line
 
-from .errors import RemoteError, RemoteTimeout, call_with_timeout, first_line
+from .errors import RemoteError, RemoteTimeout, call_with_timeout
 
 
 def parse_address(text: str, option: str = "--remote") -> tuple[str, int]:
@@ -65,7 +65,7 @@ class Tracker:
                 base.sendjson(sock, [base.TrackerCode.SUMMARY])
                 reply = base.recvjson(sock)
             except OSError as exc:
-                raise RemoteError(f"RPC tracker {self.address} did not answer a summary request ({first_line(exc)})") from None
+                raise RemoteError(f"RPC tracker {self.address} did not answer a summary request ({first_line(exc, with_type=True)})") from None
         if reply[0] != base.TrackerCode.SUCCESS:
             raise RemoteError(f"RPC tracker {self.address} refused a summary request ({reply})")
         return reply[1]
@@ -105,7 +105,7 @@ class Tracker:
                 raise RemoteTimeout(f"no device with key {key!r} became free at RPC tracker {self.address} "
                                     f"within {wait:g} s") from None
             except OSError as exc:
-                raise RemoteError(f"RPC tracker {self.address} dropped a device request ({first_line(exc)})") from None
+                raise RemoteError(f"RPC tracker {self.address} dropped a device request ({first_line(exc, with_type=True)})") from None
         if reply[0] != base.TrackerCode.SUCCESS:
             raise RemoteError(f"RPC tracker {self.address} refused a device request for key {key!r} ({reply})")
         url, port, matchkey = reply[1]
@@ -116,7 +116,7 @@ class Tracker:
         except RemoteTimeout:
             raise
         except Exception as exc:  # TVM raises its own error types for a refused or reset connection
-            raise RemoteError(f"device {address} (key {key}) refused the session ({first_line(exc)})") from None
+            raise RemoteError(f"device {address} (key {key}) refused the session ({first_line(exc, with_type=True)})") from None
         return Lease(session, address, key)
 
     def _connect(self) -> socket.socket:
@@ -131,7 +131,7 @@ class Tracker:
         except OSError as exc:
             sock.close()
             raise RemoteError(f"--remote {self.address}: the service there did not complete the RPC tracker "
-                              f"handshake ({first_line(exc)})") from None
+                              f"handshake ({first_line(exc, with_type=True)})") from None
         if magic != base.RPC_TRACKER_MAGIC:
             sock.close()
             raise RemoteError(f"--remote {self.address}: the service there is not a TVM RPC tracker")

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from deploycc.core.errors import UserError
+from deploycc.core.errors import UserError, first_line
 
 IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 1 / 255,
             "layout": "NCHW", "color": "RGB"}
@@ -130,4 +130,4 @@ def _read(path: Path) -> np.ndarray:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"))
     except Exception as exc:
-        raise UserError(f"--calib-data: cannot read image {path}: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"--calib-data: cannot read image {path}: {first_line(exc)}") from None

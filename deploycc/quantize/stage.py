@@ -21,6 +21,7 @@ from dataclasses import replace
 import onnx
 
 from deploycc.core.errors import GateFailed, UserError
+from deploycc.core.loader import graph_inputs
 from deploycc.core.metadata import preprocessing_of
 from deploycc.quantize.calibration import calibration_set
 from deploycc.quantize.qdq import QuantConfig, QuantResult, calibrate, quantize
@@ -102,8 +103,7 @@ def _config(settings: dict, options) -> QuantConfig:
 
 
 def _image_input(model: onnx.ModelProto) -> tuple[str, list[int]]:
-    inits = {t.name for t in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in inits]
+    inputs = graph_inputs(model)
     if len(inputs) != 1:
         raise UserError(f"INT8 calibration needs a model with one image input; this one has {len(inputs)}")
     dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]

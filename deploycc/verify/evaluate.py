@@ -22,9 +22,11 @@ import onnxruntime as ort
 
 from deploycc.core.accuracy import Agreement, Confusion
 from deploycc.core.errors import UserError
+from deploycc.core.loader import graph_inputs
 from deploycc.core.numerics import TensorSpec, reference_session, value_specs
 from deploycc.data import Dataset
 from deploycc.data.io import IMAGENET, check_label_range, prefetch, preprocess, resize_nearest
+from deploycc.targets.backend import Session
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def check_reference(io: ModelIO, ref_io: ModelIO, where: str) -> None:
                         f"classes; the artifact takes {list(io.input.shape)} and gives {io.num_classes}")
 
 
-class OnnxReference:
+class OnnxReference(Session):
     """An ONNX model on ONNX Runtime: with all graph optimizations for the image loop (FP32 either
     way, and fast); with none for numerics (``strict_run``: the oracle of ``deploycc.core.numerics``)."""
 
@@ -84,17 +86,16 @@ class OnnxReference:
         if threads:
             so.intra_op_num_threads = threads
         self._sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        inits = {t.name for t in model.graph.initializer}
-        self.inputs = value_specs([i for i in model.graph.input if i.name not in inits])
+        self.inputs = value_specs(graph_inputs(model))
         self.outputs = value_specs(model.graph.output)
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self._sess.run(None, feeds)
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return self._sess.run(None, {s.name: a for s, a in zip(self.inputs, arrays)})
 
     def strict_run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         if self._strict is None:
             self._strict = reference_session(self.model)
-        return self._strict.run(None, feeds)
+        return self._strict.run(None, {s.name: a for s, a in zip(self.inputs, self.ordered_feeds(feeds))})
 
 
 def resolve_preprocessing(manifest_prep: dict | None) -> tuple[dict, str]:
