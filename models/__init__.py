@@ -11,6 +11,11 @@ Public API::
     searchable_layers(arch) -> list[LayerInfo]
     sample_genotype(space, rng, backbone="small") -> list[str]
     load_weights(module, path);  export_onnx(arch, out, ...);  count_macs(module, shape)
+
+Modules: ``spaces`` (unit codes, layer plans, legality of a unit; pure Python), ``arch`` (the
+architecture file format), ``catalog`` (the zoo and name resolution), ``builders`` (PyTorch
+modules), ``squeezenas*``/``fbnet``/``squeezenet``/``heads`` (the networks), ``weights``,
+``export`` (ONNX), ``macs_torch``. May import ``deploycc.core`` only.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fixtures for the target tests: the small image net on disk, a private calibration cache."""
+"""Fixtures for the target tests: the small image net (in memory and on disk), a private calibration cache."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ import onnx
 import pytest
 
 from int8_nets import small_net
+
+
+@pytest.fixture
+def net():
+    return small_net()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import onnx
 import pytest
-from accuracy.seg_golden import H, W, class_image, seg_model, write_cityscapes, write_folder
+from seg_golden import H, W, class_image, seg_model, write_cityscapes, write_folder
 from helpers import run_cli
 from PIL import Image
 

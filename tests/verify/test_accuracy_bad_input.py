@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from accuracy.seg_golden import seg_model, write_cityscapes, write_folder
+from seg_golden import seg_model, write_cityscapes, write_folder
 from helpers import run_cli
 from PIL import Image
 

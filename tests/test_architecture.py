@@ -1,0 +1,130 @@
+"""The map holds: imports flow downward between districts, no module imports itself back, and
+the engine's top level stays a handful of modules (docs/architecture.md).
+
+The contracts live in pyproject.toml ``[tool.importlinter]`` and are checked by import-linter's
+own ``lint-imports`` on the *installed* layout: ``passes/``, ``targets/`` and ``models/`` are
+installed as ``deploycc.passes``, ``.targets`` and ``.models`` (setuptools ``package-dir``), which
+an editable install hides from import-linter's file scan, so the layout is assembled here from the
+same mapping a wheel would use.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import grimp
+import pytest
+
+from helpers import REPO
+
+PYPROJECT = REPO / "pyproject.toml"
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+HANDFUL = 3
+
+
+def installed_layout(dest: Path) -> Path:
+    """Copy every package's .py files to where ``pip install .`` puts them; returns ``dest``."""
+    mapping = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["package-dir"]
+    mapped = {src for pkg, src in mapping.items() if pkg != "deploycc"}
+    for package, src in mapping.items():
+        root = REPO / src
+        for file in root.rglob("*.py"):
+            rel = file.relative_to(root)
+            if package == "deploycc" and rel.parts[0] in mapped or "__pycache__" in rel.parts:
+                continue
+            target = dest.joinpath(*package.split("."), rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, target)
+    return dest
+
+
+def lint_imports(layout: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(layout)}
+    return subprocess.run([str(LINT_IMPORTS), "--config", str(PYPROJECT), "--no-cache"], cwd=layout, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory) -> Path:
+    return installed_layout(tmp_path_factory.mktemp("installed"))
+
+
+def test_import_contracts_hold(layout):
+    result = lint_imports(layout)
+    assert result.returncode == 0, f"import contracts broken (pyproject.toml [tool.importlinter]):\n{result.stdout}"
+    assert "0 broken" in result.stdout
+
+
+def test_a_wrong_way_import_breaks_the_contract(tmp_path):
+    """The check is live: core importing the command line is reported, naming both modules."""
+    layout = installed_layout(tmp_path)
+    shapes = layout / "deploycc" / "core" / "shapes.py"
+    shapes.write_text(shapes.read_text() + "\n\ndef _wrong_way():\n    from deploycc.cli import output  # noqa\n")
+    result = lint_imports(layout)
+    assert result.returncode != 0
+    assert "deploycc.core.shapes -> deploycc.cli.output" in result.stdout
+
+
+def test_no_import_cycles(layout):
+    """Zero cycles between any two modules, lazy imports inside functions included."""
+    sys.path.insert(0, str(layout))
+    try:
+        graph = grimp.build_graph("deploycc", cache_dir=None)
+    finally:
+        sys.path.remove(str(layout))
+    assert "deploycc.passes.manager" in graph.modules      # the mapped packages are in the graph
+    cycles = strongly_connected(graph)
+    assert not cycles, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in cycles)
+
+
+def test_engine_top_level_is_a_handful_of_modules():
+    modules = sorted(p.name for p in (REPO / "deploycc").glob("*.py"))
+    assert len(modules) <= HANDFUL, modules
+
+
+def test_every_district_says_what_it_holds_and_may_import():
+    districts = [p for p in (REPO / "deploycc").iterdir() if (p / "__init__.py").is_file()]
+    districts += [REPO / name for name in ("passes", "targets", "models")]
+    for folder in districts:
+        doc = (folder / "__init__.py").read_text().split('"""')[1]
+        assert "may import" in doc.lower() or "imports no other district" in doc.lower(), folder
+
+
+def strongly_connected(graph) -> list[set[str]]:
+    """Tarjan's algorithm over grimp's direct imports: every component of more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return found
