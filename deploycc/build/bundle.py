@@ -55,9 +55,7 @@ def _verify(stage: Path, manifest: dict) -> dict:
     qdq = stage / "model.qdq.onnx"
     # INT8: the engine against its Q/DQ model's exact semantics, as the build checked ORT's INT8 run.
     reference = onnx.load(str(qdq if qdq.is_file() else stage / "model.onnx"))
-    verify = manifest["target"].get("verify", {})
-    tol = Tolerance(**{k: float(v) for k, v in verify.items()
-                       if k in ("atol_rel", "rtol", "min_cosine", "min_argmax_agreement")})
+    tol = Tolerance.of(manifest["target"].get("verify", {}))
     feed_sets, inputs = _feeds(reference, manifest)
     session = get_backend("tensorrt").load(stage, manifest)
     names = [o.name for o in reference.graph.output]

@@ -26,7 +26,7 @@ from deploycc.core.numerics import Tolerance, compare_all, random_feeds, run_ref
 from deploycc.passes import PassContext, resolve_passes, run_passes
 from deploycc.quantize.stage import quantization_error, quantize_for_target
 from deploycc.targets import Target, load_target
-from deploycc.targets.backend import get_backend, require_available
+from deploycc.targets.backend import Backend, get_backend, require_available
 
 
 @dataclass
@@ -135,7 +135,7 @@ def _compile_input(graph, quant, backend):
     return quant.qdq
 
 
-def _manifest(original, source, target, backend, result, records, options) -> dict:
+def _manifest(original, source, target: Target, backend: Backend, result, records, options) -> dict:
     inputs = value_specs(graph_inputs(original))
     return {
         "deploycc_version": __version__,
@@ -154,12 +154,9 @@ def _manifest(original, source, target, backend, result, records, options) -> di
     }
 
 
-_TOLERANCE_KEYS = ("atol_rel", "rtol", "min_cosine", "min_argmax_agreement")
-
-
-def _verify(original, backend, stage: Path, manifest: dict, target: Target, options: BuildOptions,
+def _verify(original, backend: Backend, stage: Path, manifest: dict, target: Target, options: BuildOptions,
             quant=None) -> dict:
-    tol = Tolerance(**{k: float(v) for k, v in target.verify.items() if k in _TOLERANCE_KEYS})
+    tol = Tolerance.of(target.verify)
     subject = "the artifact"
     if manifest["remaining"]:
         proxy = backend.proxy_session(stage, manifest)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploycc.build.artifact import read_manifest
-from deploycc.targets.backend import get_backend
+from deploycc.targets.backend import Session, get_backend
 
 
-def open_artifact(path: str | Path, threads: int | None = None):
+def open_artifact(path: str | Path, threads: int | None = None) -> tuple[dict, Session]:
     """(manifest, Session) for the artifact folder at ``path``; files are checked against their hashes."""
     path = Path(path)
     manifest = read_manifest(path)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from deploycc.build.artifact import read_manifest
 from deploycc.core.errors import GateFailed, Unavailable, UserError
-from deploycc.targets import load_target
+from deploycc.targets import Target, load_target
 from deploycc.targets.backend import get_backend
 from deploycc.verify.measure import machine_facts
 
@@ -97,7 +97,7 @@ def _build_options(cfg: Config, model: ModelSpec, calibration: Path | None):
     return options
 
 
-def pair_key(cfg: Config, model: ModelSpec, target, calibration: Path | None, options) -> tuple[str, dict]:
+def pair_key(cfg: Config, model: ModelSpec, target: Target, calibration: Path | None, options) -> tuple[str, dict]:
     from deploycc.lut.table import target_digest
     backend = get_backend(target.backend)
     body = {"model": model_digest(model.source, model.weights), "input_shape": model.input_shape,

@@ -46,6 +46,12 @@ class Tolerance:
     min_cosine: float = 0.0
     min_argmax_agreement: float = 0.0   # INT8: share of positions whose class (argmax, axis 1) agrees
 
+    @staticmethod
+    def of(verify: dict) -> "Tolerance":
+        """The tolerance a target file's ``[verify]`` table sets (other keys there are not tolerances)."""
+        known = Tolerance.__dataclass_fields__
+        return Tolerance(**{k: float(v) for k, v in verify.items() if k in known})
+
 
 @dataclass(frozen=True)
 class ErrorStats:

@@ -25,12 +25,14 @@ from deploycc.core.loader import graph_inputs
 from deploycc.core.metadata import preprocessing_of
 from deploycc.quantize.calibration import calibration_set
 from deploycc.quantize.qdq import QuantConfig, QuantResult, calibrate, quantize
+from deploycc.targets import Target
 
 DATA_MOVEMENT = {"Resize", "Upsample", "Transpose", "Reshape", "Identity", "Flatten", "Squeeze", "Unsqueeze"}
 HELD_OUT = 2
 
 
-def quantize_for_target(graph: onnx.ModelProto, original: onnx.ModelProto, target, options) -> QuantResult | None:
+def quantize_for_target(graph: onnx.ModelProto, original: onnx.ModelProto, target: Target,
+                        options) -> QuantResult | None:
     """The INT8 result for ``graph`` when ``target`` is an INT8 target, else None."""
     if target.precision != "int8":
         return None
