@@ -1,4 +1,5 @@
-"""The arithmetic of BatchNorm folding (passes.md §1.1), in float64, independent of any graph.
+"""The arithmetic of BatchNorm folding (docs/passes.md, "The fold arithmetic"), in float64,
+independent of any graph.
 
 BN(y) = gamma * (y - mean) / sqrt(var + eps) + beta = s * y + t per channel, with
 s = gamma / sqrt(var + eps) and t = beta - mean * s.

@@ -1,5 +1,6 @@
-"""The three exact rewrites of a dilated 2-D Conv (passes.md §2.3-2.5), as candidates with the
-geometry they leave, their MACs and bytes moved, and a function that applies them.
+"""The three exact rewrites of a dilated 2-D Conv (docs/passes.md, "rewrite-dilated"), as
+candidates with the geometry they leave, their MACs and bytes moved, and a function that applies
+them.
 
 * degenerate taps: kernel rows (columns) that read only padding for every output position are
   dropped; pads shrink by the dropped taps times the dilation, and an axis left with one tap

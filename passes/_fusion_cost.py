@@ -1,5 +1,5 @@
-"""The fusion cost model (passes.md §3.3): tile back-propagation, working set, DRAM bytes,
-recompute, and the dynamic programme that partitions a graph into fusion groups.
+"""The fusion cost model (docs/passes.md, "The cost model"): tile back-propagation, working set,
+DRAM bytes, recompute, and the dynamic programme that partitions a graph into fusion groups.
 
 No library computes this for ONNX graphs (TVM's FuseOps has no memory model, and the SRAM-fit
 check of its example NPU is a placeholder), so it is written here, on a small data model that

@@ -1,8 +1,8 @@
 """fold-bn: fold inference BatchNormalization into the Conv, ConvTranspose or Gemm that produces
 its input, or into the zero-padded Conv that consumes its output.
 
-Math (passes.md §1.1; implemented in ``_bn_math``). BN(y) = s * y + t per channel with
-s = gamma / sqrt(var + eps), t = beta - mean * s.
+Math (docs/passes.md, "The fold arithmetic"; implemented in ``_bn_math``). BN(y) = s * y + t
+per channel with s = gamma / sqrt(var + eps), t = beta - mean * s.
   * Conv (any group, depthwise included): W'[o] = W[o] * s[o], b' = b * s + t.
   * ConvTranspose (weight [Cin, Cout/g, k...]): W'[i, j] = W[i, j] * s[(i // (Cin/g)) * (Cout/g) + j].
   * Gemm: B scaled along N (axis 0 when transB), C' = s * (beta * C) + t and beta := 1; alpha

@@ -1,10 +1,10 @@
 """fuse: partition the graph into cache-locality-aware fusion groups and write the plan into it.
 
-The cost model and the dynamic programme are in ``_fusion_cost`` (passes.md §3.3): an output
-tile is back-propagated through each op (input extent = (out - 1) * stride + (k - 1) * dilation
-+ 1), the working set (tile extents of every tensor plus resident weights) must fit
-alpha * the target's ``[hardware] onchip_memory``, and groups and tile sizes are chosen to
-minimise DRAM bytes / bandwidth + recompute MACs / MAC rate. A group the model scores as a loss
+The cost model and the dynamic programme are in ``_fusion_cost`` (docs/passes.md, "The cost
+model"): an output tile is back-propagated through each op (input extent = (out - 1) * stride +
+(k - 1) * dilation + 1), the working set (tile extents of every tensor plus resident weights)
+must fit alpha * the target's ``[hardware] onchip_memory``, and groups and tile sizes are chosen
+to minimise DRAM bytes / bandwidth + recompute MACs / MAC rate. A group the model scores as a loss
 is never formed. Fusable ops: 2-D Conv with a constant weight, inference BatchNormalization and
 elementwise ops (unary activations; Add/Sub/Mul/Div whose non-constant operands have the
 output's spatial size or 1 x 1), all with static 4-D shapes and one batch size. Bytes per

@@ -140,7 +140,8 @@ def _run_one(model: onnx.ModelProto, p: DeployPass, oracle) -> tuple[onnx.ModelP
 
 
 def check_invariants(name: str, before: onnx.ModelProto, after: onnx.ModelProto) -> onnx.ModelProto:
-    """The structural invariants of passes.md §4.2 on a pass's output; returns it shape-inferred."""
+    """The structural invariants on a pass's output (docs/passes.md, "Invariants after every
+    pass"); returns it shape-inferred."""
     try:
         onnx.checker.check_model(after, full_check=True)
     except Exception as exc:

@@ -2,8 +2,9 @@
 
 The oracle is ONNX Runtime with its own graph optimizations disabled (an optimizing reference
 could hide a wrong fold). Where ORT cannot run the *pre-pass* model at all (it refuses a dilated
-Conv with auto_pad SAME_*; setup-notes.md), both models run on ``onnx.reference`` instead and the
-record says so; where ORT ran the pre-pass model but cannot run the pass's output, the pass fails.
+Conv with auto_pad SAME_*; docs/passes.md, "The strict oracle"), both models run on
+``onnx.reference`` instead and the record says so; where ORT ran the pre-pass model but cannot
+run the pass's output, the pass fails.
 
 On a mismatch the oracle localizes it: it re-runs both models exposing every value that an
 untouched node produces under the same name in both graphs, and names the first one (in the

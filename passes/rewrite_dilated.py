@@ -1,10 +1,10 @@
 """rewrite-dilated: replace dilated 2-D convs the target cannot run by an exact equivalent.
 
-The three rewrites (math and exactness in ``_dilated``; passes.md §2.3-2.5): degenerate taps
-(dilation >= the spatial size: the conv reduces to 1 x k, k x 1 or 1 x 1), zero-inserted kernel
-(k' = (k - 1) d + 1, any stride, MACs x (k'/k) per axis; also partially, k' = (k - 1) m + 1 at
-dilation d/m for each m dividing d) and space-to-batch (stride 1: pad to a multiple of d, split
-into d*d phases, dense conv, merge, slice).
+The three rewrites (math and exactness in ``_dilated``; docs/passes.md, "rewrite-dilated"):
+degenerate taps (dilation >= the spatial size: the conv reduces to 1 x k, k x 1 or 1 x 1),
+zero-inserted kernel (k' = (k - 1) d + 1, any stride, MACs x (k'/k) per axis; also partially,
+k' = (k - 1) m + 1 at dilation d/m for each m dividing d) and space-to-batch (stride 1: pad to a
+multiple of d, split into d*d phases, dense conv, merge, slice).
 
 Choice, per Conv with a dilation > 1:
   * the target's ``[legality.conv]`` rules (``deploycc.targets.legality``) give each candidate's

@@ -1,7 +1,8 @@
 """TensorRT adapter: a device-ready bundle everywhere, the engine where TensorRT and a GPU exist.
 
 A TensorRT engine is tied to the GPU and TensorRT version that built it, so a Jetson's engine is
-built on the Jetson (toolchains.md §1 item 7). ``compile`` therefore always writes the bundle:
+built on the Jetson (docs/targets.md, "TensorRT on the Xavier"). ``compile`` therefore always
+writes the bundle:
 
 * ``model.onnx``: the optimized (and, for DLA targets, legalized) FP32 graph;
 * ``calib.cache``: deploycc's activation ranges as a TensorRT 8.5 calibration cache (implicit INT8);

@@ -1,4 +1,4 @@
-"""How a latency predictor is scored against measured latency (reference: latency.md section 4).
+"""How a latency predictor is scored against measured latency (docs/latency.md, "Judging a predictor").
 
 Per architecture i: prediction p_i, measurement m_i, relative error e_i = (p_i - m_i) / m_i.
 MAPE = 100 mean|e|; signed bias = 100 mean e (> 0: the LUT over-predicts); share within +-5 %
