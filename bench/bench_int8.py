@@ -94,8 +94,12 @@ def _fp32_graph(net: str):
 
 
 def _session(model, threads: int) -> ort.InferenceSession:
+    """What cpu-ort / cpu-int8 ship: all optimizations, and on x86 without VNNI ORT's u8u8 kernels
+    (``deploycc.core.int8_cpu``: its u8s8 ones saturate there), so INT8 timings depend on the CPU."""
+    from deploycc.core import int8_cpu
     so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL   # what cpu-ort / cpu-int8 ship
+    int8_cpu.apply(so)
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = threads
     so.log_severity_level = 3
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
@@ -105,7 +109,10 @@ def _op_profile(model, feed, threads: int, runs: int = 3) -> str:
     """Mean ms per run spent in each op type (ORT's profiler, optimized graph as it executes)."""
     import collections
     import json
+
+    from deploycc.core import int8_cpu
     so = ort.SessionOptions()
+    int8_cpu.apply(so)                    # the kernels _session runs (CPU-dependent)
     so.intra_op_num_threads = threads
     so.log_severity_level = 3
     so.enable_profiling = True

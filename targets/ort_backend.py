@@ -4,6 +4,13 @@
 (``optimized_model_filepath``); loading it back needs no further optimization work. ORT's saved
 optimized model can contain layout-specific contrib ops (NCHWc), which is why this artifact is
 tied to the CPU family it was built on (recorded in the manifest).
+
+INT8 (a Q/DQ model): where this CPU's u8s8 kernels saturate (x86 without VNNI, see
+``deploycc.core.int8_cpu``) the model is optimized with ``session.x64quantprecision=1``, so the
+saved artifact holds u8 weights and runs ORT's exact u8u8 kernels wherever it is loaded; on a VNNI
+CPU (unchecked on the AVX2-only machine this was written on) it keeps the s8 weights and u8s8
+kernels, and ``load`` refuses it on a CPU without VNNI. The choice and the CPU feature that made it
+are ``backend_info.int8_kernels`` in the manifest.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from deploycc.core import int8_cpu
 from deploycc.core.errors import UserError, first_line
 from deploycc.core.loader import graph_inputs
 from deploycc.core.numerics import value_specs
@@ -51,17 +59,30 @@ class ORTBackend(Backend):
             raise UserError(f"target {target.name}: ort.graph_optimization_level {level!r} is not one of {list(_LEVELS)}")
         so = _options(level)
         so.optimized_model_filepath = str(workdir / "model.onnx")
+        info = {"optimization_level": level, "machine": platform.machine()}
+        if target.precision == "int8":
+            info["int8_kernels"] = int8_cpu.apply(so)
         ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        return CompileResult(["model.onnx"], {"optimization_level": level, "machine": platform.machine()})
+        return CompileResult(["model.onnx"], info)
 
     def load(self, artifact_dir: Path, manifest: dict) -> "ORTSession":
+        """The artifact as saved (optimizations off). INT8: refused on a CPU whose u8s8 kernels
+        saturate when it was compiled for them (``int8_cpu.check_runs_here``)."""
+        int8 = manifest.get("backend_info", {}).get("int8_kernels")
+        if manifest.get("target", {}).get("precision") == "int8":
+            int8_cpu.check_runs_here(int8, f"artifact {artifact_dir}")
         threads = int(manifest.get("runtime", {}).get("threads", 0))
-        return ORTSession(artifact_dir / "model.onnx", threads)
+        return ORTSession(artifact_dir / "model.onnx", threads, int8=int8)
 
 
 class ORTSession(Session):
-    def __init__(self, path: Path, threads: int = 0, level: str = "disable"):
+    """``int8``: the ``int8_cpu`` record of the INT8 kernels, reported as ``int8_kernels``; its
+    precision option is set on the session (it acts where ORT fuses Q/DQ here, ``level`` above
+    "disable"; an artifact saved by ``compile`` already holds the rewritten weights)."""
+
+    def __init__(self, path: Path, threads: int = 0, level: str = "disable", int8: dict | None = None):
         so = _options(level)
+        self.int8_kernels = int8_cpu.apply(so, int8) if int8 is not None else None
         if threads:
             so.intra_op_num_threads = threads
         self._sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])

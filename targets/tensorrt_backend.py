@@ -24,6 +24,7 @@ from pathlib import Path
 
 import onnx
 
+from deploycc.core import int8_cpu
 from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import TensorSpec
 
@@ -101,15 +102,25 @@ class TensorRTBackend(Backend):
         return trt_engine.TRTSession(artifact_dir / ENGINE, specs_in, specs_out)
 
     def proxy_session(self, artifact_dir: Path, manifest: dict) -> Proxy:
-        """What stands in for the engine here: the Q/DQ model (INT8) or the FP32 graph, on ORT."""
+        """What stands in for the engine here: the Q/DQ model (INT8) or the FP32 graph, on ORT.
+
+        Optimizations on: ORT fuses the Q/DQ pairs into real INT8 kernels, an INT8 execution the
+        build checks against the Q/DQ model's exact semantics (optimizations off). CPU-dependent:
+        on an x86 CPU without VNNI, ORT's u8s8 kernels saturate int16 pair sums where TensorRT
+        accumulates in int32, so the proxy runs ORT's exact u8u8 kernels instead
+        (``session.x64quantprecision``, ``deploycc.core.int8_cpu``); on a VNNI CPU (unchecked on
+        the AVX2 machine this was written on) it runs the default u8s8 ones. Either way
+        ``model.qdq.onnx``, the device's model, keeps its 8-bit weights; the choice is recorded as
+        ``verification.int8_kernels``.
+        """
         from .ort_backend import ORTSession
         qdq = artifact_dir / "model.qdq.onnx"
         path = qdq if qdq.is_file() else artifact_dir / "model.onnx"
-        # Optimizations on: ORT fuses the Q/DQ pairs into real INT8 kernels, an INT8 execution
-        # checked against the Q/DQ model's exact semantics (optimizations off) by the build.
-        return Proxy(ORTSession(path, int(manifest.get("runtime", {}).get("threads", 0)), level="all"),
-                     f"{path.name} on ONNX Runtime's INT8 kernels (stands in for the TensorRT engine until it is built "
-                     "on the device)")
+        int8 = int8_cpu.host_int8_kernels().to_dict() if qdq.is_file() else None
+        session = ORTSession(path, int(manifest.get("runtime", {}).get("threads", 0)), level="all", int8=int8)
+        kernels = f", {int8['kernels']}: {int8['feature']}" if int8 else ""
+        return Proxy(session, f"{path.name} on ONNX Runtime's INT8 kernels{kernels} (stands in for the TensorRT "
+                              f"engine until it is built on the device)")
 
 
 def _write_legality(model: onnx.ModelProto, target: Target, workdir: Path) -> str:

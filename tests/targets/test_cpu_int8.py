@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections import Counter
 
 import onnx
+import pytest
 from helpers import run_cli
 from PIL import Image
 
 from deploycc.build.artifact import read_manifest
+from deploycc.core import int8_cpu
+from deploycc.core.errors import UserError
+from deploycc.targets.ort_backend import ORTBackend
 
 
 def test_cpu_int8_build_is_int8_and_verified(net_onnx, tmp_path):
@@ -43,3 +47,29 @@ def test_bad_calibration_folder_leaves_nothing(net_onnx, tmp_path, capsys):
     out = tmp_path / "net.int8"
     assert run_cli(["build", net_onnx, "--target", "cpu-int8", "-o", out, "--calib-data", tmp_path / "nope"]) == 2
     assert "no such folder" in capsys.readouterr().err and not out.exists()
+
+
+def test_kernel_choice_is_recorded_and_the_artifact_reproducible(net_onnx, tmp_path):
+    """On x86 without VNNI the artifact holds ORT's u8 rewrite of the weights (exact u8u8 kernels);
+    on a VNNI CPU its s8 weights (u8s8 kernels). Either way two builds give the same bytes."""
+    outs = [tmp_path / f"net{i}.int8" for i in range(2)]
+    for out in outs:
+        assert run_cli(["build", net_onnx, "--target", "cpu-int8", "-o", out]) == 0
+    m = read_manifest(outs[0])
+    host = int8_cpu.host_int8_kernels().to_dict()
+    assert m["backend_info"]["int8_kernels"] == host and m["verification"]["int8_kernels"] == host
+    assert (outs[0] / "model.onnx").read_bytes() == (outs[1] / "model.onnx").read_bytes()
+    model = onnx.load(str(outs[0] / "model.onnx"))
+    inits = {t.name: t.data_type for t in model.graph.initializer}
+    weights = {inits[n.input[3]] for n in model.graph.node if n.op_type == "QLinearConv"}
+    assert weights == {onnx.TensorProto.UINT8 if host["x64quantprecision"] else onnx.TensorProto.INT8}
+
+
+def test_u8s8_artifact_is_refused_where_those_kernels_saturate(tmp_path, monkeypatch):
+    monkeypatch.setattr(int8_cpu, "host_int8_kernels", lambda: int8_cpu.choose("x86_64", {"avx2"}))
+    vnni = int8_cpu.choose("x86_64", {"avx2", "avx_vnni"}).to_dict()
+    manifest = {"target": {"precision": "int8"}, "backend_info": {"int8_kernels": vnni}}
+    with pytest.raises(UserError, match="avx_vnni.*would saturate them: rebuild"):
+        ORTBackend().load(tmp_path, manifest)
+    with pytest.raises(UserError, match="not recorded"):           # built before the record existed
+        ORTBackend().load(tmp_path, {"target": {"precision": "int8"}, "backend_info": {}})

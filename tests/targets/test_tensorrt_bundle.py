@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnx
 import pytest
 from helpers import run_cli
+from onnx import numpy_helper
 
 from deploycc.build.artifact import read_manifest
+from deploycc.core import int8_cpu
 from deploycc.targets import trt_engine
 from deploycc.targets.trt_calib_cache import parse_cache
 
@@ -34,6 +37,13 @@ def test_int8_bundle_has_everything_the_jetson_needs(net_onnx, tmp_path, capsys)
     assert header["version"] == 8502 and header["calibrator"] == "EntropyCalibration2"
     ranges = json.loads(capsys.readouterr().out)  # the build summary is valid JSON (no stray prints)
     assert ranges["remaining"]
+    # The host proxy picks exact ORT kernels for this CPU; the device's Q/DQ model keeps full
+    # 8-bit symmetric weights (each channel's largest |w| at 127) on every host.
+    assert m["verification"]["int8_kernels"] == int8_cpu.host_int8_kernels().to_dict()
+    qdq = onnx.load(str(out / "model.qdq.onnx"))
+    weights = [numpy_helper.to_array(t).astype(int) for t in qdq.graph.initializer if len(t.dims) == 4]
+    assert weights and all(t.data_type == onnx.TensorProto.INT8 for t in qdq.graph.initializer if len(t.dims) == 4)
+    assert all(np.abs(w).reshape(len(w), -1).max(1).tolist() == [127] * len(w) for w in weights)
 
 
 def test_calibration_cache_scales_match_the_cached_ranges(net_onnx, tmp_path, capsys):
