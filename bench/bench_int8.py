@@ -95,8 +95,8 @@ def _fp32_graph(net: str):
 
 def _session(model, threads: int) -> ort.InferenceSession:
     """What cpu-ort / cpu-int8 ship: all optimizations, and on x86 without VNNI ORT's u8u8 kernels
-    (``deploycc.core.int8_cpu``: its u8s8 ones saturate there), so INT8 timings depend on the CPU."""
-    from deploycc.core import int8_cpu
+    (``deploycc.targets.int8_cpu``: its u8s8 ones saturate there), so INT8 timings depend on the CPU."""
+    from deploycc.targets import int8_cpu
     so = ort.SessionOptions()
     int8_cpu.apply(so)
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -110,7 +110,7 @@ def _op_profile(model, feed, threads: int, runs: int = 3) -> str:
     import collections
     import json
 
-    from deploycc.core import int8_cpu
+    from deploycc.targets import int8_cpu
     so = ort.SessionOptions()
     int8_cpu.apply(so)                    # the kernels _session runs (CPU-dependent)
     so.intra_op_num_threads = threads

@@ -4,8 +4,9 @@ One TOML file per target (hardware figures, legality rules, backend settings; ``
 loads and validates it into a :class:`Target`), one backend adapter per compiler (``tvm_backend``,
 ``ort_backend``, ``tensorrt_backend`` with ``trt_engine``, ``nnapi_backend``; the contract and
 registry are in ``backend``), and the knowledge about devices that is not a compiler: legality
-rules of accelerators (``legality``), the per-node placement report (``placement``) and the
-TensorRT calibration-cache format (``trt_calib_cache``). Adding a target is adding a file:
+rules of accelerators (``legality``), the per-node placement report (``placement``), the
+TensorRT calibration-cache format (``trt_calib_cache``) and which ONNX Runtime INT8 kernels are
+exact on this host's CPU (``int8_cpu``). Adding a target is adding a file:
 docs/targets.md.
 
 May import ``deploycc.core`` only (a backend receives the quantization result and pass plan as

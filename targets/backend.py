@@ -38,7 +38,7 @@ class Session(abc.ABC):
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     source_path: Path | None = None       # the file the session was loaded from, when one names it
-    int8_kernels: dict | None = None      # ORT INT8 kernels it runs and the CPU feature that chose them (core.int8_cpu)
+    int8_kernels: dict | None = None      # ORT INT8 kernels it runs and the CPU feature that chose them (targets.int8_cpu)
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._run(self.ordered_feeds(feeds))

@@ -6,7 +6,7 @@ optimized model can contain layout-specific contrib ops (NCHWc), which is why th
 tied to the CPU family it was built on (recorded in the manifest).
 
 INT8 (a Q/DQ model): where this CPU's u8s8 kernels saturate (x86 without VNNI, see
-``deploycc.core.int8_cpu``) the model is optimized with ``session.x64quantprecision=1``, so the
+``deploycc.targets.int8_cpu``) the model is optimized with ``session.x64quantprecision=1``, so the
 saved artifact holds u8 weights and runs ORT's exact u8u8 kernels wherever it is loaded; on a VNNI
 CPU (unchecked on the AVX2-only machine this was written on) it keeps the s8 weights and u8s8
 kernels, and ``load`` refuses it on a CPU without VNNI. The choice and the CPU feature that made it
@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from deploycc.core import int8_cpu
+from . import int8_cpu
 from deploycc.core.errors import UserError, first_line
 from deploycc.core.loader import graph_inputs
 from deploycc.core.numerics import value_specs

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import onnx
 
-from deploycc.core import int8_cpu
+from . import int8_cpu
 from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import TensorSpec
 
@@ -108,7 +108,7 @@ class TensorRTBackend(Backend):
         build checks against the Q/DQ model's exact semantics (optimizations off). CPU-dependent:
         on an x86 CPU without VNNI, ORT's u8s8 kernels saturate int16 pair sums where TensorRT
         accumulates in int32, so the proxy runs ORT's exact u8u8 kernels instead
-        (``session.x64quantprecision``, ``deploycc.core.int8_cpu``); on a VNNI CPU (unchecked on
+        (``session.x64quantprecision``, ``deploycc.targets.int8_cpu``); on a VNNI CPU (unchecked on
         the AVX2 machine this was written on) it runs the default u8s8 ones. Either way
         ``model.qdq.onnx``, the device's model, keeps its 8-bit weights; the choice is recorded as
         ``verification.int8_kernels``.

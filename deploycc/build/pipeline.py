@@ -181,7 +181,7 @@ def _verify(original, backend: Backend, stage: Path, manifest: dict, target: Tar
     stats = [s for feeds in feed_sets for s in compare_all(names, run_reference(reference, feeds), session.run(feeds), tol)]
     result = {"ok": all(s.ok for s in stats), "seed": options.seed, "tolerance": tol.__dict__, "inputs": inputs,
               "subject": subject, "reference": reference_text, "outputs": [s.to_dict() for s in stats]}
-    if getattr(session, "int8_kernels", None):   # which INT8 kernels ran, and the CPU feature that chose them
+    if session.int8_kernels:   # which INT8 kernels ran, and the CPU feature that chose them
         result["int8_kernels"] = session.int8_kernels
     return result
 

@@ -5,8 +5,7 @@ contract (``errors``), numerical comparison and the strict ONNX Runtime referenc
 (``numerics``), shapes (``shapes``), MACs and parameters (``macs``), convolution geometry and
 ONNX auto_pad (``conv``), deploycc's metadata inside a model (``metadata``) and the segmentation
 metrics with the Cityscapes arithmetic (``accuracy``; quantization's sensitivity analysis and
-verification both score with it), and which ONNX Runtime INT8 kernels are exact on this CPU
-(``int8_cpu``; every ORT session that runs a Q/DQ model on INT8 kernels asks it).
+verification both score with it).
 
 The bottom district: imports no other district of deploycc.
 """

@@ -10,7 +10,7 @@ from helpers import run_cli
 from PIL import Image
 
 from deploycc.build.artifact import read_manifest
-from deploycc.core import int8_cpu
+from deploycc.targets import int8_cpu
 from deploycc.core.errors import UserError
 from deploycc.targets.ort_backend import ORTBackend
 

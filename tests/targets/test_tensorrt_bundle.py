@@ -11,7 +11,7 @@ from helpers import run_cli
 from onnx import numpy_helper
 
 from deploycc.build.artifact import read_manifest
-from deploycc.core import int8_cpu
+from deploycc.targets import int8_cpu
 from deploycc.targets import trt_engine
 from deploycc.targets.trt_calib_cache import parse_cache
 

@@ -32,7 +32,7 @@ keeps its faster u8s8 kernels.
 **Unchecked here**: this module was written on an AVX2-only CPU. That the VNNI kernels are exact
 (ORT's documentation says so) and that the flags below pick them (mirroring MLAS
 ``platform.cpp``: the AVX-512 core kernel replaces the AVX-VNNI one unless AVX-512 VNNI is present)
-is checked by tests/core/test_int8_cpu.py on whichever CPU runs the suite, not on this one.
+is checked by tests/targets/test_int8_cpu.py on whichever CPU runs the suite, not on this one.
 Non-x86 CPUs (ARM: 32-bit dot products, ORT says they have no such issue) get no option; x86 CPUs
 whose flags cannot be read (no /proc/cpuinfo) get it, which is exact on every x86 CPU.
 """

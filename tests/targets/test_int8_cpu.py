@@ -4,7 +4,7 @@ The probe is one Q/DQ 1x1 conv that ORT fuses into a QLinearConv: activations 25
 [127, 127, -128, -128] x 2 (s8). Its exact int32 dot product is -1020 (output -1024 after
 requantizing by 16); a kernel that sums u8 x s8 pairs into int16 with saturation (AVX2's
 vpmaddubsw) gets 32767 - 32768 per four and prints 0. On a VNNI CPU (the CI machine) these tests
-check the branch of deploycc.core.int8_cpu that the AVX2-only machine it was written on cannot.
+check the branch of deploycc.targets.int8_cpu that the AVX2-only machine it was written on cannot.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
-from deploycc.core import int8_cpu
+from deploycc.targets import int8_cpu
 from deploycc.core.numerics import run_reference
 
 PROBE = """<ir_version: 8, opset_import: ["" : 17]>
