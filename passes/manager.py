@@ -1,11 +1,8 @@
 """The pass manager: runs graph passes on onnx_ir and proves each one kept the model intact.
 
-Passes subclass :class:`DeployPass`, an ``onnx_ir`` in-place pass: ``requires`` -> ``call`` ->
-``ensures`` (onnx_ir wraps their failures in Precondition/PostconditionError and checks the
-in-place declaration). Each pass declares in words what it requires and ensures
-(``requires_doc`` / ``ensures_doc``) and implements the checks it can make in ``requires`` and
-``ensures``. After every pass the manager checks (docs/passes.md, "What the manager checks"; a pass that changed nothing
-hands back the model already checked, so the structural checks run when the graph changed):
+A pass is a :class:`~deploycc.passes.base.DeployPass` (``base.py``). After every pass the manager
+checks (docs/passes.md, "What the manager checks"; a pass that changed nothing hands back the
+model already checked, so the structural checks run when the graph changed):
 
 * the ONNX checker (full check, which includes topological order) and strict shape inference;
 * the graph's signature (input and output names, dtypes, shapes) is unchanged;

@@ -1,52 +1,28 @@
-"""docs/passes.md, "How to add a pass", followed step by step by a newcomer's pass written in a
-folder of their own: it is checked by the same manager and oracle as the built-in passes, and a
-pass that breaks the numerics is named and refused."""
+"""docs/passes.md, "How to add a pass", followed step by step: the example pass is taken from the
+document itself and written to a folder outside the repository; it is checked by the same manager
+and oracle as the built-in passes, and a pass that breaks the numerics is named and refused."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import sys
+import textwrap
 
 import onnx
 import pytest
 
 from deploycc.passes import PASSES, PassContext, PassFailed, op_histogram, register_pass, run_passes
-from helpers import make_model, run_cli
+from helpers import REPO, make_model, run_cli
 
-# Step 1: a file with a DeployPass subclass: name, summary, requires/ensures in words, call().
-MY_PASSES = '''
-"""relu-as-max: Relu(x) = Max(x, 0), written as a Max with a scalar zero (for a runtime with a
-fast Max and no Relu). Legal for every Relu on a float tensor whose output is not a graph output."""
+HOW_TO = (REPO / "docs" / "passes.md").read_text().split("## How to add a pass", 1)[1]
+# Step 1: the document's own example: a file with a DeployPass subclass.
+EXAMPLE = HOW_TO.split("```python", 1)[1].split("```", 1)[0]
 
-import numpy as np
+WRONG = '''
 import onnx_ir as ir
 
 from deploycc.passes import DeployPass
-
-
-class ReluAsMax(DeployPass):
-    name = "relu-as-max"
-    summary = "write Relu(x) as Max(x, 0)"
-    requires_doc = ("float Relu inputs",)
-    ensures_doc = ("no Relu is left except those that produce a graph output",)
-
-    def call(self, model: ir.Model) -> ir.passes.PassResult:
-        modified = False
-        for relu in [n for n in model.graph if n.op_type == "Relu"]:
-            if relu.outputs[0].is_graph_output():
-                self.log.refuse(relu.name, "its output is a graph output")
-                continue
-            zero = ir.Value(name=f"{relu.name}.zero", shape=ir.Shape([]), type=ir.TensorType(ir.DataType.FLOAT),
-                            const_value=ir.tensor(np.array(0.0, np.float32), name=f"{relu.name}.zero"))
-            model.graph.register_initializer(zero)
-            new = ir.Node("", "Max", inputs=[relu.inputs[0], zero], name=f"{relu.name}.max")
-            model.graph.insert_before(relu, new)
-            relu.outputs[0].replace_all_uses_with(new.outputs[0])
-            model.graph.remove(relu, safe=True)
-            self.log.rewrite([relu.name, new.name], "Relu -> Max(x, 0)")
-            modified = True
-        return ir.passes.PassResult(model, modified=modified)
 
 
 class DropRelu(DeployPass):
@@ -82,7 +58,7 @@ passes = ["fold-bn", "relu-as-max"]
 def my_passes(tmp_path):
     """Steps 1 and 2: the file written outside the repository, imported, its passes registered."""
     path = tmp_path / "my_passes.py"
-    path.write_text(MY_PASSES)
+    path.write_text(textwrap.dedent(EXAMPLE) + WRONG)
     spec = importlib.util.spec_from_file_location("my_passes", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
