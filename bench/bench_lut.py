@@ -54,9 +54,9 @@ def main(argv=None) -> int:
                                protocol=protocol_for(args.statistic, clock=args.clock))
     counts = {"new": 0, "cached": 0}
 
-    def on_entry(done, total, spec, cached):
-        counts["cached" if cached else "new"] += 1
-        print(f"\r  entries {done}/{total}", end="", file=sys.stderr, flush=True)
+    def on_entry(step):
+        counts["cached" if step.event == "cached" else "new"] += 1
+        print(f"\r  entries {step.done}/{step.total}", end="", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
     units = args.units.split(",") if args.units else None
@@ -67,8 +67,8 @@ def main(argv=None) -> int:
           f"in {lut_s:.0f} s; target {lut.target['name']}, {lut.threads} thread(s), {args.statistic}, "
           f"clock {args.clock}, input {'x'.join(map(str, lut.input_shape))}")
 
-    def on_arch(done, total, record):
-        print(f"\r  architectures {done}/{total}", end="", file=sys.stderr, flush=True)
+    def on_arch(step):
+        print(f"\r  architectures {step.done}/{step.total}", end="", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
     result = validate(lut, ValidationPlan(n=args.n, seed=args.seed, train=args.train), args.cache, progress=on_arch)

@@ -55,7 +55,7 @@ def build_cmd(
             lut = build_lut_remote(space, out, settings, _fleet(remote, key), shape, backbone, statistic, cache,
                                    bar.fleet, unit_list)
         else:
-            lut = build_lut(space, out, settings, shape, backbone, statistic, cache, bar.entry, unit_list)
+            lut = build_lut(space, out, settings, shape, backbone, statistic, cache, bar.step, unit_list)
     measured = [e for e in lut.entries.values() if e.get("measured", True)]
     data = {"lut": str(out), "space": lut.space, "backbone": lut.backbone, "input_shape": list(lut.input_shape),
             "target": lut.target, "entries": len(lut.entries), "measured_entries": len(measured),
@@ -132,7 +132,7 @@ def validate_cmd(
             from deploycc.fleet.lut import validate_remote
             result = validate_remote(table_, plan, _fleet(remote, key), cache, progress=bar.fleet)
         else:
-            result = validate(table_, plan, cache, progress=bar.arch)
+            result = validate(table_, plan, cache, progress=bar.step)
     folder = output or lut.with_name(lut.name.removesuffix(".json") + ".validation")
     files = write_report(result, Path(folder), fmt)
     result["files"] = {k: str(v) for k, v in files.items()}
@@ -231,13 +231,13 @@ class _Bar:
             self._task = self._bar.add_task("", total=total)
         self._bar.update(self._task, completed=done, description=text)
 
-    def entry(self, done, total, spec, cached) -> None:
-        self.cached += int(cached)
-        self._advance(done, total, spec.key + (" (cached)" if cached else ""))
-
-    def arch(self, done, total, record) -> None:
-        self.cached += int(record.get("cached", False))
-        self._advance(done, total, f"{record['latency']['median_ms']:.1f} ms" + (" (cached)" if record.get("cached") else ""))
+    def step(self, step) -> None:
+        """Progress of a local ``lut build|validate`` (a ``deploycc.lut.workflow.Step``)."""
+        self.cached += step.event == "cached"
+        if self._bar is not None:
+            # an entry by its key, an architecture (its key is only an index) by its latency
+            what = step.job if self.label == "profiling" else f"{step.record['latency']['median_ms']:.1f} ms"
+            self._advance(step.done, step.total, what + (" (cached)" if step.event == "cached" else ""))
 
     def fleet(self, done, total, event, job, device, detail=None) -> None:
         """Progress of a fleet run (``--remote``): which job, on which device, what happened."""

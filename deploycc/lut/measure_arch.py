@@ -1,24 +1,23 @@
 """End-to-end measurement of sampled architectures on a LUT's target (the ground truth).
 
 Each architecture is exported at the LUT's input shape, built with the full pipeline on the
-LUT's target (same passes, backend, thread count) and timed with the protocol. Results are cached
-per architecture under a content hash, so an interrupted validation resumes without re-measuring.
+LUT's target (same passes, backend, thread count) and timed with the protocol, by a timer (here by
+default, see ``timer``). Results are cached per architecture under a content hash
+(``workflow.measure_jobs``), so an interrupted validation resumes without re-measuring.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
-import time
-from pathlib import Path
 
-from deploycc.verify.measure import Protocol, machine_facts, time_artifact
+from deploycc.verify.measure import Protocol
 
 from .profile import cache_root, protocol_for
 from .table import LUT
+from .timer import Job, LocalTimer, Timer
+from .workflow import Measured, measure_jobs
 
 ARCH_PROTOCOL = Protocol(warmup=2, min_repeats=8, max_repeats=30, max_seconds=30.0, rel_tol=0.01, window=5)
 
@@ -53,34 +52,25 @@ def arch_cache_key(arch, lut: LUT, protocol: Protocol) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def measure_arch(arch, lut: LUT, protocol: Protocol | None = None, cache=None) -> dict:
-    """{genotype, latency{...}, build_seconds, ...} of ``arch`` built and timed on the LUT's target."""
-    protocol = protocol or arch_protocol(lut)
-    folder = cache_root(cache) / "archs"
-    path = folder / f"{arch_cache_key(arch, lut, protocol)}.json"
-    if path.is_file():
-        try:
-            return {**json.loads(path.read_text()), "cached": True}
-        except json.JSONDecodeError:
-            path.unlink()
-    record = _build_and_time(arch, lut, protocol)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record, sort_keys=True))
-    os.replace(tmp, path)
-    return {**record, "cached": False}
-
-
-def _build_and_time(arch, lut: LUT, protocol: Protocol) -> dict:
-    from deploycc.build.pipeline import BuildOptions, build
+def arch_job(arch, lut: LUT, protocol: Protocol, job_id: str) -> Job:
+    """The job that measures ``arch`` end to end: the full pipeline on the LUT's target and threads."""
+    from deploycc.build.pipeline import BuildOptions
     from deploycc.models import save_arch
+    return Job(job_id, arch_cache_key(arch, lut, protocol), {"genotype": list(arch.genotype)},
+               lambda folder: save_arch(arch, folder / "arch.json"), lut.target["name"],
+               BuildOptions(verify_passes=False, threads=lut.threads))
 
-    with tempfile.TemporaryDirectory(prefix="deploycc-val-") as scratch:
-        arch_file = save_arch(arch, Path(scratch) / "arch.json")
-        start = time.perf_counter()
-        build(str(arch_file), lut.target["name"], Path(scratch) / "artifact",
-              BuildOptions(verify_passes=False, threads=lut.threads))
-        build_s = time.perf_counter() - start
-        _, latency = time_artifact(Path(scratch) / "artifact", protocol, lut.threads)
-    return {"genotype": list(arch.genotype), "latency": latency.to_dict(), "build_seconds": round(build_s, 3),
-            "load_average": machine_facts()["load_average"]}
+
+def measure_archs(timer: Timer, archs: list, lut: LUT, protocol: Protocol, cache=None, progress=None,
+                  what: str = "") -> Measured:
+    """The records of ``archs`` (job ids "0", "1", ...), from the cache or timed by ``timer``."""
+    jobs = [arch_job(arch, lut, protocol, str(i)) for i, arch in enumerate(archs)]
+    return measure_jobs(timer, jobs, cache_root(cache) / timer.folder("archs"), protocol, lut.threads,
+                        progress, what)
+
+
+def measure_arch(arch, lut: LUT, protocol: Protocol | None = None, cache=None) -> dict:
+    """{genotype, latency{...}, build_seconds, ..., cached} of ``arch`` built and timed here on the
+    LUT's target."""
+    measured = measure_archs(LocalTimer(), [arch], lut, protocol or arch_protocol(lut), cache)
+    return {**measured.records["0"], "cached": "0" in measured.cached}

@@ -2,10 +2,11 @@
 
 Each entry is exported alone to ONNX, built with the same pipeline as a full network
 (``deploycc.build.pipeline.build``: simplify, the target's passes, the target's backend, numerics
-check) and timed through the common Session interface with the measurement protocol. The result
-is written to the cache under a content hash of (entry, target definition, toolchain versions,
-threads, protocol, tuning trials) the moment it is measured, so an interrupted ``lut build``
-resumes where it stopped and a rebuild with nothing changed measures nothing.
+check) and timed with the measurement protocol by a timer (``timer.LocalTimer``: here, through
+the common Session interface; a device fleet plugs in the same way). The result is written to
+the cache under a content hash of (entry, target definition, toolchain versions, threads,
+protocol, tuning trials) the moment it is measured (``workflow.measure_jobs``), so an interrupted
+``lut build`` resumes where it stopped and a rebuild with nothing changed measures nothing.
 
 On a TVM target with ``tune_trials > 0`` every entry build tunes its workloads into the target's
 MetaSchedule database; later full-network builds on the same target apply that database.
@@ -18,18 +19,18 @@ import json
 import os
 import platform
 import shutil
-import tempfile
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from deploycc.core.errors import UserError
-from deploycc.targets import load_target
+from deploycc.targets import Target, load_target
 from deploycc.targets.backend import get_backend, require_available
-from deploycc.verify.measure import STATISTICS, Protocol, machine_facts, time_artifact
+from deploycc.verify.measure import STATISTICS, Protocol
 
 from .entries import EntrySpec, export_entry, head_spec, layer_candidates, stem_spec, template_arch
 from .table import LUT, VERSION, save_lut, target_digest
+from .timer import Job, LocalTimer, Timer
+from .workflow import measure_jobs
 
 LUT_PROTOCOL = Protocol(warmup=2, min_repeats=8, max_repeats=40, max_seconds=20.0, rel_tol=0.01, window=5)
 
@@ -83,38 +84,25 @@ def entry_cache_key(spec: EntrySpec, target, settings: ProfileSettings) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def profile_entry(spec: EntrySpec, arch, target, settings: ProfileSettings, cache: Path) -> tuple[dict, bool]:
-    """(entry record, came-from-cache) for one entry; measures and caches it when needed."""
+def entry_job(spec: EntrySpec, arch, target: Target, settings: ProfileSettings) -> Job:
+    """The job that measures one entry: exported alone to ONNX, built with the entry settings."""
     if spec.identity:
-        return {**spec.to_dict(), "measured": False, "latency": {}, "note": "identity: no operation"}, True
-    path = cache / f"{entry_cache_key(spec, target, settings)}.json"
-    if path.is_file():
-        try:
-            return json.loads(path.read_text()), True
-        except json.JSONDecodeError:
-            path.unlink()  # a torn write from an older crash: measure again
-    record = _measure_entry(spec, arch, settings)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record, sort_keys=True))
-    os.replace(tmp, path)
-    return record, False
+        record = {**spec.to_dict(), "measured": False, "latency": {}, "note": "identity: no operation"}
+        return Job(spec.key, None, record)
+    from deploycc.build.pipeline import BuildOptions
+    options = BuildOptions(verify_passes=False, tune_trials=settings.tune_trials,
+                           trials_per_task=settings.trials_per_task, tuning_db=settings.tuning_db,
+                           threads=settings.threads, extra=dict(settings.extra))
+    return Job(spec.key, entry_cache_key(spec, target, settings), {**spec.to_dict(), "measured": True},
+               lambda folder: export_entry(spec, arch, folder / "entry.onnx"), settings.target, options)
 
 
-def _measure_entry(spec: EntrySpec, arch, settings: ProfileSettings) -> dict:
-    from deploycc.build.pipeline import BuildOptions, build
-
-    with tempfile.TemporaryDirectory(prefix="deploycc-lut-") as scratch:
-        onnx_path = export_entry(spec, arch, Path(scratch) / "entry.onnx")
-        options = BuildOptions(verify_passes=False, tune_trials=settings.tune_trials,
-                               trials_per_task=settings.trials_per_task, tuning_db=settings.tuning_db,
-                               threads=settings.threads, extra=dict(settings.extra))
-        start = time.perf_counter()
-        build(str(onnx_path), settings.target, Path(scratch) / "artifact", options)
-        build_s = time.perf_counter() - start
-        _, latency = time_artifact(Path(scratch) / "artifact", settings.protocol, settings.threads)
-    return {**spec.to_dict(), "measured": True, "latency": latency.to_dict(),
-            "build_seconds": round(build_s, 3), "load_average": machine_facts()["load_average"]}
+def profile_entry(spec: EntrySpec, arch, target: Target, settings: ProfileSettings, cache: Path) -> tuple[dict, bool]:
+    """(entry record, came-from-cache) for one entry, timed here; measures and caches it in the
+    folder ``cache`` when needed."""
+    measured = measure_jobs(LocalTimer(), [entry_job(spec, arch, target, settings)], Path(cache),
+                            settings.protocol, settings.threads)
+    return measured.records[spec.key], spec.key in measured.cached
 
 
 def plan(arch, units: list[str] | None = None) -> tuple[EntrySpec, EntrySpec, list[dict[str, EntrySpec]]]:
@@ -145,40 +133,45 @@ def unique_specs(stem: EntrySpec, head: EntrySpec, layers: list[dict[str, EntryS
 
 def build_lut(space: str, out: str | os.PathLike, settings: ProfileSettings, input_shape=None,
               backbone: str | None = None, statistic: str = "median", cache=None, progress=None,
-              units: list[str] | None = None) -> LUT:
+              units: list[str] | None = None, timer: Timer | None = None) -> LUT:
     """Profile every entry of ``space`` (cached) and write the LUT file atomically to ``out``.
 
-    ``progress`` (optional) is called as ``progress(done, total, spec, cached)`` after each entry.
+    ``timer`` times the entries (default: :class:`LocalTimer`, here); ``progress`` (optional) is
+    called as ``progress(step)`` with a ``workflow.Step`` after each entry (see ``measure_jobs``).
     """
+    timer = timer or LocalTimer()
     if statistic not in STATISTICS:
         raise UserError(f"--statistic {statistic!r}: choose one of {', '.join(STATISTICS)}")
     settings = replace(settings, protocol=protocol_for(statistic, base=settings.protocol))
-    if settings.protocol.clock == "cpu" and settings.threads != 1:
-        raise UserError(f"--clock cpu measures latency only with --threads 1 (got {settings.threads})")
+    timer.check_build(settings)
     target = load_target(settings.target)
     require_available(get_backend(target.backend))
     arch = template_arch(space, input_shape, backbone)
     stem, head, layers = plan(arch, units)
-    specs = unique_specs(stem, head, layers)
-    cache_dir = cache_root(cache) / "entries"
-    records: dict[str, dict] = {}
-    for i, spec in enumerate(specs):
-        records[spec.key], cached = profile_entry(spec, arch, target, settings, cache_dir)
-        if progress:
-            progress(i + 1, len(specs), spec, cached)
-    from deploycc.models import searchable_layers
-    layer_rows = [{"index": li.index, "c_in": li.c_in, "c_out": li.c_out, "stride": li.stride,
-                   "in_h": li.in_h, "in_w": li.in_w, "candidates": {c: s.key for c, s in cands.items()}}
-                  for li, cands in zip(searchable_layers(arch), layers)]
-    lut = LUT(space=space, backbone=arch.backbone, head=arch.head, num_classes=arch.num_classes,
-              input_shape=tuple(arch.input_shape), target={"name": target.name, "backend": target.backend,
-                                                           "sha256": target_digest(target)},
-              toolchain=_full_toolchain(target), threads=settings.threads, statistic=statistic,
-              protocol=settings.protocol.to_dict(), stem=stem.key, head_entry=head.key, layers=layer_rows,
-              entries=records, machine=machine_facts(), tune_trials=settings.tune_trials)
+    jobs = [entry_job(spec, arch, target, settings) for spec in unique_specs(stem, head, layers)]
+    measured = measure_jobs(timer, jobs, cache_root(cache) / timer.folder("entries"), settings.protocol,
+                            settings.threads, progress, "lut build")
+    lut = assemble_lut(arch, (stem, head, layers), target, settings, statistic, measured.records,
+                       timer.machine(measured.summary, len(measured.cached)))
     save_lut(lut, out)
     lut.source = str(out)
     return lut
+
+
+def assemble_lut(arch, parts, target: Target, settings: ProfileSettings, statistic: str, records: dict,
+                 machine: dict) -> LUT:
+    """The LUT of ``arch``'s space from its (stem, head, layers) plan and the entry records."""
+    from deploycc.models import searchable_layers
+    stem, head, layers = parts
+    layer_rows = [{"index": li.index, "c_in": li.c_in, "c_out": li.c_out, "stride": li.stride,
+                   "in_h": li.in_h, "in_w": li.in_w, "candidates": {c: s.key for c, s in cands.items()}}
+                  for li, cands in zip(searchable_layers(arch), layers)]
+    return LUT(space=arch.space, backbone=arch.backbone, head=arch.head, num_classes=arch.num_classes,
+               input_shape=tuple(arch.input_shape), target={"name": target.name, "backend": target.backend,
+                                                            "sha256": target_digest(target)},
+               toolchain=_full_toolchain(target), threads=settings.threads, statistic=statistic,
+               protocol=settings.protocol.to_dict(), stem=stem.key, head_entry=head.key, layers=layer_rows,
+               entries=records, machine=machine, tune_trials=settings.tune_trials)
 
 
 def clear_entry_cache(cache=None) -> None:

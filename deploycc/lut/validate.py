@@ -1,5 +1,7 @@
 """Validate a LUT: sample architectures, build and time each end to end, score the prediction.
 
+The architectures are timed by a timer (here by default; a device fleet plugs in as
+``deploycc.fleet.lut.FleetTimer``) through the one workflow (``workflow.measure_jobs``).
 Scores (``deploycc.lut.stats``) for three predictors side by side, on held-out architectures:
 the raw LUT sum, the fusion-aware correction and the affine calibration a * LUT + b, both of the
 latter fitted on the training architectures only (the first ``train`` of the sample). The raw
@@ -19,10 +21,11 @@ from deploycc.verify.measure import machine_facts
 
 from . import stats
 from .correction import FusionCorrection
-from .measure_arch import measure_arch, sample_genotypes
+from .measure_arch import arch_protocol, measure_archs, sample_genotypes
 from .predict import Predictor
 from .profile import toolchain_versions
 from .table import LUT, check_compatible
+from .timer import LocalTimer, Timer
 
 
 @dataclass
@@ -39,25 +42,30 @@ class ValidationPlan:
         return k
 
 
-def validate(lut: LUT, plan: ValidationPlan, cache=None, protocol=None, progress=None) -> dict:
-    """Measure ``plan.n`` sampled architectures and score the LUT; returns the full report data."""
+def validate(lut: LUT, plan: ValidationPlan, cache=None, protocol=None, progress=None,
+             timer: Timer | None = None) -> dict:
+    """Measure ``plan.n`` sampled architectures and score the LUT; returns the full report data.
+
+    ``timer`` times the architectures (default: :class:`LocalTimer`, here); ``progress`` is
+    called as ``progress(step)`` (a ``workflow.Step``) after each architecture."""
+    timer = timer or LocalTimer()
     target = load_target(lut.target["name"])
     allowed = check_compatible(lut, target, toolchain_versions(target), plan.allow_mismatch)
     n_train = plan.n_train()
+    protocol = protocol or arch_protocol(lut)
+    timer.check_validate(lut, protocol)
     predictor = Predictor(lut)
     genotypes = sample_genotypes(lut, plan.n, plan.seed)
     if len(genotypes) < plan.n:
         raise UserError(f"--n {plan.n}: the space has only {len(genotypes)} distinct architectures")
-    records = []
-    for i, geno in enumerate(genotypes):
-        arch = predictor.arch_of(geno, name=f"sample-{plan.seed}-{i}")
-        records.append(measure_arch(arch, lut, protocol, cache))
-        if progress:
-            progress(i + 1, len(genotypes), records[-1])
-    measured = np.array([r["latency"][f"{lut.statistic}_ms"] for r in records])
-    return score(predictor, genotypes, measured, n_train) | result_header(lut, plan, allowed) | {
-        "build_seconds": [r.get("build_seconds") for r in records],
-        "load_average": [r.get("load_average") for r in records]}
+    archs = [predictor.arch_of(geno, name=f"sample-{plan.seed}-{i}") for i, geno in enumerate(genotypes)]
+    measured = measure_archs(timer, archs, lut, protocol, cache, progress, "lut validate")
+    records = list(measured.records.values())
+    latencies = np.array([r["latency"][f"{lut.statistic}_ms"] for r in records])
+    return (score(predictor, genotypes, latencies, n_train) | result_header(lut, plan, allowed)
+            | timer.result_fields(measured.summary, len(measured.cached), records)
+            | {"build_seconds": [r.get("build_seconds") for r in records],
+               "load_average": [r.get("load_average") for r in records]})
 
 
 def score(predictor: Predictor, genotypes, measured, n_train: int) -> dict:

@@ -36,7 +36,7 @@ def test_lut_covers_stem_head_and_every_candidate(fbnet_lut, K):
 def test_rebuild_measures_nothing_and_gives_the_same_table(fbnet_lut, lut_cache, tmp_path, K):
     seen = []
     build_lut("fbnet", tmp_path / "again.json", ProfileSettings(target="cpu-ort", threads=1, protocol=K.FAST), K.SHAPE,
-              statistic="min", cache=lut_cache / "lut", progress=lambda d, n, spec, cached: seen.append(cached),
+              statistic="min", cache=lut_cache / "lut", progress=lambda step: seen.append(step.event == "cached"),
               units=K.UNITS)
     assert seen and all(seen)
     assert load_lut(tmp_path / "again.json").entries == load_lut(fbnet_lut).entries
@@ -57,9 +57,9 @@ def test_interrupted_build_writes_nothing_and_resumes(lut_cache, tmp_path, K):
     settings = ProfileSettings(target="cpu-ort", threads=1, protocol=K.FAST)
     new = []
 
-    def interrupt_after_two(done, total, spec, cached):
-        if not cached:
-            new.append(spec.key)
+    def interrupt_after_two(step):
+        if step.event != "cached":
+            new.append(step.job)
             if len(new) == 2:
                 raise KeyboardInterrupt
 
@@ -69,7 +69,7 @@ def test_interrupted_build_writes_nothing_and_resumes(lut_cache, tmp_path, K):
     assert not out.exists() and not list(tmp_path.glob(".lut.json*"))
     resumed = []
     lut = build_lut("fbnet", out, settings, K.SHAPE, statistic="min", cache=cache, units=K.UNITS,
-                    progress=lambda d, n, spec, cached: resumed.append(spec.key) if not cached else None)
+                    progress=lambda step: resumed.append(step.job) if step.event != "cached" else None)
     assert resumed == [s.key for s in forgotten[2:]]
     assert all(set(layer["candidates"]) <= set(K.UNITS) for layer in lut.layers)
 

@@ -1,0 +1,113 @@
+"""Timers: where the LUT workflow's jobs are timed, and the local one that times them here.
+
+A job (:class:`Job`) is one thing to build on this machine and time: a LUT entry or a sampled
+architecture. The workflow (``deploycc.lut.workflow``) decides which jobs need measuring and
+caches what comes back; a timer only runs the jobs it is handed and reports each one as it
+finishes. :class:`LocalTimer` builds and times every job here, one after another, through the
+common Session interface (``time_artifact``); ``deploycc.fleet.lut.FleetTimer`` builds here and
+times on leased devices. Both build a job the same way, with :func:`build_job`.
+
+A timer also owns what differs between places: which clocks it can time on (the refusals), the
+cache folder and key of its results (so a remote record never serves a local request), and what
+it records about the machine that measured.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from deploycc.verify.measure import machine_facts, time_artifact
+
+if TYPE_CHECKING:  # the pipeline is imported when a job is built, not with the LUT package
+    from deploycc.build.pipeline import BuildOptions
+
+
+@dataclass
+class Job:
+    """One thing to build here and time: an entry of a LUT or a sampled architecture."""
+
+    id: str                        # the entry key, or the architecture's index in the sample
+    key: str | None                # local cache key; None: nothing to time (``record`` is final)
+    record: dict                   # the record's fixed part, which the measurement completes
+    write: Callable[[Path], Path] | None = None  # writes the model to build into a folder
+    target: str = ""               # the target to build for
+    options: BuildOptions | None = None
+
+
+# report(job, event, measurement=None, device=None, detail=None): how a timer tells the workflow
+# that a job started, finished ("done", with its measurement) or failed.
+Report = Callable[..., None]
+
+
+class Timer(Protocol):
+    """Where jobs are timed. Implemented by :class:`LocalTimer` and ``deploycc.fleet.lut.FleetTimer``."""
+
+    def folder(self, kind: str) -> str:
+        """The cache folder for ``kind`` ("entries" or "archs") of records this timer measured."""
+
+    def cache_key(self, local_key: str) -> str:
+        """This timer's cache key for a job whose local key is ``local_key``."""
+
+    def check_build(self, settings) -> None:
+        """Refuse (UserError) LUT-build settings this timer cannot time, before anything is built."""
+
+    def check_validate(self, lut, protocol) -> None:
+        """Refuse (UserError) a validation this timer cannot time, before anything is built."""
+
+    def run(self, jobs: list[Job], protocol, threads: int, report: Report, what: str) -> object:
+        """Build and time every job, calling ``report`` as each one finishes; returns a summary of
+        the run for :meth:`machine` and :meth:`result_fields`. Raises when a job was not measured."""
+
+    def machine(self, summary, cached: int) -> dict:
+        """The LUT's ``machine`` field."""
+
+    def result_fields(self, summary, cached: int, records: list[dict]) -> dict:
+        """What a validation result records about this timer's run, beyond the common fields."""
+
+
+def build_job(job: Job, folder: Path) -> tuple[Path, float]:
+    """(artifact folder, build seconds) of ``job`` built in ``folder`` with the full pipeline."""
+    from deploycc.build.pipeline import build
+    folder.mkdir(parents=True, exist_ok=True)
+    model = job.write(folder)
+    start = time.perf_counter()
+    build(str(model), job.target, folder / "artifact", job.options)
+    return folder / "artifact", round(time.perf_counter() - start, 3)
+
+
+class LocalTimer:
+    """Builds and times every job on this machine, one at a time, with the protocol."""
+
+    def folder(self, kind: str) -> str:
+        return kind
+
+    def cache_key(self, local_key: str) -> str:
+        return local_key
+
+    def check_build(self, settings) -> None:
+        from deploycc.core.errors import UserError
+        if settings.protocol.clock == "cpu" and settings.threads != 1:
+            raise UserError(f"--clock cpu measures latency only with --threads 1 (got {settings.threads})")
+
+    def check_validate(self, lut, protocol) -> None:
+        """Every clock is this process's own here: nothing to refuse."""
+
+    def run(self, jobs: list[Job], protocol, threads: int, report: Report, what: str = "") -> None:
+        for job in jobs:
+            # one scratch folder per job: a LUT's artifacts would otherwise pile up on disk
+            with tempfile.TemporaryDirectory(prefix="deploycc-lut-") as scratch:
+                artifact, build_s = build_job(job, Path(scratch))
+                _, latency = time_artifact(artifact, protocol, threads)
+                load = machine_facts()["load_average"]
+            report(job, "done", {"latency": latency.to_dict(), "build_seconds": build_s, "load_average": load})
+
+    def machine(self, summary, cached: int) -> dict:
+        return machine_facts()
+
+    def result_fields(self, summary, cached: int, records: list[dict]) -> dict:
+        return {}
