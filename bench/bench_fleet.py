@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from deploycc.core.shapes import parse_shape
-    from deploycc.fleet.lut import FleetOptions, build_lut_remote
+    from deploycc.fleet.lut import FleetOptions, FleetTimer
     from deploycc.lut.profile import LUT_PROTOCOL, ProfileSettings, build_lut, protocol_for
 
     shape, units = parse_shape(args.input_shape), args.units.split(",")
@@ -65,9 +65,9 @@ def main(argv=None) -> int:
         rows.append(("here (baseline)", time.perf_counter() - t0, None))
         for label, devices, cache in (("fleet, 1 device", 1, "c1"), ("fleet, all devices", None, "c2")):
             t0 = time.perf_counter()
-            lut = build_lut_remote("fbnet", work / f"{cache}.json", settings,
-                                   FleetOptions(remote, args.key, max_devices=devices), shape, statistic="median",
-                                   cache=work / cache, units=units)
+            lut = build_lut("fbnet", work / f"{cache}.json", settings, shape, statistic="median",
+                            cache=work / cache, units=units,
+                            timer=FleetTimer(FleetOptions(remote, args.key, max_devices=devices)))
             rows.append((label, time.perf_counter() - t0, lut.machine["fleet"]))
         timed = sum(1 for e in local.entries.values() if e.get("measured", True))
         print(f"LUT: fbnet {args.input_shape}, units {args.units}, target {args.target}, {timed} timed entries, "

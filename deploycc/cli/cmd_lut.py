@@ -50,12 +50,8 @@ def build_cmd(
                                protocol=protocol_for(statistic, max_repeats, clock=_clock(clock)))
     unit_list = [u.strip() for u in units.split(",") if u.strip()] if units else None
     with _Bar("profiling", as_json) as bar:
-        if _fleet(remote, key):
-            from deploycc.fleet.lut import build_lut_remote
-            lut = build_lut_remote(space, out, settings, _fleet(remote, key), shape, backbone, statistic, cache,
-                                   bar.fleet, unit_list)
-        else:
-            lut = build_lut(space, out, settings, shape, backbone, statistic, cache, bar.step, unit_list)
+        lut = build_lut(space, out, settings, shape, backbone, statistic, cache, bar.step, unit_list,
+                        timer=_timer(remote, key))
     measured = [e for e in lut.entries.values() if e.get("measured", True)]
     data = {"lut": str(out), "space": lut.space, "backbone": lut.backbone, "input_shape": list(lut.input_shape),
             "target": lut.target, "entries": len(lut.entries), "measured_entries": len(measured),
@@ -128,11 +124,7 @@ def validate_cmd(
     plan.n_train()
     table_ = load_lut(lut)
     with _Bar("measuring", as_json) as bar:
-        if _fleet(remote, key):
-            from deploycc.fleet.lut import validate_remote
-            result = validate_remote(table_, plan, _fleet(remote, key), cache, progress=bar.fleet)
-        else:
-            result = validate(table_, plan, cache, progress=bar.step)
+        result = validate(table_, plan, cache, progress=bar.step, timer=_timer(remote, key))
     folder = output or lut.with_name(lut.name.removesuffix(".json") + ".validation")
     files = write_report(result, Path(folder), fmt)
     result["files"] = {k: str(v) for k, v in files.items()}
@@ -179,13 +171,15 @@ def _check_here(lut, allow_mismatch: bool) -> None:
     check_compatible(lut, target, toolchain_versions(target), allow_mismatch)
 
 
-def _fleet(remote: str | None, key: str | None):
-    """FleetOptions for ``--remote``/``--key`` (deploycc.fleet), or None to measure here."""
+def _timer(remote: str | None, key: str | None):
+    """Where ``lut build|validate`` time: a device fleet for ``--remote``/``--key``
+    (deploycc.fleet), else here."""
     from deploycc.fleet import remote_options
     if not remote_options(remote, key):
-        return None
-    from deploycc.fleet.lut import FleetOptions
-    return FleetOptions(remote, key)
+        from deploycc.lut.timer import LocalTimer
+        return LocalTimer()
+    from deploycc.fleet.lut import FleetOptions, FleetTimer
+    return FleetTimer(FleetOptions(remote, key))
 
 
 def _clock(clock: str) -> str:
@@ -232,16 +226,17 @@ class _Bar:
         self._bar.update(self._task, completed=done, description=text)
 
     def step(self, step) -> None:
-        """Progress of a local ``lut build|validate`` (a ``deploycc.lut.workflow.Step``)."""
+        """Progress of ``lut build|validate`` (a ``deploycc.lut.workflow.Step``), here or on a fleet."""
         self.cached += step.event == "cached"
         if self._bar is not None:
-            # an entry by its key, an architecture (its key is only an index) by its latency
-            what = step.job if self.label == "profiling" else f"{step.record['latency']['median_ms']:.1f} ms"
-            self._advance(step.done, step.total, what + (" (cached)" if step.event == "cached" else ""))
+            self._advance(step.done, step.total, self._describe(step))
 
-    def fleet(self, done, total, event, job, device, detail=None) -> None:
-        """Progress of a fleet run (``--remote``): which job, on which device, what happened."""
-        self._advance(done, total, f"{job} {event} on {device}" + (f": {detail}" if detail else ""))
+    def _describe(self, step) -> str:
+        if step.device:  # a fleet's job: which job, on which device, what happened
+            return f"{step.job} {step.event} on {step.device}" + (f": {step.detail}" if step.detail else "")
+        # here: an entry by its key, an architecture (its key is only an index) by its latency
+        what = step.job if self.label == "profiling" else f"{step.record['latency']['median_ms']:.1f} ms"
+        return what + (" (cached)" if step.event == "cached" else "")
 
     def __exit__(self, *exc):
         if self._bar:

@@ -6,7 +6,7 @@ Public API::
     lease_device(remote, key)            # a device session held by a child process (killed if stuck)
     open_remote(artifact, tracker, key)  # (manifest, RemoteSession): run/time an artifact on a device
     fan_out(tracker, key, jobs, prepare, work)   # spread jobs over every free device, retry elsewhere
-    build_lut_remote(...), validate_remote(...)  # `lut build|validate --remote`
+    deploycc.fleet.lut.FleetTimer(FleetOptions(remote, key))   # the timer of `lut build|validate --remote`
 
 Nothing here replaces TVM's RPC: uploads, module loading, remote tensors and ``time_evaluator``
 are TVM's own. What this package adds is what a fleet needs around it: a bound on every wait, the
