@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from deploycc.cli.options import JSON
+from deploycc.cli.options import JSON, split_list
 from deploycc.cli.output import emit, err_console, table
 
 app = typer.Typer(name="lut", no_args_is_help=True, help="Latency lookup tables: build, predict, validate, check.")
@@ -48,7 +48,7 @@ def build_cmd(
     settings = ProfileSettings(target=target, threads=_threads(threads), tune_trials=tune_trials,
                                trials_per_task=trials_per_task, tuning_db=tuning_db,
                                protocol=protocol_for(statistic, max_repeats, clock=_clock(clock)))
-    unit_list = [u.strip() for u in units.split(",") if u.strip()] if units else None
+    unit_list = split_list(units) if units else None
     with _Bar("profiling", as_json) as bar:
         lut = build_lut(space, out, settings, shape, backbone, statistic, cache, bar.step, unit_list,
                         timer=_timer(remote, key))

@@ -62,12 +62,12 @@ class ProfileSettings:
     extra: dict = field(default_factory=dict)
 
 
-def toolchain_versions(target) -> dict:
+def toolchain_versions(target: Target) -> dict:
     """The versions that decide whether a LUT still describes this toolchain: the backend's."""
     return dict(get_backend(target.backend).versions())
 
 
-def _full_toolchain(target) -> dict:
+def _full_toolchain(target: Target) -> dict:
     import onnx
     import torch
 
@@ -76,7 +76,7 @@ def _full_toolchain(target) -> dict:
             "torch": torch.__version__.split("+")[0], "python": platform.python_version()}
 
 
-def entry_cache_key(spec: EntrySpec, target, settings: ProfileSettings) -> str:
+def entry_cache_key(spec: EntrySpec, target: Target, settings: ProfileSettings) -> str:
     body = {"lut_version": VERSION, "entry": spec.to_dict(), "target": target_digest(target),
             "toolchain": toolchain_versions(target), "threads": settings.threads,
             "protocol": settings.protocol.to_dict(), "tune_trials": settings.tune_trials,

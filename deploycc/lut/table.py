@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploycc.core.errors import UserError
+from deploycc.targets import Target
 
 FORMAT, VERSION = "deploycc-lut", 1
 _REQUIRED = ("space", "backbone", "head", "num_classes", "input_shape", "target", "toolchain",
@@ -123,7 +124,7 @@ def _check_references(lut: LUT, path: Path) -> None:
             raise UserError(f"{path}: LUT entry {key!r} has no {lut.statistic} latency")
 
 
-def check_compatible(lut: LUT, target, versions: dict, allow_mismatch: bool = False) -> list[str]:
+def check_compatible(lut: LUT, target: Target, versions: dict, allow_mismatch: bool = False) -> list[str]:
     """Differences between the LUT's target/toolchain and ``target``/``versions``.
 
     Raises a UserError naming the first difference unless ``allow_mismatch``; returns the list
@@ -142,7 +143,7 @@ def check_compatible(lut: LUT, target, versions: dict, allow_mismatch: bool = Fa
     return problems
 
 
-def target_digest(target) -> str:
+def target_digest(target: Target) -> str:
     """A short hash of the target's definition (its file may live anywhere: the path is left out)."""
     d = {k: v for k, v in target.to_dict().items() if k != "source"}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
