@@ -2,10 +2,11 @@
 the engine's top level stays a handful of modules (docs/architecture.md).
 
 The contracts live in pyproject.toml ``[tool.importlinter]`` and are checked by import-linter's
-own ``lint-imports`` on the *installed* layout: ``passes/``, ``targets/`` and ``models/`` are
-installed as ``deploycc.passes``, ``.targets`` and ``.models`` (setuptools ``package-dir``), which
-an editable install hides from import-linter's file scan, so the layout is assembled here from the
-same mapping a wheel would use.
+own ``lint-imports``, run the way a developer runs it: in the repository root. ``passes/``,
+``targets/`` and ``models/`` are installed as ``deploycc.passes``, ``.targets`` and ``.models``
+(setuptools ``package-dir``); the symlinks ``deploycc/passes`` etc. show the source tree under the
+same names, which is what import-linter (and grimp under it) reads there. The live-check test
+mutates a copy assembled from the ``package-dir`` mapping, as a wheel lays it out.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def installed_layout(dest: Path) -> Path:
     mapped = {src for pkg, src in mapping.items() if pkg != "deploycc"}
     for package, src in mapping.items():
         root = REPO / src
-        for file in root.rglob("*.py"):
+        for file in root.rglob("*.py"):       # rglob does not enter the deploycc/<name> links
             rel = file.relative_to(root)
             if package == "deploycc" and rel.parts[0] in mapped or "__pycache__" in rel.parts:
                 continue
@@ -49,13 +50,17 @@ def lint_imports(layout: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def layout(tmp_path_factory) -> Path:
-    return installed_layout(tmp_path_factory.mktemp("installed"))
+def test_the_source_tree_shows_the_installed_names():
+    """deploycc/<name> is a link to the folder pyproject installs as deploycc.<name>."""
+    mapping = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["package-dir"]
+    for package, src in mapping.items():
+        if package != "deploycc":
+            link = REPO.joinpath(*package.split("."))
+            assert link.is_symlink() and link.resolve() == (REPO / src).resolve(), link
 
 
-def test_import_contracts_hold(layout):
-    result = lint_imports(layout)
+def test_import_contracts_hold():
+    result = lint_imports(REPO)
     assert result.returncode == 0, f"import contracts broken (pyproject.toml [tool.importlinter]):\n{result.stdout}"
     assert "0 broken" in result.stdout
 
@@ -70,9 +75,9 @@ def test_a_wrong_way_import_breaks_the_contract(tmp_path):
     assert "deploycc.core.shapes -> deploycc.cli.output" in result.stdout
 
 
-def test_no_import_cycles(layout):
+def test_no_import_cycles():
     """Zero cycles between any two modules, lazy imports inside functions included."""
-    imports = import_graph(layout)
+    imports = import_graph(REPO)
     assert "deploycc.passes.manager" in imports      # the mapped packages are in the graph
     cycles = strongly_connected(imports)
     assert not cycles, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in cycles)
@@ -92,8 +97,8 @@ def test_every_district_says_what_it_holds_and_may_import():
 
 
 def import_graph(layout: Path) -> dict[str, list[str]]:
-    """Module -> the modules it imports directly, read by grimp in a fresh interpreter (this one
-    has already imported deploycc from the editable install, which would hide the layout)."""
+    """Module -> the modules it imports directly, read by grimp in a fresh interpreter whose
+    ``deploycc`` is the one in ``layout``."""
     script = ("import grimp, json; g = grimp.build_graph('deploycc', cache_dir=None); "
               "print(json.dumps({m: sorted(g.find_modules_directly_imported_by(m)) for m in g.modules}))")
     env = {**os.environ, "PYTHONPATH": str(layout)}
