@@ -27,10 +27,10 @@ import json
 import numpy as np
 import onnx_ir as ir
 
-from ._conv import conv_geometry, static_shape
-from ._fusion_cost import Costs, Op, Plan, Tensor, partition
 from deploycc.targets import figures_for
 
+from ._conv import conv_geometry, static_shape
+from ._fusion_cost import Costs, Op, Plan, Tensor, partition
 from .base import DeployPass
 
 GROUP_KEY, TILE_KEY, PLAN_KEY = "deploycc.fusion.group", "deploycc.fusion.tile", "deploycc.fusion_plan"

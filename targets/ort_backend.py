@@ -22,11 +22,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from . import int8_cpu
 from deploycc.core.errors import UserError, first_line
 from deploycc.core.loader import graph_inputs
 from deploycc.core.numerics import value_specs
 
+from . import int8_cpu
 from .backend import Backend, CompileResult, Session
 from .target import Target
 

@@ -24,11 +24,10 @@ from pathlib import Path
 
 import onnx
 
-from . import int8_cpu
 from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import TensorSpec
 
-from . import trt_engine
+from . import int8_cpu, trt_engine
 from .backend import Backend, CompileResult, Proxy
 from .target import Target
 

@@ -19,7 +19,6 @@ import sys
 import tomllib
 from pathlib import Path
 
-import pytest
 
 from helpers import REPO
 

@@ -8,7 +8,6 @@ Each gate is a record: figure, limit, status (passed, failed, skipped with the r
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -60,30 +59,13 @@ def accuracy_gates(cfg, model, artifact, gates, folder, record, skip_reason, pro
 def measure_accuracy(cfg: Config, model: ModelSpec, artifact: Path, folder: Path, with_reference: bool) -> dict:
     from deploycc.build.runtime import open_artifact
     from deploycc.data import open_dataset
-    from deploycc.verify.evaluate import (
-        OnnxReference,
-        artifact_label,
-        check_classes,
-        check_reference,
-        evaluate,
-        model_io,
-        resolve_preprocessing,
-    )
+    from deploycc.verify.evaluate import OnnxReference, artifact_label, evaluate_artifact
 
-    dataset = open_dataset(folder, cfg.split)
-    if cfg.max_images:
-        dataset = dataclasses.replace(dataset, samples=dataset.samples[: cfg.max_images])
+    dataset = open_dataset(folder, cfg.split).first(cfg.max_images)
     manifest, session = open_artifact(artifact, cfg.threads or None)
-    label = artifact_label(artifact, manifest)
-    io = model_io(session, label)
-    check_classes(io, dataset, label)
-    ref = ref_io = None
-    if with_reference:
-        ref = OnnxReference(reference_model(model), cfg.threads)
-        ref_io = model_io(ref, f"reference {model.source}")
-        check_reference(io, ref_io, f"reference {model.source}")
-    prep, _ = resolve_preprocessing(manifest.get("preprocessing"))
-    result = evaluate(session, io, dataset, prep, ref, ref_io)
+    ref = OnnxReference(reference_model(model), cfg.threads) if with_reference else None
+    result, *_ = evaluate_artifact(session, manifest, dataset, artifact_label(artifact, manifest), ref,
+                                   f"reference {model.source}")
     out = {"images": result["images"], "miou": result["accuracy"]["miou"],
            "pixel_accuracy": result["accuracy"]["pixel_accuracy"], "iou": result["accuracy"]["iou"],
            "data": dataset.describe()}

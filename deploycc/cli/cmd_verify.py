@@ -27,15 +27,7 @@ from deploycc.cli.output import emit, err_console, table
 from deploycc.core.errors import GateFailed, UserError
 from deploycc.core.numerics import Tolerance, compare_all, random_feeds
 from deploycc.data import open_dataset
-from deploycc.verify.evaluate import (
-    OnnxReference,
-    artifact_label,
-    check_classes,
-    check_reference,
-    evaluate,
-    model_io,
-    resolve_preprocessing,
-)
+from deploycc.verify.evaluate import OnnxReference, artifact_label, evaluate_artifact
 
 app = typer.Typer()   # merged into the root command by deploycc.cli.main
 
@@ -127,18 +119,10 @@ def open_reference(reference: str, session, threads: int):
 
 
 def accuracy_section(session, manifest, where, data, split, ref, max_images, quiet) -> dict:
-    dataset = open_dataset(data, split)
-    if max_images:
-        dataset = dataclasses.replace(dataset, samples=dataset.samples[:max_images])
-    io = model_io(session, where)
-    check_classes(io, dataset, where)
-    ref_io = None
-    if ref is not None:
-        ref_io = model_io(ref, f"reference {ref.source_path or ''}")
-        check_reference(io, ref_io, f"reference {ref.source_path or ''}")
-    prep, prep_source = resolve_preprocessing(manifest.get("preprocessing"))
+    dataset = open_dataset(data, split).first(max_images)
+    ref_where = f"reference {ref.source_path or ''}" if ref is not None else "reference"
     with _progress(len(dataset.samples), quiet) as advance:
-        result = evaluate(session, io, dataset, prep, ref, ref_io, advance)
+        result, io, prep, prep_source = evaluate_artifact(session, manifest, dataset, where, ref, ref_where, advance)
     result["timing"]["artifact_ms_per_image"] = 1e3 * result["timing"]["artifact_seconds"] / max(1, result["images"])
     return {"data": dataset.describe(), "preprocessing": {**prep, "source": prep_source},
             "resolution": {"model_input": list(io.hw), "scored_at": "label resolution (prediction resized nearest)"},

@@ -16,6 +16,7 @@ May import ``deploycc.core`` only.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,10 @@ class Dataset:
     @property
     def num_classes(self) -> int | None:
         return len(self.class_names) if self.class_names else None
+
+    def first(self, count: int | None) -> "Dataset":
+        """The dataset cut to its first ``count`` samples (None or 0: all of them)."""
+        return dataclasses.replace(self, samples=self.samples[:count]) if count else self
 
     @property
     def labelled(self) -> bool:

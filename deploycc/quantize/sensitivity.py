@@ -21,9 +21,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from deploycc.targets import int8_cpu
 from deploycc.core.accuracy import Agreement
 from deploycc.quantize.qdq import QuantConfig, Ranges, quantize
+from deploycc.targets import int8_cpu
 
 # Every op ORT gives a Q/DQ pair of its own (activations like Relu fold into their producer):
 # on mac_small the residual Adds alone cost 18 points with every conv kept in float.

@@ -115,6 +115,21 @@ class _Timer:
         return now
 
 
+def evaluate_artifact(session, manifest: dict, dataset: Dataset, where: str, reference=None,
+                      ref_where: str = "reference", progress=None) -> tuple[dict, ModelIO, dict, str]:
+    """Check that ``session`` (and ``reference``) fit ``dataset``, then :func:`evaluate` it with the
+    preprocessing its manifest records; returns (scores, its ModelIO, preprocessing, where that
+    preprocessing came from). ``deploycc verify`` and ``deploycc ci`` both score through here."""
+    io = model_io(session, where)
+    check_classes(io, dataset, where)
+    ref_io = None
+    if reference is not None:
+        ref_io = model_io(reference, ref_where)
+        check_reference(io, ref_io, ref_where)
+    prep, prep_source = resolve_preprocessing(manifest.get("preprocessing"))
+    return evaluate(session, io, dataset, prep, reference, ref_io, progress), io, prep, prep_source
+
+
 def evaluate(session, io: ModelIO, dataset: Dataset, prep: dict, reference=None, ref_io: ModelIO | None = None,
              progress=None, depth: int = 2) -> dict:
     """Scores of ``session`` on ``dataset`` (and of ``reference``, with agreement, when given)."""
