@@ -159,10 +159,14 @@ def bench_cmd(
     max_seconds: float = typer.Option(60.0, "--max-seconds"),
     remote: Optional[str] = typer.Option(None, "--remote", help="time it on a device: TVM RPC tracker HOST:PORT"),
     key: Optional[str] = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
+    profile: bool = typer.Option(False, "--profile", help="also profile per node (ORT) / per function (TVM), mapped to layers and units"),
+    profile_runs: int = typer.Option(10, "--profile-runs", help="with --profile: profiled runs averaged per node"),
     as_json: bool = JSON,
 ):
     """Time an artifact with the common protocol (warm-up, repeats until the median is stable)."""
     from deploycc.fleet import remote_bench, remote_options
+    if profile and remote:
+        raise UserError("--profile runs the backend's profiler on this machine; it cannot be combined with --remote")
     if remote_options(remote, key):
         data = remote_bench(artifact, remote, key, Protocol(max_repeats=max_repeats, max_seconds=max_seconds), threads)
         lat = Latency.from_dict(data["latency"])
@@ -172,6 +176,21 @@ def bench_cmd(
         lat = time_session(session, feeds, Protocol(max_repeats=max_repeats, max_seconds=max_seconds), threads)
         data = {"artifact": str(artifact), "target": manifest["target"]["name"], "latency": lat.to_dict(),
                 "machine": machine_facts()}
-    emit(data, as_json, lambda c, d: c.print(table(
+    if profile:
+        from deploycc.verify.profile import profile_artifact
+        data["profile"] = profile_artifact(artifact, threads, profile_runs)
+    emit(data, as_json, _render_bench)
+
+
+def _render_bench(console, d: dict) -> None:
+    lat = Latency.from_dict(d["latency"])
+    console.print(table(
         f"latency of {d['artifact']} ({d['target']})", ["median ms", "p90", "p99", "min", "runs", "stable"],
-        [[f"{lat.median_ms:.2f}", f"{lat.p90_ms:.2f}", f"{lat.p99_ms:.2f}", f"{lat.min_ms:.2f}", lat.runs, lat.stable]])))
+        [[f"{lat.median_ms:.2f}", f"{lat.p90_ms:.2f}", f"{lat.p99_ms:.2f}", f"{lat.min_ms:.2f}", lat.runs, lat.stable]]))
+    if "profile" in d:
+        from deploycc.verify.profile import by_layer
+        rows = by_layer(d["profile"])
+        total = sum(r["ms"] for r in rows) or 1.0
+        console.print(table(f"profile ({d['profile']['backend']}): time per layer, nodes summed", ["layer", "unit", "ms", "share"],
+                            [[r["layer"] or "(unplaced)", r["unit"] or "", f"{r['ms']:.3f}", f"{100 * r['ms'] / total:.1f} %"]
+                             for r in rows]))

@@ -1,0 +1,115 @@
+"""Per-layer profiles: ORT's profiler and TVM's VM instrument, mapped to layers and units.
+
+A real FBNet architecture (reduced size) is built on cpu-ort (and on cpu for the slow TVM test)
+and profiled; the per-node rows must have the contract shape issue 13's report reads, every
+searchable layer must be placed with the unit the architecture chose, and the node times must
+add up to no more than the end-to-end time of a run.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from deploycc.core.errors import UserError
+from deploycc.verify.profile import by_layer, profile_artifact
+from deploycc.verify.profile_names import place_of
+from deploycc.verify.profile_tvm import _exported, _origins
+from helpers import run_cli
+
+SHAPE = [1, 3, 32, 32]
+
+
+def _arch(tmp_path):
+    from deploycc.models import parse_arch, sample_genotype, save_arch
+    geno = sample_genotype("fbnet", random.Random(3))
+    arch = parse_arch({"format": "deploycc-arch", "version": 1, "name": "p", "space": "fbnet",
+                       "genotype": geno, "input_shape": SHAPE, "num_classes": 10})
+    return save_arch(arch, tmp_path / "arch.json"), arch
+
+
+@pytest.fixture(scope="module")
+def ort_artifact(tmp_path_factory):
+    from deploycc.build.pipeline import BuildOptions, build
+    tmp = tmp_path_factory.mktemp("profile")
+    path, arch = _arch(tmp)
+    build(str(path), "cpu-ort", tmp / "art", BuildOptions(verify_passes=False, threads=1))
+    return tmp / "art", arch
+
+
+def _check_contract(profile: dict, backend: str) -> None:
+    assert set(profile) == {"backend", "layers"} and profile["backend"] == backend
+    for row in profile["layers"]:
+        assert set(row) == {"name", "op_type", "layer", "unit", "ms"}
+        assert isinstance(row["name"], str) and isinstance(row["op_type"], str) and row["ms"] >= 0
+
+
+def _check_placed(profile: dict, arch) -> None:
+    units = {r["layer"]: r["unit"] for r in by_layer(profile)}
+    assert units["stem"] == "stem" and units["head"] == "head"
+    for i, code in enumerate(arch.genotype):
+        if code != "skip":                    # an identity skip compiles to nothing
+            assert units[f"layer {i}"] == code
+
+
+def test_ort_profile_maps_every_node_to_its_layer_and_unit(ort_artifact):
+    art, arch = ort_artifact
+    profile = profile_artifact(art, threads=1, runs=3)
+    _check_contract(profile, "ort")
+    _check_placed(profile, arch)
+    assert all(r["layer"] is not None for r in profile["layers"])   # reorders go to their neighbours
+    assert json.loads(json.dumps(profile)) == profile
+
+
+def test_bench_profile_json_and_refusals(ort_artifact, capsys):
+    art, _ = ort_artifact
+    assert run_cli(["bench", art, "--threads", "1", "--max-repeats", "5", "--profile", "--profile-runs", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    _check_contract(data["profile"], "ort")
+    assert run_cli(["bench", art, "--profile", "--remote", "127.0.0.1:9190", "--key", "x"]) == 2
+    assert "--remote" in capsys.readouterr().err
+    with pytest.raises(UserError, match="at least 1 run"):
+        profile_artifact(art, runs=0)
+
+
+def test_names_place_nodes_and_modules():
+    fb = {"space": "fbnet", "genotype": ["k3_e1", "skip"]}
+    sq = {"space": "squeezenas", "genotype": ["k5_e6"]}
+    assert place_of("/units.1/op/op.2/Relu_output_0_nchwc", fb) == ("layer 1", "skip")
+    assert place_of("/stem/stem.0/Conv", fb) == ("stem", "stem")
+    assert place_of(_exported("stem.0"), fb) == ("stem", "stem")
+    assert place_of("/head/fc/Gemm", fb) == ("head", "head")
+    assert place_of("/encoder/residuals.0/conv/Conv", sq) == ("layer 0", "k5_e6")
+    assert place_of(_exported("encoder.last_conv.0"), sq) == ("head", "head")
+    assert place_of("/decoder/aspp/Conv", sq) == ("head", "head")
+    assert place_of("ReorderOutput_token_3", fb) == (None, None)
+    assert place_of("/units.1/Conv", None) == (None, None)
+    assert _exported("encoder.residuals.12.conv1") == "/encoder/residuals.12/conv1"
+
+
+def test_tvm_calls_are_placed_only_when_every_conv_matches(tmp_path):
+    _, arch = _arch(tmp_path)
+    from deploycc.verify.profile_tvm import _conv_modules
+    convs = _conv_modules(arch.to_dict())
+    calls = [("vm.builtin.alloc_tensor", 0.1, None)]
+    for i, (_, shape) in enumerate(convs):
+        calls += [(f"conv2d{i}", 1.0, shape), (f"add{i}", 0.1, (1,)), ("relu", 0.1, None)]
+    origins = _origins(calls, arch.to_dict())
+    assert origins[0] is None and origins[1] == convs[0][0] and origins[3] == convs[0][0]
+    assert place_of(origins[-1], arch.to_dict()) == ("head", "head")
+    wrong = list(calls)
+    wrong[1] = ("conv2d0", 1.0, (1, 1, 1, 1))
+    assert _origins(wrong, arch.to_dict()) == [None] * len(calls)
+    assert _origins(calls[:-3], arch.to_dict()) == [None] * (len(calls) - 3)
+
+
+@pytest.mark.slow
+def test_tvm_profile_places_every_layer(tmp_path):
+    from deploycc.build.pipeline import BuildOptions, build
+    path, arch = _arch(tmp_path)
+    build(str(path), "cpu", tmp_path / "art", BuildOptions(verify_passes=False, threads=1))
+    profile = profile_artifact(tmp_path / "art", threads=1, runs=2)
+    _check_contract(profile, "tvm")
+    _check_placed(profile, arch)
