@@ -71,7 +71,7 @@ def by_layer(profile: dict) -> list[dict]:
 
 
 def _ort_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, seed: int) -> list:
-    """(node name, op type, mean ms per run, None) from ONNX Runtime's own profiler."""
+    """(node name, op type, mean ms per run, neighbour it serves) from ONNX Runtime's profiler."""
     import onnxruntime as ort
 
     from deploycc.build.runtime import open_artifact
