@@ -4,7 +4,8 @@ Flow: ``relax.frontend.onnx.from_onnx`` (weights baked in), then either the defa
 when a MetaSchedule tuning database is given or tuning is asked for, the ``static_shape_tuning``
 pipeline (``total_trials=0`` only applies the database). The database is keyed by workload, so
 the units a search space repeats are tuned once and reused by every later build that has them.
-CUDA targets get dlight's default GPU schedules. ``export_library`` uses the target's cross
+CUDA targets get dlight's default GPU schedules; CPU targets get deploycc's default CPU schedules
+(``tvm_cpu_schedules``) for every PrimFunc no tuning record covers. ``export_library`` uses the target's cross
 compiler (``cc``) when the host is not this machine.
 """
 
@@ -65,7 +66,7 @@ class TVMBackend(Backend):
                 )(mod)
             if tvm_target.kind.name == "cuda":
                 mod = _gpu_schedules(mod)
-        ex = tvm_fusion.build(mod, tvm_target, fusion)
+        ex = tvm_fusion.build(mod, tvm_target, fusion, _cpu_pipeline(target, tvm_target))
         cc = target.settings.get("tvm", {}).get("cc")
         _export(ex, workdir / "model.so", cc)
         files, kernels = ["model.so"], None
@@ -162,6 +163,14 @@ def tuning_database(target: Target, tvm_target, options: dict) -> Path | None:
 def _target_key(tvm_target) -> str:
     import hashlib
     return hashlib.sha256(str(tvm_target).encode()).hexdigest()[:16]
+
+
+def _cpu_pipeline(target: Target, tvm_target):
+    """The Relax pipeline with deploycc's default CPU schedules, or None for non-CPU targets."""
+    if tvm_target.kind.name != "llvm":
+        return None
+    from .tvm_cpu_schedules import CPUFacts, pipeline
+    return pipeline(tvm_target, CPUFacts.of(tvm_target, target.onchip_memory()))
 
 
 def _gpu_schedules(mod):

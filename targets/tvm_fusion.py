@@ -92,19 +92,23 @@ def import_onnx(model: onnx.ModelProto, tiling: bool = False):
     return mod, fusion
 
 
-def build(mod, tvm_target, fusion: Fusion):
-    """``tvm.compile`` for ``mod``; with a plan, lower first and check every group is one PrimFunc."""
+def build(mod, tvm_target, fusion: Fusion, pipeline=None):
+    """``tvm.compile`` for ``mod`` with ``pipeline`` (TVM's default when None); with a plan, lower
+    first and check every group is one PrimFunc."""
     import tvm
     from tvm import relax
 
     if not fusion.groups:
-        return tvm.compile(mod, target=tvm_target)
-    pipeline = relax.get_pipeline("default")
-    if "gpu" in tvm_target.keys:
-        pipeline = relax.get_default_pipeline(tvm_target)
+        return tvm.compile(mod, target=tvm_target, relax_pipeline=pipeline or "default")
+    if pipeline is None:
+        gpu = "gpu" in tvm_target.keys
+        pipeline = relax.get_default_pipeline(tvm_target) if gpu else relax.get_pipeline("default")
+    # blocks are counted before scheduling (a schedule may inline a group's elementwise blocks)
+    planned = _fused_primfuncs(mod, fusion.groups)
     with tvm_target:
         lowered = pipeline(mod)
-    fusion.primfuncs = _fused_primfuncs(lowered, fusion.groups)
+    _fused_primfuncs(lowered, fusion.groups)
+    fusion.primfuncs = planned
     return tvm.compile(lowered, target=tvm_target, relax_pipeline=None)
 
 

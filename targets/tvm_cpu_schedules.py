@@ -1,0 +1,251 @@
+"""Default CPU schedules for TVM Relax PrimFuncs: what a build gets when no tuning record exists.
+
+TVM 0.27 ships CPU default rules for GEMV and row reductions only (``tvm.s_tir.dlight.cpu``); an
+untuned convolution is a naive scalar loop nest, about 100x slower than ONNX Runtime. These rules
+(dlight ``ScheduleRule`` objects, applied with ``dlight.ApplyDefaultSchedule`` after ``FuseTIR``)
+schedule the fused PrimFuncs the default pipeline produces. Hand-written because no library
+offers CPU schedules for Relax; the design follows TVM's older x86/ARM TOPI direct-conv schedules.
+
+``WindowReduction`` covers every block with spatial axes (N, C, H, W) and a small reduction:
+conv2d (any groups, strides, dilations), depthwise conv and windowed pooling. It keeps the
+layout NCHW (so no layout transform is needed anywhere in the network) and
+
+- vectorizes along the output width (``lanes`` fp32 lanes from the target: AVX2 8, AVX-512 16,
+  NEON 4) and register-tiles ``c_block`` output channels x ``w_block`` output columns, so each
+  input vector loaded is reused for every channel of the tile (convs whose input does not depend
+  on the output channel, i.e. depthwise and pooling, tile more columns instead);
+- parallelizes output rows, and splits a row into column chunks when the input slab one row
+  needs does not fit half of the on-chip memory the target file gives;
+- computes the zero-padding per output row inside the parallel loop (never a whole padded copy);
+- unrolls the kernel loops and fuses the epilogue (bias, BN, ReLU, residual add) into the tile,
+  so the accumulator tile lives in registers.
+
+``Elementwise`` parallelizes and vectorizes everything else (resize, concat, adds, reductions
+over outer axes). Tile sizes come from ``CPUFacts`` (lanes, on-chip bytes, cores); with
+``tunable=True`` the same rules sample those sizes, which is the design space tuning searches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DATA_PAR, REDUCE = 0, 2
+ACCUMULATORS = 12          # vector registers kept for the accumulator tile (16 on AVX2/NEON)
+
+
+@dataclass(frozen=True)
+class CPUFacts:
+    lanes: int = 8               # fp32 lanes per vector register
+    onchip_bytes: int = 1 << 20  # per-core cache the row slab should fit in
+
+    @staticmethod
+    def of(target, onchip_bytes: int | None = None) -> "CPUFacts":
+        """Lanes from the target's features (``llvm_get_vector_width`` says 512 bits for znver3,
+        which has 256-bit AVX2, so it is not trusted)."""
+        from tvm.target.codegen import llvm_cpu_has_features
+        lanes = 4   # SSE, NEON and anything unknown: 128-bit vectors
+        for feature, width in (("avx512f", 16), ("avx2", 8), ("avx", 8)):
+            if llvm_cpu_has_features([feature], target):
+                lanes = width
+                break
+        return CPUFacts(lanes, onchip_bytes or 1 << 20)
+
+
+def rules(facts: CPUFacts) -> list:
+    """The rule list for ``dlight.ApplyDefaultSchedule``, most specific first."""
+    from tvm.s_tir import dlight
+    return [WindowReduction(facts), Elementwise(facts), dlight.cpu.GEMV(), dlight.cpu.Reduction()]
+
+
+def pipeline(tvm_target, facts: CPUFacts):
+    """TVM 0.27's CPU pipeline (``relax.backend.cpu_generic``) with these rules applied after
+    ``FuseTIR``. PrimFuncs a tuning database already scheduled (``tirx.is_scheduled``) are kept."""
+    import tvm
+    from tvm.relax.backend.cpu_generic import pipeline as cpu
+    from tvm.s_tir import dlight
+
+    @tvm.transform.module_pass(opt_level=0, name="DeployccCPUPipeline")
+    def _pipeline(mod, _ctx):
+        with tvm_target:
+            return tvm.transform.Sequential(
+                cpu.library_dispatch_passes(tvm_target) + cpu.legalize_passes(tvm_target)
+                + [dlight.ApplyDefaultSchedule(*rules(facts))]
+                + cpu.dataflow_lower_passes(tvm_target) + cpu.finalize_passes(tvm_target))(mod)
+    return _pipeline
+
+
+def _base():
+    from tvm.s_tir.dlight.cpu.base import CPUScheduleRule
+    return CPUScheduleRule
+
+
+def _divisor_at_most(n: int, limit: int) -> int:
+    """The largest divisor of ``n`` not above ``limit`` (tiles that divide need no predicate)."""
+    return max(d for d in range(1, max(1, min(n, limit)) + 1) if n % d == 0)
+
+
+def _extent(sch, loop) -> int:
+    return int(sch.get(loop).extent)
+
+
+def _block_kinds(sch, block) -> list[int] | None:
+    """Iter kinds of ``block`` if each of its loops binds exactly one iter var in order."""
+    from tvm_ffi import get_global_func
+    stmt = sch.get(block)
+    loops = sch.get_loops(block)
+    if len(loops) != len(stmt.iter_vars):
+        return None
+    for loop, value in zip(loops, get_global_func("s_tir.schedule.GetSBlockRealize")(sch, block).iter_values):
+        if not value.same_as(sch.get(loop).loop_var):
+            return None
+    return [int(iv.iter_type) for iv in stmt.iter_vars]
+
+
+def _inline_chain(sch, blocks) -> bool:
+    """Inline every block but the last into its consumer; False if one cannot be inlined."""
+    for b in blocks[:-1]:
+        try:
+            sch.compute_inline(b)
+        except Exception:  # noqa: BLE001 - TVM raises several ScheduleError kinds
+            return False
+    return True
+
+
+def _reads_depend_on_channel(stmt) -> bool:
+    """Whether the block's data input (its first read) is indexed by the output channel."""
+    from tvm.tirx.analysis import undefined_vars
+    c_var = stmt.iter_vars[1].var
+    return any(v.same_as(c_var) for rng in stmt.reads[0].region for v in undefined_vars(rng.min))
+
+
+class WindowReduction(_base()):
+    """conv2d / depthwise / grouped conv / pooling: see the module docstring."""
+
+    def __init__(self, facts: CPUFacts):
+        self.facts = facts
+
+    def apply(self, func, target, tunable):
+        from tvm import s_tir, tirx
+        if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
+            return None
+        sch = s_tir.Schedule(func)
+        blocks = sch.get_child_blocks(sch.get_sblock("root"))
+        kinds = [_block_kinds(sch, b) for b in blocks]
+        red = [i for i, k in enumerate(kinds) if k and REDUCE in k]
+        if len(red) != 1 or kinds[red[0]][:4] != [DATA_PAR] * 4 or set(kinds[red[0]][4:]) != {REDUCE}:
+            return None
+        r = red[0]
+        conv, pads, tail = blocks[r], blocks[:r], blocks[r + 1:]
+        if any(k is None or REDUCE in k for k in kinds[:r]) or len(pads) > 1:
+            return None
+        if tail and not _inline_chain(sch, list(tail)):
+            return None
+        try:
+            self._schedule(sch, conv, pads[0] if pads else None, tail[-1] if tail else None, tunable)
+        except Exception:  # noqa: BLE001 - a shape the rule cannot tile goes to the next rule
+            return None
+        return sch
+
+    def _tiles(self, sch, conv, reuse: bool, tunable: bool):
+        n, c, h, w, *_ = sch.get_loops(conv)
+        ce, we = _extent(sch, c), _extent(sch, w)
+        lanes = self.facts.lanes
+        if tunable:
+            cb = sch.sample_perfect_tile(c, 2, max_innermost_factor=8 if reuse else 1)[1]
+            wb = sch.sample_perfect_tile(w, 2, max_innermost_factor=4 * lanes)[1]
+            return cb, wb
+        if reuse:   # every input vector feeds c_block accumulators: wide channel tile
+            wb = _divisor_at_most(we, 2 * lanes)
+            vectors = max(1, -(-wb // lanes))
+            cb = _divisor_at_most(ce, max(1, ACCUMULATORS // vectors))
+        else:       # depthwise / pooling: no channel reuse, more columns for ILP
+            cb, wb = 1, _divisor_at_most(we, 4 * lanes)
+        return cb, wb
+
+    def _schedule(self, sch, conv, pad, out, tunable):
+        reuse = not _reads_depend_on_channel(sch.get(conv))
+        cb, wb = self._tiles(sch, conv, reuse, tunable)
+        n, c, h, w, *red = sch.get_loops(conv)
+        co, ci = sch.split(c, [None, cb])
+        wo, wi = sch.split(w, [None, wb])
+        chunk = self._chunk(sch, conv, red, _extent(sch, wo) if not tunable else None, wb)
+        if chunk:
+            wc, wo = sch.split(wo, [None, chunk])
+            sch.reorder(n, h, wc, co, wo, *red, ci, wi)
+        else:
+            sch.reorder(n, h, co, wo, *red, ci, wi)
+        row = sch.fuse(n, h)
+        sch.parallel(row)
+        for loop in red[1:]:
+            if _extent(sch, loop) <= 7:
+                sch.unroll(loop)
+        sch.unroll(ci)
+        sch.vectorize(wi)
+        if out is not None:
+            sch.reverse_compute_at(out, wo, preserve_unit_loops=True)
+            *_, oc, oh, ow = sch.get_loops(out)
+            sch.unroll(oc)
+            sch.vectorize(ow)
+            sch.set_scope(conv, 0, "local")
+        init = sch.decompose_reduction(conv, red[0])
+        *_, ic, iw = sch.get_loops(init)
+        sch.unroll(ic)
+        sch.vectorize(iw)
+        if pad is not None:
+            sch.compute_at(pad, row, preserve_unit_loops=True)
+            loops = sch.get_loops(pad)
+            if _extent(sch, loops[-1]) % self.facts.lanes == 0:
+                sch.vectorize(sch.split(loops[-1], [None, self.facts.lanes])[1])
+
+    def _chunk(self, sch, conv, red, wo_extent, wb) -> int | None:
+        """Column tiles per chunk so one chunk's input slab fits half the on-chip memory."""
+        if wo_extent is None:
+            return None
+        slab = 4 * wb * wo_extent
+        for loop in red:
+            slab *= _extent(sch, loop)
+        budget = self.facts.onchip_bytes // 2
+        if slab <= budget:
+            return None
+        return _divisor_at_most(wo_extent, max(1, wo_extent * budget // slab))
+
+
+class Elementwise(_base()):
+    """Any other PrimFunc: inline what can be inlined, parallelize outer spatial loops and vectorize
+    the innermost one of injective blocks."""
+
+    def __init__(self, facts: CPUFacts):
+        self.facts = facts
+
+    def apply(self, func, target, tunable):
+        from tvm import s_tir, tirx
+        if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
+            return None
+        sch = s_tir.Schedule(func)
+        blocks = sch.get_child_blocks(sch.get_sblock("root"))
+        for b in blocks[:-1]:
+            try:
+                sch.compute_inline(b)
+            except Exception:  # noqa: BLE001 - the block stays a separate loop nest
+                pass
+        scheduled = False
+        for b in sch.get_child_blocks(sch.get_sblock("root")):
+            kinds = _block_kinds(sch, b)
+            if not kinds or kinds[0] != DATA_PAR:
+                continue
+            self._block(sch, b, kinds)
+            scheduled = True
+        return sch if scheduled else None
+
+    def _block(self, sch, block, kinds) -> None:
+        loops = sch.get_loops(block)
+        spatial = len(kinds) - len([k for k in kinds if k != DATA_PAR]) if REDUCE not in kinds else kinds.index(REDUCE)
+        outer = list(loops[:spatial])
+        if REDUCE not in kinds and len(kinds) == spatial and _extent(sch, outer[-1]) >= self.facts.lanes:
+            vec = _divisor_at_most(_extent(sch, outer[-1]), 4 * self.facts.lanes)
+            if vec > 1:
+                last_o, last_i = sch.split(outer[-1], [None, vec])
+                sch.vectorize(last_i)
+                outer[-1] = last_o
+        fused = sch.fuse(*outer) if len(outer) > 1 else outer[0]
+        sch.parallel(fused)
