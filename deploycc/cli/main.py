@@ -13,7 +13,8 @@ import sys
 
 import typer
 
-from deploycc.cli import cmd_build, cmd_ci, cmd_data, cmd_info, cmd_lut, cmd_models, cmd_train, cmd_verify
+from deploycc.cli import (cmd_build, cmd_ci, cmd_data, cmd_info, cmd_lut, cmd_models, cmd_predict, cmd_train,
+                          cmd_verify)
 from deploycc.cli.output import err_console
 from deploycc.core.errors import DeployccError
 
@@ -22,7 +23,7 @@ app = typer.Typer(
     help="Deploy searched CNNs to CPUs, Jetson Xavier and NPUs; verify numerics, mIoU and latency.",
 )
 
-for _module in (cmd_build, cmd_ci, cmd_info, cmd_models, cmd_train, cmd_verify):
+for _module in (cmd_build, cmd_ci, cmd_info, cmd_models, cmd_predict, cmd_train, cmd_verify):
     app.add_typer(_module.app)               # top-level commands (build, run, bench, ...)
 for _module in (cmd_data, cmd_lut):
     app.add_typer(_module.app, name=_module.app.info.name)   # command groups (data ..., lut ...)

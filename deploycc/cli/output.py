@@ -48,3 +48,25 @@ class StageReporter:
         # A failing stage prints nothing here: the error line that follows says what went wrong.
         if ok and not self.quiet:
             err_console.print(f"  {name:<10} [green]done[/] in {seconds:.2f} s")
+
+
+class progress_bar:
+    """A rich progress bar on stderr (none with --json) labelled ``label``; yields an ``advance(n)``
+    callback, or None when quiet."""
+
+    def __init__(self, label: str, total: int, quiet: bool):
+        self.label, self.total, self.quiet, self._bar = label, total, quiet, None
+
+    def __enter__(self):
+        if self.quiet:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+        self._bar = Progress(f"[bold]{self.label}[/]", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                             console=err_console, transient=True)
+        self._bar.start()
+        task = self._bar.add_task(self.label, total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self._bar:
+            self._bar.stop()

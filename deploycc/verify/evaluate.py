@@ -154,9 +154,9 @@ def evaluate(session, io: ModelIO, dataset: Dataset, prep: dict, reference=None,
         t0 = timer.add("waiting_for_data", t0)
         if not batch:
             break
-        preds = _predict(session, io, [b[1] for b in batch])
+        preds = predict_classes(session, io, [b[1] for b in batch])
         t0 = timer.add("artifact", t0)
-        ref_preds = _predict(reference, ref_io, [b[1] for b in batch]) if reference is not None else None
+        ref_preds = predict_classes(reference, ref_io, [b[1] for b in batch]) if reference is not None else None
         t0 = timer.add("reference", t0)
         for i, (sample, _, label, seconds) in enumerate(batch):
             decode += seconds
@@ -176,7 +176,7 @@ def evaluate(session, io: ModelIO, dataset: Dataset, prep: dict, reference=None,
     return _report(conf, ref_conf, agree, names, images, wall, decode, timer.seconds)
 
 
-def _predict(session, io: ModelIO, xs: list[np.ndarray]) -> np.ndarray:
+def predict_classes(session, io: ModelIO, xs: list[np.ndarray]) -> np.ndarray:
     """Argmax class maps (uint8) for up to ``io.batch`` preprocessed images (last batch padded)."""
     x = np.zeros(io.input.shape, dtype=np.dtype(io.input.dtype))
     x[: len(xs)] = np.stack(xs)
@@ -188,6 +188,8 @@ def _report(conf, ref_conf, agree, names, images, wall, decode, seconds) -> dict
     out: dict = {"images": images}
     if conf is not None:
         out["accuracy"] = conf.scores(names)
+        out["confusion"] = {"rows": "ground truth", "columns": "prediction", "classes": list(names),
+                            "matrix": conf.matrix.tolist()}
     if ref_conf is not None:
         out["reference_accuracy"] = ref_conf.scores(names)
         a, r = out["accuracy"]["miou"], out["reference_accuracy"]["miou"]

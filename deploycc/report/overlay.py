@@ -1,0 +1,54 @@
+"""Segmentation pictures for people: a photo blended with its colour-coded class map, beside a legend.
+
+The picture keeps the photo's own pixels (placed unresampled with ``Figure.figimage``); a photo too
+short for its legend is enlarged by a whole factor (nearest neighbour), so every legend entry stays
+readable and no pixel is blurred. The legend is matplotlib's. ``disagreement`` shows where two
+class maps differ: the photo in grey, the differing pixels in red.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+DISAGREE = (230, 20, 60)
+_ROW_PX, _LEGEND_PX, _DPI = 21, 230, 100
+
+
+def blend(image: np.ndarray, colors: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """``alpha`` of the class colours over the photo (both H x W x 3 uint8)."""
+    mixed = (1.0 - alpha) * image.astype(np.float32) + alpha * colors.astype(np.float32)
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+def disagreement(image: np.ndarray, differ: np.ndarray) -> np.ndarray:
+    """The photo in dimmed grey with the pixels where ``differ`` is true in red."""
+    grey = (0.35 * image.astype(np.float32).mean(axis=2) + 110).astype(np.uint8)
+    out = np.repeat(grey[..., None], 3, axis=2)
+    out[differ] = DISAGREE
+    return out
+
+
+def picture_with_legend(picture: np.ndarray, legend: list[tuple[str, tuple[int, int, int]]], title: str) -> Figure:
+    """``picture`` (H x W x 3 uint8) at its own pixels, the legend in a panel to its right."""
+    h, w = picture.shape[:2]
+    need = _ROW_PX * (len(legend) + 2) + 20
+    scale = min(8, max(1, math.ceil(need / h)))
+    if scale > 1:
+        picture = np.repeat(np.repeat(picture, scale, axis=0), scale, axis=1)
+    ph, pw = picture.shape[:2]
+    fig_w, fig_h = pw + _LEGEND_PX, max(ph, need)
+    fig = Figure(figsize=(fig_w / _DPI, fig_h / _DPI), dpi=_DPI)
+    fig.figimage(picture, xo=0, yo=fig_h - ph, origin="upper")
+    handles = [Patch(facecolor=np.asarray(c) / 255.0, edgecolor="#444", label=name) for name, c in legend]
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(pw / fig_w, 1.0), fontsize=9,
+               title=title, title_fontsize=9, frameon=False, borderaxespad=0.4)
+    return fig
+
+
+def save_picture(fig: Figure, path: Path) -> None:
+    fig.savefig(path, dpi=_DPI, format="png")
