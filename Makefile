@@ -6,9 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deploycc-installed
 DEMO_DIR := build/demo
 
-.PHONY: setup demo test test-all bench clean cross-tools
+.PHONY: setup demo test test-all bench clean cross-tools browser-tools
 
-setup: $(STAMP) cross-tools
+setup: $(STAMP) cross-tools browser-tools
 
 # The aarch64 cross compiler for Jetson / arm64 TVM builds (Debian gcc-aarch64-linux-gnu). Without
 # apt-get or root this prints one line and goes on; the tests that need it skip with the reason.
@@ -18,6 +18,16 @@ cross-tools:
 	    (apt-get install -y -q gcc-aarch64-linux-gnu >/dev/null 2>&1 || \
 	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q gcc-aarch64-linux-gnu >/dev/null 2>&1)) ; } || \
 	  echo "note: aarch64-linux-gnu-gcc not installed (needs root and apt-get); aarch64 TVM exports will be unavailable"
+
+# Headless Chromium and its WebDriver (Debian chromium, chromium-driver) for the report tests, which
+# open every HTML report in a real browser. Without apt-get or root this prints one line and goes on;
+# those tests then skip with the reason.
+browser-tools:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 ; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1)) ; } || \
+	  echo "note: chromium/chromedriver not installed (needs root and apt-get); the browser tests of the HTML reports will skip"
 
 $(STAMP): requirements.txt requirements-cuda.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,16 +43,24 @@ DEMO_MODEL   := models/zoo/trained/street_ref.onnx
 DEMO_DATA    := $(DEMO_DIR)/streets
 DEMO_TARGETS ?= cpu cpu-ort
 
+DEMO_REPORTS := $(DEMO_DIR)/reports
+
 demo: setup
 	mkdir -p $(DEMO_DIR)
 	$(BIN)/deploycc data synth --out $(DEMO_DATA) --split val --n 100 --size 128x256 --seed 2 --overwrite
-	$(BIN)/deploycc inspect $(DEMO_MODEL) --no-layers
+	$(BIN)/deploycc inspect $(DEMO_MODEL) --no-layers --report $(DEMO_REPORTS)/inspect.html
 	for t in $(DEMO_TARGETS); do \
-	  $(BIN)/deploycc build $(DEMO_MODEL) --target $$t -o $(DEMO_DIR)/street_ref.$$t && \
+	  $(BIN)/deploycc build $(DEMO_MODEL) --target $$t -o $(DEMO_DIR)/street_ref.$$t --report $(DEMO_REPORTS)/build.$$t.html && \
 	  $(BIN)/deploycc verify $(DEMO_DIR)/street_ref.$$t --data $(DEMO_DATA) --reference $(DEMO_MODEL) \
-	    --min-miou 60 --max-miou-drop 0.5 || exit $$?; \
+	    --min-miou 60 --max-miou-drop 0.5 --report $(DEMO_REPORTS)/verify.$$t.html || exit $$?; \
 	done
-	$(BIN)/deploycc bench $(DEMO_DIR)/street_ref.$(lastword $(DEMO_TARGETS)) --max-repeats 10
+	$(BIN)/deploycc bench $(DEMO_DIR)/street_ref.$(lastword $(DEMO_TARGETS)) --max-repeats 10 --report $(DEMO_REPORTS)/bench.html
+	$(BIN)/deploycc predict $(DEMO_DIR)/street_ref.$(firstword $(DEMO_TARGETS)) \
+	  $(DEMO_DATA)/leftImg8bit/val/synth/synth_000002_00000[0-3]_leftImg8bit.png \
+	  --reference $(DEMO_MODEL) -o $(DEMO_DIR)/overlays
+	@echo "open in a browser:"; for f in $(DEMO_REPORTS)/*.html; do echo "  $$(pwd)/$$f"; done
+	@echo "overlays (photo under its class colours, with a legend) and disagreement maps:"; \
+	  for f in $(DEMO_DIR)/overlays/*_overlay.png $(DEMO_DIR)/overlays/*_disagreement.png; do echo "  $$(pwd)/$$f"; done
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -58,6 +58,20 @@ def summary(items: list[Placement], rules: dict) -> dict:
             "on_accelerator": on, "fallbacks": len(layers) - on}
 
 
+def placement_map(before: onnx.ModelProto, after: onnx.ModelProto, target) -> dict:
+    """Per node, accelerator or fallback and the deciding rule, for the graph before and after a
+    target's passes (``deploycc build`` and ``deploycc inspect --target`` report it); a target
+    whose ``[legality]`` names no accelerator gets a note instead."""
+    rules = target.legality
+    if not rules.get("accelerator"):
+        return {"target": target.name, "note": f"target {target.name} names no accelerator: every node runs on its one unit"}
+    out = {"target": target.name}
+    for when, model in (("before", before), ("after", after)):
+        items = placements(model, rules)
+        out[when] = {"summary": summary(items, rules), "nodes": [p.to_dict() for p in items]}
+    return out
+
+
 def _check(node: onnx.NodeProto, g: "_GraphFacts", rules: dict) -> tuple[str, list[str]]:
     ops = rules.get("ops")
     if ops is not None and node.op_type not in ops:

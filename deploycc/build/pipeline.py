@@ -27,6 +27,7 @@ from deploycc.passes import PassContext, resolve_passes, run_passes
 from deploycc.quantize.stage import quantization_error, quantize_for_target
 from deploycc.targets import Target, load_target
 from deploycc.targets.backend import Backend, get_backend, require_available
+from deploycc.targets.placement import placement_map
 
 
 @dataclass
@@ -57,6 +58,8 @@ class BuildResult:
     manifest: dict
     times: dict
     ok: bool
+    passes: list = field(default_factory=list)   # pass records with their times (the manifest blanks them)
+    legality: dict | None = None                 # per node accelerator or fallback, before and after the passes
 
 
 def build(model: str, target_name: str, out: str | Path, options: BuildOptions | None = None,
@@ -73,7 +76,9 @@ def build(model: str, target_name: str, out: str | Path, options: BuildOptions |
         with stages.step("simplify"):
             graph = simplify(original, source) if options.simplify else original
         with stages.step("passes"):
+            before = graph
             graph, records = _run_target_passes(graph, target, options)
+        legality = placement_map(before, graph, target)
         with stages.step("quantize"):
             quant = quantize_for_target(graph, original, target, options)
         with stages.step("compile"):
@@ -86,10 +91,13 @@ def build(model: str, target_name: str, out: str | Path, options: BuildOptions |
         with stages.step("verify"):
             manifest["verification"] = _verify(original, backend, stage, manifest, target, options, quant)
         manifest = write_manifest(stage, manifest)
-        ok = manifest["verification"]["ok"]
-        if not ok:
-            raise GateFailed(_failure_line(manifest["verification"], target))
-    return BuildResult(out, target, manifest, dict(stages.times), ok)
+        result = BuildResult(out, target, manifest, dict(stages.times), manifest["verification"]["ok"],
+                             [r.to_dict() for r in records], legality)
+        if not result.ok:
+            failed = GateFailed(_failure_line(manifest["verification"], target))
+            failed.result = result   # what the build found, for its report (nothing is written at out)
+            raise failed
+    return result
 
 
 def simplify(model: onnx.ModelProto, source: Path) -> onnx.ModelProto:

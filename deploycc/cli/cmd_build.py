@@ -11,9 +11,10 @@ import typer
 from deploycc.build.pipeline import BuildOptions, build
 from deploycc.build.runtime import open_artifact
 from deploycc.build.stages import Stages
-from deploycc.cli.options import JSON, split_list
+from deploycc.cli.options import JSON, check_report_path, report_option, split_list
 from deploycc.cli.output import StageReporter, emit, table
-from deploycc.core.errors import UserError, first_line
+from deploycc.cli.reports import write_bench_report, write_build_report
+from deploycc.core.errors import GateFailed, UserError, first_line
 from deploycc.core.numerics import random_feeds
 from deploycc.core.shapes import parse_input_shapes
 from deploycc.verify.measure import Latency, Protocol, machine_facts, time_session
@@ -41,10 +42,14 @@ def build_cmd(
     calib_images: Optional[int] = typer.Option(None, "--calib-images", help="INT8: number of calibration images"),
     max_miou_drop: Optional[float] = typer.Option(None, "--max-miou-drop", help="INT8: keep sensitive layers in FP16/FP32 until the agreement-mIoU drop (points) holds"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="finish a device bundle here (build its TensorRT engine)"),
+    report: Optional[Path] = report_option("the build (stages, passes, legality map, numerics)"),
     as_json: bool = JSON,
 ):
     """Compile MODEL for a target into a verified artifact folder (or finish a bundle: --resume)."""
+    check_report_path(report)
     if resume is not None:
+        if report is not None:
+            raise UserError("--report is written by a build from MODEL, not by --resume")
         return _resume(resume, model, as_json)
     if model is None:
         raise UserError("missing MODEL (an ONNX file, architecture .json or zoo name), or give --resume BUNDLE")
@@ -55,8 +60,15 @@ def build_cmd(
         trials_per_task=trials_per_task, tuning_db=tuning_db, threads=threads, backend=backend,
         calib_data=calib_data, calib_method=calib_method, calib_images=calib_images, max_miou_drop=max_miou_drop,
     )
-    result = build(model, target, out, options, Stages(StageReporter(quiet=as_json)))
+    try:
+        result = build(model, target, out, options, Stages(StageReporter(quiet=as_json)))
+    except GateFailed as failed:   # numerics failed: nothing is written at out, the report says why
+        if report is not None and getattr(failed, "result", None) is not None:
+            write_build_report(report, failed.result, model, written=False)
+        raise
     emit(_build_summary(result), as_json, _render_build)
+    if report is not None:
+        write_build_report(report, result, model, written=True)
 
 
 def _resume(bundle: Path, model: str | None, as_json: bool) -> None:
@@ -161,10 +173,12 @@ def bench_cmd(
     key: Optional[str] = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
     profile: bool = typer.Option(False, "--profile", help="also profile per node (ORT) / per function (TVM), mapped to layers and units"),
     profile_runs: int = typer.Option(10, "--profile-runs", help="with --profile: profiled runs averaged per node"),
+    report: Optional[Path] = report_option("the timing (latency distribution, per-layer profile)"),
     as_json: bool = JSON,
 ):
     """Time an artifact with the common protocol (warm-up, repeats until the median is stable)."""
     from deploycc.fleet import remote_bench, remote_options
+    check_report_path(report)
     if profile and remote:
         raise UserError("--profile runs the backend's profiler on this machine; it cannot be combined with --remote")
     if remote_options(remote, key):
@@ -175,11 +189,16 @@ def bench_cmd(
         feeds = random_feeds(session.inputs, 0)
         lat = time_session(session, feeds, Protocol(max_repeats=max_repeats, max_seconds=max_seconds), threads)
         data = {"artifact": str(artifact), "target": manifest["target"]["name"], "latency": lat.to_dict(),
-                "machine": machine_facts()}
+                "samples_ms": list(lat.samples_ms), "machine": machine_facts()}
     if profile:
         from deploycc.verify.profile import profile_artifact
         data["profile"] = profile_artifact(artifact, threads, profile_runs)
     emit(data, as_json, _render_bench)
+    if report is not None:
+        reason = None if profile else ("--profile runs the backend's profiler on this machine only" if remote
+                                       else "bench ran without --profile")
+        write_bench_report(report, {**data, "protocol": Protocol(max_repeats=max_repeats, max_seconds=max_seconds).to_dict(),
+                                    "profile_not_run": reason})
 
 
 def _render_bench(console, d: dict) -> None:

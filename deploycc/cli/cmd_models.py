@@ -9,8 +9,9 @@ from typing import Optional
 import typer
 
 from deploycc.build.sources import load_source
-from deploycc.cli.options import JSON
+from deploycc.cli.options import JSON, check_report_path, report_option
 from deploycc.cli.output import emit, table
+from deploycc.cli.reports import write_inspect_report
 from deploycc.core.loader import graph_inputs
 from deploycc.core.macs import layer_costs, total_params
 from deploycc.core.shapes import parse_input_shapes, parse_shape
@@ -47,9 +48,11 @@ def inspect_cmd(
                                          "fallback under this target's legality rules, before and after its passes"),
     verify_passes: bool = typer.Option(False, "--verify-passes/--no-verify-passes",
                                        help="with --target: check numerics after each pass"),
+    report: Optional[Path] = report_option("the MACs and parameters per layer (and the legality map with --target)"),
     as_json: bool = JSON,
 ):
     """Op histogram, shapes, MACs and parameters per layer and in total, from the ONNX graph."""
+    check_report_path(report)
     with tempfile.TemporaryDirectory(prefix="deploycc-") as scratch:
         graph, _ = load_source(model, Path(scratch), parse_input_shapes(input_shape))
     costs = layer_costs(graph)
@@ -66,6 +69,8 @@ def inspect_cmd(
     if target:
         data["legality"] = legality_report(graph, target, verify_passes, Path(model))
     emit(data, as_json, lambda c, d: _render_inspect(c, d, layers))
+    if report is not None:
+        write_inspect_report(report, data)
 
 
 def legality_report(graph, target_name: str, verify: bool = False, source: Path = Path("model")) -> dict:
@@ -73,20 +78,15 @@ def legality_report(graph, target_name: str, verify: bool = False, source: Path 
     from deploycc.build.pipeline import simplify
     from deploycc.passes import PassContext, resolve_passes, run_passes
     from deploycc.targets import load_target
-    from deploycc.targets.placement import placements, summary
+    from deploycc.targets.placement import placement_map
     tgt = load_target(target_name)
-    rules = tgt.legality
-    if not rules.get("accelerator"):
-        return {"target": tgt.name, "note": f"target {tgt.name} names no accelerator: every node runs on its one unit"}
+    if not tgt.legality.get("accelerator"):
+        return placement_map(graph, graph, tgt)
     graph = simplify(graph, source)            # what the build's passes start from
-    before = placements(graph, rules)
     optimized, records = run_passes(graph,
                                     [c(PassContext(target=tgt)) for c in resolve_passes(list(tgt.passes))], verify=verify)
-    after = placements(optimized, rules)
-    return {"target": tgt.name, "passes": [r.name for r in records],
-            "refusals": [dict(r, name=rec.name) for rec in records for r in rec.log.refusals],
-            "before": {"summary": summary(before, rules), "nodes": [p.to_dict() for p in before]},
-            "after": {"summary": summary(after, rules), "nodes": [p.to_dict() for p in after]}}
+    return {**placement_map(graph, optimized, tgt), "passes": [r.name for r in records],
+            "refusals": [dict(r, name=rec.name) for rec in records for r in rec.log.refusals]}
 
 
 def _render_inspect(console, data: dict, layers: bool) -> None:

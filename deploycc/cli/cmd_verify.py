@@ -22,8 +22,9 @@ from typing import Optional
 import typer
 
 from deploycc.build.runtime import open_artifact
-from deploycc.cli.options import JSON
-from deploycc.cli.output import emit, err_console, table
+from deploycc.cli.options import JSON, check_report_path, report_option
+from deploycc.cli.output import emit, progress_bar, table
+from deploycc.cli.reports import write_verify_report
 from deploycc.core.errors import GateFailed, UserError
 from deploycc.core.numerics import Tolerance, compare_all, random_feeds
 from deploycc.data import open_dataset
@@ -48,9 +49,11 @@ def verify_cmd(
     lut: Optional[Path] = typer.Option(None, "--lut", help="latency LUT (`deploycc lut build`): measured latency vs its prediction"),
     max_latency_error: Optional[float] = typer.Option(None, "--max-latency-error", help="gate (with --lut): |measured - LUT| at most this many percent"),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="with --lut: accept a LUT made for another target or toolchain version"),
+    report_file: Optional[Path] = report_option("the verification (IoU bars, confusion matrix, samples, gates)"),
     as_json: bool = JSON,
 ):
     """Verify an artifact: mIoU on labelled data, agreement and numerics against its reference."""
+    check_report_path(report_file)
     check_options(data, reference, min_miou, max_miou_drop, max_images, lut, max_latency_error, remote)
     manifest, session = open_for_verify(artifact, threads, remote, key)
     where = artifact_label(artifact, manifest)
@@ -69,6 +72,9 @@ def verify_cmd(
     report["gates"] = gates(report, min_miou, max_miou_drop)
     report["ok"] = all(g["ok"] for g in report["gates"])
     emit(report, as_json, render)
+    if report_file is not None:
+        write_verify_report(report_file, report, session, manifest, where, data, split, max_images, ref,
+                            f"reference {reference}")
     fail_on_gates(report)
 
 
@@ -121,7 +127,7 @@ def open_reference(reference: str, session, threads: int):
 def accuracy_section(session, manifest, where, data, split, ref, max_images, quiet) -> dict:
     dataset = open_dataset(data, split).first(max_images)
     ref_where = f"reference {ref.source_path or ''}" if ref is not None else "reference"
-    with _progress(len(dataset.samples), quiet) as advance:
+    with progress_bar("verify", len(dataset.samples), quiet) as advance:
         result, io, prep, prep_source = evaluate_artifact(session, manifest, dataset, where, ref, ref_where, advance)
     result["timing"]["artifact_ms_per_image"] = 1e3 * result["timing"]["artifact_seconds"] / max(1, result["images"])
     return {"data": dataset.describe(), "preprocessing": {**prep, "source": prep_source},
@@ -177,27 +183,6 @@ def fail_on_gates(report: dict) -> None:
         value = "n/a" if g["value"] is None else f"{g['value']:.2f}"
         raise GateFailed(f"verify {report['artifact']}: gate {g['gate']} failed (value {value}, limit {g['limit']} "
                          f"{g.get('unit', '')})".replace(" )", ")"))
-
-
-class _progress:
-    """A rich progress bar on stderr (none with --json); yields an ``advance(n)`` callback."""
-
-    def __init__(self, total: int, quiet: bool):
-        self.total, self.quiet, self._bar = total, quiet, None
-
-    def __enter__(self):
-        if self.quiet:
-            return None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-        self._bar = Progress("[bold]verify[/]", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                             console=err_console, transient=True)
-        self._bar.start()
-        task = self._bar.add_task("images", total=self.total)
-        return lambda n: self._bar.advance(task, n)
-
-    def __exit__(self, *exc):
-        if self._bar:
-            self._bar.stop()
 
 
 def _pct(x) -> str:

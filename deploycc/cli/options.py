@@ -16,3 +16,20 @@ JSON = json_option()
 def split_list(text: str | None) -> list[str] | None:
     """``a, b,c`` as ``["a", "b", "c"]`` (empty items dropped); None stays None."""
     return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
+
+
+def report_option(what: str) -> object:
+    """The ``--report FILE.html`` option: a self-contained HTML report of ``what``."""
+    return typer.Option(None, "--report", help=f"also write {what} as one self-contained HTML file (open it in a browser)")
+
+
+def check_report_path(path):
+    """``--report`` must name an .html file (not a folder); checked before any work starts."""
+    from deploycc.core.errors import UserError
+    if path is None:
+        return None
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"--report {path}: the report is an HTML file; give a name ending in .html")
+    if path.is_dir():
+        raise UserError(f"--report {path}: is a folder; give a file name ending in .html")
+    return path

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -66,9 +66,13 @@ class Latency:
     threads: int
     stdev_ms: float = 0.0
     clock: str = "wall"
+    # every timed run in order, for a distribution plot; kept out of to_dict (LUT entries, reports)
+    samples_ms: tuple[float, ...] = field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        del d["samples_ms"]
+        return d
 
     def stat(self, name: str) -> float:
         """One statistic by name (``median``, ``min``, ``p90``, ...), in milliseconds."""
@@ -113,7 +117,7 @@ def summarize(samples_ms, stable: bool, threads: int, clock: str = "wall") -> La
     a = np.asarray(samples_ms, dtype=np.float64)
     return Latency(float(np.median(a)), float(np.percentile(a, 90)), float(np.percentile(a, 99)),
                    float(a.min()), float(a.mean()), int(a.size), bool(stable), int(threads),
-                   float(a.std()), clock)
+                   float(a.std()), clock, tuple(float(x) for x in a))
 
 
 def time_session(session, feeds: dict, protocol: Protocol = Protocol(), threads: int = 0) -> Latency:

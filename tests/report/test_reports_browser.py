@@ -1,0 +1,54 @@
+"""Each report kind opened in headless Chromium: it renders with no console error, loads nothing from
+anywhere, shows its sections and decodes every image; a full-page screenshot of each is kept under
+build/test-artifacts/reports/ (the path is printed; run pytest with -s to see it)."""
+
+from __future__ import annotations
+
+import pytest
+from browser import Browser, missing
+from helpers import REPO
+
+SHOTS = REPO / "build" / "test-artifacts" / "reports"
+
+EXPECTED = {
+    "build": (["pipeline-stages", "passes", "legality-map", "numerics-vs-reference"],
+              ["stages", "pass-nodes", "legality", "numerics"]),
+    "verify": (["accuracy", "per-class-iou", "confusion-matrix", "samples", "numerics-vs-reference", "gates"],
+               ["iou", "confusion", "samples"]),
+    "bench": (["latency-distribution", "per-layer-profile"], ["latency-histogram", "latency-runs"]),
+    "inspect": (["macs-per-layer", "parameters-per-layer", "ops", "legality-map"], ["macs", "params", "ops", "legality"]),
+}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = missing()
+    if reason:
+        pytest.skip(f"headless Chromium unavailable: {reason}")
+    b = Browser()
+    yield b
+    b.close()
+
+
+@pytest.mark.parametrize("kind", list(EXPECTED))
+def test_report_renders_in_chromium(browser, reports, kind):
+    seen = browser.render(reports[kind], SHOTS / f"{kind}.png")
+    print(f"\n{kind} report screenshot: {seen['screenshot']}")
+    sections, figures = EXPECTED[kind]
+    assert seen["errors"] == []
+    assert seen["kind"] == kind
+    assert seen["resources"] == []                       # self-contained: nothing fetched
+    assert seen["sections"] == sections
+    assert seen["figures"] == figures
+    assert seen["images"] and all(i["ok"] and i["w"] > 100 for i in seen["images"]), seen["images"]
+    assert seen["screenshot"].stat().st_size > 10_000 and seen["height"] > 800
+
+
+def test_verdicts_are_shown_as_badges(browser, reports):
+    build = browser.render(reports["build"], SHOTS / "build.png")
+    assert build["verdicts"][0] == "passed"              # the header badge, then one per output
+    bench = browser.render(reports["bench"], SHOTS / "bench.png")
+    assert "not run" in bench["verdicts"] and "per-layer profile:" in bench["text"]
+    verify = browser.render(reports["verify"], SHOTS / "verify.png")
+    assert verify["verdicts"][0] == "failed"             # the header: the numerics gate failed
+    assert sorted(verify["verdicts"][-3:]) == ["failed", "passed", "passed"]   # the gates table
