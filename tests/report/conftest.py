@@ -6,7 +6,7 @@
 * verify: the golden segmentation model on labelled data, with the copy that never predicts
   class 5 as reference (so the disagreement panel has red pixels), two gates that pass and the
   numerics gate that fails (the reference is another model);
-* bench: the golden artifact, a few runs; inspect: the dilated net with the test target.
+* bench: the golden artifact, a few runs, with its per-layer profile; inspect: the dilated net with the test target.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def reports(report_inputs, tmp_path_factory) -> dict:
     # exit 1: the numerics gate fails against a reference that is another model; the report is still written
     assert run_cli(["verify", golden, "--data", i["data"], "--reference", i["no5"], "--min-miou", "50",
                     "--max-miou-drop", "100", "--report", paths["verify"], "--json"]) == 1
-    assert run_cli(["bench", golden, "--max-repeats", "8", "--report", paths["bench"], "--json"]) == 0
+    assert run_cli(["bench", golden, "--max-repeats", "8", "--profile", "--profile-runs", "3",
+                    "--report", paths["bench"], "--json"]) == 0
     assert run_cli(["inspect", i["dilated"], "--target", i["target"], "--report", paths["inspect"], "--json"]) == 0
     return {**paths, "folder": out}

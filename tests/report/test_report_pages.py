@@ -73,12 +73,21 @@ def test_verify_report_without_data_says_what_did_not_run(tmp_path):
     assert "no LUT entry for this target" in page
 
 
-def test_bench_report_draws_a_profile_when_the_result_has_one(tmp_path, reports, capsys):
-    assert run_cli(["bench", reports["folder"] / "golden.cpu-ort", "--max-repeats", "6", "--json"]) == 0
+def test_bench_report_draws_the_profile_or_says_why_not(tmp_path, reports, capsys):
+    page = text_of(reports["bench"])                        # bench --profile
+    assert "data-figure='profile-layers'" in page and "data-figure='profile-nodes'" in page
+    assert "not run" not in page and "on ort (sum of its nodes)" in page
+    assert run_cli(["bench", reports["folder"] / "golden.cpu-ort", "--max-repeats", "6", "--json",
+                    "--report", tmp_path / "b.html"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data["samples_ms"]) == data["latency"]["runs"] and "samples_ms" not in data["latency"]
-    page = write_report(bench.page({**data, "profile": sample_profile()}), tmp_path / "b.html").read_text()
-    assert "data-figure='profile-layers'" in page and "data-figure='profile-nodes'" in page
-    assert "layer 0 (k3e1)" in page and "unplaced" in page and "not run" not in page
-    without = text_of(reports["bench"])
-    assert "data-verdict='not run'" in without and "per-layer profile:" in without
+    without = text_of(tmp_path / "b.html")
+    assert "data-verdict='not run'" in without and "per-layer profile: bench ran without --profile" in without
+
+
+def test_profile_bars_group_nodes_by_layer_and_unit(tmp_path):
+    data = {"artifact": "a", "target": "cpu", "latency": {"median_ms": 1.0, "p90_ms": 1.2, "p99_ms": 1.3, "min_ms": 0.9,
+            "mean_ms": 1.05, "runs": 3, "stable": True, "threads": 1}, "samples_ms": [0.9, 1.0, 1.3],
+            "profile": sample_profile()}
+    page = write_report(bench.page(data), tmp_path / "b.html").read_text()
+    assert "layer 0 (k3e1)" in page and "unplaced" in page
