@@ -54,7 +54,7 @@ class CPUFacts:
 def rules(facts: CPUFacts) -> list:
     """The rule list for ``dlight.ApplyDefaultSchedule``, most specific first."""
     from tvm.s_tir import dlight
-    return [WindowReduction(facts), Elementwise(facts), dlight.cpu.GEMV(), dlight.cpu.Reduction()]
+    return [Resize(facts), WindowReduction(facts), Elementwise(facts), dlight.cpu.GEMV(), dlight.cpu.Reduction()]
 
 
 def pipeline(tvm_target, facts: CPUFacts):
@@ -68,10 +68,21 @@ def pipeline(tvm_target, facts: CPUFacts):
     def _pipeline(mod, _ctx):
         with tvm_target:
             return tvm.transform.Sequential(
-                cpu.library_dispatch_passes(tvm_target) + cpu.legalize_passes(tvm_target)
+                cpu.library_dispatch_passes(tvm_target) + legalize_passes(tvm_target)
                 + [dlight.ApplyDefaultSchedule(*rules(facts))]
                 + cpu.dataflow_lower_passes(tvm_target) + cpu.finalize_passes(tvm_target))(mod)
     return _pipeline
+
+
+def legalize_passes(tvm_target) -> list:
+    """TVM's CPU legalization, with the separable bilinear resize (``tvm_cpu_resize``)."""
+    from tvm import relax
+    from tvm.relax.backend.cpu_generic import pipeline as cpu
+
+    from .tvm_cpu_resize import legalize_resize2d
+    passes = cpu.legalize_passes(tvm_target)
+    assert isinstance(passes[0], type(relax.transform.LegalizeOps()))
+    return [relax.transform.LegalizeOps({"relax.image.resize2d": legalize_resize2d})] + passes[1:]
 
 
 def _base():
@@ -116,6 +127,49 @@ def _reads_depend_on_channel(stmt) -> bool:
     from tvm.tirx.analysis import undefined_vars
     c_var = stmt.iter_vars[1].var
     return any(v.same_as(c_var) for rng in stmt.reads[0].region for v in undefined_vars(rng.min))
+
+
+def _prepare_input(sch, conv, pad, wb: int | None):
+    """(padding block or None, transformed): how the conv's input reaches it.
+
+    - A padding that pads nothing is inlined.
+    - With a column stride s > 1 the padded input is stored as (..., w % s, w // s), so the vector
+      loads along the output width are contiguous instead of gathers.
+    - A 1x1 stride-1 conv with channel reuse (``wb`` given) copies its input row into
+      (w // wb, c, w % wb) blocks: the reduction over channels then streams through consecutive
+      cache lines instead of lines a power-of-two plane apart, which all map to one cache set."""
+    stmt = sch.get(conv)
+    w_var, data = stmt.iter_vars[3].var, stmt.reads[0]
+    stride = _coefficient(data.region[-1].min, w_var)
+    pointwise = all(int(iv.dom.extent) == 1 for iv in stmt.iter_vars[5:])
+    blocked = wb is not None and stride == 1 and pointwise
+    if pad is not None and not blocked and _same_shape(sch.get(pad).writes[0].source, sch.get(pad).reads[0].source):
+        sch.compute_inline(pad)
+        pad = None
+    if stride <= 1 and not blocked:
+        return pad, False
+    if pad is None:
+        pad = sch.cache_read(conv, 0, "global")
+    width = int(sch.get(pad).writes[0].source.shape[-1])
+    if blocked and width % wb == 0:
+        sch.transform_layout(pad, ("write", 0), lambda n, c, h, w: (n, h, w // wb, c, w % wb))
+        return pad, True
+    if stride > 1 and width % stride == 0:
+        sch.transform_layout(pad, ("write", 0), lambda n, c, h, w: (n, c, h, w % stride, w // stride))
+        return pad, True
+    return pad, False
+
+
+def _coefficient(expr, var) -> int:
+    """The constant coefficient of ``var`` in the linear index ``expr`` (1 if not linear)."""
+    import tvm
+    from tvm.sym.pattern import detect_linear_equation
+    coeff = detect_linear_equation(expr, [var])
+    return int(coeff[0]) if len(coeff) == 2 and isinstance(coeff[0], tvm.tirx.IntImm) else 1
+
+
+def _same_shape(a, b) -> bool:
+    return len(a.shape) == len(b.shape) and all(int(x) == int(y) for x, y in zip(a.shape, b.shape))
 
 
 class WindowReduction(_base()):
@@ -165,18 +219,23 @@ class WindowReduction(_base()):
     def _schedule(self, sch, conv, pad, out, tunable):
         reuse = not _reads_depend_on_channel(sch.get(conv))
         cb, wb = self._tiles(sch, conv, reuse, tunable)
+        pad, transformed = _prepare_input(sch, conv, pad, wb if reuse and not tunable else None)
         n, c, h, w, *red = sch.get_loops(conv)
         co, ci = sch.split(c, [None, cb])
         wo, wi = sch.split(w, [None, wb])
-        chunk = self._chunk(sch, conv, red, _extent(sch, wo) if not tunable else None, wb)
-        if chunk:
-            wc, wo = sch.split(wo, [None, chunk])
-            sch.reorder(n, h, wc, co, wo, *red, ci, wi)
-        else:
-            sch.reorder(n, h, co, wo, *red, ci, wi)
-        row = sch.fuse(n, h)
+        if reuse:   # rows outermost: one row's input slab is reused by every channel tile
+            chunk = self._chunk(sch, conv, red, None if tunable else _extent(sch, wo), wb)
+            if chunk:
+                wc, wo = sch.split(wo, [None, chunk])
+                sch.reorder(n, h, wc, co, wo, *red, ci, wi)
+            else:
+                sch.reorder(n, h, co, wo, *red, ci, wi)
+            row = sch.fuse(n, h)
+        else:       # depthwise / pooling: per channel tile, each padded plane built once
+            sch.reorder(n, co, h, wo, *red, ci, wi)
+            row = sch.fuse(n, co)
         sch.parallel(row)
-        for loop in red[1:]:
+        for loop in red:
             if _extent(sch, loop) <= 7:
                 sch.unroll(loop)
         sch.unroll(ci)
@@ -194,7 +253,7 @@ class WindowReduction(_base()):
         if pad is not None:
             sch.compute_at(pad, row, preserve_unit_loops=True)
             loops = sch.get_loops(pad)
-            if _extent(sch, loops[-1]) % self.facts.lanes == 0:
+            if not transformed and _extent(sch, loops[-1]) % self.facts.lanes == 0:
                 sch.vectorize(sch.split(loops[-1], [None, self.facts.lanes])[1])
 
     def _chunk(self, sch, conv, red, wo_extent, wb) -> int | None:
@@ -208,6 +267,22 @@ class WindowReduction(_base()):
         if slab <= budget:
             return None
         return _divisor_at_most(wo_extent, max(1, wo_extent * budget // slab))
+
+
+class Resize(_base()):
+    """The separable bilinear resize of ``tvm_cpu_resize``: output rows in parallel."""
+
+    def __init__(self, facts: CPUFacts):
+        self.facts = facts
+
+    def apply(self, func, target, tunable):
+        from tvm import s_tir, tirx
+
+        from .tvm_cpu_resize import schedule
+        if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
+            return None
+        sch = s_tir.Schedule(func)
+        return sch if schedule(sch, self.facts) else None
 
 
 class Elementwise(_base()):
