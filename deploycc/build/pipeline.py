@@ -61,6 +61,14 @@ class BuildResult:
     passes: list = field(default_factory=list)   # pass records with their times (the manifest blanks them)
     legality: dict | None = None                 # per node accelerator or fallback, before and after the passes
 
+    def report_data(self, model: str, written: bool) -> dict:
+        """What the build report shows (``deploycc.report.build.page``), as plain data."""
+        m = self.manifest
+        return {"model": model, "artifact": str(self.out), "written": written, "target": self.target.name,
+                "backend": m["backend"], "ok": self.ok, "stage_seconds": self.times, "passes": self.passes,
+                "legality": self.legality, "verification": m["verification"], "remaining": m["remaining"],
+                "toolchain": m.get("toolchain", {})}
+
 
 def build(model: str, target_name: str, out: str | Path, options: BuildOptions | None = None,
           stages: Stages | None = None) -> BuildResult:

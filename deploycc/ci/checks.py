@@ -37,7 +37,7 @@ def accuracy_gates(cfg, model, artifact, gates, folder, record, skip_reason, pro
     if progress:
         progress(record["pair"], "accuracy")
     try:
-        figures = measure_accuracy(cfg, model, artifact, folder, "max_miou_drop" in gates)
+        figures, page = measure_accuracy(cfg, model, artifact, folder, "max_miou_drop" in gates)
     except UserError as exc:
         for g in wanted or ["min_miou"]:
             record["gates"].append(gate(g.replace("_", "-"), "error", limit=gates.get(g), message=str(exc)))
@@ -54,25 +54,33 @@ def accuracy_gates(cfg, model, artifact, gates, folder, record, skip_reason, pro
         record["gates"].append(gate("max-miou-drop", "passed" if ok else "failed", value, gates["max_miou_drop"],
                                     f"FP32 reference mIoU {_pct(figures.get('reference_miou'))} minus artifact mIoU "
                                     f"{_pct(figures['miou'])} (limit {_pct(gates['max_miou_drop'])})"))
+    if record.get("report_dir"):
+        from .pages import write_verify_page
+        write_verify_page(Path(record["report_dir"]) / "verify.html", record, *page)
 
 
-def measure_accuracy(cfg: Config, model: ModelSpec, artifact: Path, folder: Path, with_reference: bool) -> dict:
+def measure_accuracy(cfg: Config, model: ModelSpec, artifact: Path, folder: Path, with_reference: bool):
+    """(the figures the pair's record keeps, (what its verify report shows, its sample pictures))."""
     from deploycc.build.runtime import open_artifact
     from deploycc.data import open_dataset
-    from deploycc.verify.evaluate import OnnxReference, artifact_label, evaluate_artifact
+    from deploycc.verify.evaluate import OnnxReference, artifact_label, evaluate_artifact, model_io
+    from deploycc.verify.samples import sample_pictures
 
     dataset = open_dataset(folder, cfg.split).first(cfg.max_images)
     manifest, session = open_artifact(artifact, cfg.threads or None)
     ref = OnnxReference(reference_model(model), cfg.threads) if with_reference else None
-    result, *_ = evaluate_artifact(session, manifest, dataset, artifact_label(artifact, manifest), ref,
-                                   f"reference {model.source}")
+    where, ref_where = artifact_label(artifact, manifest), f"reference {model.source}"
+    result, io, prep, _ = evaluate_artifact(session, manifest, dataset, where, ref, ref_where)
     out = {"images": result["images"], "miou": result["accuracy"]["miou"],
            "pixel_accuracy": result["accuracy"]["pixel_accuracy"], "iou": result["accuracy"]["iou"],
            "data": dataset.describe()}
     if ref is not None:
         out.update(reference_miou=result["reference_accuracy"]["miou"], miou_drop=result.get("miou_drop"),
                    agreement=result.get("agreement"))
-    return out
+    page = {**result, "artifact": str(artifact), "target": manifest["target"]["name"], "backend": manifest["backend"],
+            "reference": model.source if ref is not None else None, "data": dataset.describe()}
+    pictures = sample_pictures(session, io, dataset, prep, ref, model_io(ref, ref_where) if ref is not None else None)
+    return out, (page, pictures)
 
 
 def reference_model(model: ModelSpec):

@@ -1,4 +1,5 @@
-"""The HTML summary of ``deploycc ci``: a table of pairs and gates, and three plots (matplotlib).
+"""The HTML summary of ``deploycc ci``: the pairs (linking each pair's build and verify reports),
+three plots (matplotlib) and the gates, in the style of every deploycc report.
 
 Plots: mIoU per pair (bars, the min-mIoU limit as a line), latency per pair (median bars with
 p90 whiskers, the LUT prediction as markers, the max-latency limit as a line), and predicted
@@ -8,61 +9,51 @@ against measured latency (y = x line). Each PNG is written beside the page and e
 
 from __future__ import annotations
 
-import base64
-import html
 import os
 from pathlib import Path
 
-STATUS_COLOR = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#9a6700", "skipped": "#6e7781"}
-
+from deploycc.report.page import Html, Page, badge, esc, link, png_uri, table
 
 def write_html(report: dict, folder: Path, path: Path) -> dict:
+    """The page in deploycc's report style (``deploycc.report.page``), each pair's gates linking its
+    build and verify reports (``pair["reports"]``, relative to ``folder``)."""
     plots = _plots(report, folder)
-    parts = [_head(report), _summary(report)]
+    machine = report["machine"]
+    s = report["summary"]
+    page = Page("ci", f"deploycc ci: {report['project']}",
+                {"config": report["config"], "time": f"{report['seconds']:.1f} s",
+                 "machine": str(machine.get("cpu_model", machine.get("machine"))),
+                 "gates": f"{s['pairs']} pairs, {s['gates']} gates: {s['passed']} passed, {s['failed']} failed, "
+                          f"{s['error']} errors, {s['skipped']} skipped"},
+                "passed" if report["ok"] else "failed")
+    page.add("Pairs", _pairs_table(report))
     for title, png in plots.items():
-        data = base64.b64encode(png.read_bytes()).decode()
-        parts.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
-    parts.append(_pairs_table(report))
-    parts.append("</body></html>\n")
+        page.add(title, Html(f"<figure data-figure='{png.stem}'><img alt='{esc(title)}' src='{png_uri(png.read_bytes())}'>"
+                             f"<figcaption>{esc(title)}</figcaption></figure>"))
+    page.add("Gates", _gates_table(report))
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
+    tmp.write_text(page.render(), encoding="utf-8")
     os.replace(tmp, path)
     return {f"plot_{p.stem}": p for p in plots.values()}
 
 
-def _head(report: dict) -> str:
-    title = html.escape(f"deploycc ci: {report['project']}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
-            "body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
-            "img{max-width:100%}</style></head><body>"
-            f"<h1>{title}</h1><p>config {html.escape(report['config'])}, {report['seconds']:.1f} s, "
-            f"machine {html.escape(str(report['machine'].get('cpu_model', report['machine'].get('machine'))))}</p>")
+def _pairs_table(report: dict) -> Html:
+    rows = []
+    for pair in report["pairs"]:
+        links = pair.get("reports") or {}
+        pages = Html(" · ".join(link(href, kind) for kind, href in links.items())) if links else "—"
+        rows.append([pair["pair"], badge(pair["status"]), pair.get("cache", ""), pages])
+    return table(["pair", "status", "build cache", "reports"], rows)
 
 
-def _badge(status: str) -> str:
-    return f"<b style='color:{STATUS_COLOR.get(status, '#000')}'>{html.escape(status)}</b>"
-
-
-def _summary(report: dict) -> str:
-    s = report["summary"]
-    verdict = _badge("passed" if report["ok"] else "failed")
-    return (f"<p>{verdict}: {s['pairs']} pairs, {s['gates']} gates: {s['passed']} passed, {s['failed']} failed, "
-            f"{s['error']} errors, {s['skipped']} skipped.</p>")
-
-
-def _pairs_table(report: dict) -> str:
-    rows = ["<h2>Gates</h2><table><tr><th>pair</th><th>gate</th><th>status</th><th>value</th><th>limit</th>"
-            "<th>detail</th></tr>"]
+def _gates_table(report: dict) -> Html:
+    rows = []
     for pair in report["pairs"]:
         for g in pair["gates"]:
             value = "" if g["value"] is None else f"{g['value']:.4g}"
             limit = "" if g["limit"] is None else f"{g['limit']:.4g}"
-            rows.append(f"<tr><td>{html.escape(pair['pair'])}</td><td>{html.escape(g['gate'])}</td>"
-                        f"<td>{_badge(g['status'])}</td><td>{value}</td><td>{limit}</td>"
-                        f"<td>{html.escape(g['message'])}</td></tr>")
-    rows.append("</table>")
-    return "\n".join(rows)
+            rows.append([pair["pair"], g["gate"], badge(g["status"]), value, limit, g["message"]])
+    return table(["pair", "gate", "status", "value", "limit", "detail"], rows)
 
 
 def _plots(report: dict, folder: Path) -> dict:

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from .html import write_html
+from .pages import copy_pair_reports
 
 
 def write_reports(report: dict, folder: Path) -> dict:
@@ -22,6 +23,7 @@ def write_reports(report: dict, folder: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     files = {"junit": folder / "junit.xml", "json": folder / "report.json", "html": folder / "report.html"}
     _atomic(files["junit"], junit_xml(report))
+    copy_pair_reports(report, folder)
     files.update(write_html(report, folder, files["html"]))
     report = {**report, "files": {k: str(v) for k, v in files.items()}}
     _atomic(files["json"], json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")

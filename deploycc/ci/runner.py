@@ -29,6 +29,7 @@ from .cache import BuildCache, folder_digest, key_of, model_digest, toolchain
 from .checks import accuracy_gates, latency_gates
 from .checks import gate as _gate
 from .config import Config, DataSource, ModelSpec
+from .pages import build_with_report, report_dir
 
 
 def run_ci(cfg: Config, use_cache: bool = True, only: list[str] | None = None, progress=None) -> dict:
@@ -132,6 +133,9 @@ def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progres
     options = _build_options(cfg, model, data["calibration"])
     key, body = pair_key(cfg, model, target, data["calibration"], options)
     record["cache_key"] = key
+    pages = report_dir(cfg.cache, key)
+    record["report_dir"] = str(pages)
+    (pages / "verify.html").unlink(missing_ok=True)      # written again below when accuracy is measured
     artifact, status = cache.lookup(key) if use_cache else (None, "not used (--no-cache)")
     record["cache"] = status
     if artifact is None:
@@ -139,7 +143,8 @@ def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progres
             progress(record["pair"], "build")
         t0 = time.perf_counter()
         try:
-            artifact = cache.store(key, body, lambda out: _build(model, target_name, out, options))
+            artifact = cache.store(key, body, lambda out: build_with_report(model.source, target_name, out, options,
+                                                                            pages / "build.html"))
         except GateFailed as exc:
             record["gates"].append(_gate("build", "passed", message="compiled"))
             record["gates"].append(_gate("numerics", "failed", message=str(exc)))
@@ -165,11 +170,6 @@ def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progres
     gates = cfg.gates_for(target_name)
     accuracy_gates(cfg, model, artifact, gates, data["validation"], record, why, progress)
     latency_gates(cfg, artifact, gates, cfg.luts.get(target_name), record, why, progress)
-
-
-def _build(model: ModelSpec, target_name: str, out: Path, options) -> None:
-    from deploycc.build.pipeline import build
-    build(model.source, target_name, out, options)
 
 
 def _numerics_gate(manifest: dict) -> dict:

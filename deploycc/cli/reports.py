@@ -15,12 +15,7 @@ def _written(path: Path) -> None:
 
 def write_build_report(path: Path, result, model: str, written: bool) -> None:
     from deploycc.report import build, write_report
-    m = result.manifest
-    data = {"model": model, "artifact": str(result.out), "written": written, "target": result.target.name,
-            "backend": m["backend"], "ok": result.ok, "stage_seconds": result.times, "passes": result.passes,
-            "legality": result.legality, "verification": m["verification"], "remaining": m["remaining"],
-            "toolchain": m.get("toolchain", {})}
-    _written(write_report(build.page(data), path))
+    _written(write_report(build.page(result.report_data(model, written)), path))
 
 
 def write_verify_report(path: Path, report: dict, session, manifest: dict, where: str, data: Path | None,

@@ -51,6 +51,11 @@ def test_pairs_pass_gates_and_write_every_report(project, ci_cache, write_config
     html = (project / "reports" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 2 and "color@cpu-ort" in html
     assert (project / "reports" / "miou.png").stat().st_size > 1000
+    for pair in ("color@cpu", "color@cpu-ort"):     # each pair's build and verify reports, linked
+        assert by_pair[pair]["reports"] == {"build": f"pairs/{pair}/build.html", "verify": f"pairs/{pair}/verify.html"}
+        assert (project / "reports" / "pairs" / pair / "verify.html").stat().st_size > 10_000
+        assert f"href='pairs/{pair}/build.html'" in html
+    assert by_pair["color@xavier-int8"]["reports"] == {"build": "pairs/color@xavier-int8/build.html"}
 
 
 def test_tightened_gate_fails_naming_pair_gate_and_figure(project, ci_cache, write_config, capsys):

@@ -6,7 +6,8 @@
 * verify: the golden segmentation model on labelled data, with the copy that never predicts
   class 5 as reference (so the disagreement panel has red pixels), two gates that pass and the
   numerics gate that fails (the reference is another model);
-* bench: the golden artifact, a few runs, with its per-layer profile; inspect: the dilated net with the test target.
+* bench: the golden artifact, a few runs, with its per-layer profile; inspect: the dilated net with the test
+  target; ci: the golden model for cpu-ort, whose report links the pair's build and verify reports.
 """
 
 from __future__ import annotations
@@ -46,4 +47,31 @@ def reports(report_inputs, tmp_path_factory) -> dict:
     assert run_cli(["bench", golden, "--max-repeats", "8", "--profile", "--profile-runs", "3",
                     "--report", paths["bench"], "--json"]) == 0
     assert run_cli(["inspect", i["dilated"], "--target", i["target"], "--report", paths["inspect"], "--json"]) == 0
-    return {**paths, "folder": out}
+    assert run_cli(["ci", ci_project(i["root"], out / "ci-cache"), "-o", out / "ci", "--json"]) == 0
+    return {**paths, "ci": out / "ci" / "report.html", "folder": out}
+
+
+def ci_project(root: Path, cache: Path) -> Path:
+    """The golden model for cpu-ort on the labelled data, gated on mIoU and its drop."""
+    path = root / "deploycc.toml"
+    path.write_text(f"""targets = ["cpu-ort"]
+[project]
+name = "report-test"
+output = "ci"
+cache = "{cache}"
+threads = 1
+[[models]]
+name = "golden"
+source = "golden.onnx"
+[data]
+validation = "data"
+[gates]
+min_miou = 0.9
+max_miou_drop = 0.001
+[timing]
+warmup = 1
+min_repeats = 3
+max_repeats = 4
+max_seconds = 5
+""")
+    return path

@@ -51,3 +51,16 @@ def test_verdicts_are_shown_as_badges(browser, reports):
     verify = browser.render(reports["verify"], SHOTS / "verify.png")
     assert verify["verdicts"][0] == "failed"             # the header: the numerics gate failed
     assert sorted(verify["verdicts"][-3:]) == ["failed", "passed", "passed"]   # the gates table
+
+
+def test_ci_report_links_each_pairs_build_and_verify_reports(browser, reports):
+    seen = browser.render(reports["ci"], SHOTS / "ci.png")
+    print(f"\nci report screenshot: {seen['screenshot']}")
+    assert seen["errors"] == [] and seen["resources"] == [] and seen["kind"] == "ci"
+    assert seen["sections"][0] == "pairs" and seen["sections"][-1] == "gates"
+    assert all(i["ok"] for i in seen["images"]) and seen["verdicts"][0] == "passed"
+    pair_links = [href for href in seen["links"] if not href.startswith("#")]
+    assert pair_links == ["pairs/golden@cpu-ort/build.html", "pairs/golden@cpu-ort/verify.html"]
+    for href, kind in zip(pair_links, ("build", "verify")):
+        linked = browser.render(reports["ci"].parent / href, SHOTS / f"ci-{kind}.png")
+        assert linked["kind"] == kind and linked["errors"] == [] and all(i["ok"] for i in linked["images"])
