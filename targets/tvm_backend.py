@@ -44,12 +44,19 @@ class TVMBackend(Backend):
     def check_supported(self, model: onnx.ModelProto, target: Target) -> None:
         from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
         known = _get_convert_map()
+        from .tvm_support import refusal, shapes_of
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        shapes = None
         for node in model.graph.node:
+            where = f"node {node.name or node.output[0]!r} (op {node.domain + '::' if node.domain else ''}{node.op_type})"
             if node.domain not in ("", "ai.onnx") or node.op_type not in known:
-                raise UserError(
-                    f"node {node.name or node.output[0]!r} (op {node.domain + '::' if node.domain else ''}"
-                    f"{node.op_type}) cannot be compiled by TVM {self.versions()['apache-tvm']}: no converter for this op"
-                )
+                raise UserError(f"{where} cannot be compiled by TVM {self.versions()['apache-tvm']}: "
+                                "no converter for this op")
+            if node.op_type == "Resize":
+                shapes = shapes if shapes is not None else shapes_of(model)
+                why = refusal(node, model, opset, shapes)
+                if why:
+                    raise UserError(f"{where} cannot be compiled by TVM {self.versions()['apache-tvm']}: {why}")
 
     def compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult:
         import tvm
