@@ -21,7 +21,7 @@ import onnx
 from deploycc.core.errors import Unavailable, UserError
 from deploycc.core.numerics import TensorSpec
 
-from . import tvm_fusion
+from . import tvm_fusion, tvm_tuning
 from .backend import Backend, CompileResult, Session
 from .target import Target
 
@@ -73,7 +73,8 @@ class TVMBackend(Backend):
                 )(mod)
             if tvm_target.kind.name == "cuda":
                 mod = _gpu_schedules(mod)
-        ex = tvm_fusion.build(mod, tvm_target, fusion, _cpu_pipeline(target, tvm_target))
+        schedules: dict = {}
+        ex = tvm_fusion.build(mod, tvm_target, fusion, _cpu_pipeline(target, tvm_target, schedules))
         cc = target.settings.get("tvm", {}).get("cc")
         _export(ex, workdir / "model.so", cc)
         files, kernels = ["model.so"], None
@@ -84,6 +85,10 @@ class TVMBackend(Backend):
         info = {"target": str(tvm_target), "host_triple": host_triple, "cc": cc or "default",
                 "tuning_database": str(db) if db else None, "tune_trials": int(options.get("tune_trials", 0)),
                 "fusion": fusion.summary()}
+        if options.get("tuning_database_note"):
+            info["tuning_database_note"] = options["tuning_database_note"]
+        if schedules:   # which kernels came from the tuning database, the default rules, or neither
+            info["schedules"] = {k: len(v) for k, v in schedules.items()} | {"unscheduled_functions": schedules["unscheduled"]}
         if kernels is not None:
             info["cuda_kernels"] = kernels
         return CompileResult(files, info, _device_steps(host_triple, tvm_target, options))
@@ -161,7 +166,10 @@ def tuning_database(target: Target, tvm_target, options: dict) -> Path | None:
     else:
         root = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc"))
         path = root / "tvm-tuning" / _target_key(tvm_target)
-    if trials <= 0 and not (path / "database_tuning_record.json").exists():
+    note = tvm_tuning.checked(path) if path.is_dir() else None
+    if note:
+        options["tuning_database_note"] = note
+    if trials <= 0 and not (path / tvm_tuning.RECORDS).exists():
         return None
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -172,12 +180,12 @@ def _target_key(tvm_target) -> str:
     return hashlib.sha256(str(tvm_target).encode()).hexdigest()[:16]
 
 
-def _cpu_pipeline(target: Target, tvm_target):
+def _cpu_pipeline(target: Target, tvm_target, report: dict):
     """The Relax pipeline with deploycc's default CPU schedules, or None for non-CPU targets."""
     if tvm_target.kind.name != "llvm":
         return None
     from .tvm_cpu_schedules import CPUFacts, pipeline
-    return pipeline(tvm_target, CPUFacts.of(tvm_target, target.onchip_memory()))
+    return pipeline(tvm_target, CPUFacts.of(tvm_target, target.onchip_memory()), report)
 
 
 def _gpu_schedules(mod):

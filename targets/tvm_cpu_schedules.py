@@ -57,9 +57,11 @@ def rules(facts: CPUFacts) -> list:
     return [Resize(facts), WindowReduction(facts), Elementwise(facts), dlight.cpu.GEMV(), dlight.cpu.Reduction()]
 
 
-def pipeline(tvm_target, facts: CPUFacts):
+def pipeline(tvm_target, facts: CPUFacts, report: dict | None = None):
     """TVM 0.27's CPU pipeline (``relax.backend.cpu_generic``) with these rules applied after
-    ``FuseTIR``. PrimFuncs a tuning database already scheduled (``tirx.is_scheduled``) are kept."""
+    ``FuseTIR``. PrimFuncs a tuning database already scheduled (``tirx.is_scheduled``) are kept.
+    ``report``, when given, is filled with the PrimFunc names per origin: ``tuned`` (from the
+    database), ``default`` (these rules) and ``unscheduled`` (naive loops no rule matched)."""
     import tvm
     from tvm.relax.backend.cpu_generic import pipeline as cpu
     from tvm.s_tir import dlight
@@ -67,11 +69,22 @@ def pipeline(tvm_target, facts: CPUFacts):
     @tvm.transform.module_pass(opt_level=0, name="DeployccCPUPipeline")
     def _pipeline(mod, _ctx):
         with tvm_target:
-            return tvm.transform.Sequential(
-                cpu.library_dispatch_passes(tvm_target) + legalize_passes(tvm_target)
-                + [dlight.ApplyDefaultSchedule(*rules(facts))]
-                + cpu.dataflow_lower_passes(tvm_target) + cpu.finalize_passes(tvm_target))(mod)
+            mod = tvm.transform.Sequential(cpu.library_dispatch_passes(tvm_target) + legalize_passes(tvm_target))(mod)
+            before = _scheduled(mod)
+            mod = dlight.ApplyDefaultSchedule(*rules(facts))(mod)
+            if report is not None:
+                after = _scheduled(mod)
+                report.update(tuned=sorted(n for n, s in before.items() if s),
+                              default=sorted(n for n, s in after.items() if s and not before[n]),
+                              unscheduled=sorted(n for n, s in after.items() if not s))
+            return tvm.transform.Sequential(cpu.dataflow_lower_passes(tvm_target) + cpu.finalize_passes(tvm_target))(mod)
     return _pipeline
+
+
+def _scheduled(mod) -> dict[str, bool]:
+    import tvm
+    return {gv.name_hint: bool(f.attrs and f.attrs.get("tirx.is_scheduled", False))
+            for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
 
 
 def legalize_passes(tvm_target) -> list:

@@ -1,0 +1,63 @@
+"""The MetaSchedule tuning database a TVM build reads: checked before TVM sees it.
+
+MetaSchedule's ``JSONDatabase`` is two line-per-entry files (``database_workload.json``:
+``[structural hash, module]``; ``database_tuning_record.json``: ``[workload index, record]``).
+A build killed mid-write leaves a truncated line, and TVM then fails the whole build with a C++
+traceback. Here every line is parsed first and every record's workload index checked; a
+database that fails is moved aside (``*.corrupt``, kept for inspection), reported in one line,
+and the build goes on with the default schedules (a later ``--tune-trials`` starts it afresh).
+Hand-written because TVM offers no verifying reader; the check is structural only (TVM still
+verifies what it loads).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+WORKLOADS, RECORDS = "database_workload.json", "database_tuning_record.json"
+
+
+def problem(path: Path) -> str | None:
+    """Why the database at ``path`` cannot be read (one clause), or None when it looks whole."""
+    try:
+        workloads = _lines(path / WORKLOADS)
+        records = _lines(path / RECORDS)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return str(exc)
+    for i, w in enumerate(workloads, 1):
+        if not (isinstance(w, list) and len(w) == 2):
+            return f"{WORKLOADS} line {i} is not [hash, module]"
+    for i, r in enumerate(records, 1):
+        if not (isinstance(r, list) and len(r) == 2 and isinstance(r[0], int) and 0 <= r[0] < len(workloads)):
+            return f"{RECORDS} line {i} is not [workload index, record] with an index below {len(workloads)}"
+    return None
+
+
+def checked(path: Path) -> str | None:
+    """Check the database at ``path``; if it is damaged, move it aside and return the one-line
+    note (also printed on stderr), else None."""
+    why = problem(path)
+    if why is None:
+        return None
+    for name in (WORKLOADS, RECORDS):
+        if (path / name).exists():
+            (path / name).replace(path / f"{name}.corrupt")
+    note = (f"tuning database {path} is damaged ({why}); ignored and moved to *.corrupt, "
+            "this build uses the default schedules")
+    print(f"note: {note}", file=sys.stderr)
+    return note
+
+
+def _lines(file: Path) -> list:
+    if not file.exists():
+        return []
+    out = []
+    for i, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise ValueError(f"{file.name} line {i} is not JSON (truncated?)") from None
+    return out
