@@ -142,6 +142,19 @@ def _reads_depend_on_channel(stmt) -> bool:
     return any(v.same_as(c_var) for rng in stmt.reads[0].region for v in undefined_vars(rng.min))
 
 
+def _channels_sharing_input(stmt) -> int:
+    """How many consecutive output channels read the same input: all of them for a plain conv,
+    the output channels of one group for a grouped conv, 1 for depthwise conv and pooling."""
+    if not _reads_depend_on_channel(stmt):
+        return int(stmt.iter_vars[1].dom.extent)
+    if len(stmt.reads) < 2 or len(stmt.reads[1].source.shape) != 4 or len(stmt.reads[0].source.shape) != 4:
+        return 1
+    cout, cin_g = (int(d) for d in stmt.reads[1].source.shape[:2])
+    cin = int(stmt.reads[0].source.shape[1])
+    groups = cin // cin_g if cin_g and cin % cin_g == 0 else 0
+    return cout // groups if groups and cout % groups == 0 else 1
+
+
 def _prepare_input(sch, conv, pad, wb: int | None):
     """(padding block or None, transformed): how the conv's input reaches it.
 
@@ -213,9 +226,9 @@ class WindowReduction(_base()):
             return None
         return sch
 
-    def _tiles(self, sch, conv, reuse: bool, tunable: bool):
+    def _tiles(self, sch, conv, group: int, tunable: bool):
         n, c, h, w, *_ = sch.get_loops(conv)
-        ce, we = _extent(sch, c), _extent(sch, w)
+        we, reuse = _extent(sch, w), group > 1
         lanes = self.facts.lanes
         if tunable:
             cb = sch.sample_perfect_tile(c, 2, max_innermost_factor=8 if reuse else 1)[1]
@@ -224,14 +237,15 @@ class WindowReduction(_base()):
         if reuse:   # every input vector feeds c_block accumulators: wide channel tile
             wb = _divisor_at_most(we, 2 * lanes)
             vectors = max(1, -(-wb // lanes))
-            cb = _divisor_at_most(ce, max(1, ACCUMULATORS // vectors))
+            cb = _divisor_at_most(group, max(1, ACCUMULATORS // vectors))   # tiles stay in one group
         else:       # depthwise / pooling: no channel reuse, more columns for ILP
             cb, wb = 1, _divisor_at_most(we, 4 * lanes)
         return cb, wb
 
     def _schedule(self, sch, conv, pad, out, tunable):
-        reuse = not _reads_depend_on_channel(sch.get(conv))
-        cb, wb = self._tiles(sch, conv, reuse, tunable)
+        group = _channels_sharing_input(sch.get(conv))
+        reuse = group > 1
+        cb, wb = self._tiles(sch, conv, group, tunable)
         pad, transformed = _prepare_input(sch, conv, pad, wb if reuse and not tunable else None)
         n, c, h, w, *red = sch.get_loops(conv)
         co, ci = sch.split(c, [None, cb])
