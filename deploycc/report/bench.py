@@ -21,7 +21,8 @@ def page(d: dict) -> Page:
     facts = {"artifact": d["artifact"], "target": d.get("target"),
              "machine": f"{machine.get('cpu_model', machine.get('machine', '?'))}, {machine.get('cpus', '?')} CPUs; "
                         f"load average {machine.get('load_average', '?')} (others' work slows a run)" if machine else None,
-             "threads": lat.get("threads"), "clock": lat.get("clock", "wall")}
+             "threads": "runtime default" if lat.get("threads") == 0 else lat.get("threads"),
+             "clock": lat.get("clock", "wall")}
     if d.get("remote"):
         facts["device"] = str(d["remote"])
     p = Page("bench", f"latency of {d['artifact']}", facts)

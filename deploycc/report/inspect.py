@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import figures
 from .build import legality_section
-from .page import Page, figure, note, table
+from .page import Page, details, figure, note, table
 
 
 def page(d: dict) -> Page:
@@ -36,4 +36,5 @@ def _bars(layers: list[dict], key: str, scale: float, unit: str, caption: str) -
     fig = figures.hbars([f"{l['name']} ({l['op']})"[-50:] for l in layers], {unit: [l[key] / scale for l in layers]}, unit)
     rows = [[l["name"], l["op"], "x".join(map(str, l["shape"])), l[key], f"{100 * l[key] / total:.1f} %"] for l in layers]
     return [figure(fig, f"{caption}, graph order (total {total / scale:,.3f} {unit})", key),
-            table(["node", "op", "output", key if key != "macs" else "MACs", "share"], rows)]
+            details(f"the {len(rows)} layers as a table", table(["node", "op", "output", "MACs" if key == "macs" else key,
+                                                                 "share"], rows))]

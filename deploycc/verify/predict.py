@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from deploycc.core.errors import UserError, first_line
 from deploycc.data.io import preprocess, resize_nearest
@@ -75,7 +75,8 @@ def read_photo(path: Path) -> np.ndarray:
             alpha = np.asarray(img.getchannel("A"))
             if alpha.min() < 255:
                 raise UserError(f"{path}: image has transparent pixels (RGBA); give an opaque RGB photo")
-        return np.asarray(img.convert("RGB"))
+        # phone cameras store the sensor's orientation in EXIF; the photo a person sees is the rotated one
+        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
 
 
 class _opened:

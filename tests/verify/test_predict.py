@@ -148,3 +148,16 @@ def test_model_without_an_image_input_is_refused(tmp_path, capsys):
     art = build(str(tmp_path / "four.onnx"), "cpu-ort", tmp_path / "four.cpu-ort").out
     code, err = predict(capsys, art, photo(tmp_path / "p.png", blocks(np.random.default_rng(0))), "-o", tmp_path / "o")
     assert code == 2 and "expected N x 3 x H x W" in err
+
+
+def test_a_phone_photo_is_labelled_upright_as_its_exif_orientation_says(tmp_path, capsys, arts):
+    classes = blocks(np.random.default_rng(5))                     # H x W as the model wants it
+    upright = Image.fromarray(class_image(classes, np.random.default_rng(5)))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)         # the sensor's W x H pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6                                               # "rotate 90 degrees clockwise to view"
+    stored.save(tmp_path / "phone.png", exif=exif)
+    code, rep = predict(capsys, arts["golden"], tmp_path / "phone.png", "-o", tmp_path / "out")
+    assert code == 0, rep
+    assert rep["photos"][0]["size"] == [W, H]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "phone_trainIds.png")), classes)
