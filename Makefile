@@ -54,7 +54,7 @@ demo: setup
 	  $(BIN)/deploycc verify $(DEMO_DIR)/street_ref.$$t --data $(DEMO_DATA) --reference $(DEMO_MODEL) \
 	    --min-miou 60 --max-miou-drop 0.5 --report $(DEMO_REPORTS)/verify.$$t.html || exit $$?; \
 	done
-	$(BIN)/deploycc bench $(DEMO_DIR)/street_ref.$(lastword $(DEMO_TARGETS)) --max-repeats 10 --report $(DEMO_REPORTS)/bench.html
+	$(BIN)/deploycc bench $(DEMO_DIR)/street_ref.$(lastword $(DEMO_TARGETS)) --max-repeats 10 --profile --report $(DEMO_REPORTS)/bench.html
 	$(BIN)/deploycc predict $(DEMO_DIR)/street_ref.$(firstword $(DEMO_TARGETS)) \
 	  $(DEMO_DATA)/leftImg8bit/val/synth/synth_000002_00000[0-3]_leftImg8bit.png \
 	  --reference $(DEMO_MODEL) -o $(DEMO_DIR)/overlays

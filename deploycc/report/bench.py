@@ -58,7 +58,7 @@ def _profile(profile: dict | None, reason: str | None) -> list:
     rows = profile["layers"]
     groups: dict[str, float] = {}
     for r in rows:                       # network order: the first node of a layer places it
-        key = "unplaced" if r.get("layer") is None else (
+        key = "not traced to a layer" if r.get("layer") is None else (
             r["layer"] if r.get("unit") in (None, r["layer"]) else f"{r['layer']} ({r['unit']})")
         groups[key] = groups.get(key, 0.0) + float(r["ms"])
     total = sum(groups.values()) or 1.0

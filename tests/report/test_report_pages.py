@@ -90,4 +90,4 @@ def test_profile_bars_group_nodes_by_layer_and_unit(tmp_path):
             "mean_ms": 1.05, "runs": 3, "stable": True, "threads": 1}, "samples_ms": [0.9, 1.0, 1.3],
             "profile": sample_profile()}
     page = write_report(bench.page(data), tmp_path / "b.html").read_text()
-    assert "layer 0 (k3e1)" in page and "unplaced" in page
+    assert "layer 0 (k3e1)" in page and "not traced to a layer" in page
