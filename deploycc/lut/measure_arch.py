@@ -14,12 +14,15 @@ import random
 
 from deploycc.verify.measure import Protocol
 
+from .anchor import scale_all
 from .profile import cache_root, protocol_for
 from .table import LUT
 from .timer import Job, LocalTimer, Timer
 from .workflow import Measured, measure_jobs
 
-ARCH_PROTOCOL = Protocol(warmup=2, min_repeats=8, max_repeats=30, max_seconds=30.0, rel_tol=0.01, window=5)
+# Whole networks interleaved 4 at a time, 5 rounds of 2 runs, the same outlier rule as entries.
+ARCH_PROTOCOL = Protocol(warmup=2, min_repeats=2, max_repeats=30, max_seconds=30.0, rel_tol=0.01, window=5,
+                         rounds=5, interleave=4, reject_mad=3.0)
 
 
 def arch_protocol(lut: LUT) -> Protocol:
@@ -63,10 +66,14 @@ def arch_job(arch, lut: LUT, protocol: Protocol, job_id: str) -> Job:
 
 def measure_archs(timer: Timer, archs: list, lut: LUT, protocol: Protocol, cache=None, progress=None,
                   what: str = "") -> Measured:
-    """The records of ``archs`` (job ids "0", "1", ...), from the cache or timed by ``timer``."""
+    """The records of ``archs`` (job ids "0", "1", ...), from the cache or timed by ``timer``; with
+    several, the first is the anchor timed in every group and the figures are scaled to it
+    (``lut/anchor.py``)."""
     jobs = [arch_job(arch, lut, protocol, str(i)) for i, arch in enumerate(archs)]
-    return measure_jobs(timer, jobs, cache_root(cache) / timer.folder("archs"), protocol, lut.threads,
-                        progress, what)
+    if len(jobs) > 1 and hasattr(timer, "anchor_on"):
+        timer.anchor_on(jobs[0])
+    m = measure_jobs(timer, jobs, cache_root(cache) / timer.folder("archs"), protocol, lut.threads, progress, what)
+    return Measured(scale_all(m.records, lut.statistic), m.cached, m.summary)
 
 
 def measure_arch(arch, lut: LUT, protocol: Protocol | None = None, cache=None) -> dict:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from deploycc.verify.measure import machine_facts, time_artifact
+from deploycc.verify.conditions import LoadCheck, pinned, timing_cpus
+from deploycc.verify.measure import machine_facts, open_timed, time_callable
 
 if TYPE_CHECKING:  # the pipeline is imported when a job is built, not with the LUT package
     from deploycc.build.pipeline import BuildOptions
@@ -81,7 +82,26 @@ def build_job(job: Job, folder: Path) -> tuple[Path, float]:
 
 
 class LocalTimer:
-    """Builds and times every job on this machine, one at a time, with the protocol."""
+    """Builds and times every job on this machine with the protocol.
+
+    Repeatability: the timing process is pinned to fixed CPUs while it times (the last
+    ``threads`` it may use; ``verify/conditions.py``), and the machine's load is checked before
+    and after each measurement and recorded with it (``load``), or the measurement refused under
+    load when ``load_check.policy`` is ``refuse``. With an interleaved protocol
+    (``protocol.rounds > 1``) up to ``protocol.interleave`` jobs are built, then timed together
+    in turns (``verify/repeat.py``), so that a disturbance spreads over all of them, and an
+    anchor job set with :meth:`anchor_on` is timed in every group (``lut/anchor.py``)."""
+
+    load_check = LoadCheck()          # the default policy: flag (record) a loaded measurement
+    anchor: Job | None = None
+
+    def __init__(self, load_check: LoadCheck | None = None):
+        if load_check is not None:
+            self.load_check = load_check
+
+    def anchor_on(self, job: Job) -> None:
+        """Time ``job`` in every interleaved group and record its time with each measurement."""
+        self.anchor = job if job.key is not None else None
 
     def folder(self, kind: str) -> str:
         return kind
@@ -98,13 +118,35 @@ class LocalTimer:
         """Every clock is this process's own here: nothing to refuse."""
 
     def run(self, jobs: list[Job], protocol, threads: int, report: Report, what: str = "") -> None:
-        for job in jobs:
-            # one scratch folder per job: a LUT's artifacts would otherwise pile up on disk
-            with tempfile.TemporaryDirectory(prefix="deploycc-lut-") as scratch:
-                artifact, build_s = build_job(job, Path(scratch))
-                _, latency = time_artifact(artifact, protocol, threads)
-                load = machine_facts()["load_average"]
-            report(job, "done", {"latency": latency.to_dict(), "build_seconds": build_s, "load_average": load})
+        size = protocol.interleave if protocol.interleaved else 1
+        with tempfile.TemporaryDirectory(prefix="deploycc-anchor-") as anchor_dir:
+            anchor = build_job(self.anchor, Path(anchor_dir)) if self.anchor and protocol.interleaved and jobs \
+                else None
+            for start in range(0, len(jobs), size):
+                group = jobs[start:start + size]
+                # one scratch folder per group: a LUT's artifacts would otherwise pile up on disk
+                with tempfile.TemporaryDirectory(prefix="deploycc-lut-") as scratch:
+                    built = [build_job(job, Path(scratch) / str(i)) for i, job in enumerate(group)]
+                    latencies, load = self._time(([anchor] if anchor else []) + built, protocol, threads,
+                                                 what or "timing")
+                extra = {"anchor": {"id": self.anchor.id, "latency": latencies.pop(0).to_dict()}} if anchor else {}
+                for job, (_, build_s), latency in zip(group, built, latencies):
+                    report(job, "done", {"latency": latency.to_dict(), "build_seconds": build_s,
+                                         "load_average": load["before"]["load_average"], "load": load, **extra})
+
+    def _time(self, built, protocol, threads: int, what: str):
+        """(Latency per artifact, load record) of the built artifacts, timed pinned."""
+        from deploycc.verify.repeat import time_interleaved
+        before = self.load_check.enforce(self.load_check.state(threads), what)
+        runs = [open_timed(artifact, threads)[1] for artifact, _ in built]
+        with pinned(timing_cpus(threads)) as cpus:
+            if protocol.interleaved:
+                latencies = time_interleaved(runs, protocol, threads)
+            else:
+                latencies = [time_callable(run, protocol, threads) for run in runs]
+        after = self.load_check.enforce(self.load_check.state(threads), what)
+        return latencies, {"before": before, "after": after, "loaded": before["loaded"] or after["loaded"],
+                           "cpus": cpus}
 
     def machine(self, summary, cached: int) -> dict:
         return machine_facts()

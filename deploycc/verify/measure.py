@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +43,33 @@ class Protocol:
     window: int = 3
     statistic: str = "median"   # the statistic whose stability ends the repeats: median or min
     clock: str = "wall"         # wall, or cpu (process CPU time; one thread only)
+    # Interleaved repeats (``verify/repeat.py``): with rounds > 1, up to ``interleave`` jobs of a
+    # LUT build or validation are timed in turns, ``min_repeats`` runs per round each, rounds
+    # further than ``reject_mad`` scaled MADs from the median round rejected.
+    rounds: int = 1
+    interleave: int = 1
+    reject_mad: float = 0.0
 
     def __post_init__(self):
         if self.statistic not in ("median", "min"):
             raise ValueError(f"protocol statistic must be median or min, got {self.statistic!r}")
         if self.clock not in CLOCKS:
             raise ValueError(f"protocol clock must be one of {', '.join(CLOCKS)}, got {self.clock!r}")
+        if self.rounds < 1 or self.interleave < 1 or self.reject_mad < 0:
+            raise ValueError("protocol rounds and interleave must be >= 1 and reject_mad >= 0")
+
+    @property
+    def interleaved(self) -> bool:
+        return self.rounds > 1
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields; the interleaving ones only when set, so that the cache keys of measurements
+        taken before they existed (one block of runs) stay valid."""
+        d = asdict(self)
+        for name, default in (("rounds", 1), ("interleave", 1), ("reject_mad", 0.0)):
+            if d[name] == default:
+                del d[name]
+        return d
 
 
 @dataclass(frozen=True)
@@ -68,10 +86,16 @@ class Latency:
     clock: str = "wall"
     # every timed run in order, for a distribution plot; kept out of to_dict (LUT entries, reports)
     samples_ms: tuple[float, ...] = field(default=(), repr=False, compare=False)
+    rounds: int = 0               # interleaved rounds (0: one block of runs)
+    rejected: int = 0             # rounds the outlier rule rejected
+    spread_pct: float | None = None  # max/min - 1 of the kept rounds' values
 
     def to_dict(self) -> dict:
         d = asdict(self)
         del d["samples_ms"]
+        if not self.rounds:
+            for name in ("rounds", "rejected", "spread_pct"):
+                del d[name]
         return d
 
     def stat(self, name: str) -> float:
@@ -134,6 +158,10 @@ def time_batched(run_batch, protocol: Protocol = Protocol(), threads: int = 0, s
     """
     if protocol.warmup:
         run_batch(protocol.warmup)
+    if protocol.interleaved:   # one artifact per device at a time: rounds and the outlier rule, in turn
+        from .repeat import reduce_rounds
+        rounds = [[float(v) for v in run_batch(max(protocol.min_repeats, 1))] for _ in range(protocol.rounds)]
+        return replace(reduce_rounds(rounds, protocol, threads), clock="device")
     reduce = np.median if protocol.statistic == "median" else np.min
     samples: list[float] = []
     running: list[float] = []
@@ -169,15 +197,22 @@ def pin_threads(backend: str, threads: int) -> None:
         tvm_ffi.get_global_func("runtime.config_threadpool")(1, int(threads))
 
 
-def time_artifact(path, protocol: Protocol = Protocol(), threads: int = 0, seed: int = 0):
-    """(manifest, Latency) of the artifact folder at ``path`` on fixed-seed random inputs."""
+def open_timed(path, threads: int = 0, seed: int = 0):
+    """(manifest, run) for the artifact folder at ``path``: ``run()`` runs it once on fixed-seed
+    random inputs, with the runtime's threads fixed."""
     from deploycc.build.runtime import open_artifact
     from deploycc.core.numerics import random_feeds
 
     manifest, session = open_artifact(path, threads or None)
     pin_threads(manifest.get("backend", ""), threads)
     feeds = random_feeds(session.inputs, seed)
-    return manifest, time_session(session, feeds, protocol, threads)
+    return manifest, lambda: session.run(feeds)
+
+
+def time_artifact(path, protocol: Protocol = Protocol(), threads: int = 0, seed: int = 0):
+    """(manifest, Latency) of the artifact folder at ``path`` on fixed-seed random inputs."""
+    manifest, run = open_timed(path, threads, seed)
+    return manifest, time_callable(run, protocol, threads)
 
 
 def load_average() -> list[float] | None:

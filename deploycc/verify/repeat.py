@@ -1,0 +1,80 @@
+"""Interleaved repeats with a stated outlier rule: several things timed in turns, not in blocks.
+
+Timing A's 30 runs and then B's 30 runs lets anything that happens on the machine meanwhile (a
+neighbour's build, a frequency change) land on one of them only. :func:`time_interleaved` times
+a list of callables in ``protocol.rounds`` rounds; in each round every callable runs
+``protocol.min_repeats`` timed runs, the order rotating from round to round, after
+``protocol.warmup`` untimed runs each before the first round. Disturbance is then spread over
+all of them. ``max_repeats`` caps the runs per callable (rounds x runs per round) and
+``max_seconds`` each callable's share of the time (at least three rounds are always run).
+
+Outlier rule (stated, applied per callable): each round gives one value (the median, or the
+minimum for ``statistic = "min"``, of its runs). A round is rejected when its value lies more
+than ``protocol.reject_mad`` scaled median absolute deviations (MAD x 1.4826, the standard
+deviation of a normal sample) from the median of the round values; at least half of the rounds
+are always kept. The figures (``Latency``) come from the runs of the kept rounds, with the
+number of rounds, the rejected count and the spread of the kept round values (max/min - 1,
+in %), so the repeatability of every figure is on record.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .measure import CLOCKS, Latency, Protocol, summarize
+
+
+def time_interleaved(fns: list, protocol: Protocol, threads: int = 0) -> list[Latency]:
+    """One Latency per callable in ``fns``, timed in interleaved rounds (see the module doc)."""
+    if protocol.clock == "cpu" and threads != 1:
+        from deploycc.core.errors import UserError
+        raise UserError(f"the cpu clock measures latency only with exactly 1 thread (got {threads}); "
+                        "use the wall clock or 1 thread")
+    clock = CLOCKS[protocol.clock]
+    for fn in fns:
+        for _ in range(protocol.warmup):
+            fn()
+    per_round = max(protocol.min_repeats, 1)
+    rounds = max(1, min(protocol.rounds, protocol.max_repeats // per_round))   # max_repeats caps the runs
+    samples: list[list[list[float]]] = [[] for _ in fns]     # callable -> round -> runs (ms)
+    start = time.perf_counter()
+    for r in range(rounds):
+        if r >= 3 and time.perf_counter() - start > protocol.max_seconds * len(fns):
+            break                      # max_seconds is each callable's budget; 3 rounds at least
+        for k in range(len(fns)):
+            i = (k + r) % len(fns)
+            runs = []
+            for _ in range(per_round):
+                t0 = clock()
+                fns[i]()
+                runs.append((clock() - t0) * 1e3)
+            samples[i].append(runs)
+    return [reduce_rounds(rounds, protocol, threads) for rounds in samples]
+
+
+def kept_rounds(values, k: float) -> np.ndarray:
+    """Boolean mask of the rounds the outlier rule keeps (all when ``k`` is 0)."""
+    v = np.asarray(values, dtype=np.float64)
+    if k <= 0 or v.size < 3:
+        return np.ones(v.size, dtype=bool)
+    med = np.median(v)
+    mad = 1.4826 * np.median(np.abs(v - med))
+    keep = np.abs(v - med) <= k * mad if mad > 0 else np.ones(v.size, dtype=bool)
+    if keep.sum() * 2 < v.size:       # never throw away the majority: keep the closest half
+        keep = np.zeros(v.size, dtype=bool)
+        keep[np.argsort(np.abs(v - med))[: (v.size + 1) // 2]] = True
+    return keep
+
+
+def reduce_rounds(rounds: list[list[float]], protocol: Protocol, threads: int) -> Latency:
+    """The Latency of one callable's rounds of runs (ms) under the outlier rule."""
+    reduce = np.median if protocol.statistic == "median" else np.min
+    values = np.array([reduce(r) for r in rounds])
+    keep = kept_rounds(values, protocol.reject_mad)
+    runs = [s for r, kept in zip(rounds, keep) if kept for s in r]
+    spread = float(100 * (values[keep].max() / values[keep].min() - 1)) if values[keep].min() > 0 else 0.0
+    base = summarize(runs, True, threads, protocol.clock)
+    return Latency(**{**base.to_dict(), "rounds": len(rounds), "rejected": int((~keep).sum()),
+                      "spread_pct": round(spread, 3)})
