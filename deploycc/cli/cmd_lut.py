@@ -38,6 +38,10 @@ def build_cmd(
     cache: Optional[Path] = typer.Option(None, "--cache", help="entry cache folder (default: ~/.cache/deploycc/lut)"),
     remote: Optional[str] = typer.Option(None, "--remote", help="time the entries on a device fleet: TVM RPC tracker HOST:PORT"),
     key: Optional[str] = typer.Option(None, "--key", help="with --remote: device key; every free device with it takes work"),
+    space_file: Optional[Path] = typer.Option(None, "--space-file", help="reduced search space (from `lut friendliness --reduce`)"),
+    mode: str = typer.Option("isolated", "--mode", help="isolated (each unit alone) or in-context (each unit in a full reference network)"),
+    reference: Optional[str] = typer.Option(None, "--reference", help="in-context: the reference genotype, comma-separated units (default: k3_e3 where legal)"),
+    on_load: str = typer.Option("flag", "--on-load", help="flag (record) or refuse a measurement taken while the machine is loaded"),
     as_json: bool = JSON,
 ):
     """Profile every candidate unit of a search space on a target and write the LUT."""
@@ -49,18 +53,37 @@ def build_cmd(
                                trials_per_task=trials_per_task, tuning_db=tuning_db,
                                protocol=protocol_for(statistic, max_repeats, clock=_clock(clock)))
     unit_list = split_list(units) if units else None
+    if space_file is not None:
+        from deploycc.core.errors import UserError
+        from deploycc.lut.space import load_space
+        if units:
+            raise UserError("--units and --space-file both choose the candidates: give one")
+        unit_list = load_space(space_file)
+    if mode not in ("isolated", "in-context"):
+        from deploycc.core.errors import UserError
+        raise UserError(f"--mode {mode!r}: choose isolated or in-context")
+    if reference and mode != "in-context":
+        from deploycc.core.errors import UserError
+        raise UserError("--reference applies to --mode in-context only")
+    timer = _timer(remote, key, on_load)
     with _Bar("profiling", as_json) as bar:
-        lut = build_lut(space, out, settings, shape, backbone, statistic, cache, bar.step, unit_list,
-                        timer=_timer(remote, key))
+        if mode == "in-context":
+            from deploycc.lut.context import build_context_lut
+            lut = build_context_lut(space, out, settings, shape, backbone, statistic, cache, bar.step, unit_list,
+                                    timer, split_list(reference) if reference else None)
+        else:
+            lut = build_lut(space, out, settings, shape, backbone, statistic, cache, bar.step, unit_list,
+                            timer=timer)
     measured = [e for e in lut.entries.values() if e.get("measured", True)]
     data = {"lut": str(out), "space": lut.space, "backbone": lut.backbone, "input_shape": list(lut.input_shape),
             "target": lut.target, "entries": len(lut.entries), "measured_entries": len(measured),
-            "from_cache": bar.cached, "threads": lut.threads, "statistic": lut.statistic,
+            "from_cache": bar.cached, "threads": lut.threads, "statistic": lut.statistic, "mode": lut.mode,
             "toolchain": lut.toolchain, "machine": lut.machine}
     emit(data, as_json, lambda c, d: c.print(
         f"[green]wrote[/] {d['lut']}: {d['entries']} entries ({d['measured_entries']} timed, {d['from_cache']} "
         f"from the cache) for {d['space']} {d['backbone'] or ''} at {'x'.join(map(str, d['input_shape']))} on "
-        f"{d['target']['name']} ({d['target']['backend']}), {d['threads']} thread(s), statistic {d['statistic']}"))
+        f"{d['target']['name']} ({d['target']['backend']}), {d['threads']} thread(s), statistic {d['statistic']}, "
+        f"mode {d['mode']}"))
 
 
 @app.command("predict")
@@ -71,6 +94,7 @@ def predict_cmd(
     breakdown: bool = typer.Option(False, "--breakdown", help="show every entry of the sum"),
     measure: bool = typer.Option(False, "--measure", help="also build and time each architecture end to end"),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="use a LUT made for another toolchain version"),
+    space_file: Optional[Path] = typer.Option(None, "--space-file", help="reduced search space: refuse architectures outside it"),
     as_json: bool = JSON,
 ):
     """Predict the latency of architectures by summing a LUT."""
@@ -79,7 +103,8 @@ def predict_cmd(
     from deploycc.models import resolve_arch
     table_ = load_lut(lut)
     _check_here(table_, allow_mismatch)
-    predictor = Predictor(table_)
+    from deploycc.lut.space import load_space
+    predictor = Predictor(table_, space=load_space(space_file) if space_file else None)
     rows = []
     for name in archs:
         arch = resolve_arch(name)
@@ -109,6 +134,7 @@ def validate_cmd(
     cache: Optional[Path] = typer.Option(None, "--cache", help="measurement cache folder (default: ~/.cache/deploycc/lut)"),
     remote: Optional[str] = typer.Option(None, "--remote", help="time the architectures on a device fleet: TVM RPC tracker HOST:PORT"),
     key: Optional[str] = typer.Option(None, "--key", help="with --remote: device key; every free device with it takes work"),
+    on_load: str = typer.Option("flag", "--on-load", help="flag (record) or refuse a measurement taken while the machine is loaded"),
     as_json: bool = JSON,
 ):
     """Measure N sampled architectures end to end and score the LUT (raw, corrected, affine)."""
@@ -124,11 +150,55 @@ def validate_cmd(
     plan.n_train()
     table_ = load_lut(lut)
     with _Bar("measuring", as_json) as bar:
-        result = validate(table_, plan, cache, progress=bar.step, timer=_timer(remote, key))
+        result = validate(table_, plan, cache, progress=bar.step, timer=_timer(remote, key, on_load))
     folder = output or lut.with_name(lut.name.removesuffix(".json") + ".validation")
     files = write_report(result, Path(folder), fmt)
     result["files"] = {k: str(v) for k, v in files.items()}
     emit(result, as_json, _render_validate)
+
+
+@app.command("friendliness")
+def friendliness_cmd(
+    luts: list[Path] = typer.Argument(..., help="LUT files, one per target (same space and backbone)"),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="write the report (heat maps, comparison) here"),
+    reduce_out: Optional[Path] = typer.Option(None, "--reduce", help="write the reduced search space file here"),
+    as_json: bool = JSON,
+):
+    """Hardware friendliness of units per position and target: latency per MAC, roofline, placement, frontier."""
+    from deploycc.core.errors import UserError
+    from deploycc.lut import load_lut
+    from deploycc.lut.friendliness import analyse, equal_macs, reduce
+    from deploycc.lut.friendliness_report import compare, html_page, write_html
+    from deploycc.lut.space import save_space
+    tables = [load_lut(p) for p in luts]
+    for t in tables[1:]:
+        if (t.space, t.backbone, len(t.layers)) != (tables[0].space, tables[0].backbone, len(tables[0].layers)):
+            raise UserError(f"{t.source}: another space than {tables[0].source} ({t.space} {t.backbone}); "
+                            "compare LUTs of one space")
+    cache: dict = {}
+    analyses = [analyse(t, cache) for t in tables]
+    comparison = compare(analyses)
+    reduced = reduce(tables, analyses)
+    comparison["equal_macs"] = {t.target["name"]: equal_macs(t, reduced, a) for t, a in zip(tables, analyses)}
+    data = {"luts": [str(p) for p in luts], "analyses": analyses, "comparison": comparison,
+            "reduced_layers": reduced.layers}
+    if reduce_out is not None:
+        data["reduced_space"] = str(save_space(reduced, reduce_out))
+    if html_out is not None:
+        data["html"] = str(write_html(html_out, html_page(analyses, comparison)))
+    emit(data, as_json, _render_friendliness)
+
+
+def _render_friendliness(console, d: dict) -> None:
+    comp = d["comparison"]
+    console.print(table("median roofline efficiency (measured vs the target's roofline)", ["unit"] + comp["targets"],
+                        [[u] + ["n/a" if v is None else f"{v:.3f}" for v in vals] for u, vals in comp["efficiency"].items()]))
+    for target, never in comp["never_on_frontier"].items():
+        console.print(f"{target}: never on the latency-MACs frontier: {', '.join(never) or 'none'}")
+    kept = sum(len(units) for units in d["reduced_layers"])
+    console.print(f"reduced space keeps {kept} (layer, unit) choices"
+                  + (f", written to {d['reduced_space']}" if "reduced_space" in d else "")
+                  + (f"; report {d['html']}" if "html" in d else ""))
 
 
 @app.command("check")
@@ -171,13 +241,18 @@ def _check_here(lut, allow_mismatch: bool) -> None:
     check_compatible(lut, target, toolchain_versions(target), allow_mismatch)
 
 
-def _timer(remote: str | None, key: str | None):
+def _timer(remote: str | None, key: str | None, on_load: str = "flag"):
     """Where ``lut build|validate`` time: a device fleet for ``--remote``/``--key``
-    (deploycc.fleet), else here."""
+    (deploycc.fleet), else here, with the load policy ``on_load``."""
+    from deploycc.core.errors import UserError
     from deploycc.fleet import remote_options
+    from deploycc.verify.conditions import LoadCheck
+    check = LoadCheck(policy=on_load)
     if not remote_options(remote, key):
         from deploycc.lut.timer import LocalTimer
-        return LocalTimer()
+        return LocalTimer(check)
+    if on_load != "flag":
+        raise UserError(f"--on-load {on_load}: the load check watches this machine; a fleet's devices are not checked")
     from deploycc.fleet.lut import FleetOptions, FleetTimer
     return FleetTimer(FleetOptions(remote, key))
 

@@ -24,16 +24,23 @@ from .table import LUT
 
 
 class Predictor:
-    def __init__(self, lut: LUT, correction=None):
+    """``space``: a reduced search space (``lut/space.py``); units it leaves out of a layer are
+    illegal there, as if the LUT had no entry for them."""
+
+    def __init__(self, lut: LUT, correction=None, space=None):
         from deploycc.models import unit_codes
         self.lut = lut
         self.codes = unit_codes(lut.space)
         self.index = {c: i for i, c in enumerate(self.codes)}
         self.table = np.full((len(lut.layers), len(self.codes)), np.nan)
+        if space is not None:
+            space.check_fits(lut.space, lut.backbone, len(lut.layers), f"the LUT {lut.source}")
+        self.allowed = [[c for c in layer["candidates"] if space is None or c in space.layers[li]]
+                        for li, layer in enumerate(lut.layers)]
         for li, layer in enumerate(lut.layers):
-            for code, key in layer["candidates"].items():
-                self.table[li, self.index[code]] = lut.entry_ms(key)
-        self.base = lut.entry_ms(lut.stem) + lut.entry_ms(lut.head_entry)
+            for code in self.allowed[li]:
+                self.table[li, self.index[code]] = lut.entry_ms(layer["candidates"][code])
+        self.base = lut.base_ms()
         self.correction = correction
 
     @property
@@ -51,7 +58,7 @@ class Predictor:
             for li, code in enumerate(geno):
                 if code not in self.index or np.isnan(self.table[li, self.index[code]]):
                     raise UserError(f"architecture {n}: unit {code!r} at layer {li} is outside the LUT's space "
-                                    f"(legal there: {', '.join(self.lut.layers[li]['candidates'])})")
+                                    f"(legal there: {', '.join(self.allowed[li])})")
                 row.append(self.index[code])
             rows.append(row)
         return np.asarray(rows, dtype=np.int64).reshape(len(rows), self.num_layers)
@@ -87,11 +94,13 @@ class Predictor:
     def breakdown(self, genotype) -> list[tuple[str, str, float]]:
         """(part, entry key, ms) for the stem, each layer and the head of one genotype."""
         idx = self.encode([genotype])[0]
-        rows = [("stem", self.lut.stem, self.lut.entry_ms(self.lut.stem))]
+        context = self.lut.mode == "in-context"
+        rows = [("reference" if context else "stem", self.lut.stem, self.base if context else self.lut.entry_ms(self.lut.stem))]
         for li, ci in enumerate(idx):
             key = self.lut.layers[li]["candidates"][self.codes[ci]]
             rows.append((f"layer {li}: {self.codes[ci]}", key, float(self.table[li, ci])))
-        rows.append(("head", self.lut.head_entry, self.lut.entry_ms(self.lut.head_entry)))
+        if not context:
+            rows.append(("head", self.lut.head_entry, self.lut.entry_ms(self.lut.head_entry)))
         return rows
 
     def check_arch(self, arch) -> None:

@@ -109,10 +109,14 @@ def profile_entry(spec: EntrySpec, arch, target: Target, settings: ProfileSettin
     return measured.records[spec.key], spec.key in measured.cached
 
 
-def plan(arch, units: list[str] | None = None) -> tuple[EntrySpec, EntrySpec, list[dict[str, EntrySpec]]]:
+def plan(arch, units=None) -> tuple[EntrySpec, EntrySpec, list[dict[str, EntrySpec]]]:
     """(stem, head, per-layer candidates) of the space at ``arch``'s input shape, optionally
-    restricted to the candidate ``units`` (a reduced search space profiles faster)."""
+    restricted to the candidate ``units`` (a reduced search space profiles faster): one list
+    for all layers, or a ``space.ReducedSpace`` (its own list per layer)."""
     from deploycc.models import searchable_layers, unit_codes
+    from .space import ReducedSpace
+    if isinstance(units, ReducedSpace):
+        return _plan_reduced(arch, units)
     unknown = sorted(set(units or ()) - set(unit_codes(arch.space)))
     if unknown:
         raise UserError(f"--units: {', '.join(unknown)} not in the {arch.space} space "
@@ -125,6 +129,20 @@ def plan(arch, units: list[str] | None = None) -> tuple[EntrySpec, EntrySpec, li
                             f"({layer.c_in}->{layer.c_out}, stride {layer.stride})")
         layers.append(cands)
     return stem_spec(arch), head_spec(arch), layers
+
+
+def _plan_reduced(arch, space) -> tuple[EntrySpec, EntrySpec, list[dict[str, EntrySpec]]]:
+    from deploycc.models import searchable_layers
+    layers = searchable_layers(arch)
+    space.check_fits(arch.space, arch.backbone, len(layers), f"--space {arch.space} {arch.backbone or ''}")
+    cands = []
+    for layer, keep in zip(layers, space.layers):
+        legal = layer_candidates(arch.space, layer)
+        chosen = {c: s for c, s in legal.items() if c in keep}
+        if not chosen:
+            raise UserError(f"{space.source}: none of {', '.join(keep)} is legal at layer {layer.index}")
+        cands.append(chosen)
+    return stem_spec(arch), head_spec(arch), cands
 
 
 def unique_specs(stem: EntrySpec, head: EntrySpec, layers: list[dict[str, EntrySpec]]) -> list[EntrySpec]:

@@ -55,12 +55,13 @@ def sections(result: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
     """(title, columns, rows, note) of every table in the report."""
     held = result["held_out"]
     figures = [[label, _f(result["raw_all"][key], fmt), _f(held["raw"][key], fmt), _f(held["corrected"][key], fmt),
-                _f(held["affine"][key], fmt)] for label, key, fmt in METRICS]
-    aff = result["affine"]
+                _f(held["affine"][key], fmt), _f(held["macs"][key], fmt)] for label, key, fmt in METRICS]
+    aff, mac = result["affine"], result["mac_baseline"]
     out = [("Errors", ["metric", f"raw LUT (all {result['n']})", f"raw LUT (held-out {result['n_test']})",
-                       "fusion-corrected (held-out)", "affine a·LUT+b (held-out)"], figures,
-            f"corrections fitted on {result['n_train']} training architectures; affine a = {aff['a']:.4f}, "
-            f"b = {aff['b_ms']:.2f} ms")]
+                       "fusion-corrected (held-out)", "affine a·LUT+b (held-out)", "MACs a·GMACs+b (held-out)"], figures,
+            f"LUT mode {result.get('mode', 'isolated')}; corrections and the MAC baseline fitted on "
+            f"{result['n_train']} training architectures; affine a = {aff['a']:.4f}, b = {aff['b_ms']:.2f} ms; "
+            f"MACs a = {mac['a_ms_per_gmac']:.3f} ms/GMAC, b = {mac['b_ms']:.2f} ms")]
     out.append(("Worst architectures (raw LUT)", ["#", "measured ms", "LUT ms", "error %", "genotype"],
                 [[str(r["index"]), f"{r['measured_ms']:.2f}", f"{r['raw_ms']:.2f}", f"{r['raw_error_pct']:+.2f}",
                   " ".join(r["genotype"])] for r in result["worst"]], ""))

@@ -23,6 +23,10 @@ from deploycc.core.errors import UserError
 from deploycc.targets import Target
 
 FORMAT, VERSION = "deploycc-lut", 1
+# An in-context LUT (``lut/context.py``) is written as version 2, so that a reader that knows only
+# version 1 refuses it instead of summing its full-network entries as if they were units.
+CONTEXT_VERSION = 2
+MODES = ("isolated", "in-context")
 _REQUIRED = ("space", "backbone", "head", "num_classes", "input_shape", "target", "toolchain",
              "threads", "statistic", "protocol", "stem", "head_entry", "layers", "entries")
 
@@ -46,17 +50,36 @@ class LUT:
     machine: dict = field(default_factory=dict)
     tune_trials: int = 0
     source: str = "<lut>"
+    mode: str = "isolated"       # or "in-context": entries are whole networks around a reference
+    reference: list | None = None  # in-context: the reference genotype
 
     def entry_ms(self, key: str) -> float:
-        """The entry's latency under the LUT's statistic (0 for an identity unit)."""
+        """The entry's latency under the LUT's statistic (0 for an identity unit). In context: the
+        network with that unit minus the reference network (0 for the reference's own unit)."""
         entry = self.entries[key]
-        return float(entry["latency"][f"{self.statistic}_ms"]) if entry.get("measured", True) else 0.0
+        if not entry.get("measured", True):
+            return 0.0
+        value = float(entry["latency"][f"{self.statistic}_ms"])
+        return value - self.reference_ms() if self.mode == "in-context" else value
+
+    def reference_ms(self) -> float:
+        """In context: T(reference), the whole reference network (the stem entry)."""
+        return float(self.entries[self.stem]["latency"][f"{self.statistic}_ms"])
+
+    def base_ms(self) -> float:
+        """What every prediction starts from: stem + head, or T(reference) in context."""
+        if self.mode == "in-context":
+            return self.reference_ms()
+        return self.entry_ms(self.stem) + self.entry_ms(self.head_entry)
 
     def to_dict(self) -> dict:
-        d = {"format": FORMAT, "version": VERSION}
+        context = self.mode == "in-context"
+        d = {"format": FORMAT, "version": CONTEXT_VERSION if context else VERSION}
         for name in _REQUIRED + ("machine", "tune_trials"):
             value = getattr(self, name)
             d[name] = list(value) if name == "input_shape" else value
+        if context:
+            d["mode"], d["reference"] = self.mode, list(self.reference or [])
         return d
 
 
@@ -100,7 +123,12 @@ def load_lut(path: str | os.PathLike) -> LUT:
     if missing:
         raise UserError(f"{path}: LUT is missing field(s) {', '.join(missing)}")
     lut = LUT(**{k: payload[k] for k in _REQUIRED}, machine=payload.get("machine", {}),
-              tune_trials=int(payload.get("tune_trials", 0)), source=str(path))
+              tune_trials=int(payload.get("tune_trials", 0)), source=str(path),
+              mode=payload.get("mode", "isolated"), reference=payload.get("reference"))
+    if lut.mode not in MODES or (lut.mode == "in-context") != (payload["version"] == CONTEXT_VERSION) \
+            or (lut.mode == "in-context" and len(lut.reference or []) != len(lut.layers)):
+        raise UserError(f"{path}: LUT mode {lut.mode!r} does not fit its version {payload['version']} "
+                        "and reference; rebuild it")
     lut.input_shape = tuple(lut.input_shape)
     _check_references(lut, path)
     return lut
@@ -109,7 +137,7 @@ def load_lut(path: str | os.PathLike) -> LUT:
 def _check_header(payload, path: Path) -> None:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"{path}: not a deploycc LUT (format is not {FORMAT!r})")
-    if payload.get("version") != VERSION:
+    if payload.get("version") not in (VERSION, CONTEXT_VERSION):
         raise UserError(f"{path}: LUT version {payload.get('version')!r} is not supported "
                         f"(this deploycc reads version {VERSION}); rebuild it")
 

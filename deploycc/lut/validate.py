@@ -2,9 +2,10 @@
 
 The architectures are timed by a timer (here by default; a device fleet plugs in as
 ``deploycc.fleet.lut.FleetTimer``) through the one workflow (``workflow.measure_jobs``).
-Scores (``deploycc.lut.stats``) for three predictors side by side, on held-out architectures:
-the raw LUT sum, the fusion-aware correction and the affine calibration a * LUT + b, both of the
-latter fitted on the training architectures only (the first ``train`` of the sample). The raw
+Scores (``deploycc.lut.stats``) for four predictors side by side, on held-out architectures:
+the raw LUT sum, the fusion-aware correction, the affine calibration a * LUT + b and the
+MAC-count baseline a * GMACs + b, the last three fitted on the training architectures only (the
+first ``train`` of the sample). The raw
 LUT is also scored over the whole sample, since it learns nothing from it. Per-unit residuals
 (least squares of the raw residual on per-code unit counts) show which units the LUT misjudges.
 """
@@ -68,26 +69,37 @@ def validate(lut: LUT, plan: ValidationPlan, cache=None, protocol=None, progress
                "load_average": [r.get("load_average") for r in records]})
 
 
+def gmacs_of(predictor: Predictor, genotypes) -> np.ndarray:
+    """Multiply-accumulates (G) of each architecture at the LUT's input shape."""
+    from deploycc.models import build_module, count_macs
+    return np.array([count_macs(build_module(predictor.arch_of(g)), predictor.lut.input_shape).total / 1e9
+                     for g in genotypes])
+
+
 def score(predictor: Predictor, genotypes, measured, n_train: int) -> dict:
-    """Raw, corrected and affine figures (held-out), plus per-architecture rows."""
+    """Raw, corrected and affine figures and the MAC-count baseline (held-out), plus per-architecture rows."""
     idx = predictor.encode(genotypes)
     raw = predictor.raw(idx)
     tr, te = slice(0, n_train), slice(n_train, None)
+    gmacs = gmacs_of(predictor, genotypes)
+    ma, mb = stats.fit_affine(gmacs[tr], measured[tr])
     correction = FusionCorrection.fit(predictor, idx[tr], raw[tr], measured[tr])
     corrected = correction.apply(predictor, idx, raw)
     a, b = stats.fit_affine(raw[tr], measured[tr])
     affine = a * raw + b
     rows = [{"index": i, "genotype": list(g), "split": "train" if i < n_train else "test",
              "measured_ms": float(m), "raw_ms": float(p), "corrected_ms": float(c), "affine_ms": float(f),
-             "raw_error_pct": float(100 * (p - m) / m)}
-            for i, (g, m, p, c, f) in enumerate(zip(genotypes, measured, raw, corrected, affine))]
+             "raw_error_pct": float(100 * (p - m) / m), "gmacs": float(q), "macs_ms": float(ma * q + mb)}
+            for i, (g, m, p, c, f, q) in enumerate(zip(genotypes, measured, raw, corrected, affine, gmacs))]
     return {
         "n": len(genotypes), "n_train": n_train, "n_test": len(genotypes) - n_train,
         "raw_all": stats.summary(raw, measured),
         "held_out": {"raw": stats.summary(raw[te], measured[te]),
                      "corrected": stats.summary(corrected[te], measured[te]),
-                     "affine": stats.summary(affine[te], measured[te])},
+                     "affine": stats.summary(affine[te], measured[te]),
+                     "macs": stats.summary(ma * gmacs[te] + mb, measured[te])},
         "affine": {"a": a, "b_ms": b},
+        "mac_baseline": {"a_ms_per_gmac": ma, "b_ms": mb},
         "correction": correction.to_dict() | {"terms": correction.terms_ms_per_mb()},
         "per_unit_residuals": per_unit_residuals(predictor, idx, raw, measured),
         "worst": sorted(rows, key=lambda r: -abs(r["raw_error_pct"]))[:5],
@@ -113,7 +125,7 @@ def per_unit_residuals(predictor: Predictor, idx: np.ndarray, raw, measured) -> 
 
 def result_header(lut, plan, allowed: bool) -> dict:
     """What a validation result records about its LUT, sampling plan and machine (local or fleet)."""
-    return {"lut": lut.source, "target": lut.target, "toolchain": lut.toolchain, "threads": lut.threads,
+    return {"lut": lut.source, "mode": lut.mode, "target": lut.target, "toolchain": lut.toolchain, "threads": lut.threads,
             "statistic": lut.statistic, "input_shape": list(lut.input_shape), "space": lut.space,
             "backbone": lut.backbone, "seed": plan.seed, "mismatch_allowed": allowed,
             "machine": machine_facts(), "lut_machine": lut.machine}
