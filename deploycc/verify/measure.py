@@ -159,7 +159,6 @@ def time_batched(run_batch, protocol: Protocol = Protocol(), threads: int = 0, s
     if protocol.warmup:
         run_batch(protocol.warmup)
     if protocol.interleaved:   # one artifact per device at a time: rounds and the outlier rule, in turn
-        from .repeat import reduce_rounds
         rounds = [[float(v) for v in run_batch(max(protocol.min_repeats, 1))] for _ in range(protocol.rounds)]
         return replace(reduce_rounds(rounds, protocol, threads), clock="device")
     reduce = np.median if protocol.statistic == "median" else np.min
@@ -179,6 +178,32 @@ def time_batched(run_batch, protocol: Protocol = Protocol(), threads: int = 0, s
         if time.perf_counter() - start > protocol.max_seconds:
             break
     return summarize(samples, stable, threads, "device")
+
+
+def kept_rounds(values, k: float) -> np.ndarray:
+    """Boolean mask of the rounds the outlier rule keeps (all when ``k`` is 0)."""
+    v = np.asarray(values, dtype=np.float64)
+    if k <= 0 or v.size < 3:
+        return np.ones(v.size, dtype=bool)
+    med = np.median(v)
+    mad = 1.4826 * np.median(np.abs(v - med))
+    keep = np.abs(v - med) <= k * mad if mad > 0 else np.ones(v.size, dtype=bool)
+    if keep.sum() * 2 < v.size:       # never throw away the majority: keep the closest half
+        keep = np.zeros(v.size, dtype=bool)
+        keep[np.argsort(np.abs(v - med))[: (v.size + 1) // 2]] = True
+    return keep
+
+
+def reduce_rounds(rounds: list[list[float]], protocol: Protocol, threads: int) -> Latency:
+    """The Latency of one callable's rounds of runs (ms) under the outlier rule."""
+    reduce = np.median if protocol.statistic == "median" else np.min
+    values = np.array([reduce(r) for r in rounds])
+    keep = kept_rounds(values, protocol.reject_mad)
+    runs = [s for r, kept in zip(rounds, keep) if kept for s in r]
+    spread = float(100 * (values[keep].max() / values[keep].min() - 1)) if values[keep].min() > 0 else 0.0
+    base = summarize(runs, True, threads, protocol.clock)
+    return Latency(**{**base.to_dict(), "rounds": len(rounds), "rejected": int((~keep).sum()),
+                      "spread_pct": round(spread, 3)})
 
 
 def _stable(running: list[float], protocol: Protocol) -> bool:

@@ -14,16 +14,15 @@ than ``protocol.reject_mad`` scaled median absolute deviations (MAD x 1.4826, th
 deviation of a normal sample) from the median of the round values; at least half of the rounds
 are always kept. The figures (``Latency``) come from the runs of the kept rounds, with the
 number of rounds, the rejected count and the spread of the kept round values (max/min - 1,
-in %), so the repeatability of every figure is on record.
+in %), so the repeatability of every figure is on record. The rule is ``measure.kept_rounds``
+(``measure.time_batched`` applies it to a device's rounds too).
 """
 
 from __future__ import annotations
 
 import time
 
-import numpy as np
-
-from .measure import CLOCKS, Latency, Protocol, summarize
+from .measure import CLOCKS, Latency, Protocol, reduce_rounds
 
 
 def time_interleaved(fns: list, protocol: Protocol, threads: int = 0) -> list[Latency]:
@@ -52,29 +51,3 @@ def time_interleaved(fns: list, protocol: Protocol, threads: int = 0) -> list[La
                 runs.append((clock() - t0) * 1e3)
             samples[i].append(runs)
     return [reduce_rounds(rounds, protocol, threads) for rounds in samples]
-
-
-def kept_rounds(values, k: float) -> np.ndarray:
-    """Boolean mask of the rounds the outlier rule keeps (all when ``k`` is 0)."""
-    v = np.asarray(values, dtype=np.float64)
-    if k <= 0 or v.size < 3:
-        return np.ones(v.size, dtype=bool)
-    med = np.median(v)
-    mad = 1.4826 * np.median(np.abs(v - med))
-    keep = np.abs(v - med) <= k * mad if mad > 0 else np.ones(v.size, dtype=bool)
-    if keep.sum() * 2 < v.size:       # never throw away the majority: keep the closest half
-        keep = np.zeros(v.size, dtype=bool)
-        keep[np.argsort(np.abs(v - med))[: (v.size + 1) // 2]] = True
-    return keep
-
-
-def reduce_rounds(rounds: list[list[float]], protocol: Protocol, threads: int) -> Latency:
-    """The Latency of one callable's rounds of runs (ms) under the outlier rule."""
-    reduce = np.median if protocol.statistic == "median" else np.min
-    values = np.array([reduce(r) for r in rounds])
-    keep = kept_rounds(values, protocol.reject_mad)
-    runs = [s for r, kept in zip(rounds, keep) if kept for s in r]
-    spread = float(100 * (values[keep].max() / values[keep].min() - 1)) if values[keep].min() > 0 else 0.0
-    base = summarize(runs, True, threads, protocol.clock)
-    return Latency(**{**base.to_dict(), "rounds": len(rounds), "rejected": int((~keep).sum()),
-                      "spread_pct": round(spread, 3)})
