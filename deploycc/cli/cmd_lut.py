@@ -135,9 +135,10 @@ def validate_cmd(
     remote: Optional[str] = typer.Option(None, "--remote", help="time the architectures on a device fleet: TVM RPC tracker HOST:PORT"),
     key: Optional[str] = typer.Option(None, "--key", help="with --remote: device key; every free device with it takes work"),
     on_load: str = typer.Option("flag", "--on-load", help="flag (record) or refuse a measurement taken while the machine is loaded"),
+    profile: int = typer.Option(0, "--profile", help="profile K held-out architectures: each LUT entry against its in-network time"),
     as_json: bool = JSON,
 ):
-    """Measure N sampled architectures end to end and score the LUT (raw, corrected, affine)."""
+    """Measure N sampled architectures end to end and score the LUT (raw, corrected, affine, MACs)."""
     from deploycc.core.errors import UserError
     from deploycc.lut import load_lut
     from deploycc.lut.report import write_report
@@ -146,11 +147,17 @@ def validate_cmd(
         raise UserError(f"--format {fmt!r}: choose md or html")
     if n < 5:
         raise UserError(f"--n {n}: validation needs at least 5 architectures")
+    if profile < 0:
+        raise UserError(f"--profile {profile}: give a number of architectures (0: none)")
     plan = ValidationPlan(n=n, seed=seed, train=train, allow_mismatch=allow_mismatch)
     plan.n_train()
     table_ = load_lut(lut)
     with _Bar("measuring", as_json) as bar:
         result = validate(table_, plan, cache, progress=bar.step, timer=_timer(remote, key, on_load))
+    if profile:
+        from deploycc.lut.layer_view import layer_view
+        held = [r["genotype"] for r in result["architectures"] if r["split"] == "test"][:profile]
+        result["per_layer"] = layer_view(table_, held)
     folder = output or lut.with_name(lut.name.removesuffix(".json") + ".validation")
     files = write_report(result, Path(folder), fmt)
     result["files"] = {k: str(v) for k, v in files.items()}
@@ -331,7 +338,8 @@ def _render_predict(console, d: dict) -> None:
 
 def _render_validate(console, d: dict) -> None:
     from deploycc.lut.report import sections
-    for title, cols, rows, note in sections(d)[:3]:
+    shown = sections(d)[:3] + [s for s in sections(d) if s[0].startswith("Per unit inside")]
+    for title, cols, rows, note in shown:
         console.print(table(title, cols, rows))
         if note:
             console.print(note)

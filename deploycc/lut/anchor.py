@@ -26,7 +26,8 @@ MS_FIELDS = ("median_ms", "p90_ms", "p99_ms", "min_ms", "mean_ms", "stdev_ms")
 
 def anchor_reference(records, statistic: str) -> float | None:
     """The median anchor time over the groups the ``records`` were timed in (None: unanchored)."""
-    values = [r["anchor"]["latency"][f"{statistic}_ms"] for r in records if r.get("anchor")]
+    # one value per group: the records of a group share their anchor's measurement
+    values = sorted({r["anchor"]["latency"][f"{statistic}_ms"] for r in records if r.get("anchor")})
     return float(np.median(values)) if values else None
 
 

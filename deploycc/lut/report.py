@@ -70,6 +70,17 @@ def sections(result: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
                 [[u["unit"], str(u["occurrences"]), f"{u['residual_ms']:+.3f}", f"{u['mean_entry_ms']:.3f}",
                   _f(u["residual_pct_of_entry"], "{:+.1f}")] for u in result["per_unit_residuals"]],
                 "negative: the unit costs less inside the network than alone"))
+    if result.get("per_layer"):
+        view = result["per_layer"]
+        out.append((f"Per unit inside the network (profiled, {view['architectures']} held-out architectures)",
+                    ["unit", "parts", "mean LUT ms", "in-network − LUT ms"],
+                    [[u["unit"], str(u["parts"]), f"{u['mean_lut_ms']:.3f}", f"{u['mean_diff_ms']:+.3f}"]
+                     for u in view["per_unit"]],
+                    "profiled node times per layer (ORT profiler / TVM VM instrument) against the LUT entry of the "
+                    "same unit; node times leave out the work between nodes"))
+        out.append(("Per layer (first profiled architecture)", ["layer", "unit", "LUT ms", "in-network ms"],
+                    [[r["layer"], r["unit"], f"{r['lut_ms']:.3f}", _f(r["in_network_ms"], "{:.3f}")]
+                     for r in view["rows"] if r["arch"] == 0], ""))
     terms = result["correction"]["terms"]
     out.append(("Fitted boundary terms (fusion correction)", ["boundary", "ms per MB (entries: ms each)"],
                 [[k, f"{v:+.4f}"] for k, v in terms.items() if v], f"ridge alpha {result['correction']['alpha']}"))

@@ -62,7 +62,8 @@ def test_predict_command(fbnet_lut, tmp_path, capsys):
 def test_validate_command_writes_plot_report_and_figures(fbnet_lut, tmp_path, capsys):
     folder = tmp_path / "val"
     code, stdout, _ = _run(["lut", "validate", "--lut", str(fbnet_lut), "--n", "6", "--train", "3", "--seed", "1",
-                            "-o", str(folder), "--format", "html", "--cache", str(tmp_path / "c"), "--json"], capsys)
+                            "-o", str(folder), "--format", "html", "--cache", str(tmp_path / "c"), "--profile", "1",
+                            "--json"], capsys)
     result = json.loads(stdout)
     assert code == 0 and result["n"] == 6 and result["n_test"] == 3
     assert (folder / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -71,13 +72,17 @@ def test_validate_command_writes_plot_report_and_figures(fbnet_lut, tmp_path, ca
     rows = result["architectures"]
     errors = [abs(r["raw_ms"] - r["measured_ms"]) / r["measured_ms"] for r in rows]
     assert result["raw_all"]["mape_pct"] == pytest.approx(100 * sum(errors) / len(errors))
-    assert set(result["held_out"]) == {"raw", "corrected", "affine"}
+    assert set(result["held_out"]) == {"raw", "corrected", "affine", "macs"}
+    view = result["per_layer"]                       # --profile 1: LUT entries against in-network times
+    assert view["architectures"] == 1 and {r["layer"] for r in view["rows"]} >= {"stem", "head", "layer 0"}
+    assert all(r["in_network_ms"] >= 0 for r in view["rows"]) and "Per unit inside the network" in page
     assert json.loads((folder / "result.json").read_text())["n"] == 6
 
 
 def test_validate_command_bad_input(fbnet_lut, tmp_path, capsys):
     for args, words in ((["--n", "3"], "--n 3"), (["--n", "6", "--train", "5"], "--train 5"),
-                        (["--format", "pdf"], "--format 'pdf'")):
+                        (["--format", "pdf"], "--format 'pdf'"), (["--profile", "-1"], "--profile -1"),
+                        (["--on-load", "sometimes"], "--on-load 'sometimes'")):
         code, _, err = _run(["lut", "validate", "--lut", str(fbnet_lut), "--cache", str(tmp_path)] + args, capsys)
         assert code == 2 and words in err
 
