@@ -202,8 +202,7 @@ def reduce_rounds(rounds: list[list[float]], protocol: Protocol, threads: int) -
     runs = [s for r, kept in zip(rounds, keep) if kept for s in r]
     spread = float(100 * (values[keep].max() / values[keep].min() - 1)) if values[keep].min() > 0 else 0.0
     base = summarize(runs, True, threads, protocol.clock)
-    return Latency(**{**base.to_dict(), "rounds": len(rounds), "rejected": int((~keep).sum()),
-                      "spread_pct": round(spread, 3)})
+    return replace(base, rounds=len(rounds), rejected=int((~keep).sum()), spread_pct=round(spread, 3))
 
 
 def _stable(running: list[float], protocol: Protocol) -> bool:

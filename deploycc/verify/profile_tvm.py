@@ -6,7 +6,8 @@ symbol. Timing between the two gives the time of every PrimFunc call (``conv2d3`
 and of every VM builtin (allocation, reshape, checks), whose times are summed into one row.
 
 Mapping back: the Relax importer emits the network's operators in the ONNX graph's order, and
-the default CPU pipeline does not fuse or reorder them, so the k-th ``conv2d`` call is the k-th
+neither the default CPU pipeline nor the fused epilogues of the CPU schedules reorder them or put
+two convolutions into one function, so the k-th call that holds a ``conv2d`` is the k-th
 convolution of the network in execution order. The convolutions of the architecture recorded in
 the manifest are listed in that order from its PyTorch module (forward hooks on a meta-device
 copy, which runs no arithmetic) and each call is checked against its module's weight shape; the
@@ -77,15 +78,20 @@ def _kind(symbol: str) -> str:
     return symbol if symbol == BUILTIN else re.sub(r"\d+$", "", symbol)
 
 
+def _is_conv(symbol: str) -> bool:
+    """A call that computes one convolution: ``conv2d3``, or a fused ``fused_conv2d_add_relu2``."""
+    return "conv2d" in symbol and not symbol.startswith(BUILTIN)
+
+
 def _origins(calls: list, arch: dict | None) -> list[str | None]:
     """The exported module name ("/encoder/residuals.3/conv1") each call of one run belongs to."""
     convs = _conv_modules(arch) if arch else None
-    conv_calls = [c for c in calls if _kind(c[0]) == "conv2d"]
+    conv_calls = [c for c in calls if _is_conv(c[0])]
     if not convs or len(convs) != len(conv_calls):
         return [None] * len(calls)
     out, k, current = [], 0, None
     for symbol, _, weight in calls:
-        if _kind(symbol) == "conv2d":
+        if _is_conv(symbol):
             name, shape = convs[k]
             if weight != shape:
                 return [None] * len(calls)
