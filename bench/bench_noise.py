@@ -1,9 +1,9 @@
 """Noise floor: the same architecture and the same LUT entry measured many times, interleaved.
 
     python bench/bench_noise.py --target cpu-ort --repeats 10             # 1x3x1024x2048
-    python bench/bench_noise.py --target cpu-ort --input-shape 1x3x784x1568 --repeats 6
+    python bench/bench_noise.py --target cpu-ort --space fbnet --input-shape 1x3x128x128 --repeats 10
 
-Builds one sampled SqueezeNAS architecture and one LUT entry (the unit at a middle layer) with
+Builds one sampled architecture (SqueezeNAS small by default) and one LUT entry (the unit at a middle layer) with
 the pipeline, then takes ``--repeats`` complete measurements of each, in turns, each one with
 the protocol a LUT build or a validation uses (interleaved rounds and the outlier rule; the
 whole-architecture protocol for the network, the entry protocol for the entry). Prints, per
@@ -28,6 +28,7 @@ import numpy as np
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="cpu-ort")
+    ap.add_argument("--space", default="squeezenas")
     ap.add_argument("--input-shape", default="1x3x1024x2048")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--statistic", default="median")
@@ -45,8 +46,9 @@ def main(argv=None) -> int:
     from deploycc.verify.measure import open_timed
     from deploycc.verify.repeat import time_interleaved
 
-    template = template_arch("squeezenas", parse_shape(args.input_shape))
-    arch = parse_arch({**template.to_dict(), "genotype": sample_genotype("squeezenas", random.Random(7), "small")})
+    template = template_arch(args.space, parse_shape(args.input_shape))
+    arch = parse_arch({**template.to_dict(), "genotype": sample_genotype(args.space, random.Random(7),
+                                                                         template.backbone or "small")})
     _, _, layers = plan(arch)
     mid = len(layers) // 2
     spec = next(s for c, s in layers[mid].items() if c != "skip")
