@@ -58,3 +58,17 @@ def _pair(pred, meas) -> tuple[np.ndarray, np.ndarray]:
     if np.any(m <= 0) or not np.all(np.isfinite(p)) or not np.all(np.isfinite(m)):
         raise UserError("measurements must be positive and all figures finite")
     return p, m
+
+
+def entry_agreement(first, second) -> dict:
+    """How two LUTs of the same entries agree: per measured entry |b - a| / min(a, b), in %
+    (median, 90th percentile, largest) and the share within 5 and 10 %."""
+    keys = [k for k, e in first.entries.items() if e.get("measured", True) and k in second.entries]
+    if not keys:
+        raise UserError(f"{first.source} and {second.source} share no measured entry")
+    a = np.array([first.entry_ms(k) for k in keys])
+    b = np.array([second.entry_ms(k) for k in keys])
+    d = 100 * np.abs(b - a) / np.minimum(a, b)
+    return {"entries": len(keys), "median_pct": float(np.median(d)), "p90_pct": float(np.percentile(d, 90)),
+            "max_pct": float(d.max()), "within_5_pct": float(100 * np.mean(d <= 5)),
+            "within_10_pct": float(100 * np.mean(d <= 10))}
