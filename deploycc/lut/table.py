@@ -139,7 +139,7 @@ def _check_header(payload, path: Path) -> None:
         raise UserError(f"{path}: not a deploycc LUT (format is not {FORMAT!r})")
     if payload.get("version") not in (VERSION, CONTEXT_VERSION):
         raise UserError(f"{path}: LUT version {payload.get('version')!r} is not supported "
-                        f"(this deploycc reads version {VERSION}); rebuild it")
+                        f"(this deploycc reads versions {VERSION} and {CONTEXT_VERSION}); rebuild it")
 
 
 def _check_references(lut: LUT, path: Path) -> None:
