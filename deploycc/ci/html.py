@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from deploycc.report.page import Html, Page, badge, esc, link, png_uri, table
+from deploycc.report.page import Html, Page, badge, link, png_figure, table
 
 def write_html(report: dict, folder: Path, path: Path) -> dict:
     """The page in deploycc's report style (``deploycc.report.page``), each pair's gates linking its
@@ -28,8 +28,7 @@ def write_html(report: dict, folder: Path, path: Path) -> dict:
                 "passed" if report["ok"] else "failed")
     page.add("Pairs", _pairs_table(report))
     for title, png in plots.items():
-        page.add(title, Html(f"<figure data-figure='{png.stem}'><img alt='{esc(title)}' src='{png_uri(png.read_bytes())}'>"
-                             f"<figcaption>{esc(title)}</figcaption></figure>"))
+        page.add(title, png_figure(png.read_bytes(), title, png.stem))
     page.add("Gates", _gates_table(report))
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(page.render(), encoding="utf-8")

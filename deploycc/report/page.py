@@ -120,18 +120,11 @@ def figure(fig, caption: str, name: str = "figure") -> Html:
     """A matplotlib Figure as an embedded PNG with its caption (the figure is drawn here)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    return _figure_tag(buf.getvalue(), caption, name)
+    return png_figure(buf.getvalue(), caption, name)
 
 
-def image(rgb: np.ndarray, caption: str, name: str = "image") -> Html:
-    """An H x W x 3 uint8 array as an embedded PNG."""
-    from PIL import Image
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
-    return _figure_tag(buf.getvalue(), caption, name)
-
-
-def _figure_tag(png: bytes, caption: str, name: str) -> Html:
+def png_figure(png: bytes, caption: str, name: str) -> Html:
+    """PNG bytes as an embedded figure with its caption (``data-figure`` = ``name``)."""
     return Html(f"<figure data-figure='{esc(name)}'><img alt='{esc(caption)}' src='{png_uri(png)}'>"
                 f"<figcaption>{esc(caption)}</figcaption></figure>")
 
