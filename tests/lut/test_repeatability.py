@@ -25,6 +25,7 @@ def test_two_builds_agree_within_the_stated_tolerance(tmp_path):
     luts = [build_lut("fbnet", tmp_path / f"{k}.json", settings, (1, 3, 64, 64), statistic="min",
                       cache=tmp_path / f"cache{k}", units=["k3_e6", "k5_e1"]) for k in range(2)]
     agree = entry_agreement(*luts)
+    print("entry agreement of two builds:", agree)
     assert agree["entries"] >= 20
     assert agree["median_pct"] <= 10 and agree["p90_pct"] <= 35, agree
 
