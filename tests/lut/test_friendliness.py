@@ -70,15 +70,25 @@ def test_reduced_space_is_accepted_by_predictor_build_plan_and_cli(lut_file, ana
     assert sum(r["full"]["n"] for r in rows) >= 300 and all(r["gmacs"][0] <= r["gmacs"][1] for r in rows)
     # the CLI: report, reduced space, and refusals
     html, red = tmp_path / "f.html", tmp_path / "r.json"
-    assert run_cli(["lut", "friendliness", lut_file, "--html", html, "--reduce", red, "--json"]) == 0
+    other = load_lut(lut_file)                     # a second target whose g2 unit is not slow
+    other.target = {**other.target, "name": "cpu"}
+    for key, entry in other.entries.items():
+        if entry.get("code") == "k5_e1_g2":
+            entry["latency"] = {"median_ms": 0.5, "min_ms": 0.5}
+    save_lut(other, tmp_path / "cpu.lut.json")
+    assert run_cli(["lut", "friendliness", lut_file, tmp_path / "cpu.lut.json", "--html", html, "--reduce", red,
+                    "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert "data:image/png;base64," in html.read_text() and load_space(red).layers == space.layers
-    assert data["comparison"]["never_on_frontier"]["cpu-ort"] == data["analyses"][0]["never_on_frontier"]
+    assert html.read_text().count("data:image/png;base64,") == 2
+    comp = data["comparison"]
+    assert comp["targets"] == ["cpu-ort", "cpu"] and "k5_e1_g2" not in comp["never_on_frontier"]["cpu"]
+    assert comp["efficiency"]["k5_e1_g2"][1] > comp["efficiency"]["k5_e1_g2"][0]
+    assert any("k5_e1_g2" in units for units in load_space(red).layers)   # kept: on the frontier of "cpu"
     arch = tmp_path / "a.json"
     from deploycc.models import parse_arch, save_arch
     save_arch(parse_arch({"format": "deploycc-arch", "version": 1, "name": "a", "space": "fbnet", "genotype": bad,
                           "input_shape": list(lut.input_shape)}), arch)
-    assert run_cli(["lut", "predict", arch, "--lut", lut_file, "--space-file", red, "--allow-mismatch"]) == 2
+    assert run_cli(["lut", "predict", arch, "--lut", lut_file, "--space-file", path, "--allow-mismatch"]) == 2
     assert "outside the LUT's space" in capsys.readouterr().err
 
 
