@@ -8,52 +8,31 @@ NumPy, Python) and a digest of deploycc's own source (its pipeline, passes, targ
 so that a change to the pipeline rebuilds as surely as a change to the model.
 
 An entry is ``<root>/<key[:2]>/<key>/`` holding ``artifact/`` and ``entry.json`` (the key's
-inputs and the sha256 of the artifact's manifest), written last. An entry is served only when
-``entry.json`` reads, the manifest's hash matches it and every artifact file matches its hash in
-the manifest; anything else (a torn write, a flipped bit, an edited file) is reported as corrupt,
-removed and rebuilt.
+inputs and the sha256 of the artifact's manifest, sealed by ``deploycc.core.cache``), written
+last. An entry is served only when ``entry.json`` is a sound sealed entry of its key, the
+manifest's hash matches it, every artifact file matches its hash in the manifest and no file is
+there that the manifest does not list; anything else (a torn write, a flipped bit, an edited or
+added file) is reported on one line, removed and rebuilt. An entry is built under its file lock:
+a second ``deploycc ci`` on the same cache waits for it and then serves it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import shutil
-from functools import lru_cache
 from pathlib import Path
 
 from deploycc.build.artifact import MANIFEST, read_manifest, sha256_file
+from deploycc.core.cache import (atomic_write_text, cpu_model, folder_problem, lock_for, report_bad, seal,
+                                 source_digest, unseal)
 from deploycc.core.errors import UserError
 
 ENTRY = "entry.json"
-SCHEMA = "deploycc-ci-cache/1"
+KIND = "ci-build"
 
-
-# deploycc's own files that cannot change what a build produces: the command line (commands and
-# their output), this CI runner, the fleet and the LUT tools. Editing them does not invalidate the cache.
-_NOT_BUILD = ("cli/", "ci/", "fleet/", "lut/")
-
-
-@lru_cache(maxsize=1)
-def source_digest() -> str:
-    """sha256 over deploycc's own .py/.toml/.json sources that take part in a build (engine,
-    passes, targets, models; see ``_NOT_BUILD`` for what is left out)."""
-    import deploycc
-    import deploycc.models
-    import deploycc.passes
-    import deploycc.targets
-    digest = hashlib.sha256()
-    for package in (deploycc, deploycc.passes, deploycc.targets, deploycc.models):
-        root = Path(package.__file__).resolve().parent
-        for path in sorted(root.rglob("*")):
-            rel = path.relative_to(root).as_posix()
-            skip = package is deploycc and rel.startswith(_NOT_BUILD)
-            if path.suffix in (".py", ".toml", ".json") and "__pycache__" not in path.parts and not skip:
-                digest.update(f"{package.__name__}/{path.relative_to(root)}".encode())
-                digest.update(sha256_file(path).encode())
-    return digest.hexdigest()
+__all__ = ["BuildCache", "folder_digest", "key_of", "model_digest", "source_digest", "toolchain"]
 
 
 def toolchain(backend_versions: dict) -> dict:
@@ -65,7 +44,8 @@ def toolchain(backend_versions: dict) -> dict:
     from deploycc import __version__
     versions = {"deploycc": __version__, "deploycc_source": source_digest(), "onnx": onnx.__version__,
                 "onnxsim": getattr(onnxsim, "__version__", "?"), "onnxruntime": onnxruntime.__version__,
-                "numpy": numpy.__version__, "python": platform.python_version(), "machine": platform.machine()}
+                "numpy": numpy.__version__, "python": platform.python_version(), "machine": platform.machine(),
+                "cpu": cpu_model()}
     try:
         import torch
         versions["torch"] = torch.__version__
@@ -126,46 +106,56 @@ class BuildCache:
         return self.root / key[:2] / key
 
     def lookup(self, key: str) -> tuple[Path | None, str]:
-        """(artifact folder, "hit") for a sound entry; (None, "miss") or (None, "corrupt: why")."""
+        """(artifact folder, "hit") for a sound entry; (None, "miss") or (None, "corrupt (why): rebuilt")."""
         folder = self.entry(key)
         if not folder.exists():
             return None, "miss"
         problem = self._problem(folder, key)
         if problem is None:
             return folder / "artifact", "hit"
+        report_bad(KIND, folder, problem)
         shutil.rmtree(folder, ignore_errors=True)
         return None, f"corrupt ({problem}): rebuilt"
 
     def _problem(self, folder: Path, key: str) -> str | None:
         try:
-            record = json.loads((folder / ENTRY).read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            text = (folder / ENTRY).read_text()
+        except (OSError, UnicodeDecodeError):
             return f"{ENTRY} missing or unreadable"
-        if record.get("schema") != SCHEMA or record.get("key") != key:
-            return f"{ENTRY} is for another key or format"
+        record, problem = unseal(text, KIND, key, _record_problem)
+        if problem:
+            return f"{ENTRY}: {problem}"
         manifest = folder / "artifact" / MANIFEST
-        if not manifest.is_file() or sha256_file(manifest) != record.get("manifest_sha256"):
+        if not manifest.is_file() or sha256_file(manifest) != record["manifest_sha256"]:
             return "the artifact's manifest does not match its recorded sha256"
         try:
-            read_manifest(folder / "artifact", check_hashes=True)
+            listed = read_manifest(folder / "artifact", check_hashes=True).get("files", {})
         except UserError as exc:
             return str(exc).split(": ", 1)[-1]
-        return None
+        return folder_problem(folder / "artifact", listed if isinstance(listed, dict) else {}, ignore=(MANIFEST,))
 
-    def store(self, key: str, body: dict, build) -> Path:
-        """Run ``build(artifact_folder)`` for ``key`` and seal the entry; returns the artifact folder."""
+    def store(self, key: str, body: dict, build, reuse: bool = True) -> tuple[Path, bool]:
+        """(artifact folder, served): under the entry's lock, serve the entry when another run built
+        it meanwhile (``reuse``), else run ``build(artifact_folder)`` and seal the entry."""
         folder = self.entry(key)
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        artifact = folder / "artifact"
-        try:
-            build(artifact)
-        except BaseException:
+        with lock_for(folder):
+            if reuse and folder.exists() and self._problem(folder, key) is None:
+                return folder / "artifact", True
             shutil.rmtree(folder, ignore_errors=True)
-            raise
-        record = {"schema": SCHEMA, "key": key, "inputs": body,
-                  "manifest_sha256": sha256_file(artifact / MANIFEST)}
-        tmp = folder / f".{ENTRY}.tmp{os.getpid()}"
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
-        os.replace(tmp, folder / ENTRY)
-        return artifact
+            folder.mkdir(parents=True)
+            artifact = folder / "artifact"
+            try:
+                build(artifact)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            record = {"inputs": json.loads(json.dumps(body, default=str)),
+                      "manifest_sha256": sha256_file(artifact / MANIFEST)}
+            atomic_write_text(folder / ENTRY, seal(KIND, key, record))
+        return artifact, False
+
+
+def _record_problem(record) -> str | None:
+    if not isinstance(record, dict) or not isinstance(record.get("manifest_sha256"), str):
+        return "no manifest sha256"
+    return None

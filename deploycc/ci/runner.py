@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from deploycc.build.artifact import read_manifest
+from deploycc.core.cache import FolderCache, environment
 from deploycc.core.errors import GateFailed, Unavailable, UserError
 from deploycc.targets import Target, load_target
 from deploycc.targets.backend import get_backend
@@ -65,32 +66,32 @@ def _resolve_data(cfg: Config, progress) -> dict:
 
 
 def _data_folder(cfg: Config, source: DataSource | None, split: str, progress) -> Path | None:
-    """The folder of ``source``; synthetic scenes are generated once into the cache, by recipe."""
+    """The folder of ``source``; synthetic scenes are generated once into the cache, by recipe
+    (and deploycc's source and CPU), and every file is checked against its recorded sha256 each
+    time the set is used: an edited, missing or added file regenerates it."""
     if source is None:
         return None
     if source.path is not None:
         return source.path
     from deploycc.data.synth import write_split
     s = source.synth
-    recipe = {"n": s["n"], "size": list(s["size"]), "seed": s["seed"], "split": split}
-    folder = cfg.cache / "data" / hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
-    stamp = folder / f"synth_{split}.json"
-    try:
-        current = json.loads(stamp.read_text()) if stamp.is_file() else None
-    except (OSError, json.JSONDecodeError):
-        current = None
-    if not current or {k: current.get(k) for k in ("n", "size", "seed", "split")} != recipe:
+    recipe = {"n": s["n"], "size": list(s["size"]), "seed": s["seed"], "split": split, **environment()}
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+    def make(folder: Path) -> None:
         if progress:
             progress("data", f"synthesizing {s['n']} scenes {s['size'][0]}x{s['size'][1]} ({split})")
         write_split(folder, split, s["n"], tuple(s["size"]), s["seed"], overwrite=True)
-    return folder
+    return FolderCache(cfg.cache / "data", "ci-data").get_or_make(key, make)[0]
 
 
-def _build_options(cfg: Config, model: ModelSpec, calibration: Path | None):
+def _build_options(cfg: Config, model: ModelSpec, calibration: Path | None, target: Target):
+    """The build options of a pair; the calibration settings only for an INT8 target (a build
+    refuses options that do not apply to its target)."""
     from deploycc.build.pipeline import BuildOptions
     options = BuildOptions(input_shape=model.input_shape, weights=str(model.weights) if model.weights else None,
                            threads=cfg.threads, seed=cfg.seed)
-    names = {f.name for f in dataclasses.fields(BuildOptions)}
+    names = {f.name for f in dataclasses.fields(BuildOptions)} if target.precision == "int8" else set()
     for field, value in (("calib_data", str(calibration) if calibration else None),
                          ("calib_method", cfg.calib_method), ("calib_images", cfg.calib_images)):
         if value is not None and field in names:
@@ -130,7 +131,7 @@ def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progres
     reason = get_backend(target.backend).available()
     if reason:
         raise Unavailable(f"backend {target.backend} cannot run here: {reason}")
-    options = _build_options(cfg, model, data["calibration"])
+    options = _build_options(cfg, model, data["calibration"], target)
     key, body = pair_key(cfg, model, target, data["calibration"], options)
     record["cache_key"] = key
     pages = report_dir(cfg.cache, key)
@@ -143,8 +144,11 @@ def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progres
             progress(record["pair"], "build")
         t0 = time.perf_counter()
         try:
-            artifact = cache.store(key, body, lambda out: build_with_report(model.source, target_name, out, options,
-                                                                            pages / "build.html"))
+            artifact, served = cache.store(
+                key, body, lambda out: build_with_report(model.source, target_name, out, options, pages / "build.html"),
+                reuse=use_cache)
+            if served:   # another run built it while this one waited for the entry's lock
+                record["cache"] = status = "hit (built by a concurrent run)"
         except GateFailed as exc:
             record["gates"].append(_gate("build", "passed", message="compiled"))
             record["gates"].append(_gate("numerics", "failed", message=str(exc)))

@@ -22,6 +22,7 @@ import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from deploycc.core.cache import environment
 from deploycc.core.errors import UserError
 from deploycc.targets import Target, load_target
 from deploycc.targets.backend import get_backend, require_available
@@ -84,7 +85,7 @@ def entry_cache_key(spec: EntrySpec, target: Target, settings: ProfileSettings) 
     body = {"lut_version": VERSION, "entry": spec.to_dict(), "target": target_digest(target),
             "toolchain": toolchain_versions(target), "threads": settings.threads,
             "protocol": settings.protocol.to_dict(), "tune_trials": settings.tune_trials,
-            "machine": platform.machine()}
+            **environment()}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 

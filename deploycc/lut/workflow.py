@@ -4,7 +4,12 @@
 architectures), serves every job whose record is already in the cache, hands the others to a
 timer (``deploycc.lut.timer``: here, or a device fleet) and writes each record to the cache the
 moment the timer reports it measured (atomically), so a run that is interrupted or fails resumes
-where it stopped. ``lut build`` (``profile.build_lut``), ``lut validate`` (``validate.validate``)
+where it stopped. The cache is the verified cache of ``deploycc.core.cache``: a record is served
+only when its hash, its fixed part (the job's own record) and its latency figures (finite,
+positive, min <= median <= p90 <= p99) hold; a bad one is reported on one line, removed and timed
+again. Timing holds the cache folder's timing lock, so two runs on one cache never time side by
+side: the second waits, then serves what the first measured and times only what is left.
+``lut build`` (``profile.build_lut``), ``lut validate`` (``validate.validate``)
 and the single-architecture ``measure_arch`` are all built on it.
 
 Progress has one shape for every timer: ``progress(Step)``, called after each job comes from the
@@ -13,13 +18,19 @@ cache or is measured, and, where the timer says so, when a job starts or fails o
 
 from __future__ import annotations
 
-import json
-import os
+import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import Timeout
+
+from deploycc.core.cache import JsonCache, finite, lock_for
+
 from .timer import Job, Timer
+
+_LATENCY_ORDER = ("min_ms", "median_ms", "p90_ms", "p99_ms")
 
 
 @dataclass(frozen=True)
@@ -47,24 +58,24 @@ def measure_jobs(timer: Timer, jobs: list[Job], folder: Path, protocol, threads:
     """Every job's record: from ``folder`` (the cache) where it is there, else timed by ``timer``
     and cached as soon as it is measured. ``what`` names the command in a timer's errors."""
     tally = _Tally(len(jobs), progress)
-    paths = {job.id: Path(folder) / f"{timer.cache_key(job.key)}.json" for job in jobs if job.key is not None}
-    missing = []
-    for job in jobs:
-        record = job.record if job.key is None else read_cached(paths[job.id])
-        if record is None:
-            missing.append(job)
-        else:
-            tally.found(job, record, "cached")
+    cache = JsonCache(Path(folder), "lut-record")
+    keys = {job.id: timer.cache_key(job.key) for job in jobs if job.key is not None}
+    missing = _serve_cached(jobs, cache, keys, tally)
 
     def report(job: Job, event: str, measurement: dict | None = None, device=None, detail=None) -> None:
         if event == "done":
             record = {**job.record, **measurement}
-            write_cached(paths[job.id], record)
+            cache.put(keys[job.id], record)
             tally.found(job, record, "done", device)
         else:
             tally.step(job, event, device, detail)
 
-    summary = timer.run(missing, protocol, threads, report, what)
+    if not missing:
+        summary = timer.run(missing, protocol, threads, report, what)
+    else:
+        with _timing_lock(Path(folder)):   # another run timing this cache finishes first
+            missing = _serve_cached(missing, cache, keys, tally)
+            summary = timer.run(missing, protocol, threads, report, what)
     unmeasured = [job.id for job in missing if job.id not in tally.records]
     if unmeasured:  # a timer must raise when it could not measure a job; this one returned
         raise RuntimeError(f"{type(timer).__name__} returned without measuring {', '.join(unmeasured)}")
@@ -96,19 +107,47 @@ class _Tally:
             self.progress(Step(len(self.records), self.total, job_id, event, record, device, detail))
 
 
-def read_cached(path: Path) -> dict | None:
-    """The cached record at ``path``, or None (absent, or torn by a crash: then it is removed)."""
-    if path.is_file():
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            path.unlink()  # a torn write from an older crash: measure again
+def _serve_cached(jobs: list[Job], cache: JsonCache, keys: dict, tally: _Tally) -> list[Job]:
+    """Report every job whose sound record is cached (or that has nothing to time); the rest."""
+    missing = []
+    for job in jobs:
+        record = job.record if job.key is None else cache.get(keys[job.id], lambda r, j=job: record_problem(r, j))
+        if record is None:
+            missing.append(job)
+        else:
+            tally.found(job, record, "cached")
+    return missing
+
+
+def record_problem(record, job: Job) -> str | None:
+    """What is wrong with a cached ``record`` of ``job``: not its job, or latency figures that
+    cannot be a measurement."""
+    if not isinstance(record, dict):
+        return "not a record"
+    changed = [k for k, v in job.record.items() if record.get(k) != v]
+    if changed:
+        return f"field {changed[0]!r} is not this job's"
+    latency = record.get("latency")
+    if not isinstance(latency, dict):
+        return "no latency"
+    figures = [latency.get(k) for k in _LATENCY_ORDER]
+    if not all(finite(v, positive=True) for v in figures):
+        return f"latency {dict(zip(_LATENCY_ORDER, figures))} is not positive and finite"
+    if figures != sorted(figures):
+        return "latency figures out of order (need min <= median <= p90 <= p99)"
     return None
 
 
-def write_cached(path: Path, record: dict) -> None:
-    """Write ``record`` to ``path`` atomically (temporary file beside it, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record, sort_keys=True))
-    os.replace(tmp, path)
+@contextmanager
+def _timing_lock(folder: Path):
+    """Hold the cache folder's timing lock; says on stderr when it waits for another run."""
+    lock = lock_for(folder / "timing")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:   # another run holds it
+        print(f"deploycc: waiting for another run timing into {folder}", file=sys.stderr)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()

@@ -5,9 +5,13 @@ Two steps, both ONNX Runtime's own code (deploycc writes none of the arithmetic)
 1. **Ranges**: ``create_calibrator`` (MinMax, Entropy or Percentile) over *every* float tensor of
    the graph, fed one image at a time so memory stays bounded at 1024 x 2048. Every tensor gets a
    range because TensorRT's implicit INT8 needs a scale for each of them (calibration cache), not
-   only for the ops ORT quantizes. The ranges are saved with ORT's ``save_tensors_data`` under
-   ``$DEPLOYCC_CACHE/calibration/<key>.json``, key = sha256(model hash, calibration-set hash, method
-   and its parameters): a second build of the same model on the same images reuses them.
+   only for the ops ORT quantizes. The ranges (ORT's ``save_tensors_data`` JSON) are a sealed
+   entry of the verified cache (``deploycc.core.cache``) under ``$DEPLOYCC_CACHE/calibration/<key>.json``,
+   key = sha256(model hash, calibration-set hash, method and its parameters, deploycc's source and
+   the CPU): a second build of the same model on the same images reuses them. On read, every range
+   must be finite with min <= max and every float tensor of the model must have one; a bad entry
+   is reported on one line, removed and calibrated again. One build at a time calibrates a key
+   (a file lock per entry).
 2. **Q/DQ model**: ``quantize_static`` in QDQ format from those cached ranges (no re-calibration),
    per-channel symmetric INT8 weights, INT8 (symmetric, for TensorRT) or UINT8 (for ORT's CPU
    kernels) activations, minus the excluded nodes (sensitivity, speed placement).
@@ -20,8 +24,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from deploycc.core.cache import JsonCache, cache_home, environment, finite
+from deploycc.core.scratch import scratch_dir
 from deploycc.core.errors import UserError
 from deploycc.core.metadata import model_sha256
 from deploycc.quantize.calibration import CalibrationSet
@@ -65,6 +69,7 @@ class Ranges:
     cache_hit: bool
     seconds: float
     key: str
+    tensors: dict | None = None      # ORT's TensorsData JSON, which quantize_static reads back
 
     def symmetric_scale(self, name: str) -> float:
         """TensorRT's INT8 scale of a tensor: max(|min|, |max|) / 127."""
@@ -83,25 +88,42 @@ class QuantResult:
     verify_feeds: list | None = None       # held-out inputs for the INT8 numerics check (not recorded)
 
     def manifest(self) -> dict:
+        """What the artifact's manifest records: only what decides its bytes (the same inputs give
+        the same manifest); how this run got the ranges is in :meth:`log`."""
         return {"config": asdict(self.config), "calibration": self.calibration,
-                "ranges_key": self.ranges.key, "cache_hit": self.ranges.cache_hit,
-                "calibration_seconds": round(self.ranges.seconds, 3), **self.info}
+                "ranges_key": self.ranges.key, **self.info}
+
+    def log(self) -> dict:
+        """Run-dependent facts for the build log: whether the ranges came from the cache, and how long."""
+        return {"ranges_cache_hit": self.ranges.cache_hit, "calibration_seconds": round(self.ranges.seconds, 3)}
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc")) / "calibration"
+    return cache_home() / "calibration"
+
+
+def ranges_cache() -> JsonCache:
+    return JsonCache(cache_root(), "calibration")
 
 
 def calibrate(model: onnx.ModelProto, calib: CalibrationSet, config: QuantConfig) -> Ranges:
     """Ranges of every float tensor of ``model`` on ``calib`` (cached by model, data and method)."""
     key = hashlib.sha256(json.dumps({"model": model_sha256(model), "data": calib.sha256(),
-                                     **config.calibration_params()}, sort_keys=True).encode()).hexdigest()
-    path = cache_root() / f"{key}.json"
+                                     **config.calibration_params(), **environment()},
+                                    sort_keys=True).encode()).hexdigest()
+    cache = ranges_cache()
     start = time.perf_counter()
-    hit = path.is_file()
-    if not hit:
-        _collect(model, calib, config, path)
-    return Ranges(_read_ranges(path), path, hit, time.perf_counter() - start, key)
+    with cache.lock(key):   # two builds of one model calibrate it once
+        tensors = cache.get(key, _ranges_check)
+        hit = tensors is not None
+        if not hit:
+            tensors = _collect(model, calib, config)
+            problem = _ranges_check(tensors)
+            if problem:
+                raise UserError(f"calibration of the model gave unusable ranges ({problem}): "
+                                "check the calibration images and the model's weights")
+            cache.put(key, tensors)
+    return Ranges(ranges_of(tensors), cache.path(key), hit, time.perf_counter() - start, key, tensors)
 
 
 def quantize(model: onnx.ModelProto, ranges: Ranges, config: QuantConfig) -> onnx.ModelProto:
@@ -111,14 +133,16 @@ def quantize(model: onnx.ModelProto, ranges: Ranges, config: QuantConfig) -> onn
     extra = {"ActivationSymmetric": config.symmetric, "WeightSymmetric": True}
     if config.method == "percentile":
         extra["CalibPercentile"] = config.percentile
-    with tempfile.TemporaryDirectory(prefix="deploycc-quant-") as tmp:
+    with scratch_dir("quant") as tmp:
         out = Path(tmp) / "model.qdq.onnx"
+        calibration_file = Path(tmp) / "ranges.json"   # the verified ranges, for ORT to read back
+        calibration_file.write_text(json.dumps(ranges.tensors))
         names = {n.name for n in model.graph.node}
         unknown = [n for n in config.exclude if n not in names]
         if unknown:
             raise UserError(f"quantization exclusions name unknown node(s) {unknown[:3]}")
         with _quiet_root_logger():   # ORT logs "consider pre-processing" warnings on the root logger
-            quantize_static(model, out, calibration_data_reader=None, calibration_cache_path=ranges.cache_file,
+            quantize_static(model, out, calibration_data_reader=None, calibration_cache_path=calibration_file,
                             quant_format=QuantFormat.QDQ, per_channel=config.per_channel, activation_type=act,
                             weight_type=QuantType.QInt8, calibrate_method=_method(config.method),
                             nodes_to_exclude=list(config.exclude),
@@ -127,12 +151,12 @@ def quantize(model: onnx.ModelProto, ranges: Ranges, config: QuantConfig) -> onn
         return onnx.load(str(out))
 
 
-def _collect(model: onnx.ModelProto, calib: CalibrationSet, config: QuantConfig, path: Path) -> None:
+def _collect(model: onnx.ModelProto, calib: CalibrationSet, config: QuantConfig) -> dict:
     from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
     # MinMax's augmented graph returns per-tensor ReduceMin/ReduceMax scalars, and each
     # collect_data call folds its images into the running ranges; histogram methods merge too.
     options = {"percentile": config.percentile} if config.method == "percentile" else {}
-    with tempfile.TemporaryDirectory(prefix="deploycc-calib-") as tmp:
+    with scratch_dir("calib") as tmp:
         src = Path(tmp) / "model.onnx"
         onnx.save(model, str(src))
         calibrator = create_calibrator(src, None, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
@@ -142,17 +166,32 @@ def _collect(model: onnx.ModelProto, calib: CalibrationSet, config: QuantConfig,
             for feed in calib.feeds():  # one image per call: histograms merge, memory stays flat
                 calibrator.collect_data(_OneShot(feed))
             data = calibrator.compute_data()
-        save_tensors_data(data, path)
+        save_tensors_data(data, Path(tmp) / "ranges.json")
+        return json.loads((Path(tmp) / "ranges.json").read_text())
 
 
-def _read_ranges(path: Path) -> dict[str, tuple[float, float]]:
-    from onnxruntime.quantization.calibrate import load_tensors_data
-    data = load_tensors_data(path)
+def ranges_of(tensors: dict) -> dict[str, tuple[float, float]]:
+    """(min, max) per tensor of ORT's TensorsData JSON (``lowest``/``highest`` may be arrays)."""
+    from onnxruntime.quantization.calibrate import TensorsData
+    data = TensorsData.from_dict(tensors)
     out = {}
     for name, td in data.data.items():
         lo, hi = td.range_value
         out[name] = (float(np.min(lo)), float(np.max(hi)))
     return out
+
+
+def _ranges_check(tensors) -> str | None:
+    """What is wrong with a ranges entry: ORT cannot read it, or a range is not finite with min <= max.
+    (Which tensors it covers is sealed by the entry's hash; the key holds the model's hash.)"""
+    try:
+        values = ranges_of(tensors)
+    except Exception as exc:  # ORT's reader raises KeyError/TypeError/ValueError on a bad shape
+        return f"not ORT calibration data ({type(exc).__name__})"
+    for name, (lo, hi) in values.items():
+        if not (finite(lo) and finite(hi)) or lo > hi:
+            return f"tensor {name!r} has range ({lo}, {hi}): need finite min <= max"
+    return None if values else "no ranges"
 
 
 def _method(name: str):

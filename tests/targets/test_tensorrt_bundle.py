@@ -47,9 +47,9 @@ def test_int8_bundle_has_everything_the_jetson_needs(net_onnx, tmp_path, capsys)
 
 
 def test_calibration_cache_scales_match_the_cached_ranges(net_onnx, tmp_path, capsys):
-    from deploycc.quantize.qdq import _read_ranges, cache_root
+    from deploycc.quantize.qdq import ranges_cache, ranges_of
     out, m = _build(net_onnx, tmp_path, "xavier-int8")
-    ranges = _read_ranges(cache_root() / f"{m['quantization']['ranges_key']}.json")
+    ranges = ranges_of(ranges_cache().get(m["quantization"]["ranges_key"]))
     _, scales = parse_cache((out / "calib.cache").read_text())
     assert len(scales) == 8                     # the input and every node output
     for name, scale in scales.items():
