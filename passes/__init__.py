@@ -26,8 +26,8 @@ from .base import DeployPass, PassContext, PassFailed, PassLog
 from .fold_bn import FoldBatchNorm
 from .fuse import FuseGroups
 from .manager import PassRecord, check_invariants, name_nodes, op_histogram, run_passes
-from .registry import PASSES, pass_names, register_pass, resolve_passes
+from .registry import PASSES, check_pass_options, pass_names, register_pass, resolve_passes
 from .rewrite_dilated import RewriteDilatedConv
 
 __all__ = ["PASSES", "DeployPass", "FoldBatchNorm", "FuseGroups", "RewriteDilatedConv", "PassContext", "PassFailed", "PassLog", "PassRecord", "check_invariants",
-           "name_nodes", "op_histogram", "pass_names", "register_pass", "resolve_passes", "run_passes"]
+           "check_pass_options", "name_nodes", "op_histogram", "pass_names", "register_pass", "resolve_passes", "run_passes"]

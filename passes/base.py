@@ -55,6 +55,9 @@ class DeployPass(ir.passes.InPlacePass):
     summary: ClassVar[str] = ""
     requires_doc: ClassVar[tuple[str, ...]] = ()
     ensures_doc: ClassVar[tuple[str, ...]] = ()
+    # ``--pass-option`` keys the pass reads, each with a check of its value (True when it is valid)
+    # and what a valid value is; an unknown key or a bad value is refused before any pass runs.
+    option_checks: ClassVar[dict[str, tuple[object, str]]] = {}
 
     def __init__(self, ctx: PassContext | None = None):
         super().__init__()

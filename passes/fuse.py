@@ -45,6 +45,11 @@ class FuseGroups(DeployPass):
     requires_doc = ("static 4-D shapes on the ops to group (others are left alone)",)
     ensures_doc = ("every tagged node belongs to a planned group; each group has one exit and is convex",
                    "every group's estimated time is strictly below its members' unfused time")
+    option_checks = {
+        "fuse.max_ops": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+        "fuse.alpha": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf"),
+                       "a finite number > 0 (the share of on-chip memory a group may use)"),
+    }
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         graph = model.graph

@@ -33,6 +33,18 @@ def pass_names() -> list[str]:
     return list(PASSES)
 
 
+def check_pass_options(options: dict) -> None:
+    """Refuse (UserError) a ``--pass-option`` key that no registered pass reads, listing the valid
+    keys, or a value its pass's check rejects; before any pass runs, so a typo never goes unnoticed."""
+    checks = {key: check for cls in PASSES.values() for key, check in cls.option_checks.items()}
+    for key, value in options.items():
+        if key not in checks:
+            raise UserError(f"--pass-option {key}: no pass reads this key; valid keys: {', '.join(sorted(checks))}")
+        valid, what = checks[key]
+        if not valid(value):
+            raise UserError(f"--pass-option {key}={value!r}: must be {what}")
+
+
 def resolve_passes(names: list[str], option: str = "--passes") -> list[type[DeployPass]]:
     """Pass classes for ``names``; an unknown name is a usage error listing the known ones."""
     out = []

@@ -49,6 +49,8 @@ class RewriteDilatedConv(DeployPass):
     requires_doc = ("convs have constant weights; static input shapes for degenerate taps and space-to-batch",)
     ensures_doc = ("every dilated Conv left is legal for the target, kept on purpose, or refused with a reason",
                    "no kept dilated Conv has auto_pad SAME_* (resolved to explicit pads)")
+    option_checks = {"rewrite-dilated.method": (lambda v: v in METHODS + ("auto",),
+                                                f"one of auto, {', '.join(METHODS)}")}
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         self._settings()

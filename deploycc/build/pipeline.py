@@ -1,14 +1,15 @@
 """``deploycc build``: load -> simplify -> target passes -> compile -> artifact -> verify.
 
-Every stage runs inside a staging folder beside the output; only a build whose numerics hold is
-renamed into place. The verification compares the artifact, run through the common Session
+The output path is checked before anything is read (``artifact.check_output``); the model is
+loaded, simplified, rewritten and quantized in a scratch folder, and only then is a staging folder
+made beside the output, where the backend compiles; only a build whose numerics hold is renamed
+into place. The verification compares the artifact, run through the common Session
 interface, with the original model on ONNX Runtime (graph optimizations off) on fixed-seed inputs.
 """
 
 from __future__ import annotations
 
 import platform
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,18 +17,23 @@ import onnx
 import onnxsim
 
 from deploycc import __version__
-from deploycc.build.artifact import staging_dir, write_manifest
+from deploycc.build.artifact import check_output, staging_dir, write_manifest
+from deploycc.build.options import check_build_options
 from deploycc.build.sources import load_source
 from deploycc.build.stages import Stages
 from deploycc.core.errors import GateFailed, UserError, first_line
 from deploycc.core.loader import graph_inputs
 from deploycc.core.metadata import metadata_json, model_sha256, preprocessing_of
 from deploycc.core.numerics import Tolerance, compare_all, random_feeds, run_reference, value_specs
+from deploycc.core.scratch import clean_stale_scratch, scratch_dir
 from deploycc.passes import PassContext, resolve_passes, run_passes
 from deploycc.quantize.stage import quantization_error, quantize_for_target
 from deploycc.targets import Target, load_target
 from deploycc.targets.backend import Backend, get_backend, require_available
 from deploycc.targets.placement import placement_map
+
+
+DEFAULT_FP32_FLOOR = 0.9   # INT8 vs FP32 cosine below which an artifact is nonsense (target: min_fp32_cosine)
 
 
 @dataclass
@@ -49,6 +55,7 @@ class BuildOptions:
     calib_method: str | None = None       # INT8: minmax | entropy | percentile (default: the target's)
     calib_images: int | None = None
     max_miou_drop: float | None = None    # INT8: keep sensitive layers in float until this holds
+    overwrite: bool = False               # replace an existing output that is not a deploycc artifact
 
 
 @dataclass
@@ -60,6 +67,7 @@ class BuildResult:
     ok: bool
     passes: list = field(default_factory=list)   # pass records with their times (the manifest blanks them)
     legality: dict | None = None                 # per node accelerator or fallback, before and after the passes
+    log: dict = field(default_factory=dict)      # run-dependent facts (cache hits, seconds), kept out of the manifest
 
     def report_data(self, model: str, written: bool) -> dict:
         """What the build report shows (``deploycc.report.build.page``), as plain data."""
@@ -76,9 +84,11 @@ def build(model: str, target_name: str, out: str | Path, options: BuildOptions |
     stages = stages or Stages()
     target = _with_backend(load_target(target_name), options.backend)
     backend = get_backend(target.backend)
+    check_build_options(options, target)
     require_available(backend)
-    out = Path(out)
-    with tempfile.TemporaryDirectory(prefix="deploycc-") as scratch, staging_dir(out) as stage:
+    out = check_output(out, [model, options.weights, options.calib_data, options.tuning_db], options.overwrite)
+    clean_stale_scratch()
+    with scratch_dir() as scratch:
         with stages.step("load"):
             original, source = load_source(model, Path(scratch), options.input_shape, options.weights)
         with stages.step("simplify"):
@@ -89,23 +99,31 @@ def build(model: str, target_name: str, out: str | Path, options: BuildOptions |
         legality = placement_map(before, graph, target)
         with stages.step("quantize"):
             quant = quantize_for_target(graph, original, target, options)
-        with stages.step("compile"):
-            graph = _compile_input(graph, quant, backend)
-            backend.check_supported(graph, target)
-            result = backend.compile(graph, target, stage, _compile_options(options, quant, out))
-        manifest = _manifest(original, source, target, backend, result, records, options)
-        if quant is not None:
-            manifest["quantization"] = quant.manifest() | {"error": quantization_error(original, quant)}
-        with stages.step("verify"):
-            manifest["verification"] = _verify(original, backend, stage, manifest, target, options, quant)
-        manifest = write_manifest(stage, manifest)
-        result = BuildResult(out, target, manifest, dict(stages.times), manifest["verification"]["ok"],
-                             [r.to_dict() for r in records], legality)
-        if not result.ok:
-            failed = GateFailed(_failure_line(manifest["verification"], target))
-            failed.result = result   # what the build found, for its report (nothing is written at out)
-            raise failed
+        with staging_dir(out) as stage:
+            manifest = _compile_and_verify(original, source, graph, quant, target, backend, records, options,
+                                           stage, stages, out)
+            log = {"stage_seconds": dict(stages.times), **({"quantization": quant.log()} if quant is not None else {})}
+            result = BuildResult(out, target, manifest, dict(stages.times), manifest["verification"]["ok"],
+                                 [r.to_dict() for r in records], legality, log)
+            if not result.ok:
+                failed = GateFailed(_failure_line(manifest["verification"], target))
+                failed.result = result   # what the build found, for its report (nothing is written at out)
+                raise failed
     return result
+
+
+def _compile_and_verify(original, source, graph, quant, target, backend, records, options, stage, stages, out):
+    """Compile into ``stage``, verify, and write the manifest there (whether numerics hold or not)."""
+    with stages.step("compile"):
+        graph = _compile_input(graph, quant, backend)
+        backend.check_supported(graph, target)
+        result = backend.compile(graph, target, stage, _compile_options(options, quant, out))
+    manifest = _manifest(original, source, target, backend, result, records, options)
+    if quant is not None:
+        manifest["quantization"] = quant.manifest() | {"error": quantization_error(original, quant)}
+    with stages.step("verify"):
+        manifest["verification"] = _verify(original, backend, stage, manifest, target, options, quant)
+    return write_manifest(stage, manifest)
 
 
 def simplify(model: onnx.ModelProto, source: Path) -> onnx.ModelProto:
@@ -194,16 +212,38 @@ def _verify(original, backend: Backend, stage: Path, manifest: dict, target: Tar
         specs = value_specs(graph_inputs(original))
         feed_sets, inputs = [random_feeds(specs, options.seed)], f"standard normal, seed {options.seed}"
     names = [o.name for o in original.graph.output]
-    stats = [s for feeds in feed_sets for s in compare_all(names, run_reference(reference, feeds), session.run(feeds), tol)]
+    runs = [(feeds, session.run(feeds)) for feeds in feed_sets]
+    stats = [s for feeds, got in runs for s in compare_all(names, run_reference(reference, feeds), got, tol)]
     result = {"ok": all(s.ok for s in stats), "seed": options.seed, "tolerance": tol.__dict__, "inputs": inputs,
               "subject": subject, "reference": reference_text, "outputs": [s.to_dict() for s in stats]}
+    if quant is not None:
+        result["fp32_floor"] = _fp32_floor(original, runs, names, target)
+        result["ok"] = result["ok"] and result["fp32_floor"]["ok"]
     if session.int8_kernels:   # which INT8 kernels ran, and the CPU feature that chose them
         result["int8_kernels"] = session.int8_kernels
     return result
 
 
+def _fp32_floor(original, runs, names: list[str], target: Target) -> dict:
+    """The INT8 artifact against the FP32 model on the same held-out inputs: a floor far below
+    the target's own cosine that only nonsense (corrupt ranges, a broken Q/DQ model) falls under,
+    since the check against the artifact's own Q/DQ model cannot see a bad calibration."""
+    floor = float(target.verify.get("min_fp32_cosine", DEFAULT_FP32_FLOOR))
+    loose = Tolerance(min_argmax_agreement=1e-9)   # only the cosine is read
+    cosines = [s.cosine for feeds, got in runs for s in compare_all(names, run_reference(original, feeds), got, loose)]
+    worst = min(cosines)
+    return {"reference": "onnxruntime, graph optimizations disabled, original FP32 model", "cosine_min": worst,
+            "min_cosine": floor, "ok": bool(worst >= floor)}
+
+
 def _failure_line(verification: dict, target: Target) -> str:
-    bad = [o for o in verification["outputs"] if not o["ok"]][0]
+    bad = [o for o in verification["outputs"] if not o["ok"]]
+    floor = verification.get("fp32_floor")
+    if not bad and floor and not floor["ok"]:
+        return (f"numerical verification failed on target {target.name}: the INT8 artifact against the FP32 model "
+                f"has cosine {floor['cosine_min']:.4f} < floor {floor['min_cosine']} (corrupt calibration ranges or "
+                "a broken quantization)")
+    bad = bad[0]
     if bad.get("argmax_agreement") is not None:
         tol = verification["tolerance"]
         return (f"numerical verification failed on target {target.name}: output {bad['output']!r} cosine "

@@ -8,10 +8,10 @@ Each gate is a record: figure, limit, status (passed, failed, skipped with the r
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from deploycc.core.errors import UserError
+from deploycc.core.scratch import scratch_dir
 from deploycc.verify.measure import time_artifact
 
 from .config import Config, ModelSpec
@@ -86,7 +86,7 @@ def measure_accuracy(cfg: Config, model: ModelSpec, artifact: Path, folder: Path
 def reference_model(model: ModelSpec):
     """The FP32 ONNX model the pair is built from (architectures are exported for the purpose)."""
     from deploycc.build.sources import load_source
-    with tempfile.TemporaryDirectory(prefix="deploycc-ci-ref-") as scratch:
+    with scratch_dir("ci-ref") as scratch:
         onnx_model, _ = load_source(model.source, Path(scratch), model.input_shape,
                                     str(model.weights) if model.weights else None)
     return onnx_model

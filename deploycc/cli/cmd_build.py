@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -41,6 +42,7 @@ def build_cmd(
     calib_method: Optional[str] = typer.Option(None, "--calib-method", help="INT8: minmax | entropy | percentile"),
     calib_images: Optional[int] = typer.Option(None, "--calib-images", help="INT8: number of calibration images"),
     max_miou_drop: Optional[float] = typer.Option(None, "--max-miou-drop", help="INT8: keep sensitive layers in FP16/FP32 until the agreement-mIoU drop (points) holds"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing -o path that is not a deploycc artifact"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="finish a device bundle here (build its TensorRT engine)"),
     report: Optional[Path] = report_option("the build (stages, passes, legality map, numerics)"),
     as_json: bool = JSON,
@@ -59,6 +61,7 @@ def build_cmd(
         passes=split_list(passes), verify_passes=verify_passes, force=force, tune_trials=tune_trials,
         trials_per_task=trials_per_task, tuning_db=tuning_db, threads=threads, backend=backend,
         calib_data=calib_data, calib_method=calib_method, calib_images=calib_images, max_miou_drop=max_miou_drop,
+        overwrite=overwrite,
     )
     try:
         result = build(model, target, out, options, Stages(StageReporter(quiet=as_json)))
@@ -86,7 +89,7 @@ def _resume(bundle: Path, model: str | None, as_json: bool) -> None:
 def _build_summary(result) -> dict:
     m = result.manifest
     return {"artifact": str(result.out), "target": result.target.name, "backend": m["backend"],
-            "ok": result.ok, "stage_seconds": result.times, "verification": m["verification"],
+            "ok": result.ok, "stage_seconds": result.times, "log": result.log, "verification": m["verification"],
             "passes": [{"name": p["name"], "modified": p["modified"], "rewrites": len(p["rewrites"]),
                         "refusals": len(p["refusals"]), "nodes": f"{p['nodes_before']}->{p['nodes_after']}"}
                        for p in m["passes"]],
@@ -121,6 +124,11 @@ def run_cmd(
     threads: Optional[int] = typer.Option(None, "--threads"),
 ):
     """Run an artifact on inputs stored as .npy files, whatever backend made it."""
+    if not output.parent.is_dir():
+        raise UserError(f"--output {output}: folder {output.parent} does not exist")
+    if output.suffix not in (".npy", ".npz"):
+        raise UserError(f"--output {output}: must end in .npy (one output) or .npz (all outputs)")
+    _check_threads(threads, artifact)
     manifest, session = open_artifact(artifact, threads)
     feeds = _read_feeds(inputs, session)
     outputs = session.run(feeds)
@@ -163,6 +171,20 @@ def _write_outputs(path: Path, names: list[str], outputs: list) -> None:
     tmp.replace(path)
 
 
+def _check_threads(threads: int | None, artifact: Path) -> None:
+    """``--threads`` is a count >= 0, and only for artifacts whose runtime takes it per session:
+    TVM's thread pool is sized once per process (TVM_NUM_THREADS), so it is refused there."""
+    if threads is None:
+        return
+    if threads < 0:
+        raise UserError(f"--threads {threads}: must be >= 0 (0: the runtime's default)")
+    from deploycc.build.artifact import read_manifest
+    backend = read_manifest(artifact, check_hashes=False).get("backend")
+    if threads and backend == "tvm":
+        raise UserError(f"--threads {threads} does not apply to TVM artifact {artifact}: TVM sizes its thread "
+                        f"pool once per process; run with TVM_NUM_THREADS={threads} instead")
+
+
 @app.command("bench")
 def bench_cmd(
     artifact: Path = typer.Argument(..., help="artifact folder"),
@@ -181,6 +203,11 @@ def bench_cmd(
     check_report_path(report)
     if profile and remote:
         raise UserError("--profile runs the backend's profiler on this machine; it cannot be combined with --remote")
+    if isinstance(max_repeats, bool) or max_repeats < 1:
+        raise UserError(f"--max-repeats {max_repeats}: must be >= 1")
+    if not math.isfinite(max_seconds) or max_seconds <= 0:
+        raise UserError(f"--max-seconds {max_seconds}: must be a finite number > 0")
+    _check_threads(threads or None, artifact)
     if remote_options(remote, key):
         data = remote_bench(artifact, remote, key, Protocol(max_repeats=max_repeats, max_seconds=max_seconds), threads)
         lat = Latency.from_dict(data["latency"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -14,8 +13,9 @@ from deploycc.build.sources import load_source
 from deploycc.cli.options import JSON, split_list
 from deploycc.cli.output import emit, table
 from deploycc.core.errors import UserError
+from deploycc.core.scratch import scratch_dir
 from deploycc.core.shapes import parse_input_shapes
-from deploycc.passes import PASSES, PassContext, resolve_passes, run_passes
+from deploycc.passes import PASSES, PassContext, check_pass_options, resolve_passes, run_passes
 from deploycc.targets import list_targets, load_target
 
 app = typer.Typer()   # merged into the root command by deploycc.cli.main
@@ -74,7 +74,7 @@ def optimize_cmd(
     names = split_list(passes) if passes else list(tgt.passes if tgt else PASSES)
     classes = resolve_passes(names)
     ctx = PassContext(target=tgt, force=force, options=parse_pass_options(pass_option or []))
-    with tempfile.TemporaryDirectory(prefix="deploycc-") as scratch:
+    with scratch_dir() as scratch:
         graph, _ = load_source(model, Path(scratch), parse_input_shapes(input_shape))
     graph, records = run_passes(graph, [c(ctx) for c in classes], verify=verify)
     trace_data = {"model": model, "target": tgt.name if tgt else None, "passes": [r.to_dict() for r in records]}
@@ -121,6 +121,7 @@ def parse_pass_options(items: list[str]) -> dict:
         if not sep or not key.strip():
             raise UserError(f"--pass-option {item!r}: expected KEY=VALUE")
         out[key.strip()] = _number(value.strip())
+    check_pass_options(out)
     return out
 
 

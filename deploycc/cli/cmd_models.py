@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +13,7 @@ from deploycc.cli.output import emit, table
 from deploycc.cli.reports import write_inspect_report
 from deploycc.core.loader import graph_inputs
 from deploycc.core.macs import layer_costs, total_params
+from deploycc.core.scratch import scratch_dir
 from deploycc.core.shapes import parse_input_shapes, parse_shape
 from deploycc.passes import op_histogram
 
@@ -53,7 +53,7 @@ def inspect_cmd(
 ):
     """Op histogram, shapes, MACs and parameters per layer and in total, from the ONNX graph."""
     check_report_path(report)
-    with tempfile.TemporaryDirectory(prefix="deploycc-") as scratch:
+    with scratch_dir() as scratch:
         graph, _ = load_source(model, Path(scratch), parse_input_shapes(input_shape))
     costs = layer_costs(graph)
     data = {

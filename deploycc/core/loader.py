@@ -2,8 +2,11 @@
 
 Checks, each failing with one line that names the file and what is wrong: the file exists and
 parses as ONNX; external data stays inside the model's folder; the ONNX checker passes; every
-graph input has a static shape (or one is given with ``--input-shape``); strict shape inference
-passes; floating-point weights are finite.
+graph input has a static shape (or one is given with ``--input-shape``) with positive dimensions;
+strict shape inference passes; floating-point weights and Constant values are finite; the
+tensors the shapes imply fit in this machine's memory (estimated from the shapes before anything
+is allocated). External data must name a file inside the model's folder, with a numeric
+offset and length that stay inside that file.
 """
 
 from __future__ import annotations
@@ -24,10 +27,14 @@ def load_model(path: str | Path, input_shape=None) -> onnx.ModelProto:
     path = Path(path)
     model = _read(path)
     _check_external_data(model, path)
-    external_data_helper.load_external_data_for_model(model, str(path.parent))
+    try:
+        external_data_helper.load_external_data_for_model(model, str(path.parent))
+    except Exception as exc:
+        raise UserError(f"{path}: cannot read its external data: {first_line(exc)}") from None
     _check(model, path)
     _fix_input_shapes(model, path, input_shape)
     model = infer_shapes_strict(model, path.name)
+    check_memory(model, path.name)
     _check_finite(model, path)
     return model
 
@@ -64,7 +71,10 @@ def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
     for tensor in external_data_helper._get_all_tensors(model):
         if not external_data_helper.uses_external_data(tensor):
             continue
-        info = external_data_helper.ExternalDataInfo(tensor)
+        try:
+            info = external_data_helper.ExternalDataInfo(tensor)
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"{path}: tensor {tensor.name!r} has unreadable external data fields ({first_line(exc)})") from None
         location = Path(info.location)
         target = (base / location).resolve()
         if location.is_absolute() or os.path.commonpath([base, target]) != str(base):
@@ -74,6 +84,16 @@ def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
             )
         if not target.is_file():
             raise UserError(f"{path}: external data file {info.location!r} of tensor {tensor.name!r} is missing")
+        _check_span(tensor.name, info, target.stat().st_size, path)
+
+
+def _check_span(name: str, info, size: int, path: Path) -> None:
+    """The tensor's bytes (offset, length) lie inside its external data file."""
+    offset = info.offset or 0
+    length = info.length if info.length is not None else size - offset
+    if offset < 0 or length < 0 or offset + length > size:
+        raise UserError(f"{path}: tensor {name!r} reads bytes {offset}..{offset + length} of {info.location!r}, "
+                        f"which has {size}")
 
 
 def _check(model: onnx.ModelProto, path: Path) -> None:
@@ -103,6 +123,9 @@ def _fix_input_shapes(model: onnx.ModelProto, path: Path, input_shape) -> None:
                     )
                 dim.Clear()
                 dim.dim_value = value
+        bad = [d.dim_value for d in dims if d.HasField("dim_value") and d.dim_value <= 0]
+        if bad:
+            raise UserError(f"{path}: input {inp.name!r} has dimension {bad[0]}; every dimension must be >= 1")
         dynamic = [d.dim_param or "?" for d in dims if not d.HasField("dim_value")]
         if dynamic:
             raise UserError(
@@ -126,13 +149,62 @@ def _shapes_by_input(inputs, path: Path, input_shape) -> dict:
 
 
 def _check_finite(model: onnx.ModelProto, path: Path) -> None:
-    for tensor in model.graph.initializer:
+    constants = [(f"Constant node {n.name or n.output[0]!r}", a.t) for n in model.graph.node
+                 if n.op_type == "Constant" for a in n.attribute if a.type == onnx.AttributeProto.TENSOR]
+    for what, tensor in [(f"weight {t.name!r}", t) for t in model.graph.initializer] + constants:
         if tensor.data_type not in _FLOAT_TYPES:
             continue
-        array = numpy_helper.to_array(tensor)
+        try:
+            array = numpy_helper.to_array(tensor)
+        except Exception as exc:  # a raw_data length that does not match the dims
+            raise UserError(f"{path}: {what} cannot be read ({first_line(exc)})") from None
         if not np.all(np.isfinite(array)):
             bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-            raise UserError(f"{path}: weight {tensor.name!r} holds {bad} NaN or Inf value(s)")
+            raise UserError(f"{path}: {what} holds {bad} NaN or Inf value(s)")
+
+
+def check_memory(model: onnx.ModelProto, where: str, available: int | None = None) -> None:
+    """Refuse a model whose tensors cannot fit in memory, from its shapes alone: the largest
+    tensor three times over (a node's input, its output and a copy) plus every weight must fit in
+    the memory this machine has available."""
+    available = available if available is not None else available_memory()
+    if available is None:
+        return
+    values = list(model.graph.input) + list(model.graph.value_info) + list(model.graph.output)
+    largest, name = max(((_bytes_of(v.type.tensor_type), v.name) for v in values), default=(0, ""))
+    weights = sum(_bytes_of_tensor(t) for t in model.graph.initializer)
+    need = 3 * largest + weights
+    if need > available:
+        raise UserError(f"{where}: needs about {need / 2**30:.1f} GiB (tensor {name!r} alone is "
+                        f"{largest / 2**30:.1f} GiB) and this machine has {available / 2**30:.1f} GiB available; "
+                        "use a smaller --input-shape")
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo (bytes), or None where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _bytes_of(tensor_type) -> int:
+    dims = [d.dim_value if d.HasField("dim_value") else 1 for d in tensor_type.shape.dim]
+    return int(np.prod(dims, dtype=object)) * _itemsize(tensor_type.elem_type)
+
+
+def _bytes_of_tensor(tensor) -> int:
+    return int(np.prod(list(tensor.dims), dtype=object)) * _itemsize(tensor.data_type)
+
+
+def _itemsize(elem_type: int) -> int:
+    try:
+        return onnx.helper.tensor_dtype_to_np_dtype(elem_type).itemsize
+    except Exception:   # undefined or string types: count one byte
+        return 1
 
 
 _FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}

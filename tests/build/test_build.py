@@ -81,12 +81,22 @@ def test_run_rejects_wrong_input_shape(tmp_path, tiny_onnx, capsys):
 
 def test_bench_reports_latency(tmp_path, tiny_onnx, capsys):
     out = tmp_path / "art"
-    build(str(tiny_onnx), "cpu", out)
+    build(str(tiny_onnx), "cpu-ort", out)
     assert run_cli(["bench", out, "--json", "--max-repeats", "8", "--threads", "1"]) == 0
     data = json.loads(capsys.readouterr().out)
     lat = data["latency"]
     assert 0 < lat["min_ms"] <= lat["median_ms"] <= lat["p99_ms"] and 5 <= lat["runs"] <= 8
     assert lat["threads"] == 1 and "cpu_model" in data["machine"]
+
+
+def test_bench_threads_on_tvm_and_bad_repeats_are_refused(tmp_path, tiny_onnx, capsys):
+    out = tmp_path / "art"
+    build(str(tiny_onnx), "cpu", out)
+    for args, words in ((["--threads", "2"], "does not apply to TVM artifact"), (["--max-repeats", "-1"], "--max-repeats"),
+                        (["--max-seconds", "nan"], "--max-seconds")):
+        assert run_cli(["bench", out, *args]) == 2
+        assert words in capsys.readouterr().err
+    assert run_cli(["bench", out, "--max-repeats", "3"]) == 0
 
 
 def test_build_from_architecture_with_published_weights(tmp_path, squeezenas_weights):

@@ -1,0 +1,74 @@
+"""Every build option checked before anything is read or written: its range, and whether it
+applies to the target at all. An option that does not apply is an error naming the option and
+the target (never accepted and ignored); a value out of range is an error naming the option.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from deploycc.core.errors import UserError
+from deploycc.passes import check_pass_options
+from deploycc.quantize.qdq import METHODS as CALIB_METHODS
+from deploycc.targets import Target
+
+MAX_CALIB_IMAGES = 100_000
+
+
+def check_build_options(options, target: Target) -> None:
+    """Refuse (UserError, one line) any option of ``options`` (a BuildOptions) that is out of range
+    or does not apply to ``target`` (as resolved, after ``--backend``)."""
+    _counts(options)
+    _int8_only(options, target)
+    _tvm_only(options, target)
+    if options.calib_data is not None and not Path(options.calib_data).is_dir():
+        raise UserError(f"--calib-data {options.calib_data}: no such folder")
+    if options.weights is not None and not Path(options.weights).is_file():
+        raise UserError(f"--weights {options.weights}: no such file")
+    check_pass_options(options.extra)
+
+
+def _counts(options) -> None:
+    _int_at_least("--threads", options.threads, 0)
+    _int_at_least("--seed", options.seed, 0)
+    _int_at_least("--tune-trials", options.tune_trials, 0)
+    if options.trials_per_task is not None:
+        _int_at_least("--trials-per-task", options.trials_per_task, 1)
+    if options.calib_images is not None:
+        _int_at_least("--calib-images", options.calib_images, 1)
+        if options.calib_images > MAX_CALIB_IMAGES:
+            raise UserError(f"--calib-images {options.calib_images}: at most {MAX_CALIB_IMAGES}")
+    if options.calib_method is not None and options.calib_method not in CALIB_METHODS:
+        raise UserError(f"--calib-method {options.calib_method!r}: choose one of {', '.join(CALIB_METHODS)}")
+    drop = options.max_miou_drop
+    if drop is not None and (isinstance(drop, bool) or not isinstance(drop, (int, float))
+                             or not math.isfinite(drop) or not 0 <= drop <= 100):
+        raise UserError(f"--max-miou-drop {drop}: must be a number of mIoU points in [0, 100]")
+
+
+def _int8_only(options, target: Target) -> None:
+    if target.precision == "int8":
+        return
+    given = [name for name, value in (("--calib-data", options.calib_data), ("--calib-method", options.calib_method),
+                                      ("--calib-images", options.calib_images),
+                                      ("--max-miou-drop", options.max_miou_drop)) if value is not None]
+    if given:
+        raise UserError(f"{given[0]} does not apply to target {target.name} (precision {target.precision}): "
+                        "calibration options are for INT8 targets")
+
+
+def _tvm_only(options, target: Target) -> None:
+    if target.backend == "tvm":
+        return
+    given = [name for name, value in (("--tune-trials", options.tune_trials or None),
+                                      ("--trials-per-task", options.trials_per_task),
+                                      ("--tuning-db", options.tuning_db)) if value is not None]
+    if given:
+        raise UserError(f"{given[0]} does not apply to target {target.name} (backend {target.backend}): "
+                        "tuning options are for TVM targets")
+
+
+def _int_at_least(option: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserError(f"{option} {value}: must be an integer >= {minimum}")
