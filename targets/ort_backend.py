@@ -63,6 +63,7 @@ class ORTBackend(Backend):
         if target.precision == "int8":
             info["int8_kernels"] = int8_cpu.apply(so)
         ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        _normalise_node_names(workdir / "model.onnx", {n.name for n in model.graph.node})
         return CompileResult(["model.onnx"], info)
 
     def load(self, artifact_dir: Path, manifest: dict) -> "ORTSession":
@@ -92,6 +93,21 @@ class ORTSession(Session):
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         return self._sess.run(None, {s.name: v for s, v in zip(self.inputs, arrays)})
+
+
+def _normalise_node_names(path: Path, kept: set[str]) -> None:
+    """Name every node ORT made after its op and first output: ORT numbers the nodes it creates
+    (``ReorderOutput_token_148``) in an order that changes from run to run, which would make two
+    builds of one model differ in bytes. Output tensor names are stable and unique."""
+    model = onnx.load(str(path))
+    changed = False
+    for node in model.graph.node:
+        if node.name not in kept and node.output:
+            name = f"{node.op_type}:{node.output[0]}"
+            changed |= name != node.name
+            node.name = name
+    if changed:
+        onnx.save(model, str(path))
 
 
 def _options(level: str) -> ort.SessionOptions:

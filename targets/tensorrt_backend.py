@@ -56,7 +56,7 @@ class TensorRTBackend(Backend):
                                      workspace_mib=int(settings.get("workspace_mib", 1024)))
         info = {"tensorrt_version": settings.get("version", "8.5.2"), "device": settings.get("device", target.name)}
         if target.precision == "int8":
-            files += self._int8_files(model, quant, settings, workdir)
+            files += self._int8_files(model, quant, target, workdir)
             plan.int8, plan.calib_cache = "implicit", "calib.cache"
             plan.fp16_layers = tuple(quant.info.get("excluded", ()))
         if target.legality.get("accelerator") not in (None, "GPU"):
@@ -65,12 +65,15 @@ class TensorRTBackend(Backend):
         info["commands"] = _commands(plan, target, info["tensorrt_version"])
         return self._finish(workdir, plan, info, files, options)
 
-    def _int8_files(self, model, quant, settings, workdir: Path) -> list[str]:
+    def _int8_files(self, model, quant, target: Target, workdir: Path) -> list[str]:
         from deploycc.targets.trt_calib_cache import cache_from_ranges
         if quant is None:
             raise Unavailable("an INT8 TensorRT target needs the quantize stage (calibration) first")
+        settings = target.settings.get("tensorrt", {})
+        elementwise = target.legality.get("elementwise", {})
+        equal = elementwise.get("ops", ()) if elementwise.get("int8_equal_input_ranges") else ()
         text = cache_from_ranges(model, quant.ranges.values, settings.get("version", "8.5.2"),
-                                 settings.get("calibrator", "EntropyCalibration2"))
+                                 settings.get("calibrator", "EntropyCalibration2"), equal)
         (workdir / "calib.cache").write_text(text)
         onnx.save(quant.qdq, str(workdir / "model.qdq.onnx"))
         return ["calib.cache", "model.qdq.onnx"]

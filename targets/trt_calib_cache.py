@@ -75,8 +75,10 @@ def parse_cache(text: str) -> tuple[dict, dict[str, float]]:
 
 
 def cache_from_ranges(model, ranges: dict[str, tuple[float, float]], version: str,
-                      calibrator: str = "EntropyCalibration2") -> str:
-    """The cache for every activation tensor of ``model`` (graph inputs, node outputs) with a range."""
+                      calibrator: str = "EntropyCalibration2", equal_input_ops=()) -> str:
+    """The cache for every activation tensor of ``model`` (graph inputs, node outputs) with a range.
+    ``equal_input_ops``: element-wise op types whose INT8 inputs must share one scale on the device
+    (a target's ``[legality.elementwise] int8_equal_input_ranges``); their inputs get the largest."""
     names: list[str] = [i.name for i in graph_inputs(model)]
     for node in model.graph.node:
         if node.op_type != "Constant":      # constants are weights to TensorRT, not activations
@@ -86,4 +88,20 @@ def cache_from_ranges(model, ranges: dict[str, tuple[float, float]], version: st
         if name in ranges and name not in scales:
             lo, hi = ranges[name]
             scales[name] = max(abs(lo), abs(hi)) / 127.0
+    _equalize_inputs(model, scales, set(equal_input_ops))
     return write_cache(scales, version, calibrator)
+
+
+def _equalize_inputs(model, scales: dict[str, float], ops: set[str]) -> None:
+    """Give the activation inputs of every ``ops`` node one scale, the largest of them; repeated
+    until nothing changes, since one tensor can feed several such nodes."""
+    groups = [[i for i in n.input if i in scales] for n in model.graph.node if n.op_type in ops]
+    groups = [g for g in groups if len(g) > 1]
+    changed = True
+    while changed:
+        changed = False
+        for group in groups:
+            top = max(scales[i] for i in group)
+            for name in group:
+                if scales[name] != top:
+                    scales[name], changed = top, True

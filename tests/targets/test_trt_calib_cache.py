@@ -51,3 +51,19 @@ def test_unknown_calibrator_or_bad_scale_is_refused():
         write_cache({"a": 1.0}, "8.5.2", "Percentile")
     with pytest.raises(UserError, match="scale"):
         write_cache({"a": float("nan")}, "8.5.2")
+
+
+def test_equal_input_ranges_give_elementwise_inputs_one_scale():
+    import onnx
+    model = onnx.parser.parse_model("""<ir_version: 8, opset_import: ["" : 17]>
+        g (float[1,4] a, float[1,4] b, float[1,4] c) => (float[1,4] y) {
+            s = Add(a, b)
+            y = Mul(s, c)
+        }""")
+    ranges = {"a": (-1.0, 1.0), "b": (-4.0, 2.0), "c": (0.0, 8.0), "s": (-5.0, 3.0), "y": (-40.0, 24.0)}
+    _, plain = parse_cache(cache_from_ranges(model, ranges, "8.5.2"))
+    assert plain["a"] != plain["b"]
+    _, equal = parse_cache(cache_from_ranges(model, ranges, "8.5.2", equal_input_ops=("Add", "Mul")))
+    assert equal["a"] == equal["b"] == pytest.approx(4.0 / 127, rel=1e-6)      # Add(a, b): the larger
+    assert equal["s"] == equal["c"] == pytest.approx(8.0 / 127, rel=1e-6)      # Mul(s, c)
+    assert equal["y"] == plain["y"]
