@@ -74,6 +74,7 @@ def calibration_set(input_name: str, input_shape, preprocessing: dict | None, fo
         raise UserError(f"--calib-images {count}: needs at least one image")
     prep, prep_source = (preprocessing, "model metadata (deploycc.preprocessing)") if preprocessing else \
         (dict(IMAGENET), "default (ImageNet mean/std; the model records no preprocessing)")
+    check_preprocessing(prep)
     hw = (int(input_shape[2]), int(input_shape[3]))
     batch = int(input_shape[0])
     if folder is None:
@@ -88,6 +89,27 @@ def calibration_set(input_name: str, input_shape, preprocessing: dict | None, fo
     if not batches:
         raise UserError(f"--calib-data {folder}: fewer images than the batch size {batch}")
     return CalibrationSet(input_name, batches, source, names, prep, prep_source)
+
+
+def check_preprocessing(prep) -> None:
+    """Refuse (one line) a ``deploycc.preprocessing`` record that cannot normalize an image: mean and
+    std one or three finite numbers (std non-zero), scale finite and > 0, color RGB or BGR."""
+    where = "model metadata deploycc.preprocessing"
+    if not isinstance(prep, dict):
+        raise UserError(f"{where}: expected a JSON object, got {type(prep).__name__}")
+    for key in ("mean", "std"):
+        value = prep.get(key, IMAGENET[key])
+        values = value if isinstance(value, list) else [value]
+        if len(values) not in (1, 3) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                and np.isfinite(v) for v in values):
+            raise UserError(f"{where}: {key} {value!r} must be one or three finite numbers")
+        if key == "std" and any(v == 0 for v in values):
+            raise UserError(f"{where}: std {value!r} must not be 0")
+    scale = prep.get("scale", 1 / 255)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale) or scale <= 0:
+        raise UserError(f"{where}: scale {scale!r} must be a finite number > 0")
+    if str(prep.get("color", "RGB")).upper() not in ("RGB", "BGR"):
+        raise UserError(f"{where}: color {prep.get('color')!r} must be RGB or BGR")
 
 
 def image_files(folder: Path) -> list[Path]:

@@ -60,3 +60,11 @@ def test_bad_calibration_inputs_are_one_line_user_errors(tmp_path):
     (tmp_path / "broken" / "a.png").write_bytes(b"not a png")
     with pytest.raises(UserError, match="cannot read image"):
         calibration_set("image", (1, 3, 8, 8), PREP, tmp_path / "broken")
+
+
+@pytest.mark.parametrize("prep, words", [({"mean": "abc"}, "mean 'abc'"), ({"std": [0, 1, 1]}, "must not be 0"),
+                                         ({"mean": [1, 2]}, "one or three"), ({"scale": -1}, "scale -1"),
+                                         ({"color": "CMYK"}, "RGB or BGR"), (["x"], "JSON object")])
+def test_bad_preprocessing_metadata_is_one_line(prep, words):
+    with pytest.raises(UserError, match=words):
+        calibration_set("image", (1, 3, 32, 32), prep, None, count=1)
