@@ -66,7 +66,10 @@ class TVMBackend(Backend):
         mod, fusion = tvm_fusion.import_onnx(model, target.settings.get("tvm", {}).get("fusion_tiling", False))
         db = tuning_database(target, tvm_target, options)
         with tvm.target.Target(tvm_target):
-            if db is not None:
+            if db is not None and tvm_target.kind.name == "llvm" and not fusion.groups:
+                mod = tvm_tuning.tune_and_apply(mod, tvm_target, db, int(options.get("tune_trials", 0)),
+                                                options.get("trials_per_task"))
+            elif db is not None:
                 mod = relax.get_pipeline(
                     "static_shape_tuning", total_trials=int(options.get("tune_trials", 0)), target=tvm_target,
                     work_dir=str(db), max_trials_per_task=options.get("trials_per_task"),
@@ -74,7 +77,7 @@ class TVMBackend(Backend):
             if tvm_target.kind.name == "cuda":
                 mod = _gpu_schedules(mod)
         schedules: dict = {}
-        ex = tvm_fusion.build(mod, tvm_target, fusion, _cpu_pipeline(target, tvm_target, schedules))
+        ex = tvm_fusion.build(mod, tvm_target, fusion, _cpu_pipeline(target, tvm_target, schedules, not fusion.groups))
         cc = target.settings.get("tvm", {}).get("cc")
         _export(ex, workdir / "model.so", cc)
         files, kernels = ["model.so"], None
@@ -180,12 +183,12 @@ def _target_key(tvm_target) -> str:
     return hashlib.sha256(str(tvm_target).encode()).hexdigest()[:16]
 
 
-def _cpu_pipeline(target: Target, tvm_target, report: dict):
+def _cpu_pipeline(target: Target, tvm_target, report: dict, fuse: bool):
     """The Relax pipeline with deploycc's default CPU schedules, or None for non-CPU targets."""
     if tvm_target.kind.name != "llvm":
         return None
     from .tvm_cpu_schedules import CPUFacts, pipeline
-    return pipeline(tvm_target, CPUFacts.of(tvm_target, target.onchip_memory()), report)
+    return pipeline(tvm_target, CPUFacts.of(tvm_target, target.onchip_memory()), report, fuse)
 
 
 def _gpu_schedules(mod):

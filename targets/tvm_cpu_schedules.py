@@ -57,7 +57,7 @@ def rules(facts: CPUFacts) -> list:
     return [Resize(facts), WindowReduction(facts), Elementwise(facts), dlight.cpu.GEMV(), dlight.cpu.Reduction()]
 
 
-def pipeline(tvm_target, facts: CPUFacts, report: dict | None = None):
+def pipeline(tvm_target, facts: CPUFacts, report: dict | None = None, fuse: bool = True):
     """TVM 0.27's CPU pipeline (``relax.backend.cpu_generic``) with these rules applied after
     ``FuseTIR``. PrimFuncs a tuning database already scheduled (``tirx.is_scheduled``) are kept.
     ``report``, when given, is filled with the PrimFunc names per origin: ``tuned`` (from the
@@ -69,7 +69,8 @@ def pipeline(tvm_target, facts: CPUFacts, report: dict | None = None):
     @tvm.transform.module_pass(opt_level=0, name="DeployccCPUPipeline")
     def _pipeline(mod, _ctx):
         with tvm_target:
-            mod = tvm.transform.Sequential(cpu.library_dispatch_passes(tvm_target) + legalize_passes(tvm_target))(mod)
+            legalize = legalize_passes(tvm_target) if fuse else legalize_passes(tvm_target)[:1]
+            mod = tvm.transform.Sequential(cpu.library_dispatch_passes(tvm_target) + legalize)(mod)
             before = _scheduled(mod)
             mod = dlight.ApplyDefaultSchedule(*rules(facts))(mod)
             if report is not None:

@@ -8,6 +8,13 @@ database that fails is moved aside (``*.corrupt``, kept for inspection), reporte
 and the build goes on with the default schedules (a later ``--tune-trials`` starts it afresh).
 Hand-written because TVM offers no verifying reader; the check is structural only (TVM still
 verifies what it loads).
+
+``tune_and_apply`` is TVM's ``static_shape_tuning`` pipeline for CPU with two changes. Its
+builder and runner wait ``MEASURE_TIMEOUT_S`` instead of MetaSchedule's 30 s: on this shared
+2-core machine a candidate's build (a fresh worker process importing TVM, then LLVM) took 40 s,
+so every candidate of every task was killed ("LocalBuilder: Timeout, killed after 30.0 seconds")
+and tuning recorded nothing. And it legalizes with deploycc's CPU legalization (the separable
+resize), so tuned and untuned builds compute the same kernels.
 """
 
 from __future__ import annotations
@@ -17,6 +24,26 @@ import sys
 from pathlib import Path
 
 WORKLOADS, RECORDS = "database_workload.json", "database_tuning_record.json"
+MEASURE_TIMEOUT_S = 600.0
+
+
+def tune_and_apply(mod, tvm_target, work_dir: Path, trials: int, trials_per_task: int | None):
+    """Tune ``mod``'s kernels into the database at ``work_dir`` (``trials`` > 0), then apply it.
+    Kernels without a record stay unscheduled here and get the default schedules later."""
+    import tvm
+    from tvm import relax
+    from tvm.s_tir import meta_schedule as ms
+
+    from .tvm_cpu_schedules import legalize_passes
+    with tvm_target:
+        mod = tvm.transform.Sequential([relax.transform.DecomposeOpsForInference(),
+                                        relax.transform.CanonicalizeBindings()] + legalize_passes(tvm_target))(mod)
+        if trials > 0:
+            ms.relax_integration.tune_relax(
+                mod, {}, tvm_target, str(work_dir), trials, trials_per_task,
+                builder=ms.builder.LocalBuilder(timeout_sec=MEASURE_TIMEOUT_S),
+                runner=ms.runner.LocalRunner(timeout_sec=MEASURE_TIMEOUT_S))
+        return relax.transform.MetaScheduleApplyDatabase(str(work_dir))(mod)
 
 
 def problem(path: Path) -> str | None:
