@@ -69,7 +69,8 @@ def analyse(lut: LUT, macs_cache: dict | None = None) -> dict:
         for c in cells:
             c["on_frontier"] = not any(_dominates(o, c) for o in cells if o is not c)
         rows += cells
-    codes = sorted({r["unit"] for r in rows}, key=lambda c: Predictor(lut).index.get(c, 0))
+    order = Predictor(lut).index                       # the space's own unit order
+    codes = sorted({r["unit"] for r in rows}, key=lambda c: order.get(c, 0))
     never = [c for c in codes if not any(r["on_frontier"] for r in rows if r["unit"] == c)]
     return {"lut": lut.source, "target": lut.target["name"], "mode": lut.mode, "statistic": lut.statistic,
             "peak_ops": peak, "dram_bandwidth": bandwidth, "units": codes, "layers": len(lut.layers),
