@@ -36,6 +36,7 @@ def load_model(path: str | Path, input_shape=None) -> onnx.ModelProto:
     model = infer_shapes_strict(model, path.name)
     check_memory(model, path.name)
     _check_finite(model, path)
+    _check_groups(model, path)
     return model
 
 
@@ -161,6 +162,22 @@ def _check_finite(model: onnx.ModelProto, path: Path) -> None:
         if not np.all(np.isfinite(array)):
             bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
             raise UserError(f"{path}: {what} holds {bad} NaN or Inf value(s)")
+
+
+def _check_groups(model: onnx.ModelProto, path: Path) -> None:
+    """A Conv's ``group`` is >= 1 and divides its input channels (the ONNX checker and shape
+    inference let ``group = 0`` through, and the reference implementation divides by it)."""
+    channels = {v.name: v.type.tensor_type.shape.dim[1].dim_value for v in
+                list(model.graph.input) + list(model.graph.value_info)
+                if len(v.type.tensor_type.shape.dim) > 1 and v.type.tensor_type.shape.dim[1].HasField("dim_value")}
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "ConvTranspose"):
+            continue
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        c_in = channels.get(node.input[0]) if node.input else None
+        if group < 1 or (c_in and c_in % group):
+            raise UserError(f"{path}: node {node.name or node.output[0]!r} ({node.op_type}) has group {group}, "
+                            f"which must be >= 1 and divide its {c_in} input channels")
 
 
 def check_memory(model: onnx.ModelProto, where: str, available: int | None = None) -> None:

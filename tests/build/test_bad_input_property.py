@@ -108,5 +108,6 @@ def _property(tmp_path_factory, capsys, data, kind, options):
 
 
 def test_bad_models_and_options_exit_2_never_a_traceback(tmp_path_factory, capsys):
-    print(f"property seed {SEED} (replay: DEPLOYCC_FUZZ_SEED={SEED})")
+    with capsys.disabled():   # on the terminal in every run, not only in a failure's report
+        print(f"\nbuild property test: seed {SEED}, {EXAMPLES} examples (replay: DEPLOYCC_FUZZ_SEED={SEED})")
     seed(SEED)(_property)(tmp_path_factory, capsys)

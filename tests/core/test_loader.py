@@ -137,3 +137,12 @@ def test_bad_architecture_file(tmp_path, capsys, mutation, needle):
     path.write_text(json.dumps(data))
     out = tmp_path / "out"
     _refused(capsys, ["build", path, "-o", out], out, "arch.json", needle)
+
+
+@pytest.mark.parametrize("group", [0, -1, 5])
+def test_conv_group_must_divide_the_input_channels(tmp_path, group):
+    model = make_model(CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, positive=("v",))
+    model.graph.node[0].attribute.append(onnx.helper.make_attribute("group", group))
+    onnx.save(model, tmp_path / "m.onnx")
+    with pytest.raises(UserError, match=f"has group {group}"):
+        load_model(tmp_path / "m.onnx")
