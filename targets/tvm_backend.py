@@ -22,7 +22,8 @@ from deploycc.core.errors import Unavailable, UserError
 from deploycc.core.numerics import TensorSpec
 
 from . import tvm_fusion, tvm_tuning
-from .backend import Backend, CompileResult, Session
+from .backend import RUN, Backend, CompileResult, Session, device_step
+from .tvm_precision import apply_precision
 from .target import Target
 
 
@@ -64,6 +65,7 @@ class TVMBackend(Backend):
 
         tvm_target, host_triple = resolve_target(target)
         mod, fusion = tvm_fusion.import_onnx(model, target.settings.get("tvm", {}).get("fusion_tiling", False))
+        mod, precision = apply_precision(mod, target, tvm_target)
         db = tuning_database(target, tvm_target, options)
         with tvm.target.Target(tvm_target):
             if db is not None and tvm_target.kind.name == "llvm" and not fusion.groups:
@@ -87,7 +89,7 @@ class TVMBackend(Backend):
             files += extra
         info = {"target": str(tvm_target), "host_triple": host_triple, "cc": cc or "default",
                 "tuning_database": str(db) if db else None, "tune_trials": int(options.get("tune_trials", 0)),
-                "fusion": fusion.summary()}
+                "fusion": fusion.summary(), "precision": precision}
         if options.get("tuning_database_note"):
             info["tuning_database_note"] = options["tuning_database_note"]
         if schedules:   # which kernels came from the tuning database, the default rules, or neither
@@ -136,8 +138,8 @@ def _device_steps(host_triple: str, tvm_target, options: dict) -> list[dict]:
         return []
     where = f"{host_triple}" + (f" with an NVIDIA GPU ({tvm_target.attrs.get('arch', 'cuda')})" if tvm_target.kind.name == "cuda" else "")
     artifact = options.get("artifact_path") or "ARTIFACT"
-    return [{"what": f"run and time it on the device ({where}); this machine cannot execute it",
-             "command": f"deploycc bench {artifact}"}]
+    return [device_step(f"run and time it on the device ({where}); this machine cannot execute it",
+                        f"deploycc verify {artifact} --reference MODEL --remote TRACKER --key KEY", RUN)]
 
 
 def resolve_target(target: Target):

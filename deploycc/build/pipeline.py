@@ -2,8 +2,9 @@
 
 The output path is checked before anything is read (``artifact.check_output``); the model is
 loaded, simplified, rewritten and quantized in a scratch folder, and only then is a staging folder
-made beside the output, where the backend compiles; only a build whose numerics hold is renamed
-into place. The verification compares the artifact, run through the common Session
+made beside the output, where the backend compiles; only a build whose numerics hold (or could not
+be checked here: recorded as ``not_run`` with the reason and what would run it, and the command
+exits 3, "unverified") is renamed into place. The verification compares the artifact, run through the common Session
 interface, with the original model on ONNX Runtime (graph optimizations off) on fixed-seed inputs.
 """
 
@@ -26,6 +27,7 @@ from deploycc.core.loader import graph_inputs
 from deploycc.core.metadata import metadata_json, model_sha256, preprocessing_of
 from deploycc.core.numerics import Tolerance, compare_all, random_feeds, run_reference, value_specs
 from deploycc.core.scratch import clean_stale_scratch, scratch_dir
+from deploycc.core.verdict import FAILED, PASSED, not_run
 from deploycc.passes import PassContext, resolve_passes, run_passes
 from deploycc.quantize.stage import quantization_error, quantize_for_target
 from deploycc.targets import Target, load_target
@@ -103,9 +105,10 @@ def build(model: str, target_name: str, out: str | Path, options: BuildOptions |
             manifest = _compile_and_verify(original, source, graph, quant, target, backend, records, options,
                                            stage, stages, out)
             log = {"stage_seconds": dict(stages.times), **({"quantization": quant.log()} if quant is not None else {})}
-            result = BuildResult(out, target, manifest, dict(stages.times), manifest["verification"]["ok"],
-                                 [r.to_dict() for r in records], legality, log)
-            if not result.ok:
+            result = BuildResult(out, target, manifest, dict(stages.times),
+                                 manifest["verification"]["status"] == PASSED, [r.to_dict() for r in records],
+                                 legality, log)
+            if manifest["verification"]["status"] == FAILED:
                 failed = GateFailed(_failure_line(manifest["verification"], target))
                 failed.result = result   # what the build found, for its report (nothing is written at out)
                 raise failed
@@ -195,7 +198,8 @@ def _verify(original, backend: Backend, stage: Path, manifest: dict, target: Tar
     if manifest["remaining"]:
         proxy = backend.proxy_session(stage, manifest)
         if proxy is None:
-            return {"ok": True, "skipped": "the artifact's final step runs on the device; verify it there", "outputs": []}
+            step = manifest["remaining"][0]
+            return {"ok": False, **not_run(step["what"], step["command"]), "outputs": []}
         session, subject = proxy.session, proxy.subject
     else:
         session = backend.load(stage, manifest)
@@ -214,11 +218,13 @@ def _verify(original, backend: Backend, stage: Path, manifest: dict, target: Tar
     names = [o.name for o in original.graph.output]
     runs = [(feeds, session.run(feeds)) for feeds in feed_sets]
     stats = [s for feeds, got in runs for s in compare_all(names, run_reference(reference, feeds), got, tol)]
-    result = {"ok": all(s.ok for s in stats), "seed": options.seed, "tolerance": tol.__dict__, "inputs": inputs,
+    ok = all(s.ok for s in stats)
+    result = {"status": PASSED if ok else FAILED, "ok": ok, "seed": options.seed, "tolerance": tol.__dict__, "inputs": inputs,
               "subject": subject, "reference": reference_text, "outputs": [s.to_dict() for s in stats]}
     if quant is not None:
         result["fp32_floor"] = _fp32_floor(original, runs, names, target)
         result["ok"] = result["ok"] and result["fp32_floor"]["ok"]
+        result["status"] = PASSED if result["ok"] else FAILED
     if session.int8_kernels:   # which INT8 kernels ran, and the CPU feature that chose them
         result["int8_kernels"] = session.int8_kernels
     return result

@@ -3,15 +3,19 @@
 Accuracy goes through ``deploycc.verify.evaluate`` (the same arithmetic as ``deploycc verify``), with the
 FP32 model on ONNX Runtime as reference when a drop gate asks for it; latency through the common
 protocol (``deploycc.verify.measure``), or ``deploycc.lut.gate.latency_check`` when the target has a LUT.
-Each gate is a record: figure, limit, status (passed, failed, skipped with the reason, error).
+Each gate is a record: figure, limit, status (``deploycc.core.verdict``: passed, failed, or not_run
+with the reason and what would run it). A gate whose figure cannot be computed (the data does not
+fit the model, the artifact is broken) failed; one this machine cannot run (the artifact runs
+only on its device) did not run.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from deploycc.core.errors import UserError
+from deploycc.core.errors import Unavailable, UserError
 from deploycc.core.scratch import scratch_dir
+from deploycc.core.verdict import FAILED, NOT_RUN, PASSED
 from deploycc.verify.measure import time_artifact
 
 from .config import Config, ModelSpec
@@ -20,38 +24,59 @@ UNITS = {"build": "", "numerics": "", "min-miou": "mIoU", "max-miou-drop": "mIoU
          "max-latency-error": "%", "max-latency": "ms"}
 
 
-def gate(name: str, status: str, value=None, limit=None, message: str = "") -> dict:
-    return {"gate": name, "status": status, "ok": status in ("passed", "skipped"), "value": value,
-            "limit": limit, "unit": UNITS.get(name, ""), "message": message}
+def gate(name: str, status: str, value=None, limit=None, message: str = "", needs: str | None = None) -> dict:
+    """One gate's record; a not_run gate carries ``reason`` (= its message) and ``needs``."""
+    assert status in (PASSED, FAILED, NOT_RUN), status
+    g = {"gate": name, "status": status, "ok": status == PASSED, "value": value, "limit": limit,
+         "unit": UNITS.get(name, ""), "message": message}
+    if status == NOT_RUN:
+        g.update(reason=message, needs=needs or "a machine that can run this artifact")
+    return g
 
 
-def accuracy_gates(cfg, model, artifact, gates, folder, record, skip_reason, progress) -> None:
-    """min-miou and max-miou-drop for one pair, appended to ``record``."""
+def passed_or_failed(ok: bool) -> str:
+    return PASSED if ok else FAILED
+
+
+def not_run_gates(names: list[str], gates: dict, why: str, needs: str) -> list[dict]:
+    """The configured gates ``names`` (project-file keys) as not run, each with why and what would run it."""
+    return [gate(GATE_OF[g], NOT_RUN, limit=gates.get(g), message=why, needs=needs) for g in names]
+
+
+GATE_OF = {"min_miou": "min-miou", "max_miou_drop": "max-miou-drop",
+           "max_latency_error_pct": "max-latency-error", "max_latency_ms": "max-latency"}
+
+
+def accuracy_gates(cfg, model, artifact, gates, folder, record, skip, progress) -> None:
+    """min-miou and max-miou-drop for one pair, appended to ``record``; ``skip`` = (why, needs) when
+    the artifact cannot run here."""
     wanted = [g for g in ("min_miou", "max_miou_drop") if g in gates]
-    if folder is None:
+    if folder is None or not wanted:
         return
-    if skip_reason:
-        for g in wanted:
-            record["gates"].append(gate(g.replace("_", "-"), "skipped", limit=gates[g], message=skip_reason))
+    if skip:
+        record["gates"].extend(not_run_gates(wanted, gates, *skip))
         return
     if progress:
         progress(record["pair"], "accuracy")
     try:
         figures, page = measure_accuracy(cfg, model, artifact, folder, "max_miou_drop" in gates)
+    except Unavailable as exc:
+        record["gates"].extend(not_run_gates(wanted, gates, str(exc), "a machine that can run this artifact"))
+        return
     except UserError as exc:
-        for g in wanted or ["min_miou"]:
-            record["gates"].append(gate(g.replace("_", "-"), "error", limit=gates.get(g), message=str(exc)))
+        for g in wanted:
+            record["gates"].append(gate(GATE_OF[g], FAILED, limit=gates.get(g), message=f"not computable: {exc}"))
         return
     record["accuracy"] = figures
     if "min_miou" in gates:
         value = figures["miou"]
         ok = value is not None and value >= gates["min_miou"]
-        record["gates"].append(gate("min-miou", "passed" if ok else "failed", value, gates["min_miou"],
+        record["gates"].append(gate("min-miou", passed_or_failed(ok), value, gates["min_miou"],
                                     f"mIoU {_pct(value)} over {figures['images']} images (limit {_pct(gates['min_miou'])})"))
     if "max_miou_drop" in gates:
         value = figures.get("miou_drop")
         ok = value is not None and value <= gates["max_miou_drop"]
-        record["gates"].append(gate("max-miou-drop", "passed" if ok else "failed", value, gates["max_miou_drop"],
+        record["gates"].append(gate("max-miou-drop", passed_or_failed(ok), value, gates["max_miou_drop"],
                                     f"FP32 reference mIoU {_pct(figures.get('reference_miou'))} minus artifact mIoU "
                                     f"{_pct(figures['miou'])} (limit {_pct(gates['max_miou_drop'])})"))
     if record.get("report_dir"):
@@ -92,31 +117,37 @@ def reference_model(model: ModelSpec):
     return onnx_model
 
 
-def latency_gates(cfg, artifact, gates, lut, record, skip_reason, progress) -> None:
-    """max-latency-error and max-latency for one pair, appended to ``record``."""
+def latency_gates(cfg, artifact, gates, lut, record, skip, progress) -> None:
+    """max-latency-error and max-latency for one pair, appended to ``record``; ``skip`` = (why,
+    needs) when the artifact cannot run here. Latency is timed on this machine, so a target whose
+    device this is not has its latency gates not run (never a host figure passed off as the
+    device's)."""
     wanted = [g for g in ("max_latency_error_pct", "max_latency_ms") if g in gates]
-    names = {"max_latency_error_pct": "max-latency-error", "max_latency_ms": "max-latency"}
-    if skip_reason:
-        for g in wanted:
-            record["gates"].append(gate(names[g], "skipped", limit=gates[g], message=skip_reason))
+    if not wanted:
+        return
+    if skip:
+        record["gates"].extend(not_run_gates(wanted, gates, *skip))
         return
     if progress:
         progress(record["pair"], "latency")
     try:
         figures = measure_latency(cfg, artifact, lut, gates.get("max_latency_error_pct"))
+    except Unavailable as exc:
+        record["gates"].extend(not_run_gates(wanted, gates, str(exc), "a machine that can run this artifact"))
+        return
     except UserError as exc:
-        for g in wanted or ["max_latency_ms"]:
-            record["gates"].append(gate(names[g], "error", limit=gates.get(g), message=str(exc)))
+        for g in wanted:
+            record["gates"].append(gate(GATE_OF[g], FAILED, limit=gates.get(g), message=f"not computable: {exc}"))
         return
     record["latency"] = figures
     if "max_latency_error_pct" in gates:
         e, limit = figures["error_pct"], gates["max_latency_error_pct"]
-        record["gates"].append(gate("max-latency-error", "passed" if abs(e) <= limit else "failed", e, limit,
+        record["gates"].append(gate("max-latency-error", passed_or_failed(abs(e) <= limit), e, limit,
                                     f"measured {figures['measured_ms']:.2f} ms ({figures['statistic']}), LUT "
                                     f"{figures['predicted_ms']:.2f} ms, error {e:+.1f} % (limit ±{limit:g} %)"))
     if "max_latency_ms" in gates:
         value, limit = figures["median_ms"], gates["max_latency_ms"]
-        record["gates"].append(gate("max-latency", "passed" if value <= limit else "failed", value, limit,
+        record["gates"].append(gate("max-latency", passed_or_failed(value <= limit), value, limit,
                                     f"median {value:.2f} ms over {figures['runs']} runs (limit {limit:g} ms)"))
 
 

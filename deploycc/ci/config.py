@@ -17,12 +17,15 @@ from pathlib import Path
 from deploycc.core.errors import UserError
 from deploycc.verify.measure import Protocol
 
-_TOP = {"project", "targets", "models", "data", "lut", "gates", "timing"}
+_TOP = {"project", "targets", "models", "data", "lut", "gates", "timing", "waivers"}
 _PROJECT = {"name", "output", "cache", "threads", "seed"}
 _MODEL = {"name", "source", "weights", "input_shape", "targets"}
 _DATA = {"validation", "calibration", "split", "max_images", "calib_method", "calib_images"}
 _SYNTH = {"n", "size", "seed"}
 GATES = ("min_miou", "max_miou_drop", "max_latency_error_pct", "max_latency_ms")
+_WAIVER = {"pair", "gate", "reason"}
+# Every gate a pair's record can carry (``deploycc.ci.checks``); a waiver names one of them.
+GATE_NAMES = ("build", "numerics", "min-miou", "max-miou-drop", "max-latency-error", "max-latency")
 _TIMING = {"warmup", "min_repeats", "max_repeats", "max_seconds", "rel_tol", "window"}
 
 
@@ -69,6 +72,11 @@ class Config:
     threads: int = 1
     seed: int = 0
     protocol: Protocol = Protocol()
+    waivers: list = field(default_factory=list)       # [{pair, gate, reason}]
+
+    def waiver(self, pair: str, gate: str) -> dict | None:
+        """The project file's waiver of ``gate`` for ``pair``, or None."""
+        return next((w for w in self.waivers if w["pair"] == pair and w["gate"] == gate), None)
 
     def pairs(self) -> list[tuple[ModelSpec, str]]:
         return [(m, t) for m in self.models for t in (m.targets or self.targets)]
@@ -136,6 +144,7 @@ class _Reader:
         cfg.luts = self.luts(data.get("lut", {}), targets)
         cfg.gates, cfg.target_gates = self.gates(data.get("gates", {}), targets)
         cfg.protocol = self.timing(self.keys(data.get("timing", {}), _TIMING, "timing"))
+        cfg.waivers = self.waivers(data.get("waivers", []), cfg)
         self.check_gate_needs(cfg)
         return cfg
 
@@ -262,6 +271,30 @@ class _Reader:
         if gate in ("max_latency_error_pct", "max_latency_ms") and not value > 0:
             self.fail(where, f"{value:g}: must be positive")
         return value
+
+    def waivers(self, value, cfg: Config) -> list[dict]:
+        """``[[waivers]]``: pair (MODEL@TARGET), gate, reason; each must name a real pair and gate."""
+        if not isinstance(value, list):
+            self.fail("waivers", "write each waiver as a [[waivers]] table with pair, gate and reason")
+        pairs = {f"{m.name}@{t}" for m, t in cfg.pairs()}
+        out = []
+        for i, w in enumerate(value):
+            where = f"waivers #{i + 1}"
+            self.keys(w, _WAIVER, where)
+            missing = sorted(_WAIVER - set(w))
+            if missing:
+                self.fail(where, f"missing key(s) {missing} (a waiver names the pair, the gate and why)")
+            pair, gate, reason = (self.typed(w[k], str, f"{where}.{k}") for k in ("pair", "gate", "reason"))
+            if pair not in pairs:
+                self.fail(f"{where}.pair", f"{pair!r} is not a pair of this project (pairs: {', '.join(sorted(pairs))})")
+            if gate not in GATE_NAMES:
+                self.fail(f"{where}.gate", f"{gate!r} is not a gate (gates: {', '.join(GATE_NAMES)})")
+            if not reason.strip():
+                self.fail(f"{where}.reason", "say why the gate is waived (it is printed in every report)")
+            if any(o["pair"] == pair and o["gate"] == gate for o in out):
+                self.fail(where, f"{pair} {gate} is waived twice")
+            out.append({"pair": pair, "gate": gate, "reason": reason.strip()})
+        return out
 
     def timing(self, table: dict) -> Protocol:
         values = {}

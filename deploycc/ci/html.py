@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from deploycc.core.verdict import label
 from deploycc.report.page import Html, Page, badge, link, png_figure, table
 
 def write_html(report: dict, folder: Path, path: Path) -> dict:
@@ -24,9 +25,13 @@ def write_html(report: dict, folder: Path, path: Path) -> dict:
                 {"config": report["config"], "time": f"{report['seconds']:.1f} s",
                  "machine": str(machine.get("cpu_model", machine.get("machine"))),
                  "gates": f"{s['pairs']} pairs, {s['gates']} gates: {s['passed']} passed, {s['failed']} failed, "
-                          f"{s['error']} errors, {s['skipped']} skipped"},
-                "passed" if report["ok"] else "failed")
+                          f"{s['not_run']} not run, {s['waived']} waived"},
+                report.get("outcome", "passed" if report["ok"] else "failed"))
     page.add("Pairs", _pairs_table(report))
+    if report.get("waivers"):
+        page.add("Waivers", table(["pair", "gate", "covers", "reason (project file)"],
+                                  [[w["pair"], w["gate"], label(str(w["covers"])), f"waived: {w['pair']} gate "
+                                    f"{w['gate']}: {w['reason']}"] for w in report["waivers"]]))
     for title, png in plots.items():
         page.add(title, png_figure(png.read_bytes(), title, png.stem))
     page.add("Gates", _gates_table(report))
@@ -41,7 +46,7 @@ def _pairs_table(report: dict) -> Html:
     for pair in report["pairs"]:
         links = pair.get("reports") or {}
         pages = Html(" · ".join(link(href, kind) for kind, href in links.items())) if links else "—"
-        rows.append([pair["pair"], badge(pair["status"]), pair.get("cache", ""), pages])
+        rows.append([pair["pair"], badge(label(pair["status"])), pair.get("cache", ""), pages])
     return table(["pair", "status", "build cache", "reports"], rows)
 
 
@@ -51,8 +56,19 @@ def _gates_table(report: dict) -> Html:
         for g in pair["gates"]:
             value = "" if g["value"] is None else f"{g['value']:.4g}"
             limit = "" if g["limit"] is None else f"{g['limit']:.4g}"
-            rows.append([pair["pair"], g["gate"], badge(g["status"]), value, limit, g["message"]])
+            status = Html(f"{badge(label(g['status']))}{' (waived)' if g.get('waived') else ''}")
+            rows.append([pair["pair"], g["gate"], status, value, limit, _detail(g)])
     return table(["pair", "gate", "status", "value", "limit", "detail"], rows)
+
+
+def _detail(g: dict) -> str:
+    """The gate's message; a gate not run says what would run it, a waived one the waiver's reason."""
+    text = g["message"]
+    if g["status"] == "not_run":
+        text += f" (needs {g.get('needs')})"
+    if g.get("waived"):
+        text += f"; waived: {g['waived']}"
+    return text
 
 
 def _plots(report: dict, folder: Path) -> dict:

@@ -5,10 +5,14 @@ Per pair: the build comes from the content-hashed cache or is made by ``deploycc
 the validation data (with the FP32 model on ONNX Runtime as reference when a drop gate asks for
 it, through ``deploycc.verify.evaluate``), and latency with the common protocol, against the target's
 LUT when one is configured (``deploycc.lut.gate.latency_check``). Each gate is a record with its
-figure, its limit and a status: passed, failed, skipped (with the reason, e.g. a device-ready
-bundle whose engine is built on the Jetson) or error (the pair could not be checked).
+figure, its limit and a verdict (``deploycc.core.verdict``): passed, failed, or not_run with the
+reason and what would run it (e.g. a device-ready bundle whose engine is built on the Jetson).
+A waiver in the project file is recorded on the gate it names.
 
-A pair's failure never stops the others: the report always covers every pair.
+A pair is passed when every gate passed or is waived, failed when one failed, and "unverified"
+when none failed but one did not run; the run's outcome is the worst of its pairs, and
+``deploycc ci`` exits 0, 1 or 3 for passed, failed, unverified. A pair's failure never stops the
+others: the report always covers every pair.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from pathlib import Path
 from deploycc.build.artifact import read_manifest
 from deploycc.core.cache import FolderCache, environment
 from deploycc.core.errors import GateFailed, Unavailable, UserError
+from deploycc.core.verdict import FAILED, NOT_RUN, PASSED, holds, label, outcome
 from deploycc.targets import Target, load_target
 from deploycc.targets.backend import get_backend
 from deploycc.verify.measure import machine_facts
 
 from .cache import BuildCache, folder_digest, key_of, model_digest, toolchain
-from .checks import accuracy_gates, latency_gates
+from .checks import GATE_OF, accuracy_gates, latency_gates, not_run_gates
 from .checks import gate as _gate
 from .config import Config, DataSource, ModelSpec
 from .pages import build_with_report, report_dir
@@ -46,18 +51,34 @@ def run_ci(cfg: Config, use_cache: bool = True, only: list[str] | None = None, p
     data = _resolve_data(cfg, progress)
     cache = BuildCache(cfg.cache / "builds")
     records = [run_pair(cfg, model, target, cache, data, use_cache, progress) for model, target in pairs]
+    result = outcome([g for r in records for g in r["gates"]]) if records else "passed"
     return {"project": cfg.name, "config": str(cfg.path), "seconds": round(time.perf_counter() - start, 3),
             "machine": machine_facts(), "data": {k: (str(v) if v else None) for k, v in data.items()},
             "gates": cfg.gates, "gates_per_target": cfg.target_gates, "pairs": records,
-            "summary": summarize(records), "ok": all(r["status"] in ("passed", "skipped") for r in records)}
+            "waivers": waiver_use(cfg, records), "summary": summarize(records), "outcome": result,
+            "ok": result == "passed"}
 
 
 def summarize(records: list[dict]) -> dict:
     gates = [g for r in records for g in r["gates"]]
-    count = {s: sum(1 for g in gates if g["status"] == s) for s in ("passed", "failed", "skipped", "error")}
-    return {"pairs": len(records), "gates": len(gates), **count,
+    count = {s: sum(1 for g in gates if g["status"] == s) for s in (PASSED, FAILED, NOT_RUN)}
+    return {"pairs": len(records), "gates": len(gates), **count, "waived": sum(1 for g in gates if g.get("waived")),
             "pairs_by_status": {s: sum(1 for r in records if r["status"] == s)
-                                for s in ("passed", "failed", "error", "skipped")}}
+                                for s in ("passed", "failed", "unverified")}}
+
+
+def waiver_use(cfg: Config, records: list[dict]) -> list[dict]:
+    """Every waiver of the project file, with the verdict it covered (or that it was not needed)."""
+    found = {(r["pair"], g["gate"]): g["status"] for r in records for g in r["gates"]}
+    return [{**w, "covers": found.get((w["pair"], w["gate"]), "no such gate in this run")} for w in cfg.waivers]
+
+
+def apply_waivers(cfg: Config, record: dict) -> None:
+    """Mark the gates the project file waives; a waived gate keeps its own verdict."""
+    for g in record["gates"]:
+        w = cfg.waiver(record["pair"], g["gate"])
+        if w is not None and g["status"] != PASSED:
+            g["waived"] = w["reason"]
 
 
 def _resolve_data(cfg: Config, progress) -> dict:
@@ -119,11 +140,21 @@ def run_pair(cfg: Config, model: ModelSpec, target_name: str, cache: BuildCache,
     try:
         _check_pair(cfg, model, target_name, cache, data, use_cache, record, progress)
     except Unavailable as exc:
-        record["gates"].append(_gate("build", "skipped", message=str(exc)))
+        needs = "a machine where this target's compiler is installed"
+        record["gates"].append(_gate("build", NOT_RUN, message=str(exc), needs=needs))
+        record["gates"].append(_gate("numerics", NOT_RUN, message="no artifact (the build did not run)", needs=needs))
+        record["gates"].extend(not_run_gates(configured_gates(cfg, target_name), cfg.gates_for(target_name),
+                                             "no artifact (the build did not run)", needs))
     record["seconds"] = round(time.perf_counter() - start, 3)
-    statuses = {g["status"] for g in record["gates"]}
-    record["status"] = next((s for s in ("error", "failed", "passed") if s in statuses), "skipped")
+    apply_waivers(cfg, record)
+    record["status"] = outcome(record["gates"])
     return record
+
+
+def configured_gates(cfg: Config, target_name: str) -> list[str]:
+    """The project-file gates that apply to a pair of ``target_name`` (keys of ``GATE_OF``)."""
+    gates = cfg.gates_for(target_name)
+    return [g for g in GATE_OF if g in gates and (cfg.validation is not None or "miou" not in g)]
 
 
 def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progress) -> None:
@@ -150,43 +181,54 @@ def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progres
             if served:   # another run built it while this one waited for the entry's lock
                 record["cache"] = status = "hit (built by a concurrent run)"
         except GateFailed as exc:
-            record["gates"].append(_gate("build", "passed", message="compiled"))
-            record["gates"].append(_gate("numerics", "failed", message=str(exc)))
+            record["gates"].append(_gate("build", PASSED, message="compiled"))
+            record["gates"].append(_gate("numerics", FAILED, message=str(exc)))
             return
         except Unavailable:
             raise
         except UserError as exc:
-            record["gates"].append(_gate("build", "error", message=str(exc)))
+            record["gates"].append(_gate("build", FAILED, message=str(exc)))
             return
         record["build_seconds"] = round(time.perf_counter() - t0, 3)
     record["artifact"] = str(artifact)
     manifest = read_manifest(artifact)
-    record["gates"].append(_gate("build", "passed", message=f"cache {status}"))
+    record["gates"].append(_gate("build", PASSED, message=f"cache {status}"))
     record["gates"].append(_numerics_gate(manifest))
     remaining = manifest.get("remaining") or []
+    skip = None
     if remaining:
         step = remaining[0]
         record["remaining"] = remaining
-        why = (f"the artifact's final step runs on the device ({step.get('what', '')}: "
-               f"{step.get('command', '')}); verify it there")
-    else:
-        why = None
+        skip = (f"the artifact runs on its device, not here ({step.get('what', '')})",
+                f"the device: {step.get('command', '')}")
     gates = cfg.gates_for(target_name)
-    accuracy_gates(cfg, model, artifact, gates, data["validation"], record, why, progress)
-    latency_gates(cfg, artifact, gates, cfg.luts.get(target_name), record, why, progress)
+    accuracy_gates(cfg, model, artifact, gates, data["validation"], record, skip, progress)
+    latency_gates(cfg, artifact, gates, cfg.luts.get(target_name), record, skip, progress)
 
 
 def _numerics_gate(manifest: dict) -> dict:
     v = manifest.get("verification", {})
-    if v.get("skipped"):
-        return _gate("numerics", "skipped", message=v["skipped"])
+    if v.get("status") == NOT_RUN or v.get("skipped") or not v.get("outputs"):
+        return _gate("numerics", NOT_RUN, message=v.get("reason") or v.get("skipped") or "no outputs were compared",
+                     needs=v.get("needs"))
     worst = max((o.get("max_abs", 0.0) for o in v.get("outputs", [])), default=None)
-    return _gate("numerics", "passed" if v.get("ok") else "failed", value=worst,
-                 message="outputs vs ONNX Runtime (reference, optimizations off) within the target's tolerance")
+    subject = v.get("subject") or "the artifact"
+    return _gate("numerics", PASSED if v.get("ok") else FAILED, value=worst,
+                 message=f"{subject} vs ONNX Runtime (reference, optimizations off) within the target's tolerance")
+
+
+def unverified_line(report: dict) -> str:
+    """One line for exit 3: which gates did not run, and what would run the first."""
+    open_gates = [(r["pair"], g) for r in report["pairs"] for g in r["gates"] if not holds(g)]
+    pair, g = open_gates[0]
+    more = f"; and {len(open_gates) - 1} more" if len(open_gates) > 1 else ""
+    return (f"ci: {len(open_gates)} gate(s) did not run and are not waived: {pair} gate {g['gate']} "
+            f"{label(g['status'])}: {g.get('reason', g['message'])} (needs {g.get('needs')}){more}; run them "
+            f"there, or waive them in {report['config']} ([[waivers]] pair, gate, reason)")
 
 
 def failure_line(report: dict) -> str:
-    bad = [(r["pair"], g) for r in report["pairs"] for g in r["gates"] if g["status"] in ("failed", "error")]
+    bad = [(r["pair"], g) for r in report["pairs"] for g in r["gates"] if g["status"] == FAILED and not g.get("waived")]
     parts = []
     for pair, g in bad[:3]:
         if g["value"] is not None and g["limit"] is not None:

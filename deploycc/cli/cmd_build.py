@@ -15,7 +15,7 @@ from deploycc.build.stages import Stages
 from deploycc.cli.options import JSON, check_report_path, report_option, split_list
 from deploycc.cli.output import StageReporter, emit, table
 from deploycc.cli.reports import write_bench_report, write_build_report
-from deploycc.core.errors import GateFailed, UserError, first_line
+from deploycc.core.errors import GateFailed, Unverified, UserError, first_line
 from deploycc.core.numerics import random_feeds
 from deploycc.core.shapes import parse_input_shapes
 from deploycc.verify.measure import Latency, Protocol, machine_facts, time_session
@@ -72,6 +72,9 @@ def build_cmd(
     emit(_build_summary(result), as_json, _render_build)
     if report is not None:
         write_build_report(report, result, model, written=True)
+    v = result.manifest["verification"]
+    if v["status"] == "not_run":
+        raise Unverified(f"{out}: built, numerics not checked: {v['reason']}; to check them: {v['needs']}")
 
 
 def _resume(bundle: Path, model: str | None, as_json: bool) -> None:
@@ -105,13 +108,14 @@ def _render_build(console, data: dict) -> None:
     if rows:
         console.print(table("numerics vs ONNX Runtime (reference, optimizations off)",
                             ["output", "max abs", "max rel", "cosine", ""], rows))
-    elif v.get("skipped"):
-        console.print(f"numerics: {v['skipped']}")
+    elif v.get("status") == "not_run":
+        console.print(f"[yellow]numerics: not run[/]: {v['reason']}; to run them: {v['needs']}")
     if v.get("subject") and v.get("subject") != "the artifact":
         console.print(f"numerics checked on {v['subject']}")
     for step in data["remaining"]:
         console.print(f"[yellow]remaining on the device:[/] {step.get('what', '')}: [bold]{step.get('command', '')}[/]")
-    what = "device-ready bundle" if data["remaining"] else "verified artifact"
+    what = ("unverified artifact" if v.get("status") == "not_run" else
+            "device-ready bundle" if data["remaining"] else "verified artifact")
     console.print(f"[green]built[/] {what} {data['artifact']} for {data['target']} ({data['backend']}) "
                   f"in {sum(data['stage_seconds'].values()):.1f} s")
 
@@ -240,3 +244,5 @@ def _render_bench(console, d: dict) -> None:
         console.print(table(f"profile ({d['profile']['backend']}): time per layer, nodes summed", ["layer", "unit", "ms", "share"],
                             [[r["layer"] or "(unplaced)", r["unit"] or "", f"{r['ms']:.3f}", f"{100 * r['ms'] / total:.1f} %"]
                              for r in rows]))
+    if d.get("remote"):
+        console.print(f"timed on {d['remote']['device']} ({d['remote']['key']}): {d['remote']['timing']}")

@@ -1,8 +1,10 @@
 """``deploycc ci [CONFIG]``: build and verify every (model, target) pair of a project file.
 
 Writes ``junit.xml``, ``report.json`` and ``report.html`` (with plots) into the project's output
-folder (or ``--output``), prints a table of the gates, and exits 1 when any gate fails or a pair
-cannot be checked, naming the pair and the gate with its figure; 2 on a bad project file.
+folder (or ``--output``), prints a table of the gates and the project file's waivers, and exits
+0 when every gate passed or is waived, 1 when a gate failed (naming the pair and the gate with its
+figure), 3 when nothing failed but a gate did not run here and is not waived ("unverified": the
+line says what would run it), 2 on a bad project file.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from rich.markup import escape
 
 from deploycc.cli.options import json_option
 from deploycc.cli.output import emit, err_console, table
-from deploycc.core.errors import GateFailed
+from deploycc.core.errors import GateFailed, Unverified
 
 JSON = json_option("Print the report as JSON instead of tables.")
 
@@ -32,13 +34,16 @@ def ci_cmd(
 ):
     """Build, verify and gate every (model, target) pair of a project file; write JUnit/JSON/HTML."""
     from deploycc.ci import failure_line, load_config, run_ci, write_reports
+    from deploycc.ci.runner import unverified_line
     cfg = load_config(config)
     report = run_ci(cfg, use_cache=not no_cache, only=only, progress=None if as_json else _progress)
     files = write_reports(report, output or cfg.output)
     report["files"] = {k: str(v) for k, v in files.items()}
     emit(report, as_json, _render)
-    if not report["ok"]:
+    if report["outcome"] == "failed":
         raise GateFailed(failure_line(report))
+    if report["outcome"] == "unverified":
+        raise Unverified(unverified_line(report))
 
 
 def _progress(pair: str, step: str) -> None:
@@ -49,14 +54,19 @@ def _render(console, d: dict) -> None:
     rows = []
     for p in d["pairs"]:
         for g in p["gates"]:
-            color = {"passed": "green", "failed": "red", "error": "yellow", "skipped": "dim"}[g["status"]]
+            color = {"passed": "green", "failed": "red", "not_run": "yellow"}[g["status"]]
             value = "" if g["value"] is None else f"{g['value']:.4g}"
             limit = "" if g["limit"] is None else f"{g['limit']:.4g}"
-            detail = g["message"] if len(g["message"]) <= 90 else g["message"][:87] + "..."
-            rows.append([p["pair"], g["gate"], f"[{color}]{g['status']}[/]", value, limit, escape(detail)])
+            message = g["message"] + (f" (needs {g.get('needs')})" if g["status"] == "not_run" else "")
+            detail = message if len(message) <= 90 else message[:87] + "..."
+            status = f"[{color}]{g['status'].replace('_', ' ')}[/]" + (" (waived)" if g.get("waived") else "")
+            rows.append([p["pair"], g["gate"], status, value, limit, escape(detail)])
     console.print(table(f"deploycc ci: {d['project']}", ["pair", "gate", "status", "value", "limit", "detail"], rows))
+    for w in d.get("waivers", []):
+        console.print(f"waived in the project file: {escape(w['pair'])} gate {w['gate']} "
+                      f"({str(w['covers']).replace('_', ' ')}): {escape(w['reason'])}", highlight=False)
     s = d["summary"]
     console.print("full messages: report.json / report.html")
-    console.print(f"{s['pairs']} pairs, {s['gates']} gates: {s['passed']} passed, {s['failed']} failed, "
-                  f"{s['error']} errors, {s['skipped']} skipped; reports: {d['files']['junit']}, "
+    console.print(f"{d['outcome']}: {s['pairs']} pairs, {s['gates']} gates: {s['passed']} passed, {s['failed']} failed, "
+                  f"{s['not_run']} not run, {s['waived']} waived; reports: {d['files']['junit']}, "
                   f"{d['files']['html']}, {d['files']['json']}")

@@ -9,8 +9,11 @@ Sections, each computed by a function so that more checks (latency vs a LUT) plu
   always, numerics on fixed-seed inputs with the target's tolerance.
 
 Gates ``--min-miou`` (percent) and ``--max-miou-drop`` (points, as ``build --max-miou-drop``); the
-JSON scores themselves are fractions in [0, 1] as in ``cityscapesscripts``. A gate that does not
-hold exits 1 after the report is printed; bad input exits 2.
+JSON scores themselves are fractions in [0, 1] as in ``cityscapesscripts``. Every gate ends
+passed or failed (``deploycc.core.verdict``). A gate that does not hold exits 1 after the report is
+printed; bad input exits 2; an artifact this machine cannot run (built for another architecture, a
+GPU, a phone, or a bundle whose engine is still to be built on the device) is not verified here and
+exits 3 with the command that would verify it (``--remote`` for a TVM device).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from deploycc.build.runtime import open_artifact
 from deploycc.cli.options import JSON, check_report_path, report_option
 from deploycc.cli.output import emit, progress_bar, table
 from deploycc.cli.reports import write_verify_report
-from deploycc.core.errors import GateFailed, UserError
+from deploycc.core.errors import GateFailed, Unavailable, Unverified, UserError
 from deploycc.core.numerics import Tolerance, compare_all, random_feeds
 from deploycc.data import open_dataset
 from deploycc.verify.evaluate import OnnxReference, artifact_label, evaluate_artifact
@@ -61,7 +64,7 @@ def verify_cmd(
     report = {"artifact": str(artifact), "target": manifest["target"]["name"], "backend": manifest["backend"],
               "reference": reference}
     if remote:
-        report["remote"] = {"tracker": remote, "key": key, "device": session.device}
+        report["remote"] = {"tracker": remote, "key": key, "device": session.device, "device_facts": session.facts}
     if data is not None:
         report.update(accuracy_section(session, manifest, where, data, split, ref, max_images, as_json))
     if ref is not None:
@@ -71,6 +74,7 @@ def verify_cmd(
         report["latency"] = latency_check(artifact, lut, max_latency_error, allow_mismatch)
     report["gates"] = gates(report, min_miou, max_miou_drop)
     report["ok"] = all(g["ok"] for g in report["gates"])
+    report["outcome"] = "passed" if report["ok"] else "failed"
     emit(report, as_json, render)
     if report_file is not None:
         write_verify_report(report_file, report, session, manifest, where, data, split, max_images, ref,
@@ -104,14 +108,20 @@ def open_for_verify(artifact: Path, threads: int, remote: str | None = None, key
     With ``remote``/``key`` the Session runs on a fleet device (``deploycc.fleet``)."""
     from deploycc.build.artifact import read_manifest
     from deploycc.fleet import open_remote, remote_options
+    from deploycc.targets.backend import unfinished_steps
     manifest = read_manifest(artifact)
-    if manifest.get("remaining"):
-        step = manifest["remaining"][0]
-        raise UserError(f"{artifact}: the artifact is not finished here ({step.get('what', 'device step')}); "
-                        f"finish it on the device ({step.get('command', '')}) and verify it there")
+    unfinished = unfinished_steps(manifest)
+    if unfinished:
+        step = unfinished[0]
+        raise Unverified(f"{artifact}: the artifact is not finished ({step.get('what', 'device step')}); "
+                         f"finish it on the device ({step.get('command', '')}) and verify it there")
     if remote_options(remote, key):
         return open_remote(artifact, remote, key, threads)
-    return open_artifact(artifact, threads or None)
+    try:
+        return open_artifact(artifact, threads or None)
+    except Unavailable as exc:
+        steps = manifest.get("remaining") or [{}]
+        raise Unverified(f"{exc}" + (f" (on the device: {steps[0]['command']})" if steps[0] else "")) from None
 
 
 def open_reference(reference: str, session, threads: int):
@@ -169,7 +179,11 @@ def gates(report: dict, min_miou: float | None, max_miou_drop: float | None) -> 
         lat = report["latency"]
         out.append({"gate": "max-latency-error", "value": lat["error_pct"], "limit": lat["limit_pct"], "unit": "%",
                     "ok": lat["ok"]})
-    return out
+    return _with_status(out)
+
+
+def _with_status(gates: list[dict]) -> list[dict]:
+    return [{**g, "status": "passed" if g["ok"] else "failed"} for g in gates]
 
 
 def _points(fraction: float | None) -> float | None:

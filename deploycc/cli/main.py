@@ -3,20 +3,33 @@
 Each ``cmd_*`` module declares its own typer group (``app``); this registry imports every one and
 merges it into the root command. No command module imports this one.
 
-Exit codes: 0 ok, 1 a verification gate failed, 2 bad input or usage. A user mistake is printed
-as one line (``error: ...``) on stderr, never as a traceback.
+Exit codes (``deploycc.core.verdict``; README "Exit codes"):
+
+* 0: everything asked for was checked and held (or was waived in the project file);
+* 1: a verification gate failed;
+* 2: bad input or usage (one line, ``error: ...``, naming the file, node or option);
+* 3: unverified: nothing failed, but a check did not run here (the line says what would run it);
+* 4: an internal error (a bug in deploycc or a library it drives): one line with its cause and the
+  file the full traceback was written to, never a bare traceback on the terminal.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 
 import typer
 
-from deploycc.cli import (cmd_build, cmd_ci, cmd_data, cmd_info, cmd_lut, cmd_models, cmd_predict, cmd_train,
+from deploycc.cli import (cmd_build, cmd_ci, cmd_data, cmd_device, cmd_info, cmd_lut, cmd_models, cmd_predict,
+                          cmd_train,
                           cmd_verify)
 from deploycc.cli.output import err_console
-from deploycc.core.errors import DeployccError
+from deploycc.core.errors import DeployccError, first_line
+from deploycc.core.verdict import EXIT_INTERNAL, EXIT_UNVERIFIED
 
 app = typer.Typer(
     name="deploycc", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -25,7 +38,7 @@ app = typer.Typer(
 
 for _module in (cmd_build, cmd_ci, cmd_info, cmd_models, cmd_predict, cmd_train, cmd_verify):
     app.add_typer(_module.app)               # top-level commands (build, run, bench, ...)
-for _module in (cmd_data, cmd_lut):
+for _module in (cmd_data, cmd_device, cmd_lut):
     app.add_typer(_module.app, name=_module.app.info.name)   # command groups (data ..., lut ...)
 
 
@@ -33,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except DeployccError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # exit 3 is no error: the message says what was not checked and what would check it
+        prefix = "[yellow]unverified:[/]" if exc.exit_code == EXIT_UNVERIFIED else "[red]error:[/]"
+        err_console.print(f"{prefix} {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except (typer.Exit, SystemExit) as exc:
         return int(getattr(exc, "exit_code", getattr(exc, "code", 0)) or 0)
@@ -42,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         if not _is_usage_error(exc):
-            raise
+            return _internal_error(exc)
         ctx = getattr(exc, "ctx", None)
         where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
         err_console.print(f"[red]error:[/] {exc.format_message()}{where}", highlight=False, soft_wrap=True)
@@ -54,6 +69,31 @@ def _is_usage_error(exc: Exception) -> bool:
     """Click's usage errors (typer vendors click as ``typer._click``): bad options, missing arguments."""
     return any(cls.__name__ in ("ClickException", "UsageError") for cls in type(exc).__mro__) and hasattr(
         exc, "format_message")
+
+
+def _internal_error(exc: Exception) -> int:
+    """Exit 4: the cause on one line, the traceback in a file (a user should not have to read it,
+    a bug report should carry it)."""
+    path = _write_traceback(exc)
+    where = f"traceback written to {path}" if path else "the traceback could not be written"
+    err_console.print(f"[red]internal error:[/] {first_line(exc, with_type=True)} ({where}; "
+                      f"please report it with that file)", highlight=False, soft_wrap=True)
+    return EXIT_INTERNAL
+
+
+def _write_traceback(exc: Exception) -> Path | None:
+    text = "".join(traceback.format_exception(exc))
+    name = f"traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    root = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc"))
+    for folder in (root / "tracebacks", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(f"deploycc {' '.join(sys.argv[1:])}\n{text}", encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return None
 
 
 def entry() -> None:

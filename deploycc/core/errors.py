@@ -1,8 +1,10 @@
 """Error types that carry deploycc's exit-code contract.
 
 Every user mistake becomes a ``UserError`` (exit 2) with one line that names the file, node or
-option at fault; a gate that does not hold becomes a ``GateFailed`` (exit 1). Anything else is a
-bug in deploycc and is allowed to show its traceback.
+option at fault; a gate that does not hold becomes a ``GateFailed`` (exit 1); a check that could
+not run here (and was not waived) becomes ``Unverified`` (exit 3). Anything else is a bug in
+deploycc: the command line prints its one-line cause and the file its traceback was written to,
+and exits 4 (``deploycc.cli.main``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ class GateFailed(DeployccError):
     """A verification gate (numerics, mIoU, latency) did not hold. Exit code 1."""
 
     exit_code = 1
+
+
+class Unverified(DeployccError):
+    """A check did not run (the artifact runs only on a device, a gate's tool is missing here) and
+    was not waived: nothing failed, but nothing vouches for the result either. Exit code 3."""
+
+    exit_code = 3
 
 
 class Unavailable(UserError):

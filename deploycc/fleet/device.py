@@ -45,6 +45,7 @@ class DeviceSession:
             sess.get_function("runtime.config_threadpool")(1, int(threads))
         self._vm = relax.VirtualMachine(lease.modules[name], self._dev)
         self.threads = int(threads)
+        self.facts = device_facts(sess)
 
     def _set_inputs(self, arrays: list) -> None:
         import tvm
@@ -65,6 +66,17 @@ class DeviceSession:
             return [1e3 * s for s in evaluator("main").results]
 
         return time_batched(batch, protocol, self.threads).to_dict()
+
+
+def device_facts(sess) -> dict:
+    """What the device says it is (``deploycc/fleet/rpc_device_server.py`` registers
+    ``deploycc.device_facts``: machine, TVM, and the emulator it runs under, if any); a plain
+    ``tvm.exec.rpc_server`` says nothing, and then nothing is claimed."""
+    import json
+    try:
+        return json.loads(sess.get_function("deploycc.device_facts")())
+    except Exception:  # noqa: BLE001 - the function is absent on plain TVM servers
+        return {"emulated": None, "reported": False}
 
 
 def ping(lease) -> bool:
@@ -95,7 +107,7 @@ def serve(conn) -> None:
             elif op == "load":
                 artifact, manifest, threads = args
                 state["sessions"][artifact] = DeviceSession(state["lease"], Path(artifact), manifest, threads)
-                value = None
+                value = state["sessions"][artifact].facts
             elif op == "run":
                 artifact, arrays = args
                 value = state["sessions"][artifact].run(arrays)

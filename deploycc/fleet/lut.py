@@ -8,6 +8,11 @@ timed: every job is uploaded to whichever free device with the key takes it
 records per-device statistics (jobs, busy seconds, failures, lost devices) under
 ``machine["fleet"]``.
 
+A device that reports running under emulation (``deploycc device emulate-arm64``) has every
+latency it measured marked ``emulated`` (the emulator), and the LUT's ``machine["fleet"]
+["emulated"]`` names it: such a table checks that the pipeline runs end to end, and the latency
+gate refuses it as a device figure (``deploycc.lut.gate``).
+
 Remote results are cached like local ones, in their own folders and under keys that also hold the
 device key, so an interrupted fleet run resumes and a remote record never serves a local request
 or the reverse.
@@ -53,6 +58,7 @@ class FleetTimer:
 
     def __init__(self, options: FleetOptions):
         self.options = options
+        self.emulated: set[str] = set()   # emulators the measuring devices reported
 
     def folder(self, kind: str) -> str:
         return f"{kind}-remote"
@@ -78,8 +84,10 @@ class FleetTimer:
 
         def work(lease, prepared):
             artifact, build_s = prepared
-            return {"latency": _time_remotely(lease, artifact, protocol, threads, fleet.call_timeout),
-                    "build_seconds": build_s}
+            latency = _time_remotely(lease, artifact, protocol, threads, fleet.call_timeout)
+            if latency.get("emulated"):
+                self.emulated.add(latency["emulated"])
+            return {"latency": latency, "build_seconds": build_s}
 
         def progress(event, job_id, device, detail):
             try:
@@ -114,16 +122,19 @@ class FleetTimer:
 
     def _stats(self, result, cached: int) -> dict:
         return {**self.options.describe(), "devices": result.devices, "seconds": round(result.seconds, 3),
-                "jobs_run": len(result.results), "from_cache": cached}
+                "jobs_run": len(result.results), "from_cache": cached,
+                "emulated": sorted(self.emulated) or None}
 
 
 def _time_remotely(lease, artifact: Path, protocol, threads: int, call_timeout: float) -> dict:
     session = RemoteSession(lease, artifact, call_timeout=call_timeout, threads=threads)
     try:
-        latency = session.time(random_feeds(session.inputs, 0), protocol)
+        latency = session.time(random_feeds(session.inputs, 0), protocol).to_dict()
     finally:
         session.close()
-    return latency.to_dict()
+    if session.emulated:   # never a device figure
+        latency["emulated"] = session.emulated
+    return latency
 
 
 def _cache_key(local_key: str, key: str) -> str:

