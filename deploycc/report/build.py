@@ -10,14 +10,14 @@ numerics of the artifact against its reference. Input: :func:`page` takes the di
 from __future__ import annotations
 
 from . import figures
-from .page import Html, Page, badge, details, figure, note, table, verdict_of
+from .page import Html, Page, badge, details, esc, figure, note, table, verdict_of
 
 _LIST_INLINE = 12   # longer lists of rewrites or nodes fold into a <details> element
 
 
 def page(d: dict) -> Page:
     v = d["verification"]
-    verdict = "not run" if v.get("skipped") else verdict_of(d["ok"])
+    verdict = "not run" if v.get("status") == "not_run" or v.get("skipped") else verdict_of(d["ok"])
     facts = {"model": d["model"], "target": f"{d['target']} ({d['backend']})",
              "artifact": d["artifact"] if d["written"] else f"{d['artifact']} (not written: numerics failed)",
              "total time": f"{sum(d['stage_seconds'].values()):.2f} s", "toolchain": _toolchain(d.get("toolchain", {}))}
@@ -135,6 +135,8 @@ def _kind(unit: str, accel: str) -> str:
 
 
 def _numerics(v: dict) -> list:
+    if v.get("status") == "not_run":   # deploycc.core.verdict: why, and what would run it
+        return [Html(f"<p>{badge('not run')} {esc(v['reason'])}; to run it: <code>{esc(v['needs'])}</code></p>")]
     if v.get("skipped"):
         return [Html(f"<p>{badge('not run')} {v['skipped']}</p>")]
     outs = v.get("outputs", [])

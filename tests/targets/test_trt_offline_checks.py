@@ -1,0 +1,48 @@
+"""What TensorRT will read is checked here: model.onnx vs FP32, calib.cache vs the Q/DQ ranges, and
+INT8 simulated from the cache's own scales vs the Q/DQ model; a wrong cache is caught."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from helpers import run_cli
+
+from deploycc.build.artifact import read_manifest
+from deploycc.core.numerics import Tolerance, random_feeds, value_specs
+from deploycc.core.loader import graph_inputs
+from deploycc.targets.trt_calib_cache import parse_cache
+from deploycc.targets.trt_offline_checks import _ranges, _simulation
+
+
+def test_int8_bundle_records_the_offline_checks_and_a_wrong_cache_fails_them(net_onnx, tmp_path):
+    from deploycc.quantize.qdq import _read_ranges, cache_root
+    out = tmp_path / "net.xavier-int8"
+    assert run_cli(["build", net_onnx, "--target", "xavier-int8", "-o", out]) == 0
+    m = read_manifest(out)
+    checks = m["trt_offline_checks"]
+    assert {k: c["status"] for k, c in checks.items()} == {
+        "model_onnx": "passed", "calib_cache_ranges": "passed", "calib_cache_simulation": "passed"}
+    assert checks["calib_cache_simulation"]["quantizers_from_cache"] >= 5
+    # one scale off by 2x in the cache: both cache checks fail, naming the tensor
+    _, scales = parse_cache((out / "calib.cache").read_text())
+    ranges = _read_ranges(cache_root() / f"{m['quantization']['ranges_key']}.json")
+    name = next(n for n in scales if n not in [i.name for i in onnx.load(str(out / "model.onnx")).graph.input])
+    wrong = {**scales, name: scales[name] * 2}
+    assert _ranges(scales, ranges)["status"] == "passed"
+    bad = _ranges(wrong, ranges)
+    assert bad["status"] == "failed" and bad["message"].startswith(f"{name}: cache")
+    qdq = onnx.load(str(out / "model.qdq.onnx"))
+    feeds = [random_feeds(value_specs(graph_inputs(qdq)), 1)]
+    tol = Tolerance.of(m["target"]["verify"])
+    assert _simulation(qdq, scales, feeds, tol)["status"] == "passed"
+    way_off = {n: v * 8 for n, v in scales.items()}          # every range 8x too wide: coarse INT8
+    assert _simulation(qdq, way_off, feeds, tol)["status"] == "failed"
+
+
+def test_fp16_bundle_checks_model_onnx_and_says_why_the_cache_checks_did_not_run(net_onnx, tmp_path):
+    out = tmp_path / "net.xavier-fp16"
+    assert run_cli(["build", net_onnx, "--target", "xavier-fp16", "-o", out]) == 0
+    checks = read_manifest(out)["trt_offline_checks"]
+    assert checks["model_onnx"]["status"] == "passed"
+    assert checks["calib_cache_ranges"]["status"] == "not_run" and checks["calib_cache_ranges"]["reason"]
+    assert np.isfinite(checks["model_onnx"]["worst_max_abs"])
