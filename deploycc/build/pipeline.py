@@ -28,11 +28,11 @@ from deploycc.core.metadata import metadata_json, model_sha256, preprocessing_of
 from deploycc.core.numerics import Tolerance, compare_all, random_feeds, run_reference, value_specs
 from deploycc.core.scratch import clean_stale_scratch, scratch_dir
 from deploycc.core.second_opinion import second_opinion
-from deploycc.targets.trt_offline_checks import failures as trt_failures
 from deploycc.core.verdict import FAILED, PASSED, not_run
 from deploycc.passes import PassContext, resolve_passes, run_passes
 from deploycc.quantize.stage import quantization_error, quantize_for_target
 from deploycc.targets import Target, load_target
+from deploycc.targets.trt_offline_checks import failures as trt_failures
 from deploycc.targets.backend import Backend, get_backend, require_available
 from deploycc.targets.placement import placement_map
 
