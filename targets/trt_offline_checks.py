@@ -33,7 +33,7 @@ from .trt_calib_cache import parse_cache
 
 
 def offline_checks(bundle: Path, original: onnx.ModelProto, quant, feeds: list[dict], tol: Tolerance) -> dict:
-    checks = {"model_onnx": _model_onnx(bundle / "model.onnx", original, feeds, tol)}
+    checks: dict = {"model_onnx": _model_onnx(bundle / "model.onnx", original, feeds, tol)}
     cache = bundle / "calib.cache"
     if quant is None or not cache.is_file():
         why = not_run("no calibration cache (not an INT8 implicit-calibration bundle)", "an INT8 TensorRT 8.5 target")
@@ -46,7 +46,8 @@ def offline_checks(bundle: Path, original: onnx.ModelProto, quant, feeds: list[d
 
 
 def failures(checks: dict) -> list[str]:
-    return [f"{name}: {c.get('message', '')}".rstrip(": ") for name, c in checks.items() if c["status"] == FAILED]
+    return [f"{name}: {c.get('message', '')}".rstrip(": ") for name, c in checks.items()
+            if isinstance(c, dict) and c.get("status") == FAILED]
 
 
 def _model_onnx(path: Path, original: onnx.ModelProto, feeds: list[dict], tol: Tolerance) -> dict:
