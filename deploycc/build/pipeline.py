@@ -131,7 +131,7 @@ def _compile_and_verify(original, source, graph, quant, target, backend, records
         if backend.name == "tensorrt":   # what TensorRT will read, checked here (it cannot run here)
             manifest["trt_offline_checks"] = _trt_offline_checks(stage, original, quant, target, options)
             # recorded, not yet gating: on xavier-dla-int8 the cache's ranges differ from the Q/DQ
-            # model's on purpose or by a bug (see /work/notes/issue-14.md); a failed check is shown
+            # model's on purpose or by a bug (to be investigated); a failed check is shown
             manifest["trt_offline_checks"]["failures"] = trt_failures(manifest["trt_offline_checks"])
     return write_manifest(stage, manifest)
 
