@@ -55,8 +55,10 @@ def profile_artifact(path, threads: int = 1, runs: int = 10, warmup: int = 2, se
     layers = []
     for name, op_type, ms, origin in rows:
         layer, unit = place_of(name, arch)
-        if layer is None and origin:
-            layer, unit = place_of(origin, arch)
+        for candidate in ([origin] if isinstance(origin, str) else origin or []):
+            if layer is not None:
+                break
+            layer, unit = place_of(candidate, arch)
         layers.append({"name": name, "op_type": op_type, "layer": layer, "unit": unit, "ms": float(ms)})
     return {"backend": backend, "layers": layers}
 
@@ -98,7 +100,7 @@ def _ort_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, 
             sess.run(None, feeds)
         events = json.loads(Path(sess.end_profiling()).read_text())
     neighbour = _ort_neighbours(path / "model.onnx")
-    return [(name, op, ms, neighbour.get(name)) for name, op, ms in _ort_node_times(events, runs)]
+    return [(name, op, ms, neighbour.get(name, [])) for name, op, ms in _ort_node_times(events, runs)]
 
 
 def _ort_node_times(events: list, runs: int) -> list:
@@ -116,10 +118,12 @@ def _ort_node_times(events: list, runs: int) -> list:
     return [(name, op, total / runs) for name, (op, total) in totals.items()]
 
 
-def _ort_neighbours(model_path: Path) -> dict[str, str]:
-    """For each node of the optimized model, the node it serves: a ``ReorderInput`` (NCHW to
-    ORT's blocked layout) the node that reads its output, any other node the one that wrote its
-    first input. Used only where a node's own name does not place it (the reorders ORT adds)."""
+def _ort_neighbours(model_path: Path) -> dict[str, list[str]]:
+    """For each node of the optimized model, names that may place it when its own name does not
+    (nodes ORT made are named ``Op:output`` by the backend): the names of its other inputs (a
+    folded bias ``/units.0/op/op.0/Conv.folded_bias`` keeps the module path), then the same for
+    the node it serves: for a ``ReorderInput`` (NCHW to ORT's blocked layout) the node that reads
+    its output, for any other node the one that wrote its first input."""
     import onnx
     graph = onnx.load(str(model_path), load_external_data=False).graph
     producer = {out: n.name for n in graph.node for out in n.output}
@@ -127,10 +131,15 @@ def _ort_neighbours(model_path: Path) -> dict[str, str]:
     for n in graph.node:
         for i in n.input:
             consumer.setdefault(i, n.name)
+    nodes = {n.name: n for n in graph.node}
     out = {}
     for n in graph.node:
         if n.op_type == "ReorderInput" and n.output:
-            out[n.name] = consumer.get(n.output[0])
-        elif n.input:
-            out[n.name] = producer.get(n.input[0])
-    return {k: v for k, v in out.items() if v}
+            near = consumer.get(n.output[0])
+        else:
+            near = producer.get(n.input[0]) if n.input else None
+        names = list(n.input[1:])
+        if near:
+            names += [near] + list(nodes[near].input[1:])
+        out[n.name] = names
+    return out
