@@ -72,10 +72,8 @@ class TensorRTBackend(Backend):
         if quant is None:
             raise Unavailable("an INT8 TensorRT target needs the quantize stage (calibration) first")
         settings = target.settings.get("tensorrt", {})
-        elementwise = target.legality.get("elementwise", {})
-        equal = elementwise.get("ops", ()) if elementwise.get("int8_equal_input_ranges") else ()
         text = cache_from_ranges(model, quant.ranges.values, settings.get("version", "8.5.2"),
-                                 settings.get("calibrator", "EntropyCalibration2"), equal)
+                                 settings.get("calibrator", "EntropyCalibration2"), equal_input_ops(target))
         (workdir / "calib.cache").write_text(text)
         onnx.save(quant.qdq, str(workdir / "model.qdq.onnx"))
         return ["calib.cache", "model.qdq.onnx"]
@@ -179,3 +177,10 @@ def _commands(plan, target: Target, version: str) -> dict:
         out["trtexec_10"] = "trtexec --onnx=model.qdq.onnx --stronglyTyped --saveEngine=model.engine " \
                             "--timingCacheFile=timing.cache"
     return out
+
+
+def equal_input_ops(target: Target) -> tuple[str, ...]:
+    """The element-wise op types whose INT8 inputs share one scale on ``target`` (none unless its
+    ``[legality.elementwise]`` sets ``int8_equal_input_ranges``)."""
+    elementwise = target.legality.get("elementwise", {})
+    return tuple(elementwise.get("ops", ())) if elementwise.get("int8_equal_input_ranges") else ()

@@ -76,7 +76,12 @@ def parse_cache(text: str) -> tuple[dict, dict[str, float]]:
 
 def cache_from_ranges(model, ranges: dict[str, tuple[float, float]], version: str,
                       calibrator: str = "EntropyCalibration2", equal_input_ops=()) -> str:
-    """The cache for every activation tensor of ``model`` (graph inputs, node outputs) with a range.
+    """The cache for every activation tensor of ``model`` (graph inputs, node outputs) with a range."""
+    return write_cache(scales_from_ranges(model, ranges, equal_input_ops), version, calibrator)
+
+
+def scales_from_ranges(model, ranges: dict[str, tuple[float, float]], equal_input_ops=()) -> dict[str, float]:
+    """TensorRT's symmetric scale ``max(|lo|, |hi|) / 127`` of every activation of ``model`` with a range.
     ``equal_input_ops``: element-wise op types whose INT8 inputs must share one scale on the device
     (a target's ``[legality.elementwise] int8_equal_input_ranges``); their inputs get the largest."""
     names: list[str] = [i.name for i in graph_inputs(model)]
@@ -89,7 +94,7 @@ def cache_from_ranges(model, ranges: dict[str, tuple[float, float]], version: st
             lo, hi = ranges[name]
             scales[name] = max(abs(lo), abs(hi)) / 127.0
     _equalize_inputs(model, scales, set(equal_input_ops))
-    return write_cache(scales, version, calibrator)
+    return scales
 
 
 def _equalize_inputs(model, scales: dict[str, float], ops: set[str]) -> None:

@@ -8,8 +8,9 @@ manifest as ``trt_offline_checks``, each passed / failed / not run):
   reference (the original model), both on ONNX Runtime with optimizations off, on the held-out
   inputs;
 * ``calib_cache_ranges``: every scale in ``calib.cache`` is exactly the scale of the Q/DQ model's
-  range for that tensor (``max(|lo|, |hi|) / 127``, as TensorRT's symmetric INT8 reads it) and no
-  activation with a range is missing from it;
+  range for that tensor (``max(|lo|, |hi|) / 127``, as TensorRT's symmetric INT8 reads it; on a
+  target with ``int8_equal_input_ranges`` the inputs of its element-wise ops share the largest of
+  their scales, as the device requires) and no activation with a range is missing from it;
 * ``calib_cache_simulation``: INT8 simulated from the cache's own scales: the Q/DQ model with
   every activation QuantizeLinear/DequantizeLinear scale replaced by the cache's (decoded from its
   hex), run on ONNX Runtime and compared with the Q/DQ model itself, with the target's INT8
@@ -29,10 +30,11 @@ from onnx import numpy_helper
 from deploycc.core.numerics import Tolerance, compare_all, run_reference
 from deploycc.core.verdict import FAILED, PASSED, not_run
 
-from .trt_calib_cache import parse_cache
+from .trt_calib_cache import parse_cache, scales_from_ranges
 
 
-def offline_checks(bundle: Path, original: onnx.ModelProto, quant, feeds: list[dict], tol: Tolerance) -> dict:
+def offline_checks(bundle: Path, original: onnx.ModelProto, quant, feeds: list[dict], tol: Tolerance,
+                   equal_input_ops=()) -> dict:
     checks: dict = {"model_onnx": _model_onnx(bundle / "model.onnx", original, feeds, tol)}
     cache = bundle / "calib.cache"
     if quant is None or not cache.is_file():
@@ -40,8 +42,14 @@ def offline_checks(bundle: Path, original: onnx.ModelProto, quant, feeds: list[d
         checks.update(calib_cache_ranges=why, calib_cache_simulation=why)
         return checks
     _, scales = parse_cache(cache.read_text())
-    checks["calib_cache_ranges"] = _ranges(scales, quant.ranges.values)
-    checks["calib_cache_simulation"] = _simulation(quant.qdq, scales, feeds, tol)
+    model = onnx.load(str(bundle / "model.onnx"))
+    checks["calib_cache_ranges"] = _ranges(scales, scales_from_ranges(model, quant.ranges.values, equal_input_ops))
+    if equal_input_ops:     # the cache differs from the Q/DQ model on purpose: comparing them means nothing
+        checks["calib_cache_simulation"] = not_run(
+            f"the target shares one INT8 scale across the inputs of {', '.join(equal_input_ops)} "
+            "(int8_equal_input_ranges), which its Q/DQ model does not", "a Q/DQ model with the shared scales")
+    else:
+        checks["calib_cache_simulation"] = _simulation(quant.qdq, scales, feeds, tol)
     return checks
 
 
@@ -60,16 +68,11 @@ def _model_onnx(path: Path, original: onnx.ModelProto, feeds: list[dict], tol: T
             "message": "" if ok else "model.onnx does not compute the original model within the target's tolerance"}
 
 
-def _ranges(scales: dict[str, float], ranges: dict) -> dict:
-    wrong = []
-    for name, scale in scales.items():
-        if name not in ranges:
-            wrong.append(f"{name}: in the cache, without a range")
-            continue
-        lo, hi = ranges[name]
-        want = np.float32(max(abs(lo), abs(hi)) / 127.0)
-        if np.float32(scale) != want:
-            wrong.append(f"{name}: cache {scale:.9g}, range {float(want):.9g}")
+def _ranges(scales: dict[str, float], expected: dict[str, float]) -> dict:
+    wrong = [f"{name}: in the cache, without a range" for name in scales if name not in expected]
+    wrong += [f"{name}: has a range, missing from the cache" for name in expected if name not in scales]
+    wrong += [f"{name}: cache {scale:.9g}, range {expected[name]:.9g}" for name, scale in scales.items()
+              if name in expected and np.float32(scale) != np.float32(expected[name])]
     return {"status": FAILED if wrong else PASSED, "tensors": len(scales),
             "message": "; ".join(wrong[:3]) + (f"; and {len(wrong) - 3} more" if len(wrong) > 3 else "")}
 
