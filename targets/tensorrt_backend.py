@@ -28,6 +28,7 @@ from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import TensorSpec
 
 from . import int8_cpu, trt_engine
+from .trtexec import build_command
 from .backend import FINISH, Backend, CompileResult, Proxy
 from .target import Target
 
@@ -159,19 +160,9 @@ def _write_legality(model: onnx.ModelProto, target: Target, workdir: Path) -> st
 
 
 def _commands(plan, target: Target, version: str) -> dict:
-    """trtexec equivalents: TensorRT 8.5 (implicit INT8, DLA) and TensorRT >= 10 (Q/DQ model)."""
-    args = ["trtexec", f"--onnx={plan.onnx}", "--saveEngine=model.engine", "--timingCacheFile=timing.cache"]
-    if plan.fp16:
-        args.append("--fp16")
-    if plan.int8 == "implicit":
-        args += ["--int8", f"--calib={plan.calib_cache}"]
-    if plan.dla_core is not None:
-        args.append(f"--useDLACore={plan.dla_core}")
-        if plan.gpu_fallback:
-            args.append("--allowGPUFallback")
-    if plan.fp16_layers:
-        args += ["--precisionConstraints=obey",
-                 "--layerPrecisions=" + ",".join(f"{name}:fp16" for name in plan.fp16_layers)]
+    """trtexec equivalents: TensorRT 8.5 (implicit INT8, DLA; the command ``build --resume`` runs
+    when the bindings are absent) and TensorRT >= 10 (Q/DQ model)."""
+    args = build_command(plan, Path("timing.cache"))
     out = {"trtexec": " ".join(args), "tensorrt_family": version}
     if plan.int8:
         out["trtexec_10"] = "trtexec --onnx=model.qdq.onnx --stronglyTyped --saveEngine=model.engine " \
