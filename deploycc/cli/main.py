@@ -25,8 +25,7 @@ from pathlib import Path
 import typer
 
 from deploycc.cli import (cmd_build, cmd_ci, cmd_data, cmd_device, cmd_info, cmd_lut, cmd_models, cmd_predict,
-                          cmd_train,
-                          cmd_verify)
+                          cmd_train, cmd_verify)
 from deploycc.cli.output import err_console
 from deploycc.core.errors import DeployccError, first_line
 from deploycc.core.verdict import EXIT_INTERNAL, EXIT_UNVERIFIED
