@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from deploycc.build.runtime import open_artifact
 from deploycc.cli.options import JSON, check_report_path, report_option
@@ -226,7 +227,7 @@ def render(console, d: dict) -> None:
     if d.get("numerics"):
         n = d["numerics"]
         for o in n["outputs"]:
-            verdict = ("ok" if o["ok"] else "FAIL") if n["gated"] else "(not gated)"
+            verdict = ("passed" if o["ok"] else "FAILED") if n["gated"] else "(not gated)"
             console.print(f"numerics {o['output']} vs reference: max abs {o['max_abs']:.3g} (allowed {o['allowed_abs']:.3g}), "
                           f"cosine {o['cosine']:.8f} {verdict}")
         if n.get("note"):
@@ -237,6 +238,8 @@ def render(console, d: dict) -> None:
                       f"LUT {lat['predicted_ms']:.2f} ms, error {lat['error_pct']:+.2f} %")
     for g in d["gates"]:
         value = "" if g["value"] is None else f"{g['value']:.2f} "
-        mark = "[green]ok[/]" if g["ok"] else "[red]FAIL[/]"
+        status = g.get("status", "passed" if g["ok"] else "failed")
+        mark = {"passed": "[green]passed[/]", "failed": "[red]FAILED[/]"}.get(
+            status, f"[yellow]not run[/] ({escape(str(g.get('reason', '')))})")
         limit = f"{g['limit']} {g.get('unit', '')}".strip()
         console.print(f"gate {g['gate']}: {value}(limit {limit}) {mark}")
