@@ -199,8 +199,9 @@ def _same_shape(a, b) -> bool:
     return len(a.shape) == len(b.shape) and all(int(x) == int(y) for x, y in zip(a.shape, b.shape))
 
 
-class WindowReduction(_base()):
-    """conv2d / depthwise / grouped conv / pooling: see the module docstring."""
+class _Rule(_base()):
+    """One CPU rule: ``schedule_func`` gets a fresh schedule of a PrimFunc for this target and
+    returns it scheduled, or None to leave the PrimFunc to the next rule."""
 
     def __init__(self, facts: CPUFacts):
         self.facts = facts
@@ -209,7 +210,13 @@ class WindowReduction(_base()):
         from tvm import s_tir, tirx
         if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
             return None
-        sch = s_tir.Schedule(func)
+        return self.schedule_func(s_tir.Schedule(func), tunable)
+
+
+class WindowReduction(_Rule):
+    """conv2d / depthwise / grouped conv / pooling: see the module docstring."""
+
+    def schedule_func(self, sch, tunable):
         blocks = sch.get_child_blocks(sch.get_sblock("root"))
         kinds = [_block_kinds(sch, b) for b in blocks]
         red = [i for i, k in enumerate(kinds) if k and REDUCE in k]
@@ -297,34 +304,19 @@ class WindowReduction(_base()):
         return _divisor_at_most(wo_extent, max(1, wo_extent * budget // slab))
 
 
-class Resize(_base()):
+class Resize(_Rule):
     """The separable bilinear resize of ``tvm_cpu_resize``: output rows in parallel."""
 
-    def __init__(self, facts: CPUFacts):
-        self.facts = facts
-
-    def apply(self, func, target, tunable):
-        from tvm import s_tir, tirx
-
+    def schedule_func(self, sch, tunable):
         from .tvm_cpu_resize import schedule
-        if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
-            return None
-        sch = s_tir.Schedule(func)
         return sch if schedule(sch, self.facts) else None
 
 
-class Elementwise(_base()):
+class Elementwise(_Rule):
     """Any other PrimFunc: inline what can be inlined, parallelize outer spatial loops and vectorize
     the innermost one of injective blocks."""
 
-    def __init__(self, facts: CPUFacts):
-        self.facts = facts
-
-    def apply(self, func, target, tunable):
-        from tvm import s_tir, tirx
-        if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
-            return None
-        sch = s_tir.Schedule(func)
+    def schedule_func(self, sch, tunable):
         blocks = sch.get_child_blocks(sch.get_sblock("root"))
         for b in blocks[:-1]:
             try:
