@@ -11,11 +11,19 @@ below was found with ONNX's own backend node tests and the importer's source
 - ``half_pixel_symmetric`` is no coordinate mode of TOPI's resize: ValueError.
 - ``align_corners`` to an output extent of 1 divides by zero (``(in - 1) / (out - 1)``).
 - With ``scales``, ONNX maps coordinates with the given scale, TVM with in/out of the rounded
-  output size: they differ whenever ``in * scale`` is not a whole number (e.g. 4 x 0.6), except
-  for ``align_corners``, which uses the sizes on both sides.
+  output size: they differ whenever ``in * scale`` is not a whole number (e.g. 4 x 0.6). This
+  holds for ``align_corners`` too: ONNX's reference maps 4 -> 3.2 columns (scale 0.8), TVM 4 -> 3
+  (ONNX's ``test_resize_downsample_scales_cubic_align_corners``: 2.3952 where TVM gives 2.5).
+- ``nearest`` rounds the source coordinate. Where the exact coordinate of an output pixel lies on
+  a rounding boundary (a tie for ``round_prefer_*``, a whole number for ``floor``/``ceil``) and
+  the in/out ratio is not a binary fraction, TVM's float32 arithmetic lands on either side of it
+  (2 -> 7 rows, half_pixel: row 3 maps to 0.5 exactly; ONNX takes row 0, TVM row 1, in
+  ``test_resize_upsample_sizes_nearest``). Exact ratios such as x2 or /4 are computed exactly.
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import numpy as np
 import onnx
@@ -69,11 +77,44 @@ def _resize(node, model, opset: int, shapes: dict) -> str | None:
     if mode == "align_corners" and in_shape and out_shape and any(
             o == 1 and i > 1 for i, o in zip(in_shape[2:], out_shape[2:])):
         return "align_corners to an output extent of 1 divides by zero in TVM's resize"
-    if scales is not None and scales.size and mode in SCALE_MODES and in_shape and min(in_shape) > 0:
+    if text.get("mode", "nearest") == "nearest" and in_shape and out_shape and min(in_shape) > 0:
+        rounding = text.get("nearest_mode", "round_prefer_floor")
+        for axis, (i, o) in enumerate(zip(in_shape[2:], out_shape[2:]), start=2):
+            scale = Fraction(float(scales[axis])) if scales is not None and scales.size else Fraction(o, i)
+            hit = _nearest_boundary(i, o, scale, mode, rounding)
+            if hit is not None:
+                return (f"nearest ({rounding}) output index {hit} of axis {axis} ({i} -> {o}) maps exactly onto a "
+                        "rounding boundary, which TVM's float32 arithmetic may round to the other pixel")
+    if scales is not None and scales.size and (mode in SCALE_MODES or mode == "align_corners") \
+            and in_shape and min(in_shape) > 0:
         exact = np.asarray(in_shape, dtype=np.float64) * scales.astype(np.float64)
         if not np.allclose(exact, np.round(exact), atol=1e-6):
             return (f"scales {scales.tolist()} do not give whole output sizes for input {in_shape}: ONNX maps "
                     "coordinates with the given scale, TVM with the rounded size (pass sizes instead)")
+    return None
+
+
+def _nearest_boundary(n_in: int, n_out: int, scale: Fraction, mode: str, rounding: str) -> int | None:
+    """The first output index whose exact source coordinate (ONNX's formula for ``mode``) lies on a
+    rounding boundary of ``rounding`` between two different pixels, when the in/out ratio is not a
+    binary fraction (float32 computes binary fractions exactly); else None."""
+    if mode == "align_corners":
+        ratio, shift, offset = (Fraction(n_in - 1, n_out - 1) if n_out > 1 else Fraction(0)), 0, 0
+    else:
+        ratio = 1 / scale
+        shift = Fraction(1, 2) if mode in ("half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn") else 0
+        offset = -Fraction(1, 2) if mode in ("half_pixel", "pytorch_half_pixel") else 0
+    if ratio.denominator & (ratio.denominator - 1) == 0:
+        return None
+    tie = rounding.startswith("round")
+    for y in range(n_out):
+        x = (y + shift) * ratio + offset
+        if (x - Fraction(1, 2) if tie else x).denominator != 1:
+            continue
+        k = int(x - Fraction(1, 2)) if tie else int(x)
+        low, high = (k, k + 1) if tie else ((k - 1, k) if rounding == "floor" else (k, k + 1))
+        if min(max(low, 0), n_in - 1) != min(max(high, 0), n_in - 1):
+            return y
     return None
 
 

@@ -45,11 +45,6 @@ KNOWN_WRONG = {
         "ONNX Runtime 1.32 downsamples with align_corners unlike ONNX's reference (cubic)",
     ("cpu-ort", "test_resize_downsample_scales_linear_align_corners"):
         "ONNX Runtime 1.32 downsamples with align_corners unlike ONNX's reference (linear)",
-    # measured with TVM 0.27.0.post1 (slow sweep); not refused by check_supported as of this writing
-    ("cpu", "test_resize_downsample_scales_cubic_align_corners"):
-        "TVM 0.27 computes cubic align_corners downsampling unlike ONNX's reference",
-    ("cpu", "test_resize_upsample_sizes_nearest"):
-        "TVM 0.27 picks other source pixels for nearest upsampling by sizes (4.0 where ONNX has 2.0)",
 }
 
 

@@ -40,6 +40,12 @@ REFUSED = {
     "cubic scale 0.8 of 4": (_resize('mode="cubic"', shape="1,1,4,4", scales="1.0, 1.0, 0.8, 0.8"), "whole output"),
     "linear scale 0.6 of 4": (_resize('mode="linear"', shape="1,1,2,4", scales="1.0, 1.0, 0.6, 0.6"), "whole output"),
     "opset 10": (_resize('mode="linear"', opset=10), "Resize-10"),
+    "align_corners cubic scale 0.8 of 4": (_resize('mode="cubic", coordinate_transformation_mode="align_corners"',
+                                                   shape="1,1,4,4", scales="1.0, 1.0, 0.8, 0.8"), "whole output"),
+    "nearest tie 2 -> 7": (_resize('mode="nearest"', shape="1,1,2,2", sizes="1, 1, 7, 8"), "rounding boundary"),
+    "nearest floor on a whole coordinate": (_resize('mode="nearest", nearest_mode="floor", '
+                                                    'coordinate_transformation_mode="asymmetric"',
+                                                    shape="1,1,3,3", sizes="1, 1, 9, 9"), "rounding boundary"),
 }
 
 
@@ -55,9 +61,10 @@ def test_refused_in_one_line_naming_the_node(case):
 @pytest.mark.parametrize("model", [
     _resize('mode="linear"'),
     _resize('mode="linear", coordinate_transformation_mode="align_corners"', scales="1.0, 1.0, 0.5, 0.5"),
-    _resize('mode="nearest"', sizes="1, 2, 3, 5"),
+    _resize('mode="nearest"', sizes="1, 2, 12, 24"),
+    _resize('mode="nearest", coordinate_transformation_mode="asymmetric"', sizes="1, 2, 8, 16"),
     _resize('mode="cubic"', scales="1.0, 1.0, 0.5, 0.5"),
-], ids=["linear x2", "align_corners /2", "nearest sizes", "cubic /2"])
+], ids=["linear x2", "align_corners /2", "nearest x3 (no tie)", "nearest x2 asymmetric", "cubic /2"])
 def test_what_tvm_computes_like_onnx_is_accepted(model):
     """Accepted, and it really computes what ONNX Runtime computes."""
     import numpy as np
