@@ -67,10 +67,12 @@ class TVMBackend(Backend):
         mod, fusion = tvm_fusion.import_onnx(model, target.settings.get("tvm", {}).get("fusion_tiling", False))
         mod, precision = apply_precision(mod, target, tvm_target)
         db = tuning_database(target, tvm_target, options)
+        tuned_tasks = None
         with tvm.target.Target(tvm_target):
             if db is not None and tvm_target.kind.name == "llvm" and not fusion.groups:
-                mod = tvm_tuning.tune_and_apply(mod, tvm_target, db, int(options.get("tune_trials", 0)),
-                                                options.get("trials_per_task"))
+                mod, tuned_tasks = tvm_tuning.tune_and_apply(mod, tvm_target, _cpu_facts(target, tvm_target), db,
+                                                             int(options.get("tune_trials", 0)),
+                                                             options.get("trials_per_task"))
             elif db is not None:
                 mod = relax.get_pipeline(
                     "static_shape_tuning", total_trials=int(options.get("tune_trials", 0)), target=tvm_target,
@@ -90,6 +92,8 @@ class TVMBackend(Backend):
         info = {"target": str(tvm_target), "host_triple": host_triple, "cc": cc or "default",
                 "tuning_database": str(db) if db else None, "tune_trials": int(options.get("tune_trials", 0)),
                 "fusion": fusion.summary(), "precision": precision}
+        if tuned_tasks is not None and int(options.get("tune_trials", 0)) > 0:
+            info["tuning_space"] = {"space": "deploycc CPU rules (register tiles)", "tasks": tuned_tasks}
         if options.get("tuning_database_note"):
             info["tuning_database_note"] = options["tuning_database_note"]
         if schedules:   # which kernels came from the tuning database, the default rules, or neither
@@ -185,12 +189,17 @@ def _target_key(tvm_target) -> str:
     return hashlib.sha256(str(tvm_target).encode()).hexdigest()[:16]
 
 
+def _cpu_facts(target: Target, tvm_target):
+    from .tvm_cpu_schedules import CPUFacts
+    return CPUFacts.of(tvm_target, target.onchip_memory())
+
+
 def _cpu_pipeline(target: Target, tvm_target, report: dict, fuse: bool):
     """The Relax pipeline with deploycc's default CPU schedules, or None for non-CPU targets."""
     if tvm_target.kind.name != "llvm":
         return None
-    from .tvm_cpu_schedules import CPUFacts, pipeline
-    return pipeline(tvm_target, CPUFacts.of(tvm_target, target.onchip_memory()), report, fuse)
+    from .tvm_cpu_schedules import pipeline
+    return pipeline(tvm_target, _cpu_facts(target, tvm_target), report, fuse)
 
 
 def _gpu_schedules(mod):

@@ -21,8 +21,9 @@ layout NCHW (so no layout transform is needed anywhere in the network) and
   so the accumulator tile lives in registers.
 
 ``Elementwise`` parallelizes and vectorizes everything else (resize, concat, adds, reductions
-over outer axes). Tile sizes come from ``CPUFacts`` (lanes, on-chip bytes, cores); with
-``tunable=True`` the same rules sample those sizes, which is the design space tuning searches.
+over outer axes). Tile sizes come from ``CPUFacts`` (lanes, on-chip bytes, cores);
+``WindowReduction.design_space`` gives the same schedule with every register tile that fits,
+the design space tuning measures (``tvm_tuning``).
 """
 
 from __future__ import annotations
@@ -217,6 +218,46 @@ class WindowReduction(_Rule):
     """conv2d / depthwise / grouped conv / pooling: see the module docstring."""
 
     def schedule_func(self, sch, tunable):
+        found = self._match(sch)
+        if found is None:
+            return None
+        try:
+            self._schedule(sch, *found, self._tiles(sch, found[0]))
+        except Exception:  # noqa: BLE001 - a shape the rule cannot tile goes to the next rule
+            return None
+        return sch
+
+    def design_space(self, sch) -> list:
+        """The schedules tuning measures: copies of ``sch``, one per register tile of
+        :meth:`tilings` (the default one first); empty when the rule does not apply."""
+        found = self._match(sch)
+        if found is None:
+            return []
+        out = []
+        for tiles in self.tilings(sch, found[0]):
+            trial = sch.copy()
+            try:
+                self._schedule(trial, *self._match(trial), tiles)
+            except Exception:  # noqa: BLE001 - a tiling this shape cannot take is left out
+                continue
+            out.append(trial)
+        return out
+
+    def tilings(self, sch, conv) -> list[tuple[int, int]]:
+        """(c_block, w_block) register tiles worth measuring, the analytic default first: every
+        channel tile dividing the channels that share an input (<= 8) and column tile dividing
+        the width (<= 4 vectors) whose accumulators fit the vector registers."""
+        default = self._tiles(sch, conv)
+        group = _channels_sharing_input(sch.get(conv))
+        we, lanes = _extent(sch, sch.get_loops(conv)[3]), self.facts.lanes
+        cbs = [d for d in range(1, min(group, 8) + 1) if group % d == 0] if group > 1 else [1]
+        wbs = [d for d in range(lanes, min(we, 4 * lanes) + 1, lanes) if we % d == 0] or [_divisor_at_most(we, lanes)]
+        fits = [(cb, wb) for cb in cbs for wb in wbs if cb * -(-wb // lanes) <= ACCUMULATORS + 2]
+        return [default] + [t for t in fits if t != default]
+
+    def _match(self, sch):
+        """(conv block, padding block or None, last epilogue block or None) with the epilogue
+        inlined into its last block, or None when the PrimFunc is not one windowed reduction."""
         blocks = sch.get_child_blocks(sch.get_sblock("root"))
         kinds = [_block_kinds(sch, b) for b in blocks]
         red = [i for i, k in enumerate(kinds) if k and REDUCE in k]
@@ -228,38 +269,27 @@ class WindowReduction(_Rule):
             return None
         if tail and not _inline_chain(sch, list(tail)):
             return None
-        try:
-            self._schedule(sch, conv, pads[0] if pads else None, tail[-1] if tail else None, tunable)
-        except Exception:  # noqa: BLE001 - a shape the rule cannot tile goes to the next rule
-            return None
-        return sch
+        return conv, pads[0] if pads else None, tail[-1] if tail else None
 
-    def _tiles(self, sch, conv, group: int, tunable: bool):
-        n, c, h, w, *_ = sch.get_loops(conv)
-        we, reuse = _extent(sch, w), group > 1
-        lanes = self.facts.lanes
-        if tunable:
-            cb = sch.sample_perfect_tile(c, 2, max_innermost_factor=8 if reuse else 1)[1]
-            wb = sch.sample_perfect_tile(w, 2, max_innermost_factor=4 * lanes)[1]
-            return cb, wb
-        if reuse:   # every input vector feeds c_block accumulators: wide channel tile
+    def _tiles(self, sch, conv) -> tuple[int, int]:
+        """The analytic register tile (c_block, w_block)."""
+        group = _channels_sharing_input(sch.get(conv))
+        we, lanes = _extent(sch, sch.get_loops(conv)[3]), self.facts.lanes
+        if group > 1:   # every input vector feeds c_block accumulators: wide channel tile
             wb = _divisor_at_most(we, 2 * lanes)
             vectors = max(1, -(-wb // lanes))
-            cb = _divisor_at_most(group, max(1, ACCUMULATORS // vectors))   # tiles stay in one group
-        else:       # depthwise / pooling: no channel reuse, more columns for ILP
-            cb, wb = 1, _divisor_at_most(we, 4 * lanes)
-        return cb, wb
+            return _divisor_at_most(group, max(1, ACCUMULATORS // vectors)), wb   # tiles stay in one group
+        return 1, _divisor_at_most(we, 4 * lanes)   # depthwise / pooling: no reuse, more columns for ILP
 
-    def _schedule(self, sch, conv, pad, out, tunable):
-        group = _channels_sharing_input(sch.get(conv))
-        reuse = group > 1
-        cb, wb = self._tiles(sch, conv, group, tunable)
-        pad, transformed = _prepare_input(sch, conv, pad, wb if reuse and not tunable else None)
+    def _schedule(self, sch, conv, pad, out, tiles):
+        reuse = _channels_sharing_input(sch.get(conv)) > 1
+        cb, wb = tiles
+        pad, transformed = _prepare_input(sch, conv, pad, wb if reuse else None)
         n, c, h, w, *red = sch.get_loops(conv)
         co, ci = sch.split(c, [None, cb])
         wo, wi = sch.split(w, [None, wb])
         if reuse:   # rows outermost: one row's input slab is reused by every channel tile
-            chunk = self._chunk(sch, conv, red, None if tunable else _extent(sch, wo), wb)
+            chunk = self._chunk(sch, conv, red, _extent(sch, wo), wb)
             if chunk:
                 wc, wo = sch.split(wo, [None, chunk])
                 sch.reorder(n, h, wc, co, wo, *red, ci, wi)
@@ -293,8 +323,6 @@ class WindowReduction(_Rule):
 
     def _chunk(self, sch, conv, red, wo_extent, wb) -> int | None:
         """Column tiles per chunk so one chunk's input slab fits half the on-chip memory."""
-        if wo_extent is None:
-            return None
         slab = 4 * wb * wo_extent
         for loop in red:
             slab *= _extent(sch, loop)

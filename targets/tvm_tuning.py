@@ -9,12 +9,20 @@ and the build goes on with the default schedules (a later ``--tune-trials`` star
 Hand-written because TVM offers no verifying reader; the check is structural only (TVM still
 verifies what it loads).
 
-``tune_and_apply`` is TVM's ``static_shape_tuning`` pipeline for CPU with two changes. Its
-builder and runner wait ``MEASURE_TIMEOUT_S`` instead of MetaSchedule's 30 s: on this shared
-2-core machine a candidate's build (a fresh worker process importing TVM, then LLVM) took 40 s,
-so every candidate of every task was killed ("LocalBuilder: Timeout, killed after 30.0 seconds")
-and tuning recorded nothing. And it legalizes with deploycc's CPU legalization (the separable
-resize), so tuned and untuned builds compute the same kernels.
+``tune_and_apply`` is TVM's ``static_shape_tuning`` pipeline for CPU with three changes:
+
+- It searches the design space of deploycc's own CPU rules (``WindowReduction.design_space``:
+  the default schedule with each register tile that fits), not MetaSchedule's generic space.
+  The generic space needs thousands of trials per task on this machine and left tasks with no
+  valid candidate at all; the rule space has at most a dozen schedules per task, every one
+  valid by construction and the default among them, so a few trials per task find its best and
+  no task ends worse than untuned. Only the convolutions and pooling (the tasks the rule
+  matches) are tuned; every other kernel keeps its default rule.
+- Its builder and runner wait ``MEASURE_TIMEOUT_S`` instead of MetaSchedule's 30 s: on this
+  shared 2-core machine a candidate's build (a fresh worker process importing TVM, then LLVM)
+  took 40 s, so every candidate was killed ("LocalBuilder: Timeout, killed after 30.0 seconds").
+- It legalizes with deploycc's CPU legalization (the separable resize), so tuned and untuned
+  builds compute the same kernels.
 """
 
 from __future__ import annotations
@@ -25,25 +33,45 @@ from pathlib import Path
 
 WORKLOADS, RECORDS = "database_workload.json", "database_tuning_record.json"
 MEASURE_TIMEOUT_S = 600.0
+TRIALS_PER_TASK = 12      # the largest rule design space (WindowReduction.tilings) has about this many
 
 
-def tune_and_apply(mod, tvm_target, work_dir: Path, trials: int, trials_per_task: int | None):
-    """Tune ``mod``'s kernels into the database at ``work_dir`` (``trials`` > 0), then apply it.
-    Kernels without a record stay unscheduled here and get the default schedules later."""
+def tune_and_apply(mod, tvm_target, facts, work_dir: Path, trials: int, trials_per_task: int | None):
+    """Tune ``mod``'s kernels into the database at ``work_dir`` (``trials`` > 0), then apply it;
+    returns (module, number of tasks tuned). Kernels without a record stay unscheduled here and
+    get the default schedules later."""
     import tvm
     from tvm import relax
-    from tvm.s_tir import meta_schedule as ms
 
     from .tvm_cpu_schedules import legalize_passes
     with tvm_target:
         mod = tvm.transform.Sequential([relax.transform.DecomposeOpsForInference(),
                                         relax.transform.CanonicalizeBindings()] + legalize_passes(tvm_target))(mod)
-        if trials > 0:
-            ms.relax_integration.tune_relax(
-                mod, {}, tvm_target, str(work_dir), trials, trials_per_task,
-                builder=ms.builder.LocalBuilder(timeout_sec=MEASURE_TIMEOUT_S),
-                runner=ms.runner.LocalRunner(timeout_sec=MEASURE_TIMEOUT_S))
-        return relax.transform.MetaScheduleApplyDatabase(str(work_dir))(mod)
+        tasks = tune_rule_space(mod, tvm_target, facts, work_dir, trials, trials_per_task) if trials > 0 else 0
+        return relax.transform.MetaScheduleApplyDatabase(str(work_dir))(mod), tasks
+
+
+def tune_rule_space(mod, tvm_target, facts, work_dir: Path, trials: int, trials_per_task: int | None) -> int:
+    """Measure the rule design space of every convolution/pooling kernel of ``mod`` (at most
+    ``trials`` candidates in all, ``trials_per_task`` each) into the database; returns the
+    number of tasks."""
+    from tvm import s_tir
+    from tvm.s_tir import meta_schedule as ms
+
+    from .tvm_cpu_schedules import WindowReduction
+    rule = WindowReduction(facts)
+    tasks = [t for t in ms.relax_integration.extract_tasks(mod, tvm_target)
+             if rule.design_space(s_tir.Schedule(t.dispatched[0]))]
+    if not tasks:
+        return 0
+    space = ms.space_generator.ScheduleFn(rule.design_space, sch_rules=[], postprocs=[], mutator_probs={})
+    contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(tasks, str(work_dir), space=space)
+    per_task = trials_per_task or TRIALS_PER_TASK
+    ms.tune.tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(work_dir), max_trials_global=trials,
+                       max_trials_per_task=per_task, num_trials_per_iter=per_task,
+                       builder=ms.builder.LocalBuilder(timeout_sec=MEASURE_TIMEOUT_S),
+                       runner=ms.runner.LocalRunner(timeout_sec=MEASURE_TIMEOUT_S))
+    return len(tasks)
 
 
 def problem(path: Path) -> str | None:

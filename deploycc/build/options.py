@@ -22,6 +22,7 @@ def check_build_options(options, target: Target) -> None:
     _counts(options)
     _int8_only(options, target)
     _tvm_only(options, target)
+    _tune_here(options, target)
     if options.calib_data is not None and not Path(options.calib_data).is_dir():
         raise UserError(f"--calib-data {options.calib_data}: no such folder")
     if options.weights is not None and not Path(options.weights).is_file():
@@ -67,6 +68,26 @@ def _tvm_only(options, target: Target) -> None:
     if given:
         raise UserError(f"{given[0]} does not apply to target {target.name} (backend {target.backend}): "
                         "tuning options are for TVM targets")
+
+
+def _tune_here(options, target: Target) -> None:
+    if options.tune_trials and _runs_elsewhere(target):
+        raise UserError(f"--tune-trials: target {target.name} runs on another kind of machine, and tuning here "
+                        "measures candidates on this one; tuning on the device over the fleet's RPC runner is not "
+                        "built yet (the build without --tune-trials uses the default schedules)")
+
+
+def _runs_elsewhere(target: Target) -> bool:
+    """Whether the TVM target's code is for another machine: a foreign triple, a GPU this machine
+    lacks, or OpenCL."""
+    import platform
+    import shutil
+    spec = target.settings.get("tvm", {}).get("target", {})
+    triple = str(spec.get("mtriple") or "")
+    kind = spec.get("kind", "llvm")
+    if kind == "cuda":
+        return shutil.which("nvidia-smi") is None
+    return kind != "llvm" or bool(triple) and not triple.startswith(platform.machine())
 
 
 def _int_at_least(option: str, value, minimum: int) -> None:

@@ -142,3 +142,11 @@ def test_tuning_database_is_filled_and_reused(tmp_path, tiny_onnx):
     reused = build(str(tiny_onnx), "cpu", tmp_path / "t2", BuildOptions(tuning_db=str(db)))
     assert reused.manifest["backend_info"]["tuning_database"] == str(db)
     assert reused.manifest["backend_info"]["tune_trials"] == 0 and reused.ok
+
+
+@pytest.mark.parametrize("target", ["arm64-cpu", "mali-t628"])
+def test_tuning_for_a_foreign_machine_is_refused_before_anything_is_built(tmp_path, tiny_onnx, target):
+    """Tuning measures candidates here: for code that runs elsewhere that would time nothing real."""
+    with pytest.raises(UserError, match=f"--tune-trials: target {target} runs on another kind of machine"):
+        build(str(tiny_onnx), target, tmp_path / "out", BuildOptions(tune_trials=4))
+    assert not (tmp_path / "out").exists()

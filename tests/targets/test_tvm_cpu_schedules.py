@@ -149,3 +149,34 @@ def test_facts_follow_the_target_features():
     assert cs.CPUFacts.of(tvm.target.Target({"kind": "llvm", "mcpu": "skylake-avx512"})).lanes == 16
     arm = tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mattr": ["+neon"]})
     assert cs.CPUFacts.of(arm, 4096).lanes == 4 and cs.CPUFacts.of(arm, 4096).onchip_bytes == 4096
+
+
+@pytest.mark.parametrize("case", ["3x3 pad1 48->48", "grouped 1x1", "depthwise s2"])
+def test_every_schedule_of_the_tuning_design_space_computes_the_naive_result(case):
+    """Tuning measures ``WindowReduction.design_space``: the default tiling first, then every
+    register tile that fits; each one must compute what the unscheduled loop nest computes."""
+    from tvm import relax, s_tir
+    from tvm_ffi import structural_equal
+    from tvm.relax.frontend.onnx import from_onnx
+    model = {"3x3 pad1 48->48": lambda: _conv_model(48, 48, 6, 32),
+             "grouped 1x1": lambda: _conv_model(16, 16, 4, 24, attrs="pads=[0,0,0,0]", k=1, group=2),
+             "depthwise s2": lambda: _conv_model(8, 8, 9, 33, attrs="pads=[1,1,1,1], strides=[2,2]", group=8)}[case]()
+    target = tvm.target.Target(HOST)
+    with target:
+        mod = tvm.transform.Sequential(cs.legalize_passes(target))(from_onnx(model, keep_params_in_input=False))
+    gv, func = next((gv, f) for gv, f in mod.functions_items()
+                    if isinstance(f, tvm.tirx.PrimFunc) and "conv" in gv.name_hint)
+    rule = cs.WindowReduction(cs.CPUFacts())
+    space = rule.design_space(s_tir.Schedule(func))
+    default = rule.schedule_func(s_tir.Schedule(func), False)
+    assert len(space) > 1 and structural_equal(space[0].mod, default.mod), gv.name_hint
+    x = np.random.default_rng(0).standard_normal([d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim])
+    x = x.astype(np.float32)
+    want = _run_ort(model, {"x": x})
+    for sch in space:
+        mod.update_func(gv, sch.mod["main"].with_attr("tirx.is_scheduled", True))
+        report: dict = {}
+        ex = tvm.compile(mod, target=target, relax_pipeline=cs.pipeline(target, cs.CPUFacts(), report))
+        assert report["tuned"] == [gv.name_hint], report   # this candidate is what runs
+        got = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max())))
