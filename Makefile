@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deploycc-installed
 DEMO_DIR := build/demo
 
-.PHONY: setup demo test test-all bench clean cross-tools browser-tools arm64-device lint-tools onnx-node-data
+.PHONY: setup demo test test-all bench tune-zoo clean cross-tools browser-tools arm64-device lint-tools onnx-node-data
 
 setup: $(STAMP) cross-tools browser-tools arm64-device lint-tools onnx-node-data
 
@@ -100,6 +100,9 @@ test-all: setup
 
 bench: setup
 	$(BIN)/python bench/bench_zoo.py
+
+tune-zoo: setup
+	$(BIN)/python tools/tune_zoo.py --ship
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

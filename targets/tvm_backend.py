@@ -174,7 +174,12 @@ def tuning_database(target: Target, tvm_target, options: dict) -> Path | None:
         path = Path(given)
     else:
         root = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc"))
-        path = root / "tvm-tuning" / _target_key(tvm_target)
+        path = root / "tvm-tuning" / target_key(tvm_target)
+        shipped = tvm_tuning.SHIPPED / target_key(tvm_target)
+        if not (path / tvm_tuning.RECORDS).exists() and (shipped / tvm_tuning.RECORDS).exists():
+            if trials <= 0:
+                return shipped   # the repository's database for exactly this CPU and target, applied as is
+            tvm_tuning.seed_from(shipped, path)
     note = tvm_tuning.checked(path) if path.is_dir() else None
     if note:
         options["tuning_database_note"] = note
@@ -184,7 +189,7 @@ def tuning_database(target: Target, tvm_target, options: dict) -> Path | None:
     return path
 
 
-def _target_key(tvm_target) -> str:
+def target_key(tvm_target) -> str:
     import hashlib
     return hashlib.sha256(str(tvm_target).encode()).hexdigest()[:16]
 

@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 WORKLOADS, RECORDS = "database_workload.json", "database_tuning_record.json"
+SHIPPED = Path(__file__).parent / "tuning"   # <target key>/: databases tools/tune_zoo.py --ship wrote
 MEASURE_TIMEOUT_S = 600.0
 TRIALS_PER_TASK = 12      # the largest rule design space (WindowReduction.tilings) has about this many
 
@@ -72,6 +73,33 @@ def tune_rule_space(mod, tvm_target, facts, work_dir: Path, trials: int, trials_
                        builder=ms.builder.LocalBuilder(timeout_sec=MEASURE_TIMEOUT_S),
                        runner=ms.runner.LocalRunner(timeout_sec=MEASURE_TIMEOUT_S))
     return len(tasks)
+
+
+def seed_from(shipped: Path, path: Path) -> None:
+    """Start the database at ``path`` from the repository's one, so tuning adds to it."""
+    import shutil
+    path.mkdir(parents=True, exist_ok=True)
+    for name in (WORKLOADS, RECORDS):
+        shutil.copyfile(shipped / name, path / name)
+
+
+def best_only(path: Path, out: Path) -> tuple[int, int]:
+    """Write the database at ``path`` to ``out`` with only the fastest valid record of each
+    workload (what a build applies); returns (workloads, records read)."""
+    workloads, records = _lines(path / WORKLOADS), _lines(path / RECORDS)
+    best: dict[int, tuple[float, list]] = {}
+    for index, record in records:
+        secs = [float(s) for s in (record[1] or [])]
+        if secs and all(s < 1e9 for s in secs):
+            mean = sum(secs) / len(secs)
+            if index not in best or mean < best[index][0]:
+                best[index] = (mean, record)
+    out.mkdir(parents=True, exist_ok=True)
+    kept = sorted(best)
+    (out / WORKLOADS).write_text("".join(json.dumps(workloads[i]) + "\n" for i in kept), encoding="utf-8")
+    (out / RECORDS).write_text("".join(json.dumps([n, best[i][1]]) + "\n" for n, i in enumerate(kept)),
+                               encoding="utf-8")
+    return len(kept), len(records)
 
 
 def problem(path: Path) -> str | None:

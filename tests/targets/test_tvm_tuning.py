@@ -65,3 +65,35 @@ def test_tuned_build_applies_records_and_leaves_no_kernel_naive(tmp_path, net):
     (tmp_path / "db" / tvm_tuning.RECORDS).write_text(records[: len(records) // 2])
     again = TVMBackend().compile(net, load_target("cpu"), out, {"tuning_db": str(tmp_path / "db")})
     assert "damaged" in again.info["tuning_database_note"] and again.info["schedules"]["unscheduled"] == 0
+
+
+def test_best_only_keeps_the_fastest_valid_record_of_each_workload(tmp_path):
+    workloads = "".join(json.dumps([f"0x{i}", {"module": str(i)}]) + "\n" for i in range(3))
+    records = "".join(json.dumps([w, [["t", n], secs, {"kind": "llvm"}, []]]) + "\n" for n, (w, secs) in enumerate([
+        (0, [0.004]), (0, [0.002, 0.002]), (0, [1e10]),   # 1e10: MetaSchedule's mark of a failed run
+        (2, [0.5]), (2, [0.7])]))
+    db = _db(tmp_path, workloads, records)
+    kept, read = tvm_tuning.best_only(db, tmp_path / "ship")
+    assert (kept, read) == (2, 5)
+    shipped = [json.loads(line) for line in (tmp_path / "ship" / tvm_tuning.RECORDS).read_text().splitlines()]
+    assert [(r[0], r[1][0][1], r[1][1]) for r in shipped] == [(0, 1, [0.002, 0.002]), (1, 3, [0.5])]
+    assert [json.loads(w)[0] for w in (tmp_path / "ship" / tvm_tuning.WORKLOADS).read_text().splitlines()] == \
+        ["0x0", "0x2"]
+    assert tvm_tuning.problem(tmp_path / "ship") is None
+
+
+def test_the_shipped_database_applies_only_when_the_cache_has_none_and_seeds_tuning(tmp_path, monkeypatch):
+    from deploycc.targets.tvm_backend import resolve_target, target_key, tuning_database
+    target = load_target("cpu")
+    tvm_target = resolve_target(target)[0]
+    ship = tmp_path / "ship"
+    ship.mkdir()
+    _db(ship, WORKLOAD + "\n", RECORD + "\n").rename(ship / target_key(tvm_target))
+    monkeypatch.setattr(tvm_tuning, "SHIPPED", ship)
+    monkeypatch.setenv("DEPLOYCC_CACHE", str(tmp_path / "cache"))
+    assert tuning_database(target, tvm_target, {}) == ship / target_key(tvm_target)
+    assert not (tmp_path / "cache").exists()                  # applied as is, nothing copied
+    seeded = tuning_database(target, tvm_target, {"tune_trials": 4})
+    assert seeded == tmp_path / "cache" / "tvm-tuning" / target_key(tvm_target)
+    assert (seeded / tvm_tuning.RECORDS).read_text() == RECORD + "\n"
+    assert tuning_database(target, tvm_target, {}) == seeded  # the user's own database wins from now on
