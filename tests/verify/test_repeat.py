@@ -8,7 +8,7 @@ import time
 import pytest
 
 from deploycc.core.errors import UserError
-from deploycc.verify.conditions import LoadCheck, pinned, spin_ratio, timing_cpus
+from deploycc.verify.conditions import LoadCheck, cpu_jitter_pct, pinned, spin_ratio, timing_cpus
 from deploycc.verify.measure import Protocol, kept_rounds, time_batched
 from deploycc.verify.repeat import time_interleaved
 
@@ -56,6 +56,15 @@ def test_pinning_restores_the_affinity_and_picks_the_last_cpus():
         assert os.sched_getaffinity(0) == cpus and now == sorted(cpus)
     assert os.sched_getaffinity(0) == before
     assert cpus == {max(before)} and timing_cpus(len(before) + 1) is None
+
+
+def test_unsteady_cpu_speed_is_flagged_with_its_jitter():
+    """A CPU whose speed varies run to run (a busy VM host) is not seen by the spin ratio."""
+    assert cpu_jitter_pct(reps=5, iterations=2_000) >= 0
+    state = LoadCheck(max_spin_ratio=1e9, max_jitter_pct=-1).state(1)   # every machine fails a negative limit
+    assert state["loaded"] and state["jitter_pct"] >= 0
+    assert any(r.startswith("CPU speed unsteady: a fixed loop varied") for r in state["reasons"])
+    assert not any("unsteady" in r for r in LoadCheck(max_jitter_pct=1e9).state(1)["reasons"])
 
 
 def test_load_check_flags_or_refuses():
