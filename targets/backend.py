@@ -46,6 +46,14 @@ class Session(abc.ABC):
     def strict_run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.run(feeds)
 
+    def timed_runner(self, feeds: dict[str, np.ndarray]):
+        """A callable that runs the model once on ``feeds``, for latency measurement: what a
+        deployed application pays per inference. A backend whose ``run`` also copies inputs in
+        and outputs out of its own memory (work the application does once, or not at all)
+        overrides it to leave those copies out of the timed call."""
+        ordered = self.ordered_feeds(feeds)
+        return lambda: self._run(ordered)
+
     @abc.abstractmethod
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         """Run on arrays already checked and ordered like ``inputs``."""

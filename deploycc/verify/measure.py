@@ -145,7 +145,7 @@ def summarize(samples_ms, stable: bool, threads: int, clock: str = "wall") -> La
 
 
 def time_session(session, feeds: dict, protocol: Protocol = Protocol(), threads: int = 0) -> Latency:
-    return time_callable(lambda: session.run(feeds), protocol, threads)
+    return time_callable(session.timed_runner(feeds), protocol, threads)
 
 
 def time_batched(run_batch, protocol: Protocol = Protocol(), threads: int = 0, step: int = 0) -> Latency:
@@ -223,14 +223,14 @@ def pin_threads(backend: str, threads: int) -> None:
 
 def open_timed(path, threads: int = 0, seed: int = 0):
     """(manifest, run) for the artifact folder at ``path``: ``run()`` runs it once on fixed-seed
-    random inputs, with the runtime's threads fixed."""
+    random inputs, with the runtime's threads fixed (``Session.timed_runner``: no per-run copies
+    in or out of the runtime's memory)."""
     from deploycc.build.runtime import open_artifact
     from deploycc.core.numerics import random_feeds
 
     manifest, session = open_artifact(path, threads or None)
     pin_threads(manifest.get("backend", ""), threads)
-    feeds = random_feeds(session.inputs, seed)
-    return manifest, lambda: session.run(feeds)
+    return manifest, session.timed_runner(random_feeds(session.inputs, seed))
 
 
 def time_artifact(path, protocol: Protocol = Protocol(), threads: int = 0, seed: int = 0):
