@@ -11,8 +11,9 @@ reference's own unit) with ``base = T(reference)``, so that the predictor (uncha
 It is exact for the reference and every single-layer change of it, and assumes the changes at
 different layers add up (``lut validate`` measures how far they do on held-out architectures).
 
-The reference genotype: ``k3_e3`` at every layer where it is legal and kept, otherwise the
-layer's first candidate in the space's order (or one given by the caller). The variants are
+The reference genotype: the 3x3, expansion-3 unit (``k3_e3`` in FBNet, ``k3e3`` in SqueezeNAS)
+at every layer where it is legal and kept, otherwise the layer's first candidate in the space's
+order (or one given by the caller). The variants are
 whole architectures, measured through the same workflow as a validation's
 (``measure_arch.measure_archs``: same pipeline, cache, resume, timers, local or fleet), so a
 variant a validation sampled is measured once for both. With an interleaving local timer the
@@ -36,7 +37,7 @@ from .profile import ProfileSettings, _full_toolchain, plan, protocol_for
 from .table import LUT, save_lut, target_digest
 from .timer import LocalTimer, Timer
 
-DEFAULT_UNIT = "k3_e3"
+DEFAULT_UNITS = ("k3_e3", "k3e3")   # the same unit in FBNet's and SqueezeNAS's codes
 REFERENCE = "ctx/reference"
 
 
@@ -50,7 +51,7 @@ def reference_genotype(layers: list[dict], given: list[str] | None = None) -> li
                 raise UserError(f"--reference: unit {code!r} is not a candidate at layer {i} "
                                 f"(candidates there: {', '.join(cands)})")
         return list(given)
-    return [DEFAULT_UNIT if DEFAULT_UNIT in cands else next(iter(cands)) for cands in layers]
+    return [next((u for u in DEFAULT_UNITS if u in cands), next(iter(cands))) for cands in layers]
 
 
 def build_context_lut(space: str, out: str | os.PathLike, settings: ProfileSettings, input_shape=None,

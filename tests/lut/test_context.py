@@ -17,6 +17,7 @@ from helpers import run_cli
 def test_reference_rule_and_refusals():
     layers = [{"k3_e1": 1, "k3_e3": 2}, {"k5_e1": 1, "skip": 2}]
     assert reference_genotype(layers) == ["k3_e3", "k5_e1"]
+    assert reference_genotype([{"k3e1": 1, "k3e3": 2}, {"skip": 1}]) == ["k3e3", "skip"]   # SqueezeNAS codes
     assert reference_genotype(layers, ["k3_e1", "skip"]) == ["k3_e1", "skip"]
     with pytest.raises(UserError, match="not a candidate at layer 1"):
         reference_genotype(layers, ["k3_e1", "k3_e3"])
