@@ -4,9 +4,12 @@ In one run and one process, per zoo SqueezeNAS net at its published input (1x3x1
 the plain ONNX Runtime session on the exported ONNX (default optimizations; the baseline a user
 would pick), `deploycc build --target cpu-ort`, `--target cpu` untuned (deploycc's default CPU
 schedules, an empty tuning database), `--target cpu` tuned (only with ``--tuning-db``, built
-with ``--tune-trials``; otherwise "not run"), and PyTorch eager. Medians by the common protocol,
-ratios to the baseline, build seconds (a tuned build's seconds include its tuning), and the load
-average before and after each net (the machine is shared; say so next to the figures).
+with ``--tune-trials``; otherwise "not run"), and PyTorch eager. Everything is built first and
+then timed in interleaved rounds (``verify/repeat.time_interleaved``: each round runs every
+contender ``--runs-per-round`` times, the order rotating), because on a VM whose CPU speed drifts
+by 15-20 % over seconds, contenders timed one after another are not comparable; ratios are of
+medians from the same rounds. Also build seconds (a tuned build's include its tuning) and the
+load average before and after each net (the machine is shared; say so next to the figures).
 
     python bench/bench_tvm.py [--nets mac_small,lat_small] [--threads 2] [--tuning-db DIR --tune-trials N]
 """
@@ -27,7 +30,8 @@ from deploycc.build.pipeline import BuildOptions, build
 from deploycc.build.runtime import open_artifact
 from deploycc.core.shapes import parse_shape
 from deploycc.models import build_module, export_onnx, resolve_arch
-from deploycc.verify.measure import Protocol, load_average, machine_facts, pin_threads, time_callable, time_session
+from deploycc.verify.measure import Protocol, load_average, machine_facts, pin_threads
+from deploycc.verify.repeat import time_interleaved
 
 NETS = ["mac_small", "lat_small", "mac_large", "lat_large", "mac_xlarge", "lat_xlarge"]
 
@@ -40,8 +44,7 @@ def bench_net(name: str, shape, args, protocol: Protocol, workdir: Path) -> dict
     options.intra_op_num_threads = args.threads
     sess = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     in_name = sess.get_inputs()[0].name
-    row["ort_ms"] = _median(time_callable(lambda: sess.run(None, {in_name: feeds["image"]}), protocol, args.threads))
-    del sess
+    contenders = {"ort": lambda: sess.run(None, {in_name: feeds["image"]})}
     runs = [("cpu-ort", "cpu-ort", {}), ("cpu_untuned", "cpu", {"tuning_db": str(workdir / "empty-db")})]
     if args.tuning_db:
         runs.append(("cpu_tuned", "cpu", {"tuning_db": args.tuning_db, "tune_trials": args.tune_trials,
@@ -51,17 +54,25 @@ def bench_net(name: str, shape, args, protocol: Protocol, workdir: Path) -> dict
     for label, target, extra in runs:
         out = workdir / f"{name}.{label}"
         start = time.perf_counter()
-        build(name, target, out, BuildOptions(input_shape=shape, threads=args.threads, force=True, **extra))
+        result = build(name, target, out, BuildOptions(input_shape=shape, threads=args.threads, **extra))
         row[f"{label}_build_s"] = round(time.perf_counter() - start, 1)
+        if label == "cpu_tuned":
+            row["tuning"] = {k: result.manifest["backend_info"].get(k) for k in ("tuning_space", "schedules")}
         manifest, session = open_artifact(out, args.threads)
         pin_threads(manifest.get("backend", ""), args.threads)
-        row[f"{label}_ms"] = _median(time_session(session, feeds, protocol, args.threads))
-        del session
+        contenders[label] = session.timed_runner(feeds)
     torch.set_num_threads(args.threads)
     module = build_module(resolve_arch(name)).eval()
     x = torch.from_numpy(feeds["image"])
-    with torch.inference_mode():
-        row["torch_ms"] = _median(time_callable(lambda: module(x), protocol, args.threads))
+
+    def eager():
+        with torch.inference_mode():
+            module(x)
+    contenders["torch"] = eager
+    latencies = time_interleaved(list(contenders.values()), protocol, args.threads)
+    for label, latency in zip(contenders, latencies):
+        row[f"{label}_ms"] = _median(latency)
+        row[f"{label}_spread_pct"] = latency.spread_pct
     for key in [k for k in row if k.endswith("_ms") and k != "ort_ms" and isinstance(row[k], float)]:
         row[key.replace("_ms", "_vs_ort")] = round(row[key] / row["ort_ms"], 2)
     row["load_after"] = load_average()
@@ -77,15 +88,17 @@ def main() -> None:
     parser.add_argument("--nets", default=",".join(NETS))
     parser.add_argument("--shape", default="1x3x1024x2048")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-repeats", type=int, default=10)
-    parser.add_argument("--max-seconds", type=float, default=30.0)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--runs-per-round", type=int, default=2)
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="each contender's time budget")
     parser.add_argument("--tuning-db", default=None, help="tuning database for the tuned `cpu` row")
     parser.add_argument("--tune-trials", type=int, default=0, help="tune into --tuning-db first")
     parser.add_argument("--trials-per-task", type=int, default=None)
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     args = parser.parse_args()
     shape = parse_shape(args.shape)
-    protocol = Protocol(warmup=1, min_repeats=3, max_repeats=args.max_repeats, max_seconds=args.max_seconds)
+    protocol = Protocol(warmup=1, min_repeats=args.runs_per_round, max_repeats=args.rounds * args.runs_per_round,
+                        max_seconds=args.max_seconds, rounds=args.rounds, interleave=8, reject_mad=3.0)
     print(json.dumps({"machine": machine_facts(), "threads": args.threads, "shape": args.shape}))
     rows = []
     with tempfile.TemporaryDirectory(prefix="deploycc-bench-tvm-") as tmp:
