@@ -16,6 +16,15 @@ load average before and after each net (the machine is shared; say so next to th
 
 from __future__ import annotations
 
+import os
+
+# Three runtimes share two cores here, timed in turns: a thread pool that spins after its run
+# (ONNX Runtime's, TVM's, OpenMP's) takes the cores from the next contender. Measured on
+# mac_small: TVM 241 ms interleaved with spinning pools (spread 60 %), 102 ms alone. So no pool
+# spins; set before the runtimes are imported.
+os.environ.setdefault("TVM_THREAD_POOL_SPIN_COUNT", "0")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
 import tempfile
@@ -42,6 +51,7 @@ def bench_net(name: str, shape, args, protocol: Protocol, workdir: Path) -> dict
     onnx_path = export_onnx(resolve_arch(name), workdir / f"{name}.onnx", input_shape=list(shape))
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     in_name = sess.get_inputs()[0].name
     contenders = {"ort": lambda: sess.run(None, {in_name: feeds["image"]})}
@@ -60,6 +70,10 @@ def bench_net(name: str, shape, args, protocol: Protocol, workdir: Path) -> dict
             row["tuning"] = {k: result.manifest["backend_info"].get(k) for k in ("tuning_space", "schedules")}
         manifest, session = open_artifact(out, args.threads)
         pin_threads(manifest.get("backend", ""), args.threads)
+        if manifest.get("backend") == "ort":   # the artifact's own session options, without spinning
+            so = session._sess.get_session_options()
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            session._sess = ort.InferenceSession(session._sess._model_path, so, providers=["CPUExecutionProvider"])
         contenders[label] = session.timed_runner(feeds)
     torch.set_num_threads(args.threads)
     module = build_module(resolve_arch(name)).eval()
