@@ -1,12 +1,13 @@
 """Tune the zoo's SqueezeNAS nets for the `cpu` target at their published input, in one command.
 
-    python tools/tune_zoo.py [--nets mac_small,lat_small] [--trials-per-task 12] [--ship]
+    python tools/tune_zoo.py [--nets mac_small,lat_small] [--trials-per-task 16] [--ship]
     make tune-zoo                       # all six nets, then --ship
 
 Each net is built with `deploycc build NET --target cpu --tune-trials ...` into this CPU's tuning
 database (`~/.cache/deploycc/tvm-tuning/<target key>`, or `--tuning-db`), so kernels the nets
 share are tuned once. Tuning searches the CPU rules' design space (`targets/tvm_tuning.py`), so
-every task ends with a valid schedule, at worst the default one. `--ship` then writes the fastest
+every task ends with a valid schedule; with 16 trials per task every candidate, the default
+among them, is measured. `--ship` then writes the fastest
 record of each workload to `targets/tuning/<target key>/`, which builds on a machine with the same
 resolved TVM target (CPU model and core count in the target file) apply when their own database
 is empty; on any other CPU the key differs, nothing shipped applies, and this command rebuilds it.
@@ -28,7 +29,7 @@ SIX = ["mac_small", "lat_small", "mac_large", "lat_large", "mac_xlarge", "lat_xl
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nets", default=",".join(SIX))
-    ap.add_argument("--trials-per-task", type=int, default=12)
+    ap.add_argument("--trials-per-task", type=int, default=16, help="16 measures every candidate of every task")
     ap.add_argument("--max-trials", type=int, default=2000, help="cap on all trials of one net")
     ap.add_argument("--tuning-db", default=None, help="database folder (default: this CPU's cache folder)")
     ap.add_argument("--ship", action="store_true", help="write the best records to targets/tuning/<key>/")
