@@ -37,8 +37,7 @@ def main(argv=None) -> int:
 
     from deploycc.build.pipeline import BuildOptions, build
     from deploycc.models import zoo_names
-    from deploycc.targets import load_target
-    from deploycc.targets import tvm_tuning
+    from deploycc.targets import load_target, tvm_tuning
     from deploycc.targets.tvm_backend import resolve_target, target_key
 
     nets = [n for n in args.nets.split(",") if n]
