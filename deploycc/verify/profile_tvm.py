@@ -10,7 +10,10 @@ neither the default CPU pipeline nor the fused epilogues of the CPU schedules re
 two convolutions into one function, so the k-th call that holds a ``conv2d`` is the k-th
 convolution of the network in execution order. The convolutions of the architecture recorded in
 the manifest are listed in that order from its PyTorch module (forward hooks on a meta-device
-copy, which runs no arithmetic) and each call is checked against its module's weight shape; the
+copy, which runs no arithmetic) and each call is matched to the earliest unplaced one of its
+weight shape among the next ``WINDOW``: independent branches can run in another order in the
+ONNX graph than in ``forward`` (mac_small's LR-ASPP head runs its low-level 1x1 conv before the
+other; found at full size, calls 62 and 63); the
 other calls (bias add, ReLU, residual add, pooling) belong to the module of the convolution they
 follow. When the counts or a weight shape disagree (a pass or fusion changed the graph), no call
 is placed rather than a wrong one. The instrument hook adds a little Python overhead per call;
@@ -25,6 +28,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 BUILTIN = "vm.builtin"
+WINDOW = 4     # how far ahead in forward order a convolution call may be matched
 
 
 def tvm_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, seed: int) -> list:
@@ -89,13 +93,16 @@ def _origins(calls: list, arch: dict | None) -> list[str | None]:
     conv_calls = [c for c in calls if _is_conv(c[0])]
     if not convs or len(convs) != len(conv_calls):
         return [None] * len(calls)
-    out, k, current = [], 0, None
+    unused = list(convs)
+    out, current = [], None
     for symbol, _, weight in calls:
         if _is_conv(symbol):
-            name, shape = convs[k]
-            if weight != shape:
+            # the earliest unplaced convolution of this weight shape among the next few: the ONNX
+            # graph may order independent branches (LR-ASPP's two 1x1 heads) unlike forward()
+            match = next((i for i, (_, shape) in enumerate(unused[:WINDOW]) if shape == weight), None)
+            if match is None:
                 return [None] * len(calls)
-            current, k = name, k + 1
+            current = unused.pop(match)[0]
         out.append(current)
     return out
 

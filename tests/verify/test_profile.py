@@ -103,6 +103,14 @@ def test_tvm_calls_are_placed_only_when_every_conv_matches(tmp_path):
     wrong[1] = ("conv2d0", 1.0, (1, 1, 1, 1))
     assert _origins(wrong, arch.to_dict()) == [None] * len(calls)
     assert _origins(calls[:-3], arch.to_dict()) == [None] * (len(calls) - 3)
+    # independent branches in another order than forward() (mac_small's two 1x1 head convs):
+    # matched by weight shape among the next few, each to its own module
+    distinct = next(i for i in range(len(convs) - 1) if convs[i][1] != convs[i + 1][1])
+    swapped = list(calls)
+    a, b = 1 + 3 * distinct, 1 + 3 * (distinct + 1)
+    swapped[a], swapped[b] = calls[b], calls[a]
+    moved = _origins(swapped, arch.to_dict())
+    assert moved[a] == convs[distinct + 1][0] and moved[b] == convs[distinct][0]
 
 
 @pytest.mark.slow
