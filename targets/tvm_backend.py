@@ -63,7 +63,7 @@ class TVMBackend(Backend):
         import tvm
         from tvm import relax
 
-        tvm_target, host_triple = resolve_target(target)
+        tvm_target, triple = resolve_target(target)
         mod, fusion = tvm_fusion.import_onnx(model, target.settings.get("tvm", {}).get("fusion_tiling", False))
         mod, precision = apply_precision(mod, target, tvm_target)
         db = tuning_database(target, tvm_target, options)
@@ -89,7 +89,7 @@ class TVMBackend(Backend):
             from .tvm_cuda import precompile
             extra, kernels = precompile(ex, str(tvm_target.attrs["arch"]), workdir)
             files += extra
-        info = {"target": str(tvm_target), "host_triple": host_triple, "cc": cc or "default",
+        info = {"target": str(tvm_target), "host_triple": triple, "cc": cc or "default",
                 "tuning_database": str(db) if db else None, "tune_trials": int(options.get("tune_trials", 0)),
                 "fusion": fusion.summary(), "precision": precision}
         if tuned_tasks is not None and int(options.get("tune_trials", 0)) > 0:
@@ -100,7 +100,7 @@ class TVMBackend(Backend):
             info["schedules"] = {k: len(v) for k, v in schedules.items()} | {"unscheduled_functions": schedules["unscheduled"]}
         if kernels is not None:
             info["cuda_kernels"] = kernels
-        return CompileResult(files, info, _device_steps(host_triple, tvm_target, options))
+        return CompileResult(files, info, _device_steps(target, triple, tvm_target, options))
 
     def load(self, artifact_dir: Path, manifest: dict) -> "TVMSession":
         info = manifest.get("backend_info", {})
@@ -149,13 +149,11 @@ class TVMSession(Session):
         return run
 
 
-def _device_steps(host_triple: str, tvm_target, options: dict) -> list[dict]:
+def _device_steps(target: Target, triple: str, tvm_target, options: dict) -> list[dict]:
     """What must happen elsewhere: a cross-compiled or CUDA library is verified on its device."""
-    foreign = not host_triple.startswith(platform.machine())
-    cuda = tvm_target.kind.name == "cuda" and not _has_cuda()
-    if not (foreign or cuda):
+    if not runs_elsewhere(target):
         return []
-    where = f"{host_triple}" + (f" with an NVIDIA GPU ({tvm_target.attrs.get('arch', 'cuda')})" if tvm_target.kind.name == "cuda" else "")
+    where = f"{triple}" + (f" with an NVIDIA GPU ({tvm_target.attrs.get('arch', 'cuda')})" if tvm_target.kind.name == "cuda" else "")
     artifact = options.get("artifact_path") or "ARTIFACT"
     return [device_step(f"run and time it on the device ({where}); this machine cannot execute it",
                         f"deploycc verify {artifact} --reference MODEL --remote TRACKER --key KEY", RUN)]
@@ -176,9 +174,20 @@ def resolve_target(target: Target):
         tvm_target = tvm.target.Target(spec)
     except Exception as exc:
         raise UserError(f"target {target.name}: invalid TVM target {spec}: {exc}") from None
-    host_spec = host or spec
-    triple = host_spec.get("mtriple") or f"{platform.machine()}-linux-gnu"
-    return tvm_target, triple
+    return tvm_target, host_triple(target)
+
+
+def host_triple(target: Target) -> str:
+    """The triple of the CPU that runs ``target``'s host code (its ``tvm.host``, else its own)."""
+    settings = target.settings.get("tvm", {})
+    return (settings.get("host") or settings.get("target") or {}).get("mtriple") or f"{platform.machine()}-linux-gnu"
+
+
+def runs_elsewhere(target: Target) -> bool:
+    """Whether ``target``'s code cannot run on this machine: built for another CPU, or CUDA code
+    where there is no NVIDIA GPU (then it is verified and timed on the device)."""
+    kind = target.settings.get("tvm", {}).get("target", {}).get("kind", "llvm")
+    return not host_triple(target).startswith(platform.machine()) or (kind == "cuda" and not _has_cuda())
 
 
 def tuning_database(target: Target, tvm_target, options: dict) -> Path | None:

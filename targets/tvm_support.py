@@ -29,7 +29,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-SCALE_MODES = ("half_pixel", "asymmetric", "pytorch_half_pixel", "tf_half_pixel_for_nn", "tf_crop_and_resize")
+SCALE_MODES = ("half_pixel", "asymmetric", "pytorch_half_pixel", "tf_half_pixel_for_nn", "tf_crop_and_resize",
+               "align_corners")   # where ONNX's coordinate mapping with ``scales`` uses the scale itself
 
 
 def refusal(node: onnx.NodeProto, model: onnx.ModelProto, opset: int, shapes: dict) -> str | None:
@@ -85,8 +86,7 @@ def _resize(node, model, opset: int, shapes: dict) -> str | None:
             if hit is not None:
                 return (f"nearest ({rounding}) output index {hit} of axis {axis} ({i} -> {o}) maps exactly onto a "
                         "rounding boundary, which TVM's float32 arithmetic may round to the other pixel")
-    if scales is not None and scales.size and (mode in SCALE_MODES or mode == "align_corners") \
-            and in_shape and min(in_shape) > 0:
+    if scales is not None and scales.size and mode in SCALE_MODES and in_shape and min(in_shape) > 0:
         exact = np.asarray(in_shape, dtype=np.float64) * scales.astype(np.float64)
         if not np.allclose(exact, np.round(exact), atol=1e-6):
             return (f"scales {scales.tolist()} do not give whole output sizes for input {in_shape}: ONNX maps "

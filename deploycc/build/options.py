@@ -49,45 +49,34 @@ def _counts(options) -> None:
 
 
 def _int8_only(options, target: Target) -> None:
-    if target.precision == "int8":
-        return
-    given = [name for name, value in (("--calib-data", options.calib_data), ("--calib-method", options.calib_method),
-                                      ("--calib-images", options.calib_images),
-                                      ("--max-miou-drop", options.max_miou_drop)) if value is not None]
-    if given:
-        raise UserError(f"{given[0]} does not apply to target {target.name} (precision {target.precision}): "
-                        "calibration options are for INT8 targets")
+    if target.precision != "int8":
+        _refuse_given((("--calib-data", options.calib_data), ("--calib-method", options.calib_method),
+                       ("--calib-images", options.calib_images), ("--max-miou-drop", options.max_miou_drop)),
+                      f"does not apply to target {target.name} (precision {target.precision}): "
+                      "calibration options are for INT8 targets")
 
 
 def _tvm_only(options, target: Target) -> None:
-    if target.backend == "tvm":
-        return
-    given = [name for name, value in (("--tune-trials", options.tune_trials or None),
-                                      ("--trials-per-task", options.trials_per_task),
-                                      ("--tuning-db", options.tuning_db)) if value is not None]
+    if target.backend != "tvm":
+        _refuse_given((("--tune-trials", options.tune_trials or None), ("--trials-per-task", options.trials_per_task),
+                       ("--tuning-db", options.tuning_db)),
+                      f"does not apply to target {target.name} (backend {target.backend}): "
+                      "tuning options are for TVM targets")
+
+
+def _refuse_given(options: tuple, why: str) -> None:
+    """One line naming the first of the (name, value) ``options`` the user gave, and ``why``."""
+    given = [name for name, value in options if value is not None]
     if given:
-        raise UserError(f"{given[0]} does not apply to target {target.name} (backend {target.backend}): "
-                        "tuning options are for TVM targets")
+        raise UserError(f"{given[0]} {why}")
 
 
 def _tune_here(options, target: Target) -> None:
-    if options.tune_trials and _runs_elsewhere(target):
+    from deploycc.targets.tvm_backend import runs_elsewhere
+    if options.tune_trials and target.backend == "tvm" and runs_elsewhere(target):
         raise UserError(f"--tune-trials: target {target.name} runs on another kind of machine, and tuning here "
                         "measures candidates on this one; tuning on the device over the fleet's RPC runner is not "
                         "built yet (the build without --tune-trials uses the default schedules)")
-
-
-def _runs_elsewhere(target: Target) -> bool:
-    """Whether the TVM target's code is for another machine: a foreign triple, a GPU this machine
-    lacks, or OpenCL."""
-    import platform
-    import shutil
-    spec = target.settings.get("tvm", {}).get("target", {})
-    triple = str(spec.get("mtriple") or "")
-    kind = spec.get("kind", "llvm")
-    if kind == "cuda":
-        return shutil.which("nvidia-smi") is None
-    return kind != "llvm" or bool(triple) and not triple.startswith(platform.machine())
 
 
 def _int_at_least(option: str, value, minimum: int) -> None:
