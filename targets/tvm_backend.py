@@ -22,6 +22,7 @@ from deploycc.core.errors import Unavailable, UserError
 from deploycc.core.numerics import TensorSpec
 
 from . import tvm_fusion, tvm_tuning
+from .tvm_threads import size_thread_pool
 from .backend import RUN, Backend, CompileResult, Session, device_step
 from .tvm_precision import apply_precision
 from .target import Target
@@ -60,6 +61,7 @@ class TVMBackend(Backend):
                     raise UserError(f"{where} cannot be compiled by TVM {self.versions()['apache-tvm']}: {why}")
 
     def compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult:
+        size_thread_pool()   # before any TVM code runs here: the numerics check, tuning's measurements
         import tvm
         from tvm import relax
 
@@ -103,6 +105,7 @@ class TVMBackend(Backend):
         return CompileResult(files, info, _device_steps(target, triple, tvm_target, options))
 
     def load(self, artifact_dir: Path, manifest: dict) -> "TVMSession":
+        size_thread_pool()
         info = manifest.get("backend_info", {})
         triple = info.get("host_triple") or ""
         if triple and not triple.startswith(platform.machine()):
