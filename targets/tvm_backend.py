@@ -69,12 +69,12 @@ class TVMBackend(Backend):
         mod, fusion = tvm_fusion.import_onnx(model, target.settings.get("tvm", {}).get("fusion_tiling", False))
         mod, precision = apply_precision(mod, target, tvm_target)
         db = tuning_database(target, tvm_target, options)
-        tuned_tasks = None
+        tuned = None
         with tvm.target.Target(tvm_target):
             if db is not None and tvm_target.kind.name == "llvm" and not fusion.groups:
-                mod, tuned_tasks = tvm_tuning.tune_and_apply(mod, tvm_target, _cpu_facts(target, tvm_target), db,
-                                                             int(options.get("tune_trials", 0)),
-                                                             options.get("trials_per_task"))
+                mod, tuned = tvm_tuning.tune_and_apply(mod, tvm_target, _cpu_facts(target, tvm_target), db,
+                                                       int(options.get("tune_trials", 0)),
+                                                       options.get("trials_per_task"), _tuning_device(target, options))
             elif db is not None:
                 mod = relax.get_pipeline(
                     "static_shape_tuning", total_trials=int(options.get("tune_trials", 0)), target=tvm_target,
@@ -94,8 +94,8 @@ class TVMBackend(Backend):
         info = {"target": str(tvm_target), "host_triple": triple, "cc": cc or "default",
                 "tuning_database": str(db) if db else None, "tune_trials": int(options.get("tune_trials", 0)),
                 "fusion": fusion.summary(), "precision": precision}
-        if tuned_tasks is not None and int(options.get("tune_trials", 0)) > 0:
-            info["tuning_space"] = {"space": "deploycc CPU rules (register tiles)", "tasks": tuned_tasks}
+        if tuned is not None:
+            info["tuning_space"] = {"space": "deploycc CPU rules (register tiles)", **tuned}
         if options.get("tuning_database_note"):
             info["tuning_database_note"] = options["tuning_database_note"]
         if schedules:   # which kernels came from the tuning database, the default rules, or neither
@@ -202,11 +202,12 @@ def tuning_database(target: Target, tvm_target, options: dict) -> Path | None:
     else:
         root = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc"))
         path = root / "tvm-tuning" / target_key(tvm_target)
-        shipped = tvm_tuning.SHIPPED / target_key(tvm_target)
-        if not (path / tvm_tuning.RECORDS).exists() and (shipped / tvm_tuning.RECORDS).exists():
-            if trials <= 0:
+        if not (path / tvm_tuning.RECORDS).exists():
+            shipped = tvm_tuning.shipped_for(target_key(tvm_target))
+            if shipped is not None and trials <= 0:
                 return shipped   # the repository's database for exactly this CPU and target, applied as is
-            tvm_tuning.seed_from(shipped, path)
+            if shipped is not None:
+                tvm_tuning.seed_from(shipped, path)
     note = tvm_tuning.checked(path) if path.is_dir() else None
     if note:
         options["tuning_database_note"] = note
@@ -214,6 +215,14 @@ def tuning_database(target: Target, tvm_target, options: dict) -> Path | None:
         return None
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _tuning_device(target: Target, options: dict) -> dict | None:
+    """Where tuning measures: the fleet's devices (``--remote``/``--key``), else None (here)."""
+    if not options.get("tune_remote"):
+        return None
+    return {"remote": options["tune_remote"], "key": options["tune_key"],
+            "cc": target.settings.get("tvm", {}).get("cc")}
 
 
 def target_key(tvm_target) -> str:

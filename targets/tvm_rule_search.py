@@ -35,6 +35,8 @@ import sys
 import tempfile
 import types
 
+from deploycc.core.errors import UserError
+
 INTRINSICS = "tvm.s_tir.tensor_intrin"
 
 
@@ -51,31 +53,96 @@ def without_tensor_intrinsics():
         sys.modules.pop(INTRINSICS, None)
 
 
-def builder():
-    """An :class:`InProcessBuilder` (made here so that TVM is imported only when tuning)."""
+def builder(remote: bool = False, cc: str | None = None):
+    """An :class:`InProcessBuilder` (made here so that TVM is imported only when tuning). For a
+    ``remote`` device each candidate is linked into a shared library (with ``cc``, the target's
+    cross compiler, when given), which the RPC runner uploads and loads there; otherwise a tar for
+    MetaSchedule's local runner."""
     from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
     from tvm.ir.utils import derived_object
 
     @derived_object
     class InProcessBuilder(PyBuilder):
         def build(self, build_inputs):
-            return [_build_one(b, BuilderResult) for b in build_inputs]
+            return [_build_one(b, BuilderResult, remote, cc) for b in build_inputs]
 
     return InProcessBuilder()
 
 
-def _build_one(build_input, result_type):
+def _build_one(build_input, result_type, remote: bool, cc: str | None):
     from tvm import tirx
     from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
-    from tvm.support.tar import tar
     try:
         mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(build_input.mod)
         rt_mod = tirx.build(mod, target=build_input.target)
-        path = os.path.join(tempfile.mkdtemp(prefix="deploycc-candidate-"), "tvm_tmp_mod." + tar.output_format)
-        rt_mod.export_library(path, fcompile=tar)
+        folder = tempfile.mkdtemp(prefix="deploycc-candidate-")
+        if remote:
+            from tvm.support import cc as tvm_cc
+            path = os.path.join(folder, "candidate.so")
+            rt_mod.export_library(path, **({"fcompile": tvm_cc.cross_compiler(cc)} if cc else {}))
+        else:
+            from tvm.support.tar import tar
+            path = os.path.join(folder, "candidate." + tar.output_format)
+            rt_mod.export_library(path, fcompile=tar)
         return result_type(path, None)
     except Exception as exc:  # noqa: BLE001 - one candidate's failure is that candidate's result
         return result_type(None, f"deploycc in-process builder: {type(exc).__name__}: {exc}")
+
+
+def device_runner(address: str, key: str, evaluator_args: dict, timeout_s: float):
+    """(MetaSchedule RPC runner measuring on the devices registered under ``key`` at the tracker
+    ``address``, what the device says it is). One clear error when the tracker cannot be reached
+    or has no device under ``key``, instead of MetaSchedule waiting for one."""
+    from tvm import rpc
+    from tvm.s_tir.meta_schedule.runner import EvaluatorConfig, RPCConfig, RPCRunner
+    import socket
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()   # TVM's own connect retries for 60 s
+        tracker = rpc.connect_tracker(host, int(port))
+        devices = _devices_under(tracker.summary(), key)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the tracker is the user's address
+        raise UserError(f"--remote {address}: cannot reach a TVM RPC tracker there ({exc})") from None
+    if devices < 1:
+        raise UserError(f"--key {key}: no device is registered under this key at the RPC tracker {address}")
+    session = tracker.request(key, session_timeout=60)
+    facts = _device_facts(session)
+    del session   # hands the device back to the tracker for the runner
+    config = RPCConfig(tracker_host=host, tracker_port=int(port), tracker_key=key, session_timeout_sec=int(timeout_s))
+    runner = RPCRunner(rpc_config=config, evaluator_config=EvaluatorConfig(**evaluator_args), max_workers=devices,
+                       f_alloc_argument=alloc_on_device)
+    return runner, facts
+
+
+def alloc_on_device(session, device, args_info, alloc_repeat):
+    """MetaSchedule's RPC argument allocation, with random data sent from here when the device's
+    TVM lacks ``tvm.contrib.random`` (the aarch64 wheel on the emulated device does); runs in the
+    RPC runner's worker processes."""
+    import numpy as np
+    from tvm.s_tir.meta_schedule.runner.utils import alloc_argument_common
+    try:
+        fill = session.get_function("tvm.contrib.random.random_fill_for_measure")
+    except AttributeError:
+        rng = np.random.default_rng(0)
+
+        def fill(tensor):
+            tensor.copyfrom(rng.uniform(-1, 1, [int(d) for d in tensor.shape]).astype(str(tensor.dtype)))
+    return alloc_argument_common(fill, device, args_info, alloc_repeat)
+
+
+def _devices_under(summary: dict, key: str) -> int:
+    """Servers registered under ``key`` (busy or free) in a tracker's summary."""
+    return sum(1 for server in summary.get("server_info", []) if server.get("key") == f"server:{key}")
+
+
+def _device_facts(session) -> dict:
+    """What the device reports (deploycc's device server registers ``deploycc.device_facts``; a
+    plain TVM server reports nothing and nothing is claimed)."""
+    import json
+    try:
+        return json.loads(session.get_function("deploycc.device_facts")())
+    except Exception:  # noqa: BLE001 - absent on plain TVM servers
+        return {"emulated": None, "reported": False}
 
 
 def search_strategy():

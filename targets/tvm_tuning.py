@@ -33,8 +33,12 @@ verifies what it loads).
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import logging
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -47,10 +51,12 @@ EVALUATOR_ARGS = {"number": 3, "repeat": 3, "min_repeat_ms": 30}
 TRIALS_PER_TASK = 16      # no rule design space (WindowReduction.tilings) is larger: 4 channel x 4 column tiles
 
 
-def tune_and_apply(mod, tvm_target, facts, work_dir: Path, trials: int, trials_per_task: int | None):
+def tune_and_apply(mod, tvm_target, facts, work_dir: Path, trials: int, trials_per_task: int | None,
+                   device: dict | None = None):
     """Tune ``mod``'s kernels into the database at ``work_dir`` (``trials`` > 0), then apply it;
-    returns (module, number of tasks tuned). Kernels without a record stay unscheduled here and
-    get the default schedules later."""
+    returns (module, what was tuned: {"tasks", "measured_on"}, or None without tuning). Kernels
+    without a record stay unscheduled here and get the default schedules later. ``device``
+    ({"remote": HOST:PORT, "key", "cc"}) measures the candidates on the fleet's devices."""
     import tvm
     from tvm import relax
 
@@ -58,14 +64,15 @@ def tune_and_apply(mod, tvm_target, facts, work_dir: Path, trials: int, trials_p
     with tvm_target:
         mod = tvm.transform.Sequential([relax.transform.DecomposeOpsForInference(),
                                         relax.transform.CanonicalizeBindings()] + legalize_passes(tvm_target))(mod)
-        tasks = tune_rule_space(mod, tvm_target, facts, work_dir, trials, trials_per_task) if trials > 0 else 0
-        return relax.transform.MetaScheduleApplyDatabase(str(work_dir))(mod), tasks
+        tuned = tune_rule_space(mod, tvm_target, facts, work_dir, trials, trials_per_task, device) if trials > 0 else None
+        return relax.transform.MetaScheduleApplyDatabase(str(work_dir))(mod), tuned
 
 
-def tune_rule_space(mod, tvm_target, facts, work_dir: Path, trials: int, trials_per_task: int | None) -> int:
+def tune_rule_space(mod, tvm_target, facts, work_dir: Path, trials: int, trials_per_task: int | None,
+                    device: dict | None = None) -> dict:
     """Measure the rule design space of every convolution/pooling kernel of ``mod`` (at most
-    ``trials`` candidates in all, ``trials_per_task`` each) into the database; returns the
-    number of tasks."""
+    ``trials`` candidates in all, ``trials_per_task`` each) into the database, on this machine
+    or on ``device``; returns {"tasks": number of tasks, "measured_on": where}."""
     from tvm import s_tir
     from tvm.s_tir import meta_schedule as ms
 
@@ -74,37 +81,83 @@ def tune_rule_space(mod, tvm_target, facts, work_dir: Path, trials: int, trials_
     rule = WindowReduction(facts)
     tasks = [t for t in ms.relax_integration.extract_tasks(mod, tvm_target)
              if rule.design_space(s_tir.Schedule(t.dispatched[0]))]
+    if device:
+        runner, reported = rule_search.device_runner(device["remote"], device["key"], EVALUATOR_ARGS, MEASURE_TIMEOUT_S)
+        measured_on = {"remote": device["remote"], "key": device["key"], **reported}
+        if reported.get("emulated"):
+            measured_on["note"] = (f"EMULATED ({reported['emulated']}): the tiles were chosen by emulated speed, "
+                                   "not the device's; retune on a real device")
+    else:
+        runner = ms.runner.LocalRunner(timeout_sec=MEASURE_TIMEOUT_S,
+                                       evaluator_config=ms.runner.EvaluatorConfig(**EVALUATOR_ARGS))
+        measured_on = "this machine"
     if not tasks:
-        return 0
+        return {"tasks": 0, "measured_on": measured_on}
     space = ms.space_generator.ScheduleFn(rule.design_space, sch_rules=[], postprocs=[], mutator_probs={})
     per_task = trials_per_task or TRIALS_PER_TASK
-    # MetaSchedule's console handler takes this logger's level when tuning starts: WARNING keeps
-    # its per-task tables (hundreds of lines for a zoo net) in work_dir/logs and off the console.
-    logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
-    print(f"tuning {len(tasks)} tasks, up to {per_task} candidates each, into {work_dir} "
+    _quiet_meta_schedule_console()
+    where = f"device {device['key']} at {device['remote']}" if device else "this machine"
+    print(f"tuning {len(tasks)} tasks, up to {per_task} candidates each, on {where}, into {work_dir} "
           f"(log: {work_dir / 'logs'})", file=sys.stderr, flush=True)
-    runner = ms.runner.LocalRunner(timeout_sec=MEASURE_TIMEOUT_S, evaluator_config=ms.runner.EvaluatorConfig(**EVALUATOR_ARGS))
     with rule_search.without_tensor_intrinsics():
         contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
             tasks, str(work_dir), space=space, strategy=rule_search.search_strategy())
         ms.tune.tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(work_dir), max_trials_global=trials,
-                           max_trials_per_task=per_task, num_trials_per_iter=per_task,
-                           builder=rule_search.builder(), runner=runner,
+                           max_trials_per_task=per_task, num_trials_per_iter=min(per_task, trials),
+                           builder=rule_search.builder(bool(device), device and device["cc"]), runner=runner,
                            cost_model="random")
-    return len(tasks)
+    return {"tasks": len(tasks), "measured_on": measured_on}
+
+
+def shipped_for(key: str) -> Path | None:
+    """The repository's database for target ``key``, or None. It is stored gzipped (a zoo's
+    workloads are 15 MB of JSON, 1.1 MB compressed) and unpacked once into the user's cache
+    (``<cache>/tvm-tuning/<key>.shipped``), which is what MetaSchedule reads."""
+    packed = SHIPPED / key
+    if not (packed / (RECORDS + ".gz")).exists():
+        return None
+    root = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc"))
+    out = root / "tvm-tuning" / f"{key}.shipped"
+    digest = hashlib.sha256(b"".join((packed / (n + ".gz")).read_bytes() for n in (WORKLOADS, RECORDS))).hexdigest()
+    if (out / "source.sha256").exists() and (out / "source.sha256").read_text() == digest:
+        return out
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name in (WORKLOADS, RECORDS):
+        (tmp / name).write_bytes(gzip.decompress((packed / (name + ".gz")).read_bytes()))
+    (tmp / "source.sha256").write_text(digest)
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        tmp.replace(out)   # whole or absent: a build killed mid-unpack leaves only the .tmp folder
+    except OSError:        # another build unpacked it meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _quiet_meta_schedule_console() -> None:
+    """MetaSchedule's console handler takes its logger's level when tuning starts: WARNING keeps
+    the per-task tables (hundreds of lines for a zoo net) in work_dir/logs and off the console.
+    The handlers an earlier tuning in this process left are removed first: MetaSchedule hands
+    them to ``logging.config`` by name, and under pytest a second tuning met one whose name was
+    gone (AttributeError in ``_parameterize_config``); it adds its own again."""
+    ms_logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    for handler in list(ms_logger.handlers):
+        ms_logger.removeHandler(handler)
+        handler.close()
+    ms_logger.setLevel(logging.WARNING)
 
 
 def seed_from(shipped: Path, path: Path) -> None:
     """Start the database at ``path`` from the repository's one, so tuning adds to it."""
-    import shutil
     path.mkdir(parents=True, exist_ok=True)
     for name in (WORKLOADS, RECORDS):
         shutil.copyfile(shipped / name, path / name)
 
 
 def best_only(path: Path, out: Path) -> tuple[int, int]:
-    """Write the database at ``path`` to ``out`` with only the fastest valid record of each
-    workload (what a build applies); returns (workloads, records read)."""
+    """Write the database at ``path`` to ``out``, gzipped as the repository ships it, with only
+    the fastest valid record of each workload (what a build applies); returns (workloads,
+    records read)."""
     workloads, records = _lines(path / WORKLOADS), _lines(path / RECORDS)
     best: dict[int, tuple[float, list]] = {}
     for index, record in records:
@@ -115,9 +168,10 @@ def best_only(path: Path, out: Path) -> tuple[int, int]:
                 best[index] = (mean, record)
     out.mkdir(parents=True, exist_ok=True)
     kept = sorted(best)
-    (out / WORKLOADS).write_text("".join(json.dumps(workloads[i]) + "\n" for i in kept), encoding="utf-8")
-    (out / RECORDS).write_text("".join(json.dumps([n, best[i][1]]) + "\n" for n, i in enumerate(kept)),
-                               encoding="utf-8")
+    texts = {WORKLOADS: "".join(json.dumps(workloads[i]) + "\n" for i in kept),
+             RECORDS: "".join(json.dumps([n, best[i][1]]) + "\n" for n, i in enumerate(kept))}
+    for name, text in texts.items():
+        (out / (name + ".gz")).write_bytes(gzip.compress(text.encode(), mtime=0))   # mtime 0: same bytes each time
     return len(kept), len(records)
 
 

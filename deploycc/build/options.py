@@ -59,7 +59,7 @@ def _int8_only(options, target: Target) -> None:
 def _tvm_only(options, target: Target) -> None:
     if target.backend != "tvm":
         _refuse_given((("--tune-trials", options.tune_trials or None), ("--trials-per-task", options.trials_per_task),
-                       ("--tuning-db", options.tuning_db)),
+                       ("--tuning-db", options.tuning_db), ("--remote", options.tune_remote)),
                       f"does not apply to target {target.name} (backend {target.backend}): "
                       "tuning options are for TVM targets")
 
@@ -73,10 +73,13 @@ def _refuse_given(options: tuple, why: str) -> None:
 
 def _tune_here(options, target: Target) -> None:
     from deploycc.targets.tvm_backend import runs_elsewhere
-    if options.tune_trials and target.backend == "tvm" and runs_elsewhere(target):
+    if (options.tune_remote or options.tune_key) and not options.tune_trials:
+        raise UserError("--remote/--key on a build say where tuning measures, so they apply only with --tune-trials "
+                        "(to run or time an artifact on a device: deploycc verify/bench --remote)")
+    if options.tune_trials and target.backend == "tvm" and runs_elsewhere(target) and not options.tune_remote:
         raise UserError(f"--tune-trials: target {target.name} runs on another kind of machine, and tuning here "
-                        "measures candidates on this one; tuning on the device over the fleet's RPC runner is not "
-                        "built yet (the build without --tune-trials uses the default schedules)")
+                        "measures candidates on this one; measure them on the device with --remote HOST:PORT "
+                        "--key KEY (the build without --tune-trials uses the default schedules)")
 
 
 def _int_at_least(option: str, value, minimum: int) -> None:

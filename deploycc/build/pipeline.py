@@ -51,6 +51,8 @@ class BuildOptions:
     tune_trials: int = 0
     trials_per_task: int | None = None
     tuning_db: str | None = None
+    tune_remote: str | None = None        # TVM tuning: measure on the devices of this RPC tracker (HOST:PORT)
+    tune_key: str | None = None           # ... registered under this key
     threads: int = 0
     seed: int = 0
     extra: dict = field(default_factory=dict)
@@ -155,7 +157,8 @@ def _run_target_passes(graph, target: Target, options: BuildOptions):
 
 def _compile_options(options: BuildOptions, quant=None, out: Path | None = None) -> dict:
     return {"tune_trials": options.tune_trials, "trials_per_task": options.trials_per_task,
-            "tuning_db": options.tuning_db, "quantization": quant, "artifact_path": str(out) if out else None,
+            "tuning_db": options.tuning_db, "tune_remote": options.tune_remote, "tune_key": options.tune_key,
+            "quantization": quant, "artifact_path": str(out) if out else None,
             **options.extra}
 
 

@@ -36,6 +36,8 @@ def build_cmd(
     tune_trials: int = typer.Option(0, "--tune-trials", help="TVM MetaSchedule trials in total (0: apply the database only)"),
     trials_per_task: Optional[int] = typer.Option(None, "--trials-per-task", help="TVM MetaSchedule trials per task"),
     tuning_db: Optional[str] = typer.Option(None, "--tuning-db", help="TVM tuning database folder (default: per-target cache)"),
+    remote: Optional[str] = typer.Option(None, "--remote", help="with --tune-trials: measure candidates on a device of this TVM RPC tracker HOST:PORT"),
+    key: Optional[str] = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
     threads: int = typer.Option(0, "--threads", help="runtime threads recorded in the artifact (0: runtime default)"),
     backend: Optional[str] = typer.Option(None, "--backend", help="compile with this backend instead of the target's (e.g. tvm)"),
     calib_data: Optional[str] = typer.Option(None, "--calib-data", help="INT8: folder of calibration images (default: synthetic, see docs)"),
@@ -56,10 +58,13 @@ def build_cmd(
     if model is None:
         raise UserError("missing MODEL (an ONNX file, architecture .json or zoo name), or give --resume BUNDLE")
     out = output or Path(f"{Path(model).stem}.{Path(target).stem}")
+    from deploycc.fleet import remote_options
+    fleet = remote_options(remote, key)
     options = BuildOptions(
         input_shape=parse_input_shapes(input_shape), weights=weights,
         passes=split_list(passes), verify_passes=verify_passes, force=force, tune_trials=tune_trials,
-        trials_per_task=trials_per_task, tuning_db=tuning_db, threads=threads, backend=backend,
+        trials_per_task=trials_per_task, tuning_db=tuning_db, tune_remote=fleet and fleet[0], tune_key=fleet and fleet[1],
+        threads=threads, backend=backend,
         calib_data=calib_data, calib_method=calib_method, calib_images=calib_images, max_miou_drop=max_miou_drop,
         overwrite=overwrite,
     )

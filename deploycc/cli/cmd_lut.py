@@ -65,6 +65,11 @@ def build_cmd(
     if reference and mode != "in-context":
         from deploycc.core.errors import UserError
         raise UserError("--reference applies to --mode in-context only")
+    if remote and tune_trials:
+        from deploycc.core.errors import UserError
+        raise UserError("--tune-trials with --remote: lut build times entries on the fleet but would tune them here; "
+                        "tune on the devices with `deploycc build NET --tune-trials N --remote HOST:PORT --key KEY` "
+                        "(the database is shared by workload), then run lut build without --tune-trials")
     timer = _timer(remote, key, on_load)
     with _Bar("profiling", as_json) as bar:
         if mode == "in-context":

@@ -107,3 +107,19 @@ def test_lut_build_remote_on_the_emulated_device_is_labelled_and_refused_by_the_
     from deploycc.core.errors import UserError
     with pytest.raises(UserError, match="measured under emulation"):
         latency_check(arm64_artifact["arm64"], out, 10.0)
+
+
+def test_tuning_on_the_emulated_device_is_labelled_and_its_build_verifies_there(device, arm64_artifact, tmp_path,
+                                                                                capsys):
+    """`build --tune-trials --remote` measures arm64 candidates (cross-linked here) on the device;
+    emulated speed is not the device's, so the manifest says so."""
+    out = tmp_path / "tuned.arm64"
+    assert run_cli(["build", arm64_artifact["onnx"], "--target", "arm64-cpu", "--tune-trials", "3",
+                    "--tuning-db", tmp_path / "db", "--remote", device.address, "--key", KEY, "-o", out]) == 3
+    info = json.loads((out / "manifest.json").read_text())["backend_info"]
+    measured = info["tuning_space"]["measured_on"]
+    assert "qemu-aarch64" in measured["emulated"] and measured["note"].startswith("EMULATED")
+    assert info["schedules"]["tuned"] == 1 and info["schedules"]["unscheduled"] == 0
+    capsys.readouterr()
+    assert run_cli(["verify", out, "--reference", arm64_artifact["onnx"], "--remote", device.address,
+                    "--key", KEY]) == 0

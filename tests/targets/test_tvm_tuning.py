@@ -3,6 +3,7 @@ and the build uses the default schedules; a tuned build says which kernels came 
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -75,25 +76,50 @@ def test_best_only_keeps_the_fastest_valid_record_of_each_workload(tmp_path):
     db = _db(tmp_path, workloads, records)
     kept, read = tvm_tuning.best_only(db, tmp_path / "ship")
     assert (kept, read) == (2, 5)
-    shipped = [json.loads(line) for line in (tmp_path / "ship" / tvm_tuning.RECORDS).read_text().splitlines()]
+    text = {name: gzip.decompress((tmp_path / "ship" / (name + ".gz")).read_bytes()).decode()
+            for name in (tvm_tuning.WORKLOADS, tvm_tuning.RECORDS)}
+    shipped = [json.loads(line) for line in text[tvm_tuning.RECORDS].splitlines()]
     assert [(r[0], r[1][0][1], r[1][1]) for r in shipped] == [(0, 1, [0.002, 0.002]), (1, 3, [0.5])]
-    assert [json.loads(w)[0] for w in (tmp_path / "ship" / tvm_tuning.WORKLOADS).read_text().splitlines()] == \
-        ["0x0", "0x2"]
-    assert tvm_tuning.problem(tmp_path / "ship") is None
+    assert [json.loads(w)[0] for w in text[tvm_tuning.WORKLOADS].splitlines()] == ["0x0", "0x2"]
+    first = (tmp_path / "ship" / (tvm_tuning.RECORDS + ".gz")).read_bytes()
+    tvm_tuning.best_only(db, tmp_path / "ship")
+    assert (tmp_path / "ship" / (tvm_tuning.RECORDS + ".gz")).read_bytes() == first   # reproducible bytes
 
 
 def test_the_shipped_database_applies_only_when_the_cache_has_none_and_seeds_tuning(tmp_path, monkeypatch):
     from deploycc.targets.tvm_backend import resolve_target, target_key, tuning_database
     target = load_target("cpu")
     tvm_target = resolve_target(target)[0]
+    key = target_key(tvm_target)
     ship = tmp_path / "ship"
-    ship.mkdir()
-    _db(ship, WORKLOAD + "\n", RECORD + "\n").rename(ship / target_key(tvm_target))
+    (ship / key).mkdir(parents=True)
+    for name, text in ((tvm_tuning.WORKLOADS, WORKLOAD + "\n"), (tvm_tuning.RECORDS, RECORD + "\n")):
+        (ship / key / (name + ".gz")).write_bytes(gzip.compress(text.encode()))
     monkeypatch.setattr(tvm_tuning, "SHIPPED", ship)
     monkeypatch.setenv("DEPLOYCC_CACHE", str(tmp_path / "cache"))
-    assert tuning_database(target, tvm_target, {}) == ship / target_key(tvm_target)
-    assert not (tmp_path / "cache").exists()                  # applied as is, nothing copied
+    unpacked = tmp_path / "cache" / "tvm-tuning" / f"{key}.shipped"
+    assert tuning_database(target, tvm_target, {}) == unpacked                 # unpacked once, applied as is
+    assert (unpacked / tvm_tuning.RECORDS).read_text() == RECORD + "\n"
+    assert not (tmp_path / "cache" / "tvm-tuning" / key).exists()              # the user's own: untouched
+    (unpacked / tvm_tuning.RECORDS).write_text("stale")                         # same source: not unpacked again
+    assert tuning_database(target, tvm_target, {}) == unpacked and (unpacked / tvm_tuning.RECORDS).read_text() == "stale"
+    (unpacked / "source.sha256").write_text("old")                              # shipped database changed
+    assert tuning_database(target, tvm_target, {}) == unpacked
+    assert (unpacked / tvm_tuning.RECORDS).read_text() == RECORD + "\n"
     seeded = tuning_database(target, tvm_target, {"tune_trials": 4})
-    assert seeded == tmp_path / "cache" / "tvm-tuning" / target_key(tvm_target)
+    assert seeded == tmp_path / "cache" / "tvm-tuning" / key
     assert (seeded / tvm_tuning.RECORDS).read_text() == RECORD + "\n"
     assert tuning_database(target, tvm_target, {}) == seeded  # the user's own database wins from now on
+
+
+def test_the_shipped_zoo_database_is_whole_and_for_a_cpu_target():
+    """What `tools/tune_zoo.py --ship` committed: gzipped pairs that parse, one record per workload."""
+    folders = [p for p in tvm_tuning.SHIPPED.iterdir() if p.is_dir()] if tvm_tuning.SHIPPED.is_dir() else []
+    if not folders:
+        pytest.skip(f"no database shipped in {tvm_tuning.SHIPPED}")
+    for folder in folders:
+        text = {n: gzip.decompress((folder / (n + ".gz")).read_bytes()).decode() for n in (tvm_tuning.WORKLOADS, tvm_tuning.RECORDS)}
+        records = [json.loads(line) for line in text[tvm_tuning.RECORDS].splitlines()]
+        assert len(records) == len(text[tvm_tuning.WORKLOADS].splitlines()) > 0
+        assert [r[0] for r in records] == list(range(len(records)))
+        assert all(r[1][2]["kind"] == "llvm" for r in records)
