@@ -58,8 +58,8 @@ def builder(remote: bool = False, cc: str | None = None):
     ``remote`` device each candidate is linked into a shared library (with ``cc``, the target's
     cross compiler, when given), which the RPC runner uploads and loads there; otherwise a tar for
     MetaSchedule's local runner."""
-    from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
     from tvm.ir.utils import derived_object
+    from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
 
     @derived_object
     class InProcessBuilder(PyBuilder):
@@ -93,9 +93,10 @@ def device_runner(address: str, key: str, evaluator_args: dict, timeout_s: float
     """(MetaSchedule RPC runner measuring on the devices registered under ``key`` at the tracker
     ``address``, what the device says it is). One clear error when the tracker cannot be reached
     or has no device under ``key``, instead of MetaSchedule waiting for one."""
+    import socket
+
     from tvm import rpc
     from tvm.s_tir.meta_schedule.runner import EvaluatorConfig, RPCConfig, RPCRunner
-    import socket
     host, _, port = address.rpartition(":")
     try:
         socket.create_connection((host, int(port)), timeout=5).close()   # TVM's own connect retries for 60 s
@@ -147,9 +148,12 @@ def _device_facts(session) -> dict:
 
 def search_strategy():
     """An :class:`EveryCandidate` strategy."""
-    from tvm.s_tir.meta_schedule.arg_info import ArgInfo
-    from tvm.s_tir.meta_schedule.search_strategy import MeasureCandidate, PySearchStrategy
     from tvm.ir.utils import derived_object
+    from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+    from tvm.s_tir.meta_schedule.search_strategy import (
+        MeasureCandidate,
+        PySearchStrategy,
+    )
 
     @derived_object
     class EveryCandidate(PySearchStrategy):

@@ -30,7 +30,7 @@ print(json.dumps(tvm_ffi.get_global_func("runtime.NumThreads")()))
 def _threads_in_fresh_process(model, out, env) -> int:
     env = {k: v for k, v in os.environ.items() if k not in ("TVM_NUM_THREADS", "OMP_NUM_THREADS")} | env
     done = subprocess.run([sys.executable, "-c", PROBE, str(model), str(out)], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return int(done.stdout.strip().splitlines()[-1])
 
