@@ -41,9 +41,13 @@ def test_no_device_or_no_tracker_is_one_line_exit_2_and_nothing_written(fleet, a
     assert needle in err[-1] and not out.exists()
 
 
-def test_remote_without_tuning_and_tuning_elsewhere_without_remote_are_refused(artifacts, tmp_path, capsys):
+def test_remote_without_tuning_tuning_elsewhere_without_remote_and_lut_tuning_remote_are_refused(artifacts, tmp_path, capsys):
     assert run_cli(["build", artifacts["onnx"], "--target", "cpu", "--remote", "127.0.0.1:1", "--key", "k",
                     "-o", tmp_path / "a"]) == 2
     assert "apply only with --tune-trials" in capsys.readouterr().err
     assert run_cli(["build", artifacts["onnx"], "--target", "arm64-cpu", "--tune-trials", "4", "-o", tmp_path / "b"]) == 2
     assert "--remote HOST:PORT --key KEY" in capsys.readouterr().err
+    assert run_cli(["lut", "build", "--space", "fbnet", "--target", "cpu", "--tune-trials", "4",
+                    "--remote", "127.0.0.1:1", "--key", "k", "-o", tmp_path / "l.json"]) == 2
+    assert "lut build times entries on the fleet but would tune them here" in capsys.readouterr().err
+    assert not (tmp_path / "l.json").exists()
