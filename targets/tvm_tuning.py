@@ -122,10 +122,15 @@ def shipped_for(key: str) -> Path | None:
     if (out / "source.sha256").exists() and (out / "source.sha256").read_text() == digest:
         return out
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    for name in (WORKLOADS, RECORDS):
-        (tmp / name).write_bytes(gzip.decompress((packed / (name + ".gz")).read_bytes()))
-    (tmp / "source.sha256").write_text(digest)
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name in (WORKLOADS, RECORDS):
+            (tmp / name).write_bytes(gzip.decompress((packed / (name + ".gz")).read_bytes()))
+        (tmp / "source.sha256").write_text(digest)
+    except OSError as exc:   # a read-only or full cache: build with the default schedules, say why
+        print(f"note: the shipped tuning database was not applied: cannot unpack it into {out} ({exc})",
+              file=sys.stderr)
+        return None
     shutil.rmtree(out, ignore_errors=True)
     try:
         tmp.replace(out)   # whole or absent: a build killed mid-unpack leaves only the .tmp folder

@@ -123,3 +123,16 @@ def test_the_shipped_zoo_database_is_whole_and_for_a_cpu_target():
         assert len(records) == len(text[tvm_tuning.WORKLOADS].splitlines()) > 0
         assert [r[0] for r in records] == list(range(len(records)))
         assert all(r[1][2]["kind"] == "llvm" for r in records)
+
+
+def test_a_cache_the_shipped_database_cannot_be_unpacked_into_leaves_the_default_schedules(tmp_path, monkeypatch,
+                                                                                         capsys):
+    key = "k"
+    (tmp_path / "ship" / key).mkdir(parents=True)
+    for name in (tvm_tuning.WORKLOADS, tvm_tuning.RECORDS):
+        (tmp_path / "ship" / key / (name + ".gz")).write_bytes(gzip.compress(b"[]\n"))
+    monkeypatch.setattr(tvm_tuning, "SHIPPED", tmp_path / "ship")
+    (tmp_path / "cache").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("DEPLOYCC_CACHE", str(tmp_path / "cache"))
+    assert tvm_tuning.shipped_for(key) is None
+    assert "shipped tuning database was not applied" in capsys.readouterr().err
