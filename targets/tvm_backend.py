@@ -11,21 +11,21 @@ compiler (``cc``) when the host is not this machine.
 
 from __future__ import annotations
 
-import os
 import platform
 from pathlib import Path
 
 import numpy as np
 import onnx
 
+from deploycc.core.cache import cache_home
 from deploycc.core.errors import Unavailable, UserError
 from deploycc.core.numerics import TensorSpec
 
 from . import tvm_fusion, tvm_tuning
-from .tvm_threads import size_thread_pool
 from .backend import RUN, Backend, CompileResult, Session, device_step
-from .tvm_precision import apply_precision
 from .target import Target
+from .tvm_precision import apply_precision
+from .tvm_threads import size_thread_pool
 
 
 class TVMBackend(Backend):
@@ -200,8 +200,7 @@ def tuning_database(target: Target, tvm_target, options: dict) -> Path | None:
     if given:
         path = Path(given)
     else:
-        root = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc"))
-        path = root / "tvm-tuning" / target_key(tvm_target)
+        path = cache_home() / "tvm-tuning" / target_key(tvm_target)
         if not (path / tvm_tuning.RECORDS).exists():
             shipped = tvm_tuning.shipped_for(target_key(tvm_target))
             if shipped is not None and trials <= 0:

@@ -107,7 +107,7 @@ def device_runner(address: str, key: str, evaluator_args: dict, timeout_s: float
     if devices < 1:
         raise UserError(f"--key {key}: no device is registered under this key at the RPC tracker {address}")
     session = tracker.request(key, session_timeout=60)
-    facts = _device_facts(session)
+    facts = device_facts(session)
     del session   # hands the device back to the tracker for the runner
     config = RPCConfig(tracker_host=host, tracker_port=int(port), tracker_key=key, session_timeout_sec=int(timeout_s))
     runner = RPCRunner(rpc_config=config, evaluator_config=EvaluatorConfig(**evaluator_args), max_workers=devices,
@@ -136,13 +136,15 @@ def _devices_under(summary: dict, key: str) -> int:
     return sum(1 for server in summary.get("server_info", []) if server.get("key") == f"server:{key}")
 
 
-def _device_facts(session) -> dict:
-    """What the device reports (deploycc's device server registers ``deploycc.device_facts``; a
-    plain TVM server reports nothing and nothing is claimed)."""
+def device_facts(session) -> dict:
+    """What the device behind an RPC ``session`` says it is (``deploycc/fleet/rpc_device_server.py``
+    registers ``deploycc.device_facts``: machine, TVM, and the emulator it runs under, if any); a
+    plain ``tvm.exec.rpc_server`` says nothing, and then nothing is claimed. Used by tuning here
+    and by the fleet's remote sessions."""
     import json
     try:
         return json.loads(session.get_function("deploycc.device_facts")())
-    except Exception:  # noqa: BLE001 - absent on plain TVM servers
+    except Exception:  # noqa: BLE001 - the function is absent on plain TVM servers
         return {"emulated": None, "reported": False}
 
 

@@ -42,6 +42,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from deploycc.core.cache import cache_home
+
 WORKLOADS, RECORDS = "database_workload.json", "database_tuning_record.json"
 SHIPPED = Path(__file__).parent / "tuning"   # <target key>/: databases tools/tune_zoo.py --ship wrote
 MEASURE_TIMEOUT_S = 600.0
@@ -116,8 +118,7 @@ def shipped_for(key: str) -> Path | None:
     packed = SHIPPED / key
     if not (packed / (RECORDS + ".gz")).exists():
         return None
-    root = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc"))
-    out = root / "tvm-tuning" / f"{key}.shipped"
+    out = cache_home() / "tvm-tuning" / f"{key}.shipped"
     digest = hashlib.sha256(b"".join((packed / (n + ".gz")).read_bytes() for n in (WORKLOADS, RECORDS))).hexdigest()
     if (out / "source.sha256").exists() and (out / "source.sha256").read_text() == digest:
         return out

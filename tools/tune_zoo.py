@@ -29,13 +29,15 @@ SIX = ["mac_small", "lat_small", "mac_large", "lat_large", "mac_xlarge", "lat_xl
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nets", default=",".join(SIX))
-    ap.add_argument("--trials-per-task", type=int, default=16, help="16 measures every candidate of every task")
+    ap.add_argument("--trials-per-task", type=int, default=None,
+                    help="default: every candidate of every task (targets/tvm_tuning.TRIALS_PER_TASK)")
     ap.add_argument("--max-trials", type=int, default=2000, help="cap on all trials of one net")
     ap.add_argument("--tuning-db", default=None, help="database folder (default: this CPU's cache folder)")
     ap.add_argument("--ship", action="store_true", help="write the best records to targets/tuning/<key>/")
     args = ap.parse_args(argv)
 
     from deploycc.build.pipeline import BuildOptions, build
+    from deploycc.core.cache import cache_home
     from deploycc.models import zoo_names
     from deploycc.targets import load_target, tvm_tuning
     from deploycc.targets.tvm_backend import resolve_target, target_key
@@ -46,10 +48,7 @@ def main(argv=None) -> int:
         print(f"error: --nets: {', '.join(unknown)} not in the zoo ({', '.join(zoo_names())})", file=sys.stderr)
         return 2
     key = target_key(resolve_target(load_target("cpu"))[0])
-    db = Path(args.tuning_db) if args.tuning_db else None
-    if db is None:
-        import os
-        db = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc")) / "tvm-tuning" / key
+    db = Path(args.tuning_db) if args.tuning_db else cache_home() / "tvm-tuning" / key
     print(f"tuning database {db} (target key {key})")
     for net in nets:
         with tempfile.TemporaryDirectory(prefix="deploycc-tune-") as scratch:

@@ -24,6 +24,7 @@ import tvm  # noqa: F401  (imported by the fork server once, so that each child 
 from tvm import relax  # noqa: F401
 
 from deploycc.core.errors import first_line
+from deploycc.targets.tvm_rule_search import device_facts
 from deploycc.verify.measure import Protocol, time_batched
 
 
@@ -66,17 +67,6 @@ class DeviceSession:
             return [1e3 * s for s in evaluator("main").results]
 
         return time_batched(batch, protocol, self.threads).to_dict()
-
-
-def device_facts(sess) -> dict:
-    """What the device says it is (``deploycc/fleet/rpc_device_server.py`` registers
-    ``deploycc.device_facts``: machine, TVM, and the emulator it runs under, if any); a plain
-    ``tvm.exec.rpc_server`` says nothing, and then nothing is claimed."""
-    import json
-    try:
-        return json.loads(sess.get_function("deploycc.device_facts")())
-    except Exception:  # noqa: BLE001 - the function is absent on plain TVM servers
-        return {"emulated": None, "reported": False}
 
 
 def ping(lease) -> bool:
