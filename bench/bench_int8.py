@@ -79,7 +79,7 @@ def bench_net(net: str, args) -> None:
 
 def _fp32_graph(net: str):
     """The zoo net as the build sees it before quantizing: exported, simplified, BN folded."""
-    from deploycc.build.pipeline import simplify
+    from deploycc.pipeline.pipeline import simplify
     from deploycc.core.loader import load_model
     from deploycc.core.metadata import preprocessing_of
     from deploycc.models import export_onnx, resolve_arch
@@ -95,8 +95,8 @@ def _fp32_graph(net: str):
 
 def _session(model, threads: int) -> ort.InferenceSession:
     """What cpu-ort / cpu-int8 ship: all optimizations, and on x86 without VNNI ORT's u8u8 kernels
-    (``deploycc.targets.int8_cpu``: its u8s8 ones saturate there), so INT8 timings depend on the CPU."""
-    from deploycc.targets import int8_cpu
+    (``deploycc.targets.onnxruntime.int8_cpu``: its u8s8 ones saturate there), so INT8 timings depend on the CPU."""
+    from deploycc.targets.onnxruntime import int8_cpu
     so = ort.SessionOptions()
     int8_cpu.apply(so)
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -110,7 +110,7 @@ def _op_profile(model, feed, threads: int, runs: int = 3) -> str:
     import collections
     import json
 
-    from deploycc.targets import int8_cpu
+    from deploycc.targets.onnxruntime import int8_cpu
     so = ort.SessionOptions()
     int8_cpu.apply(so)                    # the kernels _session runs (CPU-dependent)
     so.intra_op_num_threads = threads

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="build/bench-noise.json")
     args = ap.parse_args(argv)
 
-    from deploycc.build.pipeline import BuildOptions, build
+    from deploycc.pipeline.pipeline import BuildOptions, build
     from deploycc.core.shapes import parse_shape
     from deploycc.lut.entries import export_entry, template_arch
     from deploycc.lut.measure_arch import ARCH_PROTOCOL

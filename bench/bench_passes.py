@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from deploycc.build.pipeline import simplify
-from deploycc.build.sources import load_source
+from deploycc.pipeline.pipeline import simplify
+from deploycc.pipeline.sources import load_source
 from deploycc.core.macs import conv_macs
 from deploycc.models import zoo_names
 from deploycc.passes import PASSES, PassContext, run_passes
@@ -113,8 +113,8 @@ def tvm_latency(name: str, tiling: bool) -> dict:
     import tvm
     from tvm import relax
 
-    from deploycc.targets import tvm_fusion
-    from deploycc.targets.tvm_backend import resolve_target
+    from deploycc.targets.tvm import fusion as tvm_fusion
+    from deploycc.targets.tvm.backend import resolve_target
 
     model = export(name, TVM_SHAPES.get(name))
     target = load_target("cpu")

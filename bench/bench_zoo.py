@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deploycc.build.pipeline import BuildOptions, build
-from deploycc.build.runtime import open_artifact
+from deploycc.pipeline.pipeline import BuildOptions, build
+from deploycc.pipeline.runtime import open_artifact
 from deploycc.core.shapes import parse_shape
 from deploycc.models import build_module, resolve_arch
 from deploycc.verify.measure import Protocol, machine_facts, time_callable, time_session

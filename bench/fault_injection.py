@@ -87,7 +87,7 @@ def run(args, env, timeout=900) -> subprocess.CompletedProcess:
 
 
 def sound(path: Path) -> bool:
-    from deploycc.build.artifact import read_manifest
+    from deploycc.pipeline.artifact import read_manifest
     from deploycc.core.errors import UserError
     try:
         return bool(read_manifest(path)["verification"]["ok"])

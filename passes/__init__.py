@@ -2,7 +2,7 @@
 
 District of the pipeline: the ``passes`` stage of ``build`` and ``optimize``. May import
 ``deploycc.targets`` (a pass reads its target's legality rules and hardware figures),
-``deploycc.core``; nothing above (build, quantize, verify, lut, fleet, ci, cli).
+``deploycc.core``; nothing above (pipeline, quantize, verify, lut, fleet, ci, cli).
 
 Passes (each module docstring states its math and exact legality conditions):
 

@@ -10,7 +10,7 @@ elementwise ops (unary activations; Add/Sub/Mul/Div whose non-constant operands 
 output's spatial size or 1 x 1), all with static 4-D shapes and one batch size. Bytes per
 element follow the target's precision (int8 targets move 1 byte per value), else the dtype.
 
-The plan (documented form, read by ``deploycc.targets.tvm_fusion``):
+The plan (documented form, read by ``deploycc.targets.tvm.fusion``):
   * node metadata ``deploycc.fusion.group`` = group id (``fg0``, ``fg1`` ...) and
     ``deploycc.fusion.tile`` = ``<th>x<tw>`` on every node of a group;
   * model metadata ``deploycc.fusion_plan`` = JSON {version, target, onchip_memory, alpha, budget,

@@ -133,13 +133,30 @@ class Backend(abc.ABC):
         to verify it as far as it can. None: nothing can stand in (the build says so)."""
         return None
 
+    def onnx_session(self, path: Path, threads: int = 0, level: str = "disable", host_int8: bool = False) -> Session:
+        """A session of the ONNX model at ``path`` run by this backend's runtime on this machine
+        (``level``: its graph optimizations; ``host_int8``: the INT8 kernels exact on this CPU).
+        Only the host runtime (:data:`HOST_RUNTIME`) offers it."""
+        raise Unavailable(f"backend {self.name} does not run ONNX models directly")
+
 
 _ADAPTERS = {
-    "tvm": "deploycc.targets.tvm_backend:TVMBackend",
-    "ort": "deploycc.targets.ort_backend:ORTBackend",
-    "tensorrt": "deploycc.targets.tensorrt_backend:TensorRTBackend",
-    "nnapi": "deploycc.targets.nnapi_backend:NNAPIBackend",
+    "tvm": "deploycc.targets.tvm.backend:TVMBackend",
+    "ort": "deploycc.targets.onnxruntime.backend:ORTBackend",
+    "tensorrt": "deploycc.targets.tensorrt.backend:TensorRTBackend",
+    "nnapi": "deploycc.targets.nnapi.backend:NNAPIBackend",
 }
+
+
+# The runtime that stands in, on this machine, for a device-only artifact (TensorRT's and NNAPI's
+# proxies, the FP16 simulation). Reached by name through the registry, so that no compiler package
+# imports another (the import contracts in pyproject.toml).
+HOST_RUNTIME = "ort"
+
+
+def host_session(path: Path, threads: int = 0, level: str = "disable", host_int8: bool = False) -> Session:
+    """The ONNX model at ``path`` on this machine's ONNX runtime (:data:`HOST_RUNTIME`)."""
+    return get_backend(HOST_RUNTIME).onnx_session(path, threads, level, host_int8)
 
 
 def register_backend(name: str, spec: str) -> None:

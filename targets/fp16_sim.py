@@ -28,11 +28,11 @@ def fp16_model(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def fp16_session(path: Path, threads: int = 0):
     """An ORT session of the float16 conversion of the ONNX model at ``path``."""
-    from .ort_backend import ORTSession
+    from .backend import host_session
     with tempfile.TemporaryDirectory(prefix="deploycc-fp16-") as scratch:
         half = Path(scratch) / "model.fp16.onnx"
         onnx.save(fp16_model(onnx.load(str(path))), str(half))
-        return ORTSession(half, threads)
+        return host_session(half, threads)
 
 
 SUBJECT = ("{name} converted to float16 (onnxconverter-common, inputs and outputs kept float32) on ONNX "

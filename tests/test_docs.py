@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".hypothesis", ".pytest_cache", ".ruff_cache",
              ".mypy_cache", "node_modules", ".deploycc-cache"}
-SKIP_TOP = {"build", "dist"}     # outputs at the root; deploycc/build/ and tests/build/ are source
+SKIP_TOP = {"build", "dist"}     # outputs at the root; deploycc/pipeline/ and tests/pipeline/ are source
 TEXT_SUFFIXES = {".toml", ".yml", ".yaml", ".cfg"}
 # Files deploycc *writes* when it runs (docstrings name them as outputs): not repository files.
 WRITTEN = {"report.md"}
@@ -170,7 +170,7 @@ def problems_in(text: str, source: Path, line: int = 1) -> list[str]:
 def test_every_markdown_reference_exists():
     problems = []
     files = repository_files()
-    for expected in ("README.md", "docs/passes.md", "deploycc/build/pipeline.py", "targets/cpu.toml"):
+    for expected in ("README.md", "docs/passes.md", "deploycc/pipeline/pipeline.py", "targets/cpu.toml"):
         assert REPO / expected in files, f"the scan misses {expected}"
     for path in files:
         for line, text in passages(path):

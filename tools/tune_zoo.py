@@ -5,10 +5,10 @@
 
 Each net is built with `deploycc build NET --target cpu --tune-trials ...` into this CPU's tuning
 database (`~/.cache/deploycc/tvm-tuning/<target key>`, or `--tuning-db`), so kernels the nets
-share are tuned once. Tuning searches the CPU rules' design space (`targets/tvm_tuning.py`), so
+share are tuned once. Tuning searches the CPU rules' design space (`targets/tvm/tuning.py`), so
 every task ends with a valid schedule; with 16 trials per task every candidate, the default
 among them, is measured. `--ship` then writes the fastest
-record of each workload to `targets/tuning/<target key>/`, which builds on a machine with the same
+record of each workload to `targets/tvm/shipped_tuning/<target key>/`, which builds on a machine with the same
 resolved TVM target (CPU model and core count in the target file) apply when their own database
 is empty; on any other CPU the key differs, nothing shipped applies, and this command rebuilds it.
 Prints per net the tuning seconds, tasks tuned and where each kernel's schedule came from.
@@ -33,14 +33,15 @@ def main(argv=None) -> int:
                     help="default: every candidate of every task (targets/tvm_tuning.TRIALS_PER_TASK)")
     ap.add_argument("--max-trials", type=int, default=2000, help="cap on all trials of one net")
     ap.add_argument("--tuning-db", default=None, help="database folder (default: this CPU's cache folder)")
-    ap.add_argument("--ship", action="store_true", help="write the best records to targets/tuning/<key>/")
+    ap.add_argument("--ship", action="store_true", help="write the best records to targets/tvm/shipped_tuning/<key>/")
     args = ap.parse_args(argv)
 
-    from deploycc.build.pipeline import BuildOptions, build
+    from deploycc.pipeline.pipeline import BuildOptions, build
     from deploycc.core.cache import cache_home
     from deploycc.models import zoo_names
-    from deploycc.targets import load_target, tvm_tuning
-    from deploycc.targets.tvm_backend import resolve_target, target_key
+    from deploycc.targets import load_target
+    from deploycc.targets.tvm import tuning as tvm_tuning
+    from deploycc.targets.tvm.backend import resolve_target, target_key
 
     nets = [n for n in args.nets.split(",") if n]
     unknown = [n for n in nets if n not in zoo_names()]

@@ -24,7 +24,7 @@ import platform
 import shutil
 from pathlib import Path
 
-from deploycc.build.artifact import MANIFEST, read_manifest, sha256_file
+from deploycc.pipeline.artifact import MANIFEST, read_manifest, sha256_file
 from deploycc.core.cache import (atomic_write_text, cpu_model, folder_problem, lock_for, report_bad, seal,
                                  source_digest, unseal)
 from deploycc.core.errors import UserError

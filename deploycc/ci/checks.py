@@ -86,7 +86,7 @@ def accuracy_gates(cfg, model, artifact, gates, folder, record, skip, progress) 
 
 def measure_accuracy(cfg: Config, model: ModelSpec, artifact: Path, folder: Path, with_reference: bool):
     """(the figures the pair's record keeps, (what its verify report shows, its sample pictures))."""
-    from deploycc.build.runtime import open_artifact
+    from deploycc.pipeline.runtime import open_artifact
     from deploycc.data import open_dataset
     from deploycc.verify.evaluate import OnnxReference, artifact_label, evaluate_artifact, model_io
     from deploycc.verify.samples import sample_pictures
@@ -110,7 +110,7 @@ def measure_accuracy(cfg: Config, model: ModelSpec, artifact: Path, folder: Path
 
 def reference_model(model: ModelSpec):
     """The FP32 ONNX model the pair is built from (architectures are exported for the purpose)."""
-    from deploycc.build.sources import load_source
+    from deploycc.pipeline.sources import load_source
     with scratch_dir("ci-ref") as scratch:
         onnx_model, _ = load_source(model.source, Path(scratch), model.input_shape,
                                     str(model.weights) if model.weights else None)

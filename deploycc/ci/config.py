@@ -182,7 +182,7 @@ class _Reader:
 
     def check_architecture(self, source: str, shape, weights, where: str) -> None:
         """An architecture source must parse, and take ``input_shape`` if one is given."""
-        from deploycc.build.sources import is_architecture
+        from deploycc.pipeline.sources import is_architecture
         if not is_architecture(source):
             if weights is not None:
                 self.fail(f"{where}.weights", "applies to architecture sources only; an ONNX model carries its weights")

@@ -24,7 +24,7 @@ def report_dir(cache: Path, key: str) -> Path:
 
 def build_with_report(model_source: str, target_name: str, out: Path, options, page_path: Path) -> None:
     """``deploycc build`` into ``out``, writing its report at ``page_path`` (also when numerics fail)."""
-    from deploycc.build.pipeline import build
+    from deploycc.pipeline.pipeline import build
     from deploycc.report import build as build_page
     from deploycc.report import write_report
     try:

@@ -1,6 +1,6 @@
 """Build and verify every (model, target) pair of a project file, and judge its gates.
 
-Per pair: the build comes from the content-hashed cache or is made by ``deploycc.build.pipeline.build``
+Per pair: the build comes from the content-hashed cache or is made by ``deploycc.pipeline.pipeline.build``
 (numerics are checked inside the build); then, where the artifact runs on this machine, mIoU on
 the validation data (with the FP32 model on ONNX Runtime as reference when a drop gate asks for
 it, through ``deploycc.verify.evaluate``), and latency with the common protocol, against the target's
@@ -23,7 +23,7 @@ import json
 import time
 from pathlib import Path
 
-from deploycc.build.artifact import read_manifest
+from deploycc.pipeline.artifact import read_manifest
 from deploycc.core.cache import FolderCache, environment
 from deploycc.core.errors import GateFailed, Unavailable, UserError
 from deploycc.core.verdict import FAILED, NOT_RUN, PASSED, holds, label, outcome
@@ -109,7 +109,7 @@ def _data_folder(cfg: Config, source: DataSource | None, split: str, progress) -
 def _build_options(cfg: Config, model: ModelSpec, calibration: Path | None, target: Target):
     """The build options of a pair; the calibration settings only for an INT8 target (a build
     refuses options that do not apply to its target)."""
-    from deploycc.build.pipeline import BuildOptions
+    from deploycc.pipeline.pipeline import BuildOptions
     options = BuildOptions(input_shape=model.input_shape, weights=str(model.weights) if model.weights else None,
                            threads=cfg.threads, seed=cfg.seed)
     names = {f.name for f in dataclasses.fields(BuildOptions)} if target.precision == "int8" else set()

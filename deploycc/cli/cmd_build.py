@@ -9,9 +9,9 @@ from typing import Optional
 import numpy as np
 import typer
 
-from deploycc.build.pipeline import BuildOptions, build
-from deploycc.build.runtime import open_artifact
-from deploycc.build.stages import Stages
+from deploycc.pipeline.pipeline import BuildOptions, build
+from deploycc.pipeline.runtime import open_artifact
+from deploycc.pipeline.stages import Stages
 from deploycc.cli.options import JSON, check_report_path, report_option, split_list
 from deploycc.cli.output import StageReporter, emit, table
 from deploycc.cli.reports import write_bench_report, write_build_report
@@ -83,7 +83,7 @@ def build_cmd(
 
 
 def _resume(bundle: Path, model: str | None, as_json: bool) -> None:
-    from deploycc.build.bundle import resume
+    from deploycc.pipeline.bundle import resume
     if model is not None:
         raise UserError("--resume BUNDLE takes no MODEL: the bundle carries its own model")
     stages = Stages(StageReporter(quiet=as_json))
@@ -187,7 +187,7 @@ def _check_threads(threads: int | None, artifact: Path) -> None:
         return
     if threads < 0:
         raise UserError(f"--threads {threads}: must be >= 0 (0: the runtime's default)")
-    from deploycc.build.artifact import read_manifest
+    from deploycc.pipeline.artifact import read_manifest
     backend = read_manifest(artifact, check_hashes=False).get("backend")
     if threads and backend == "tvm":
         raise UserError(f"--threads {threads} does not apply to TVM artifact {artifact}: TVM sizes its thread "

@@ -9,7 +9,7 @@ from typing import Optional
 import onnx
 import typer
 
-from deploycc.build.sources import load_source
+from deploycc.pipeline.sources import load_source
 from deploycc.cli.options import JSON, split_list
 from deploycc.cli.output import emit, table
 from deploycc.core.errors import UserError

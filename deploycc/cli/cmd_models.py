@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from deploycc.build.sources import load_source
+from deploycc.pipeline.sources import load_source
 from deploycc.cli.options import JSON, check_report_path, report_option
 from deploycc.cli.output import emit, table
 from deploycc.cli.reports import write_inspect_report
@@ -75,7 +75,7 @@ def inspect_cmd(
 
 def legality_report(graph, target_name: str, verify: bool = False, source: Path = Path("model")) -> dict:
     """Per node, accelerator or fallback and the deciding rule, before and after the target's passes."""
-    from deploycc.build.pipeline import simplify
+    from deploycc.pipeline.pipeline import simplify
     from deploycc.passes import PassContext, resolve_passes, run_passes
     from deploycc.targets import load_target
     from deploycc.targets.placement import placement_map

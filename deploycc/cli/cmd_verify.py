@@ -25,7 +25,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from deploycc.build.runtime import open_artifact
+from deploycc.pipeline.runtime import open_artifact
 from deploycc.cli.options import JSON, check_report_path, report_option
 from deploycc.cli.output import emit, progress_bar, table
 from deploycc.cli.reports import write_verify_report
@@ -107,7 +107,7 @@ def check_options(data, reference, min_miou, max_miou_drop, max_images, lut=None
 def open_for_verify(artifact: Path, threads: int, remote: str | None = None, key: str | None = None):
     """(manifest, Session); an artifact still waiting for its device step says so in one line.
     With ``remote``/``key`` the Session runs on a fleet device (``deploycc.fleet``)."""
-    from deploycc.build.artifact import read_manifest
+    from deploycc.pipeline.artifact import read_manifest
     from deploycc.fleet import open_remote, remote_options
     from deploycc.targets.backend import unfinished_steps
     manifest = read_manifest(artifact)

@@ -24,7 +24,7 @@ import tvm  # noqa: F401  (imported by the fork server once, so that each child 
 from tvm import relax  # noqa: F401
 
 from deploycc.core.errors import first_line
-from deploycc.targets.tvm_rule_search import device_facts
+from deploycc.targets.tvm.rule_search import device_facts
 from deploycc.verify.measure import Protocol, time_batched
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploycc.build.artifact import read_manifest
+from deploycc.pipeline.artifact import read_manifest
 from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import TensorSpec, random_feeds
 from deploycc.targets.backend import Session, unfinished_steps

@@ -9,7 +9,7 @@ Python API for search loops::
     pred.expected(probs)                 # differentiable expectation for FBNet-style searches
     pred.measure(genotype)               # built and timed end to end, on request
 
-May import ``deploycc.verify`` (the measurement protocol), ``deploycc.build`` (entries and
+May import ``deploycc.verify`` (the measurement protocol), ``deploycc.pipeline`` (entries and
 architectures are built with the full pipeline) and everything below; never fleet, ci, train or cli
 (a fleet plugs in as a timer, see ``workflow``).
 """

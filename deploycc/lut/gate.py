@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploycc.build.artifact import read_manifest
+from deploycc.pipeline.artifact import read_manifest
 from deploycc.core.errors import GateFailed, UserError
 from deploycc.verify.measure import machine_facts, time_artifact
 

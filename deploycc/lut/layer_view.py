@@ -23,7 +23,7 @@ from .table import LUT
 
 def layer_view(lut: LUT, genotypes: list, runs: int = 5) -> dict:
     """Per architecture and part: LUT ms and profiled in-network ms; per unit: mean difference."""
-    from deploycc.build.pipeline import BuildOptions, build
+    from deploycc.pipeline.pipeline import BuildOptions, build
     from deploycc.models import save_arch
     from deploycc.verify.profile import by_layer, profile_artifact
     pred = Predictor(lut)

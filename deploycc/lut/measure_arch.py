@@ -57,7 +57,7 @@ def arch_cache_key(arch, lut: LUT, protocol: Protocol) -> str:
 
 def arch_job(arch, lut: LUT, protocol: Protocol, job_id: str) -> Job:
     """The job that measures ``arch`` end to end: the full pipeline on the LUT's target and threads."""
-    from deploycc.build.pipeline import BuildOptions
+    from deploycc.pipeline.pipeline import BuildOptions
     from deploycc.models import save_arch
     return Job(job_id, arch_cache_key(arch, lut, protocol), {"genotype": list(arch.genotype)},
                lambda folder: save_arch(arch, folder / "arch.json"), lut.target["name"],

@@ -1,7 +1,7 @@
 """Profile LUT entries on a target and assemble the LUT; resumable through a per-entry cache.
 
 Each entry is exported alone to ONNX, built with the same pipeline as a full network
-(``deploycc.build.pipeline.build``: simplify, the target's passes, the target's backend, numerics
+(``deploycc.pipeline.pipeline.build``: simplify, the target's passes, the target's backend, numerics
 check) and timed with the measurement protocol by a timer (``timer.LocalTimer``: here, through
 the common Session interface; a device fleet plugs in the same way). The result is written to
 the cache under a content hash of (entry, target definition, toolchain versions, threads,
@@ -94,7 +94,7 @@ def entry_job(spec: EntrySpec, arch, target: Target, settings: ProfileSettings) 
     if spec.identity:
         record = {**spec.to_dict(), "measured": False, "latency": {}, "note": "identity: no operation"}
         return Job(spec.key, None, record)
-    from deploycc.build.pipeline import BuildOptions
+    from deploycc.pipeline.pipeline import BuildOptions
     options = BuildOptions(verify_passes=False, tune_trials=settings.tune_trials,
                            trials_per_task=settings.trials_per_task, tuning_db=settings.tuning_db,
                            threads=settings.threads, extra=dict(settings.extra))

@@ -25,7 +25,7 @@ from deploycc.verify.conditions import LoadCheck, pinned, timing_cpus
 from deploycc.verify.measure import machine_facts, open_timed, time_callable
 
 if TYPE_CHECKING:  # the pipeline is imported when a job is built, not with the LUT package
-    from deploycc.build.pipeline import BuildOptions
+    from deploycc.pipeline.pipeline import BuildOptions
 
 
 @dataclass
@@ -73,7 +73,7 @@ class Timer(Protocol):
 
 def build_job(job: Job, folder: Path) -> tuple[Path, float]:
     """(artifact folder, build seconds) of ``job`` built in ``folder`` with the full pipeline."""
-    from deploycc.build.pipeline import build
+    from deploycc.pipeline.pipeline import build
     folder.mkdir(parents=True, exist_ok=True)
     model = job.write(folder)
     start = time.perf_counter()

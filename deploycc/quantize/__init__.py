@@ -6,5 +6,5 @@ model through ``quantize_static``) -> ``sensitivity`` (per-layer sensitivity and
 ``--max-miou-drop`` budget) ; ``stage`` assembles them for a target.
 
 May import ``deploycc.passes``, ``deploycc.targets``, ``deploycc.models``, ``deploycc.data`` and
-``deploycc.core``; never build or anything above it.
+``deploycc.core``; never pipeline or anything above it.
 """

@@ -23,7 +23,7 @@ import onnxruntime as ort
 
 from deploycc.core.accuracy import Agreement
 from deploycc.quantize.qdq import QuantConfig, Ranges, quantize
-from deploycc.targets import int8_cpu
+from deploycc.targets.onnxruntime import int8_cpu
 
 # Every op ORT gives a Q/DQ pair of its own (activations like Relu fold into their producer):
 # on mac_small the residual Adds alone cost 18 points with every conv kept in float.
@@ -33,7 +33,7 @@ LAYER_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Co
 
 def run_model(model: onnx.ModelProto, feeds: list[dict], threads: int = 0) -> list[np.ndarray]:
     """``model`` on ORT, all optimizations (Q/DQ models run ORT's INT8 kernels). CPU-dependent: on
-    x86 without VNNI with ORT's exact u8u8 kernels (``deploycc.targets.int8_cpu``), so a sensitivity
+    x86 without VNNI with ORT's exact u8u8 kernels (``deploycc.targets.onnxruntime.int8_cpu``), so a sensitivity
     measures quantization, not the saturation of ORT's u8s8 kernels on that CPU."""
     so = ort.SessionOptions()
     int8_cpu.apply(so)

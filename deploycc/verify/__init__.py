@@ -5,6 +5,6 @@ arithmetic of ``deploycc.core.accuracy``, agreement with an FP32 reference, stre
 bounded memory); ``measure`` is the one latency-measurement protocol every command that times
 anything uses.
 
-May import ``deploycc.build`` (to open an artifact) and everything below it; never lut, fleet,
+May import ``deploycc.pipeline`` (to open an artifact) and everything below it; never lut, fleet,
 ci, train or cli.
 """

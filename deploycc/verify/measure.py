@@ -225,7 +225,7 @@ def open_timed(path, threads: int = 0, seed: int = 0):
     """(manifest, run) for the artifact folder at ``path``: ``run()`` runs it once on fixed-seed
     random inputs, with the runtime's threads fixed (``Session.timed_runner``: no per-run copies
     in or out of the runtime's memory)."""
-    from deploycc.build.runtime import open_artifact
+    from deploycc.pipeline.runtime import open_artifact
     from deploycc.core.numerics import random_feeds
 
     manifest, session = open_artifact(path, threads or None)

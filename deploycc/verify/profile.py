@@ -29,7 +29,7 @@ import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
-from deploycc.build.artifact import read_manifest
+from deploycc.pipeline.artifact import read_manifest
 from deploycc.core.errors import UserError
 
 from .profile_names import place_of
@@ -76,7 +76,7 @@ def _ort_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, 
     """(node name, op type, mean ms per run, neighbour it serves) from ONNX Runtime's profiler."""
     import onnxruntime as ort
 
-    from deploycc.build.runtime import open_artifact
+    from deploycc.pipeline.runtime import open_artifact
     from deploycc.core.numerics import random_feeds
 
     _, session = open_artifact(path, threads or None)   # the checks and inputs of a normal run
@@ -91,7 +91,7 @@ def _ort_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, 
         so.profile_file_prefix = str(Path(tmp) / "ort")
         int8 = manifest.get("backend_info", {}).get("int8_kernels")
         if int8 is not None:
-            from deploycc.targets.int8_cpu import apply
+            from deploycc.targets.onnxruntime.int8_cpu import apply
             apply(so, int8)
         sess = ort.InferenceSession(str(path / "model.onnx"), so, providers=["CPUExecutionProvider"])
         for _ in range(warmup):

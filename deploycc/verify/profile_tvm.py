@@ -43,7 +43,7 @@ def tvm_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, s
     if "cuda" in manifest.get("backend_info", {}).get("target", ""):
         from deploycc.core.errors import UserError
         raise UserError(f"{path}: --profile times TVM artifacts on the CPU; this one is CUDA code")
-    from deploycc.build.runtime import open_artifact
+    from deploycc.pipeline.runtime import open_artifact
     open_artifact(path, threads or None)                 # hashes, host checks: as a normal run
     pin_threads("tvm", threads)
     dev = tvm.cpu()

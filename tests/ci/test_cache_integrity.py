@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from types import SimpleNamespace
 
-from deploycc.build.pipeline import BuildOptions, build
+from deploycc.pipeline.pipeline import BuildOptions, build
 from deploycc.ci.cache import BuildCache
 from deploycc.ci.config import DataSource
 from deploycc.ci.runner import _data_folder

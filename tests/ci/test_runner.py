@@ -99,7 +99,7 @@ def test_a_device_only_pair_is_unverified_until_its_gates_are_waived(project, ci
 
 def test_a_target_whose_compiler_is_missing_is_unverified_not_passed(project, ci_cache, write_config, capsys,
                                                                     monkeypatch):
-    from deploycc.targets.ort_backend import ORTBackend
+    from deploycc.targets.onnxruntime.backend import ORTBackend
     monkeypatch.setattr(ORTBackend, "available", lambda self: "onnxruntime is not installed")
     path = write_config(project, ci_cache, GATES, "missing.toml", targets='"cpu-ort"')
     assert run_cli(["ci", path]) == 3

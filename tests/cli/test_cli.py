@@ -25,7 +25,7 @@ def test_an_internal_error_exits_4_with_one_line_and_the_traceback_file(tmp_path
 
     import onnx
 
-    from deploycc.build import pipeline
+    from deploycc.pipeline import pipeline
     from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, make_model
 
     def broken(model, source):

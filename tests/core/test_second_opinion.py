@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from helpers import make_model, run_cli
 
-from deploycc.build.artifact import read_manifest
+from deploycc.pipeline.artifact import read_manifest
 
 # ONNX's backend case test_resize_downsample_scales_linear_align_corners, as a graph with constants
 RESIZE_ALIGN_CORNERS = """<ir_version: 8, opset_import: ["" : 17]>

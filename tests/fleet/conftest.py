@@ -151,7 +151,7 @@ def artifacts(tmp_path_factory):
     import onnx
     from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, make_model
 
-    from deploycc.build.pipeline import build
+    from deploycc.pipeline.pipeline import build
     folder = tmp_path_factory.mktemp("remote-artifacts")
     model = folder / "tiny.onnx"
     onnx.save(make_model(CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, positive=("v",)), model)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from helpers import run_cli
 
-from deploycc.build.runtime import open_artifact
+from deploycc.pipeline.runtime import open_artifact
 from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import random_feeds
 from deploycc.fleet import RemoteError, RemoteSession, Tracker, fan_out, open_remote

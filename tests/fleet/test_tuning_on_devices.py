@@ -9,7 +9,7 @@ import json
 import pytest
 from helpers import run_cli
 
-from deploycc.targets import tvm_tuning
+from deploycc.targets.tvm import tuning as tvm_tuning
 
 
 def test_candidates_are_measured_on_the_fleet_and_the_build_applies_them(fleet, artifacts, tmp_path, capsys):

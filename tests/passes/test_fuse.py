@@ -109,7 +109,7 @@ def test_tvm_compiles_each_group_as_one_fused_function(tmp_path):
     pytest.importorskip("tvm")
     from deploycc.core.numerics import random_feeds, run_reference, value_specs
     from deploycc.targets import load_target
-    from deploycc.targets.tvm_backend import TVMBackend
+    from deploycc.targets.tvm.backend import TVMBackend
 
     model, rec = fuse(make_model(INVERTED_RESIDUAL, IR_WEIGHTS))
     backend = TVMBackend()
@@ -132,7 +132,7 @@ def test_tvm_tiling_schedules_the_group_at_the_planned_tile_and_keeps_numerics()
     from tvm import relax
 
     from deploycc.core.numerics import random_feeds, run_reference, value_specs
-    from deploycc.targets import tvm_fusion
+    from deploycc.targets.tvm import fusion as tvm_fusion
 
     model, rec = fuse(make_model(INVERTED_RESIDUAL, IR_WEIGHTS))
     mod, fusion = tvm_fusion.import_onnx(model, tiling=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-from deploycc.build.pipeline import simplify
-from deploycc.build.sources import load_source
+from deploycc.pipeline.pipeline import simplify
+from deploycc.pipeline.sources import load_source
 from deploycc.passes import FoldBatchNorm, PassContext, RewriteDilatedConv, run_passes
 from deploycc.targets import TARGET_DIR, load_target
 

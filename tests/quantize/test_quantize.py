@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from deploycc.targets import int8_cpu
+from deploycc.targets.onnxruntime import int8_cpu
 from deploycc.core.errors import UserError
 from deploycc.quantize.calibration import calibration_set
 from deploycc.quantize.qdq import QuantConfig, calibrate, quantize
@@ -21,7 +21,7 @@ def _calib(seed=0, count=2):
 
 def _run(model, feed):
     """The model on ORT's INT8 kernels as deploycc runs them: with the u8u8 precision option on x86
-    CPUs without VNNI, whose default u8s8 kernels saturate (deploycc.targets.int8_cpu)."""
+    CPUs without VNNI, whose default u8s8 kernels saturate (deploycc.targets.onnxruntime.int8_cpu)."""
     so = ort.SessionOptions()
     int8_cpu.apply(so)
     so.log_severity_level = 3

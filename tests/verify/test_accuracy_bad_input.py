@@ -9,7 +9,7 @@ from seg_golden import seg_model, write_cityscapes, write_folder
 from helpers import run_cli
 from PIL import Image
 
-from deploycc.build.pipeline import build
+from deploycc.pipeline.pipeline import build
 
 
 @pytest.fixture(scope="module")

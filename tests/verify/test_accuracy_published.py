@@ -6,7 +6,7 @@ import json
 
 from helpers import run_cli
 
-from deploycc.build.pipeline import BuildOptions, build
+from deploycc.pipeline.pipeline import BuildOptions, build
 from deploycc.data.synth import write_split
 from deploycc.models import export_onnx, resolve_arch
 

@@ -11,7 +11,7 @@ from seg_golden import H, W, class_image, seg_model, write_cityscapes, write_fol
 from helpers import run_cli
 from PIL import Image
 
-from deploycc.build.pipeline import build
+from deploycc.pipeline.pipeline import build
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_images_larger_than_the_model_are_scored_at_label_resolution(tmp_path, c
 def test_remaining_device_step_is_refused(tmp_path, capsys, artifacts):
     import shutil
 
-    from deploycc.build.artifact import read_manifest, write_manifest
+    from deploycc.pipeline.artifact import read_manifest, write_manifest
     art = tmp_path / "bundle"
     shutil.copytree(artifacts["cpu-ort"], art)
     manifest = read_manifest(art)
@@ -170,7 +170,7 @@ def test_quantized_artifact_numerics_are_reported_not_gated(tmp_path, capsys, ar
     """INT8 vs FP32 error is judged by the mIoU drop; the manifest's quantization record says INT8."""
     import shutil
 
-    from deploycc.build.artifact import read_manifest, write_manifest
+    from deploycc.pipeline.artifact import read_manifest, write_manifest
     art = tmp_path / "int8"
     shutil.copytree(artifacts["no5"], art)
     manifest = read_manifest(art)

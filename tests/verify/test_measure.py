@@ -90,7 +90,7 @@ def test_machine_facts_and_thread_pinning():
 
 
 def test_time_artifact_through_the_session_interface(tiny_onnx, tmp_path):
-    from deploycc.build.pipeline import BuildOptions, build
+    from deploycc.pipeline.pipeline import BuildOptions, build
     build(str(tiny_onnx), "cpu-ort", tmp_path / "art", BuildOptions(threads=1))
     manifest, lat = time_artifact(tmp_path / "art", Protocol(warmup=1, min_repeats=3, max_repeats=4), threads=1)
     assert manifest["backend"] == "ort" and lat.threads == 1 and 3 <= lat.runs <= 4 and lat.min_ms > 0
@@ -101,8 +101,8 @@ def test_tvm_timed_runner_leaves_the_copies_out_and_runs_the_same_model(tiny_onn
     memory (no per-run copies, which ORT's run does not pay either), and still runs the model:
     the VM's output after a timed call is what ``run`` returns."""
     pytest.importorskip("tvm")
-    from deploycc.build.pipeline import BuildOptions, build
-    from deploycc.build.runtime import open_artifact
+    from deploycc.pipeline.pipeline import BuildOptions, build
+    from deploycc.pipeline.runtime import open_artifact
     from deploycc.core.numerics import random_feeds
     build(str(tiny_onnx), "cpu", tmp_path / "art", BuildOptions(threads=1))
     _, session = open_artifact(tmp_path / "art", 1)

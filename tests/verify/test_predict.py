@@ -11,7 +11,7 @@ from helpers import run_cli
 from PIL import Image
 from seg_golden import H, W, blocks, class_image, seg_model
 
-from deploycc.build.pipeline import build
+from deploycc.pipeline.pipeline import build
 from deploycc.data.palette import TRAIN_COLORS, palette
 from deploycc.report.overlay import blend
 

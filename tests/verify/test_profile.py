@@ -32,7 +32,7 @@ def _arch(tmp_path):
 
 @pytest.fixture(scope="module")
 def ort_artifact(tmp_path_factory):
-    from deploycc.build.pipeline import BuildOptions, build
+    from deploycc.pipeline.pipeline import BuildOptions, build
     tmp = tmp_path_factory.mktemp("profile")
     path, arch = _arch(tmp)
     build(str(path), "cpu-ort", tmp / "art", BuildOptions(verify_passes=False, threads=1))
@@ -115,7 +115,7 @@ def test_tvm_calls_are_placed_only_when_every_conv_matches(tmp_path):
 
 @pytest.mark.slow
 def test_tvm_profile_places_every_layer(tmp_path):
-    from deploycc.build.pipeline import BuildOptions, build
+    from deploycc.pipeline.pipeline import BuildOptions, build
     path, arch = _arch(tmp_path)
     build(str(path), "cpu", tmp_path / "art", BuildOptions(verify_passes=False, threads=1))
     profile = profile_artifact(tmp_path / "art", threads=1, runs=2)
