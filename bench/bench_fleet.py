@@ -52,30 +52,43 @@ def main(argv=None) -> int:
     from deploycc.lut.profile import LUT_PROTOCOL, ProfileSettings, build_lut, protocol_for
 
     shape, units = parse_shape(args.input_shape), args.units.split(",")
-    settings = ProfileSettings(target=args.target, threads=1,
-                               protocol=protocol_for("median", args.max_repeats, base=LUT_PROTOCOL))
+    settings = ProfileSettings(
+        target=args.target, threads=1, protocol=protocol_for("median", args.max_repeats, base=LUT_PROTOCOL)
+    )
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     fleet = None if args.remote else _loopback(args.servers, work)
     remote = args.remote or fleet.address
     try:
         rows = []
         t0 = time.perf_counter()
-        local = build_lut("fbnet", work / "local.json", settings, shape, statistic="median", cache=work / "c0",
-                          units=units)
+        local = build_lut(
+            "fbnet", work / "local.json", settings, shape, statistic="median", cache=work / "c0", units=units
+        )
         rows.append(("here (baseline)", time.perf_counter() - t0, None))
         for label, devices, cache in (("fleet, 1 device", 1, "c1"), ("fleet, all devices", None, "c2")):
             t0 = time.perf_counter()
-            lut = build_lut("fbnet", work / f"{cache}.json", settings, shape, statistic="median",
-                            cache=work / cache, units=units,
-                            timer=FleetTimer(FleetOptions(remote, args.key, max_devices=devices)))
+            lut = build_lut(
+                "fbnet",
+                work / f"{cache}.json",
+                settings,
+                shape,
+                statistic="median",
+                cache=work / cache,
+                units=units,
+                timer=FleetTimer(FleetOptions(remote, args.key, max_devices=devices)),
+            )
             rows.append((label, time.perf_counter() - t0, lut.machine["fleet"]))
         timed = sum(1 for e in local.entries.values() if e.get("measured", True))
-        print(f"LUT: fbnet {args.input_shape}, units {args.units}, target {args.target}, {timed} timed entries, "
-              f"protocol max {args.max_repeats} runs; fleet {remote} key {args.key}")
+        print(
+            f"LUT: fbnet {args.input_shape}, units {args.units}, target {args.target}, {timed} timed entries, "
+            f"protocol max {args.max_repeats} runs; fleet {remote} key {args.key}"
+        )
         for label, seconds, stats in rows:
             line = f"  {label:<20} {seconds:8.1f} s"
             if stats:
-                per = ", ".join(f"{d}: {s['jobs']} jobs {s['busy_seconds']:.1f} s busy" for d, s in stats["devices"].items())
+                per = ", ".join(
+                    f"{d}: {s['jobs']} jobs {s['busy_seconds']:.1f} s busy" for d, s in stats["devices"].items()
+                )
                 line += f"   [{per}]"
             print(line)
         one, many = rows[1][1], rows[2][1]

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="cpu-ort")
@@ -39,10 +38,18 @@ def main(argv=None) -> int:
     ap.add_argument("--clock", default="cpu", help="cpu (process CPU time, 1 thread) or wall")
     ap.add_argument("--cache", default=None)
     ap.add_argument("--out", default="build/bench-lut")
-    ap.add_argument("--repeat", type=int, default=0,
-                    help="measure the first K architectures a second time: the noise floor of the ground truth")
-    ap.add_argument("--stop-after", default=None, choices=["isolated", "in-context", "archs"],
-                    help="stop after this step (resume later from the cache: runs of < 15 min under a lock)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=0,
+        help="measure the first K architectures a second time: the noise floor of the ground truth",
+    )
+    ap.add_argument(
+        "--stop-after",
+        default=None,
+        choices=["isolated", "in-context", "archs"],
+        help="stop after this step (resume later from the cache: runs of < 15 min under a lock)",
+    )
     args = ap.parse_args(argv)
 
     from deploycc.core.shapes import parse_shape
@@ -56,8 +63,9 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"load average at start: {load_average()}")
     shape = parse_shape(args.input_shape) if args.input_shape else None
-    settings = ProfileSettings(target=args.target, threads=args.threads,
-                               protocol=protocol_for(args.statistic, clock=args.clock))
+    settings = ProfileSettings(
+        target=args.target, threads=args.threads, protocol=protocol_for(args.statistic, clock=args.clock)
+    )
     units = args.units.split(",") if args.units else None
     modes = ["isolated", "in-context"] if args.mode == "both" else [args.mode]
     luts = {}
@@ -70,11 +78,22 @@ def main(argv=None) -> int:
 
         t0 = time.perf_counter()
         build = build_lut if mode == "isolated" else build_context_lut
-        luts[mode] = lut = build(args.space, out / f"lut.{mode}.json", settings, shape, args.backbone, args.statistic,
-                                 args.cache, on_entry, units)
-        print(f"\n{mode} LUT: {len(lut.entries)} entries ({counts['new']} measured now, {counts['cached']} cached) "
-              f"in {time.perf_counter() - t0:.0f} s; target {lut.target['name']}, {lut.threads} thread(s), "
-              f"{args.statistic}, clock {args.clock}, input {'x'.join(map(str, lut.input_shape))}, load {load_average()}")
+        luts[mode] = lut = build(
+            args.space,
+            out / f"lut.{mode}.json",
+            settings,
+            shape,
+            args.backbone,
+            args.statistic,
+            args.cache,
+            on_entry,
+            units,
+        )
+        print(
+            f"\n{mode} LUT: {len(lut.entries)} entries ({counts['new']} measured now, {counts['cached']} cached) "
+            f"in {time.perf_counter() - t0:.0f} s; target {lut.target['name']}, {lut.threads} thread(s), "
+            f"{args.statistic}, clock {args.clock}, input {'x'.join(map(str, lut.input_shape))}, load {load_average()}"
+        )
         if args.stop_after == mode:
             return 0
 
@@ -84,10 +103,13 @@ def main(argv=None) -> int:
     results = {}
     for mode, lut in luts.items():
         t0 = time.perf_counter()
-        results[mode] = validate(lut, ValidationPlan(n=args.n, seed=args.seed, train=args.train), args.cache,
-                                 progress=on_arch)
-        print(f"\nvalidation ({mode}): {results[mode]['n']} architectures in {time.perf_counter() - t0:.0f} s "
-              f"({results[mode]['n_train']} train / {results[mode]['n_test']} held-out), load {load_average()}")
+        results[mode] = validate(
+            lut, ValidationPlan(n=args.n, seed=args.seed, train=args.train), args.cache, progress=on_arch
+        )
+        print(
+            f"\nvalidation ({mode}): {results[mode]['n']} architectures in {time.perf_counter() - t0:.0f} s "
+            f"({results[mode]['n_train']} train / {results[mode]['n_test']} held-out), load {load_average()}"
+        )
         files = write_report(results[mode], out / mode, "md")
         if args.stop_after == "archs":
             return 0
@@ -95,10 +117,17 @@ def main(argv=None) -> int:
     if args.repeat:
         first["repeatability"] = repeatability(next(iter(luts.values())), first, args.repeat)
     print_figures(results, first.get("repeatability"))
-    (out / "figures.json").write_text(json.dumps({m: {k: r[k] for k in ("held_out", "raw_all", "n", "n_train",
-                                                                          "n_test", "load_average", "machine")}
-                                                  for m, r in results.items()} |
-                                                 {"repeatability": first.get("repeatability")}, indent=1, default=str))
+    (out / "figures.json").write_text(
+        json.dumps(
+            {
+                m: {k: r[k] for k in ("held_out", "raw_all", "n", "n_train", "n_test", "load_average", "machine")}
+                for m, r in results.items()
+            }
+            | {"repeatability": first.get("repeatability")},
+            indent=1,
+            default=str,
+        )
+    )
     print(f"reports under {out}/<mode>/ (last: {files['report']}), figures {out / 'figures.json'}")
     return 0
 
@@ -111,6 +140,7 @@ def repeatability(lut, result: dict, k: int) -> dict:
     from deploycc.lut.measure_arch import arch_protocol, measure_archs
     from deploycc.lut.predict import Predictor
     from deploycc.lut.timer import LocalTimer
+
     rows = result["architectures"][:k]
     pred = Predictor(lut)
     with tempfile.TemporaryDirectory(prefix="deploycc-repeat-") as fresh:
@@ -120,9 +150,16 @@ def repeatability(lut, result: dict, k: int) -> dict:
     return stats.summary(second, [r["measured_ms"] for r in rows]) | {"second_ms": second, "n": len(rows)}
 
 
-KEYS = [("MAPE %", "mape_pct"), ("bias %", "bias_pct"), ("within 5 %", "within_5_pct"),
-        ("within 10 %", "within_10_pct"), ("max |err| %", "max_abs_error_pct"), ("RMSE ms", "rmse_ms"),
-        ("Kendall tau", "kendall_tau"), ("Spearman rho", "spearman_rho")]
+KEYS = [
+    ("MAPE %", "mape_pct"),
+    ("bias %", "bias_pct"),
+    ("within 5 %", "within_5_pct"),
+    ("within 10 %", "within_10_pct"),
+    ("max |err| %", "max_abs_error_pct"),
+    ("RMSE ms", "rmse_ms"),
+    ("Kendall tau", "kendall_tau"),
+    ("Spearman rho", "spearman_rho"),
+]
 
 
 def print_figures(results: dict, floor: dict | None) -> None:
@@ -131,8 +168,11 @@ def print_figures(results: dict, floor: dict | None) -> None:
     cols = []
     for mode, r in results.items():
         held = r["held_out"]
-        cols += [(f"{mode} raw", held["raw"]), (f"{mode} corrected", held["corrected"]),
-                 (f"{mode} affine", held["affine"])]
+        cols += [
+            (f"{mode} raw", held["raw"]),
+            (f"{mode} corrected", held["corrected"]),
+            (f"{mode} affine", held["affine"]),
+        ]
     first = next(iter(results.values()))
     cols.append(("MACs a*G+b", first["held_out"]["macs"]))
     if floor:
@@ -144,11 +184,19 @@ def print_figures(results: dict, floor: dict | None) -> None:
     macs = first["held_out"]["macs"]["mape_pct"]
     if "in-context" in results:
         ctx = results["in-context"]["held_out"]["raw"]
-        print("goals (in-context raw, held-out): MAPE <= 3 %: {} ({:.2f}); Kendall tau >= 0.90: {} ({}); "
-              ">= 99 % within 10 %: {} ({:.1f}); MAPE <= MACs/3 ({:.2f}): {}".format(
-                  _ok(ctx["mape_pct"] <= 3), ctx["mape_pct"], _ok((ctx["kendall_tau"] or 0) >= 0.90),
-                  _fmt(ctx["kendall_tau"]), _ok(ctx["within_10_pct"] >= 99), ctx["within_10_pct"], macs / 3,
-                  _ok(ctx["mape_pct"] <= macs / 3)))
+        print(
+            "goals (in-context raw, held-out): MAPE <= 3 %: {} ({:.2f}); Kendall tau >= 0.90: {} ({}); "
+            ">= 99 % within 10 %: {} ({:.1f}); MAPE <= MACs/3 ({:.2f}): {}".format(
+                _ok(ctx["mape_pct"] <= 3),
+                ctx["mape_pct"],
+                _ok((ctx["kendall_tau"] or 0) >= 0.90),
+                _fmt(ctx["kendall_tau"]),
+                _ok(ctx["within_10_pct"] >= 99),
+                ctx["within_10_pct"],
+                macs / 3,
+                _ok(ctx["mape_pct"] <= macs / 3),
+            )
+        )
 
 
 def _fmt(v) -> str:

@@ -28,20 +28,29 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from deploycc.pipeline.pipeline import simplify
-from deploycc.pipeline.sources import load_source
 from deploycc.core.macs import conv_macs
 from deploycc.models import zoo_names
 from deploycc.passes import PASSES, PassContext, run_passes
+from deploycc.pipeline.pipeline import simplify
+from deploycc.pipeline.sources import load_source
 from deploycc.targets import TARGET_DIR, load_target
 from deploycc.verify.measure import machine_facts, pin_threads, summarize
 
 REPO = Path(__file__).resolve().parents[1]
-DLA_TARGET = "xavier-dla-int8" if (TARGET_DIR / "xavier-dla-int8.toml").is_file() else \
-    str(REPO / "tests" / "passes" / "xavier-dla-test.toml")
+DLA_TARGET = (
+    "xavier-dla-int8"
+    if (TARGET_DIR / "xavier-dla-int8.toml").is_file()
+    else str(REPO / "tests" / "passes" / "xavier-dla-test.toml")
+)
 # LR-ASPP heads need H, W >= 784 (their 49x49 pool); the ASPP and classification nets do not.
-TVM_SHAPES = {"mac_small": (1, 3, 784, 1568), "lat_small": (1, 3, 784, 1568), "mac_large": (1, 3, 784, 1568),
-              "lat_large": (1, 3, 784, 1568), "mac_xlarge": (1, 3, 512, 1024), "lat_xlarge": (1, 3, 512, 1024)}
+TVM_SHAPES = {
+    "mac_small": (1, 3, 784, 1568),
+    "lat_small": (1, 3, 784, 1568),
+    "mac_large": (1, 3, 784, 1568),
+    "lat_large": (1, 3, 784, 1568),
+    "mac_xlarge": (1, 3, 512, 1024),
+    "lat_xlarge": (1, 3, 512, 1024),
+}
 THREADS = 2
 ORT_ROUNDS, TVM_ROUNDS = 15, 3
 
@@ -68,28 +77,45 @@ def export(name: str, shape=None) -> onnx.ModelProto:
 def pass_figures(name: str) -> dict:
     model = export(name)
     cpu, dla = load_target("cpu"), load_target(DLA_TARGET)
-    passes = [PASSES["fold-bn"](PassContext(cpu)), PASSES["rewrite-dilated"](PassContext(dla)),
-              PASSES["fuse"](PassContext(cpu))]
+    passes = [
+        PASSES["fold-bn"](PassContext(cpu)),
+        PASSES["rewrite-dilated"](PassContext(dla)),
+        PASSES["fuse"](PassContext(cpu)),
+    ]
     after, records = run_passes(model, passes, verify=True)
     folded, _ = run_passes(model, [PASSES["fold-bn"]()], verify=False)
     _, [xavier] = run_passes(folded, [PASSES["fuse"](PassContext(dla))], verify=False)
     legality = records[1].log.stats["legality"]
     return {
         "input_shape": _shape(model),
-        "passes": [{"name": r.name, "nodes_before": r.nodes_before, "nodes_after": r.nodes_after,
-                    "rewrites": len(r.log.rewrites), "refusals": len(r.log.refusals), "seconds": r.seconds,
-                    "verify_seconds": r.verify_seconds,
-                    "max_abs_error": max((s.max_abs for s in r.verification), default=None)} for r in records],
-        "conv_macs_before": conv_macs(model), "conv_macs_after": conv_macs(after),
+        "passes": [
+            {
+                "name": r.name,
+                "nodes_before": r.nodes_before,
+                "nodes_after": r.nodes_after,
+                "rewrites": len(r.log.rewrites),
+                "refusals": len(r.log.refusals),
+                "seconds": r.seconds,
+                "verify_seconds": r.verify_seconds,
+                "max_abs_error": max((s.max_abs for s in r.verification), default=None),
+            }
+            for r in records
+        ],
+        "conv_macs_before": conv_macs(model),
+        "conv_macs_after": conv_macs(after),
         "dla": {k: legality[k] for k in ("dilated_convs", "rewritten", "still_illegal", "verdict")},
         "fusion": {"cpu": _fusion(records[2].log.stats), "xavier": _fusion(xavier.log.stats)},
     }
 
 
 def _fusion(stats: dict) -> dict:
-    return {"groups": len(stats["groups"]), "onchip_memory": stats["onchip_memory"],
-            "dram_unfused": stats["dram_bytes_unfused"], "dram_fused": stats["dram_bytes_fused"],
-            "recompute_macs": stats["recompute_macs"]}
+    return {
+        "groups": len(stats["groups"]),
+        "onchip_memory": stats["onchip_memory"],
+        "dram_unfused": stats["dram_bytes_unfused"],
+        "dram_fused": stats["dram_bytes_fused"],
+        "recompute_macs": stats["recompute_macs"],
+    }
 
 
 def ort_latency(name: str) -> dict:
@@ -138,14 +164,18 @@ def tvm_latency(name: str, tiling: bool) -> dict:
         got = vm["main"](*args).numpy()
         reference = got if reference is None else reference
         runs[label] = (lambda v: lambda: v["main"](*args))(vm)
-        facts[label] = {"compile_seconds": compile_s, "fused_groups": fusion.summary()["groups_fused"],
-                        "max_abs_diff_vs_before": float(np.max(np.abs(got - reference)))}
+        facts[label] = {
+            "compile_seconds": compile_s,
+            "fused_groups": fusion.summary()["groups_fused"],
+            "max_abs_diff_vs_before": float(np.max(np.abs(got - reference))),
+        }
     lat = interleaved(runs, TVM_ROUNDS)
     return out | {k: lat[k] | facts[k] for k in runs}
 
 
 def _feeds(model: onnx.ModelProto) -> dict:
     from deploycc.core.numerics import random_feeds, value_specs
+
     inits = {t.name for t in model.graph.initializer}
     return random_feeds(value_specs([i for i in model.graph.input if i.name not in inits]), 0)
 
@@ -160,26 +190,40 @@ def report(name: str, r: dict) -> None:
     print(f"\n== {name} ({p and r['input_shape']})")
     for x in p:
         err = f"{x['max_abs_error']:.2e}" if x["max_abs_error"] is not None else "-"
-        print(f"  {x['name']:<16} nodes {x['nodes_before']:>4} -> {x['nodes_after']:<4} rewrites {x['rewrites']:>3} "
-              f"refusals {x['refusals']:>2}  pass {x['seconds'] * 1e3:8.1f} ms  verify {x['verify_seconds']:6.2f} s  "
-              f"max abs err {err}")
-    print(f"  conv MACs {r['conv_macs_before'] / 1e9:.3f} G -> {r['conv_macs_after'] / 1e9:.3f} G "
-          f"(x{r['conv_macs_after'] / r['conv_macs_before']:.4f})")
-    print(f"  DLA ({DLA_TARGET}): {r['dla']['dilated_convs']} dilated convs, rewritten {r['dla']['rewritten'] or 'none'}; "
-          f"{r['dla']['verdict']}")
+        print(
+            f"  {x['name']:<16} nodes {x['nodes_before']:>4} -> {x['nodes_after']:<4} rewrites {x['rewrites']:>3} "
+            f"refusals {x['refusals']:>2}  pass {x['seconds'] * 1e3:8.1f} ms  verify {x['verify_seconds']:6.2f} s  "
+            f"max abs err {err}"
+        )
+    print(
+        f"  conv MACs {r['conv_macs_before'] / 1e9:.3f} G -> {r['conv_macs_after'] / 1e9:.3f} G "
+        f"(x{r['conv_macs_after'] / r['conv_macs_before']:.4f})"
+    )
+    print(
+        f"  DLA ({DLA_TARGET}): {r['dla']['dilated_convs']} dilated convs, rewritten {r['dla']['rewritten'] or 'none'}; "
+        f"{r['dla']['verdict']}"
+    )
     for unit, f in r["fusion"].items():
-        print(f"  fuse [{unit}, on-chip {f['onchip_memory'] / 2**20:.2f} MiB]: {f['groups']} groups, est. DRAM "
-              f"{f['dram_unfused'] / 1e6:.1f} MB -> {f['dram_fused'] / 1e6:.1f} MB "
-              f"(x{f['dram_fused'] / f['dram_unfused']:.3f}), recompute {f['recompute_macs'] / 1e6:.1f} M MACs")
+        print(
+            f"  fuse [{unit}, on-chip {f['onchip_memory'] / 2**20:.2f} MiB]: {f['groups']} groups, est. DRAM "
+            f"{f['dram_unfused'] / 1e6:.1f} MB -> {f['dram_fused'] / 1e6:.1f} MB "
+            f"(x{f['dram_fused'] / f['dram_unfused']:.3f}), recompute {f['recompute_macs'] / 1e6:.1f} M MACs"
+        )
     for backend in ("cpu-ort", "cpu"):
         lat = r.get(backend)
         if not lat:
             continue
         base, low = lat["before"]["median_ms"], lat["before"]["min_ms"]
-        parts = [f"{k} {v['median_ms']:.1f} ms (x{v['median_ms'] / base:.3f}; min {v['min_ms']:.1f}, "
-                 f"x{v['min_ms'] / low:.3f})" for k, v in lat.items() if isinstance(v, dict)]
-        print(f"  latency {backend} @ {lat['input_shape']}, {lat['before']['runs']} interleaved runs each, "
-              f"median (min): " + "; ".join(parts))
+        parts = [
+            f"{k} {v['median_ms']:.1f} ms (x{v['median_ms'] / base:.3f}; min {v['min_ms']:.1f}, "
+            f"x{v['min_ms'] / low:.3f})"
+            for k, v in lat.items()
+            if isinstance(v, dict)
+        ]
+        print(
+            f"  latency {backend} @ {lat['input_shape']}, {lat['before']['runs']} interleaved runs each, "
+            f"median (min): " + "; ".join(parts)
+        )
 
 
 def main() -> int:

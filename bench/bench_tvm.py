@@ -35,10 +35,10 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from deploycc.pipeline.pipeline import BuildOptions, build
-from deploycc.pipeline.runtime import open_artifact
 from deploycc.core.shapes import parse_shape
 from deploycc.models import build_module, export_onnx, resolve_arch
+from deploycc.pipeline.pipeline import BuildOptions, build
+from deploycc.pipeline.runtime import open_artifact
 from deploycc.verify.measure import Protocol, load_average, machine_facts, pin_threads
 from deploycc.verify.repeat import time_interleaved
 
@@ -57,8 +57,13 @@ def bench_net(name: str, shape, args, protocol: Protocol, workdir: Path) -> dict
     contenders = {"ort": lambda: sess.run(None, {in_name: feeds["image"]})}
     runs = [("cpu-ort", "cpu-ort", {}), ("cpu_untuned", "cpu", {"tuning_db": str(workdir / "empty-db")})]
     if args.tuning_db:
-        runs.append(("cpu_tuned", "cpu", {"tuning_db": args.tuning_db, "tune_trials": args.tune_trials,
-                                          "trials_per_task": args.trials_per_task}))
+        runs.append(
+            (
+                "cpu_tuned",
+                "cpu",
+                {"tuning_db": args.tuning_db, "tune_trials": args.tune_trials, "trials_per_task": args.trials_per_task},
+            )
+        )
     else:
         row["cpu_tuned_ms"] = "not run (no --tuning-db)"
     for label, target, extra in runs:
@@ -70,7 +75,7 @@ def bench_net(name: str, shape, args, protocol: Protocol, workdir: Path) -> dict
             row["tuning"] = {k: result.manifest["backend_info"].get(k) for k in ("tuning_space", "schedules")}
         manifest, session = open_artifact(out, args.threads)
         pin_threads(manifest.get("backend", ""), args.threads)
-        if manifest.get("backend") == "ort":   # the artifact's own session options, without spinning
+        if manifest.get("backend") == "ort":  # the artifact's own session options, without spinning
             so = session._sess.get_session_options()
             so.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session._sess = ort.InferenceSession(session._sess._model_path, so, providers=["CPUExecutionProvider"])
@@ -82,6 +87,7 @@ def bench_net(name: str, shape, args, protocol: Protocol, workdir: Path) -> dict
     def eager():
         with torch.inference_mode():
             module(x)
+
     contenders["torch"] = eager
     latencies = time_interleaved(list(contenders.values()), protocol, args.threads)
     for label, latency in zip(contenders, latencies):
@@ -111,8 +117,15 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     args = parser.parse_args()
     shape = parse_shape(args.shape)
-    protocol = Protocol(warmup=1, min_repeats=args.runs_per_round, max_repeats=args.rounds * args.runs_per_round,
-                        max_seconds=args.max_seconds, rounds=args.rounds, interleave=8, reject_mad=3.0)
+    protocol = Protocol(
+        warmup=1,
+        min_repeats=args.runs_per_round,
+        max_repeats=args.rounds * args.runs_per_round,
+        max_seconds=args.max_seconds,
+        rounds=args.rounds,
+        interleave=8,
+        reject_mad=3.0,
+    )
     print(json.dumps({"machine": machine_facts(), "threads": args.threads, "shape": args.shape}))
     rows = []
     with tempfile.TemporaryDirectory(prefix="deploycc-bench-tvm-") as tmp:

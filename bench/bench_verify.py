@@ -29,9 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL = REPO / "models" / "zoo" / "trained" / "street_ref.onnx"
 WEIGHTS = REPO.parent / "shared" / "data" / "squeezenas" / "mac_small.pth"
 
-_RUN = ("import json, resource, sys; from deploycc.cli.main import main; rc = main(sys.argv[1:]); "
-        "print(json.dumps({'rc': rc, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), "
-        "file=sys.stderr)")
+_RUN = (
+    "import json, resource, sys; from deploycc.cli.main import main; rc = main(sys.argv[1:]); "
+    "print(json.dumps({'rc': rc, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), "
+    "file=sys.stderr)"
+)
 
 
 def deploycc(*args) -> tuple[dict, float]:
@@ -62,13 +64,23 @@ def bench_target(target: str, model: Path, datasets: dict, threads: int, work: P
     for name, (path, n, size) in datasets.items():
         report, rss = deploycc("verify", artifact, "--data", path, "--threads", threads)
         t = report["timing"]
-        rows.append({"target": target, "data": name, "images": n, "size": size, "artifact_ms": round(latency, 2),
-                     "alone_img_s": round(1e3 / latency, 2), "verify_img_s": round(t["images_per_second"], 2),
-                     "verify_vs_alone": round(t["images_per_second"] * latency / 1e3, 3),
-                     "wait_for_data_s": round(t["waiting_for_data_seconds"], 3),
-                     "decode_s_background": round(t["decode_seconds_in_background"], 3),
-                     "metrics_s": round(t["metrics_seconds"], 3), "peak_rss_mb": round(rss),
-                     "miou": round(report["accuracy"]["miou"], 4)})
+        rows.append(
+            {
+                "target": target,
+                "data": name,
+                "images": n,
+                "size": size,
+                "artifact_ms": round(latency, 2),
+                "alone_img_s": round(1e3 / latency, 2),
+                "verify_img_s": round(t["images_per_second"], 2),
+                "verify_vs_alone": round(t["images_per_second"] * latency / 1e3, 3),
+                "wait_for_data_s": round(t["waiting_for_data_seconds"], 3),
+                "decode_s_background": round(t["decode_seconds_in_background"], 3),
+                "metrics_s": round(t["metrics_seconds"], 3),
+                "peak_rss_mb": round(rss),
+                "miou": round(report["accuracy"]["miou"], 4),
+            }
+        )
     first = next(iter(datasets.values()))
     report, _ = deploycc("verify", artifact, "--data", first[0], "--reference", model, "--threads", threads)
     rows[0]["agreement_pixels"] = report["agreement"]["pixel_agreement"]
@@ -79,6 +91,7 @@ def bench_target(target: str, model: Path, datasets: dict, threads: int, work: P
 
 def published(work: Path, threads: int, n: int) -> list[dict]:
     from deploycc.models import export_onnx, resolve_arch
+
     reference = export_onnx(resolve_arch("mac_small"), work / "mac_small.onnx", weights=WEIGHTS)
     data = synth(work, "full", n, "1024x2048", 3)
     return bench_target("cpu-ort", reference, {"1024x2048": (data, n, "1024x2048")}, threads, work)
@@ -103,11 +116,26 @@ def main() -> None:
         for target in args.targets.split(","):
             rows += bench_target(target, MODEL, datasets, args.threads, work)
         if args.published_n and WEIGHTS.is_file():
-            rows += [{**r, "target": "mac_small " + r["target"]} for r in published(work, args.threads, args.published_n)]
+            rows += [
+                {**r, "target": "mac_small " + r["target"]} for r in published(work, args.threads, args.published_n)
+            ]
         elif args.published_n:
             print(f"published weights not found at {WEIGHTS}: mac_small part skipped", file=sys.stderr)
-    cols = ["target", "data", "artifact_ms", "alone_img_s", "verify_img_s", "verify_vs_alone", "wait_for_data_s",
-            "decode_s_background", "peak_rss_mb", "miou", "agreement_pixels", "agreement_miou", "miou_drop"]
+    cols = [
+        "target",
+        "data",
+        "artifact_ms",
+        "alone_img_s",
+        "verify_img_s",
+        "verify_vs_alone",
+        "wait_for_data_s",
+        "decode_s_background",
+        "peak_rss_mb",
+        "miou",
+        "agreement_pixels",
+        "agreement_miou",
+        "miou_drop",
+    ]
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(_fmt(r.get(c, "")) for c in cols))

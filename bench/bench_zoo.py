@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deploycc.pipeline.pipeline import BuildOptions, build
-from deploycc.pipeline.runtime import open_artifact
 from deploycc.core.shapes import parse_shape
 from deploycc.models import build_module, resolve_arch
+from deploycc.pipeline.pipeline import BuildOptions, build
+from deploycc.pipeline.runtime import open_artifact
 from deploycc.verify.measure import Protocol, machine_facts, time_callable, time_session
 
 NETS = ["mac_small", "lat_small", "mac_large", "lat_large", "mac_xlarge", "lat_xlarge"]
@@ -32,9 +32,13 @@ def bench_net(name: str, shape, threads: int, protocol: Protocol, workdir: Path,
     row = {"net": name, "shape": list(shape)}
     feeds = {"image": np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
     for target in args.targets:
-        options = BuildOptions(input_shape=shape, threads=threads, tuning_db=args.tuning_db,
-                               tune_trials=args.tune_trials if target == "cpu" else 0,
-                               trials_per_task=args.trials_per_task)
+        options = BuildOptions(
+            input_shape=shape,
+            threads=threads,
+            tuning_db=args.tuning_db,
+            tune_trials=args.tune_trials if target == "cpu" else 0,
+            trials_per_task=args.trials_per_task,
+        )
         start = time.perf_counter()
         build(name, target, workdir / f"{name}.{target}", options)
         row[f"{target}_build_s"] = round(time.perf_counter() - start, 2)

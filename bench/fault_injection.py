@@ -64,15 +64,24 @@ class Tally:
 def tiny_model(path: Path, size: int = 32) -> Path:
     """Conv-BN-ReLU-Conv at 1x3xSxS with fixed random weights (an image input, so INT8 calibrates)."""
     rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32) * 0.3, n) for n, s in
-             (("w1", (8, 3, 3, 3)), ("s", (8,)), ("b", (8,)), ("m", (8,)), ("w2", (4, 8, 1, 1)))]
+    inits = [
+        numpy_helper.from_array(rng.standard_normal(s).astype(np.float32) * 0.3, n)
+        for n, s in (("w1", (8, 3, 3, 3)), ("s", (8,)), ("b", (8,)), ("m", (8,)), ("w2", (4, 8, 1, 1)))
+    ]
     inits.append(numpy_helper.from_array(np.abs(rng.standard_normal(8)).astype(np.float32) + 0.5, "v"))
-    nodes = [helper.make_node("Conv", ["image", "w1"], ["c"], pads=[1, 1, 1, 1], name="conv1"),
-             helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["bn"], name="bn1"),
-             helper.make_node("Relu", ["bn"], ["r"], name="relu1"),
-             helper.make_node("Conv", ["r", "w2"], ["logits"], name="conv2")]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("image", 1, [1, 3, size, size])],
-                              [helper.make_tensor_value_info("logits", 1, [1, 4, size, size])], inits)
+    nodes = [
+        helper.make_node("Conv", ["image", "w1"], ["c"], pads=[1, 1, 1, 1], name="conv1"),
+        helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["bn"], name="bn1"),
+        helper.make_node("Relu", ["bn"], ["r"], name="relu1"),
+        helper.make_node("Conv", ["r", "w2"], ["logits"], name="conv2"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("image", 1, [1, 3, size, size])],
+        [helper.make_tensor_value_info("logits", 1, [1, 4, size, size])],
+        inits,
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
     return path
 
@@ -87,8 +96,9 @@ def run(args, env, timeout=900) -> subprocess.CompletedProcess:
 
 
 def sound(path: Path) -> bool:
-    from deploycc.pipeline.artifact import read_manifest
     from deploycc.core.errors import UserError
+    from deploycc.pipeline.artifact import read_manifest
+
     try:
         return bool(read_manifest(path)["verification"]["ok"])
     except UserError:
@@ -108,7 +118,7 @@ def kill_trials(t: Tally, work: Path, model: Path, n: int, rng: random.Random) -
         base = run(["build", model, "-t", target, "-o", work / f"ref-{target}"], env_for(cache, work / "tmp-ref"))
         full = time.perf_counter() - start
         assert base.returncode == 0, base.stderr
-        shutil.rmtree(cache)   # the kills also hit the first calibration and its cache write
+        shutil.rmtree(cache)  # the kills also hit the first calibration and its cache write
         for i in range(n):
             folder = work / f"kill-{target}-{i}"
             out, tmp = folder / "out", folder / "tmp"
@@ -116,8 +126,12 @@ def kill_trials(t: Tally, work: Path, model: Path, n: int, rng: random.Random) -
             existing = i % 2 == 1
             if existing:
                 assert run(["build", model, "-t", target, "-o", out], env).returncode == 0
-            proc = subprocess.Popen(DEPLOYCC + ["build", str(model), "-t", target, "-o", str(out)], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                DEPLOYCC + ["build", str(model), "-t", target, "-o", str(out)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(rng.uniform(0.0, full))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -126,8 +140,11 @@ def kill_trials(t: Tally, work: Path, model: Path, n: int, rng: random.Random) -
             t.add(row, after_kill, "no sound artifact at the path after the kill")
             again = run(["build", model, "-t", target, "-o", out], env)
             left = litter(out, tmp)
-            t.add(f"rerun after kill: exit 0, sound, no litter ({target})",
-                  again.returncode == 0 and sound(out) and not left, f"rc {again.returncode} litter {left} {again.stderr[-200:]}")
+            t.add(
+                f"rerun after kill: exit 0, sound, no litter ({target})",
+                again.returncode == 0 and sound(out) and not left,
+                f"rc {again.returncode} litter {left} {again.stderr[-200:]}",
+            )
 
 
 def concurrency_trials(t: Tally, work: Path, model: Path, n: int) -> None:
@@ -135,21 +152,54 @@ def concurrency_trials(t: Tally, work: Path, model: Path, n: int) -> None:
         k = 2 + i % 3
         folder = work / f"conc-{i}"
         env = env_for(work / "cache-conc", folder / "tmp")
-        procs = [subprocess.Popen(DEPLOYCC + ["build", str(model), "-t", "cpu-int8", "-o", str(folder / "out")], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(k)]
+        procs = [
+            subprocess.Popen(
+                DEPLOYCC + ["build", str(model), "-t", "cpu-int8", "-o", str(folder / "out")],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(k)
+        ]
         codes = [p.wait(900) for p in procs]
-        t.add("concurrent builds (2-4) to one output", all(c == 0 for c in codes) and sound(folder / "out"),
-              f"exit codes {codes}")
+        t.add(
+            "concurrent builds (2-4) to one output",
+            all(c == 0 for c in codes) and sound(folder / "out"),
+            f"exit codes {codes}",
+        )
 
 
 def lut_concurrency(t: Tally, work: Path, n: int) -> None:
     for i in range(n):
         folder = work / f"lut-{i}"
         env = env_for(work / f"cache-lut-{i}", folder / "tmp")
-        args = ["lut", "build", "--space", "fbnet", "--input-shape", "1x3x32x32", "--units", "k3_e1,k3_e6", "-t",
-                "cpu-ort", "--max-repeats", "8", "--cache", folder / "cache"]
-        procs = [subprocess.Popen(DEPLOYCC + [str(a) for a in args] + ["-o", str(folder / f"lut{j}.json")], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for j in (0, 1)]
+        args = [
+            "lut",
+            "build",
+            "--space",
+            "fbnet",
+            "--input-shape",
+            "1x3x32x32",
+            "--units",
+            "k3_e1,k3_e6",
+            "-t",
+            "cpu-ort",
+            "--max-repeats",
+            "8",
+            "--cache",
+            folder / "cache",
+        ]
+        procs = [
+            subprocess.Popen(
+                DEPLOYCC + [str(a) for a in args] + ["-o", str(folder / f"lut{j}.json")],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for j in (0, 1)
+        ]
         codes = [p.wait(1800) for p in procs]
         ok = codes == [0, 0]
         if ok:
@@ -161,6 +211,7 @@ def lut_concurrency(t: Tally, work: Path, n: int) -> None:
 def _reseal(path: Path, edit) -> None:
     """Edit the payload and seal it again with a valid hash (a deliberate, consistent edit)."""
     from deploycc.core.cache import seal
+
     entry = json.loads(path.read_text())
     path.write_text(seal(entry["schema"].split("/")[1], entry["key"], edit(entry["payload"])))
 
@@ -187,7 +238,11 @@ def _scale_ranges(payload, factor=None, swap=False):
     return payload
 
 
-TEXT_EDITS = {"truncate": lambda s: s[: len(s) // 2], "garbage": lambda s: "\x00\xffgarbage", "empty list": lambda s: "[]"}
+TEXT_EDITS = {
+    "truncate": lambda s: s[: len(s) // 2],
+    "garbage": lambda s: "\x00\xffgarbage",
+    "empty list": lambda s: "[]",
+}
 
 
 def corruption_trials(t: Tally, work: Path, model: Path) -> None:
@@ -197,23 +252,38 @@ def corruption_trials(t: Tally, work: Path, model: Path) -> None:
     assert run(["build", model, "-t", "cpu-int8", "-o", out], env).returncode == 0
     (entry,) = (cache / "calibration").glob("*.json")
     good = entry.read_text()
-    edits = {**{k: (lambda p, f=f: p.write_text(f(good))) for k, f in TEXT_EDITS.items()},
-             "flip a byte": lambda p: p.write_bytes(good.encode()[:200] + bytes([good.encode()[200] ^ 4]) + good.encode()[201:]),
-             "x1000 (hash kept)": lambda p: _keep_hash(p, lambda q: _scale_ranges(q, factor=1000.0)),
-             "min/max swapped (hash kept)": lambda p: _keep_hash(p, lambda q: _scale_ranges(q, swap=True))}
+    edits = {
+        **{k: (lambda p, f=f: p.write_text(f(good))) for k, f in TEXT_EDITS.items()},
+        "flip a byte": lambda p: p.write_bytes(
+            good.encode()[:200] + bytes([good.encode()[200] ^ 4]) + good.encode()[201:]
+        ),
+        "x1000 (hash kept)": lambda p: _keep_hash(p, lambda q: _scale_ranges(q, factor=1000.0)),
+        "min/max swapped (hash kept)": lambda p: _keep_hash(p, lambda q: _scale_ranges(q, swap=True)),
+    }
     for name, edit in edits.items():
         entry.write_text(good)
         edit(entry)
         r = run(["build", model, "-t", "cpu-int8", "-o", out], env)
-        t.add("calibration ranges corrupted: reported, rebuilt, exit 0",
-              r.returncode == 0 and "corrupt" in r.stderr and sound(out), f"{name}: rc {r.returncode} {r.stderr[-200:]}")
-    for name, edit in (("x1000 resealed", lambda p: _scale_ranges(p, factor=1000.0)),
-                       ("min/max swapped resealed", lambda p: _scale_ranges(p, swap=True))):
+        t.add(
+            "calibration ranges corrupted: reported, rebuilt, exit 0",
+            r.returncode == 0 and "corrupt" in r.stderr and sound(out),
+            f"{name}: rc {r.returncode} {r.stderr[-200:]}",
+        )
+    for name, edit in (
+        ("x1000 resealed", lambda p: _scale_ranges(p, factor=1000.0)),
+        ("min/max swapped resealed", lambda p: _scale_ranges(p, swap=True)),
+    ):
         entry.write_text(good)
         _reseal(entry, edit)
         r = run(["build", model, "-t", "cpu-int8", "-o", work / f"resealed-{name[:4]}"], env)
-        held = (r.returncode == 0 and "corrupt" in r.stderr) or (r.returncode in (1, 2) and not (work / f"resealed-{name[:4]}").exists())
-        t.add("calibration ranges resealed with nonsense: refused or rebuilt", held, f"{name}: rc {r.returncode} {r.stderr[-200:]}")
+        held = (r.returncode == 0 and "corrupt" in r.stderr) or (
+            r.returncode in (1, 2) and not (work / f"resealed-{name[:4]}").exists()
+        )
+        t.add(
+            "calibration ranges resealed with nonsense: refused or rebuilt",
+            held,
+            f"{name}: rc {r.returncode} {r.stderr[-200:]}",
+        )
     entry.write_text(good)
     lut_corruptions(t, work)
 
@@ -221,32 +291,70 @@ def corruption_trials(t: Tally, work: Path, model: Path) -> None:
 def lut_corruptions(t: Tally, work: Path) -> None:
     folder = work / "lut-corrupt"
     env = env_for(work / "cache-lutc", folder / "tmp")
-    args = ["lut", "build", "--space", "fbnet", "--input-shape", "1x3x32x32", "--units", "k3_e1", "-t", "cpu-ort",
-            "--max-repeats", "8", "--cache", folder / "cache", "-o", folder / "lut.json"]
+    args = [
+        "lut",
+        "build",
+        "--space",
+        "fbnet",
+        "--input-shape",
+        "1x3x32x32",
+        "--units",
+        "k3_e1",
+        "-t",
+        "cpu-ort",
+        "--max-repeats",
+        "8",
+        "--cache",
+        folder / "cache",
+        "-o",
+        folder / "lut.json",
+    ]
     assert run(args, env).returncode == 0
     records = sorted((folder / "cache" / "entries").glob("*.json"))
-    edits = {"garbage": lambda p: p.write_text("\x00garbage"), "truncate": lambda p: p.write_text(p.read_text()[:40]),
-             "median 1e6 (hash kept)": lambda p: _keep_hash(p, lambda r: {**r, "latency": {**r["latency"], "median_ms": 1e6}}),
-             "median 1e6 resealed": lambda p: _reseal(p, lambda r: {**r, "latency": {**r["latency"], "median_ms": 1e6}}),
-             "median -5 resealed": lambda p: _reseal(p, lambda r: {**r, "latency": {**r["latency"], "median_ms": -5}}),
-             "measured false resealed": lambda p: _reseal(p, lambda r: {**r, "measured": False})}
+    edits = {
+        "garbage": lambda p: p.write_text("\x00garbage"),
+        "truncate": lambda p: p.write_text(p.read_text()[:40]),
+        "median 1e6 (hash kept)": lambda p: _keep_hash(
+            p, lambda r: {**r, "latency": {**r["latency"], "median_ms": 1e6}}
+        ),
+        "median 1e6 resealed": lambda p: _reseal(p, lambda r: {**r, "latency": {**r["latency"], "median_ms": 1e6}}),
+        "median -5 resealed": lambda p: _reseal(p, lambda r: {**r, "latency": {**r["latency"], "median_ms": -5}}),
+        "measured false resealed": lambda p: _reseal(p, lambda r: {**r, "measured": False}),
+    }
     for name, edit in edits.items():
         path = records[0]
         edit(path)
         r = run(args, env)
-        t.add("LUT record corrupted: reported, timed again, exit 0",
-              r.returncode == 0 and "corrupt" in r.stderr and json.loads(path.read_text())["payload"]["latency"]["median_ms"] > 0
-              and json.loads(path.read_text())["payload"]["latency"]["median_ms"] < 1e5, f"{name}: rc {r.returncode}")
+        t.add(
+            "LUT record corrupted: reported, timed again, exit 0",
+            r.returncode == 0
+            and "corrupt" in r.stderr
+            and json.loads(path.read_text())["payload"]["latency"]["median_ms"] > 0
+            and json.loads(path.read_text())["payload"]["latency"]["median_ms"] < 1e5,
+            f"{name}: rc {r.returncode}",
+        )
 
 
 def model_fuzz(t: Tally, work: Path, model: Path, n: int, rng: random.Random) -> None:
     """Malformed models and bad options through the CLI in process: exit 0 or 2, never an exception."""
     from deploycc.cli.main import main
+
     raw = model.read_bytes()
-    options = [[], ["--threads", "-4"], ["--calib-images", "0"], ["--max-miou-drop", "nan"], ["--tune-trials", "10"],
-               ["--calib-data", "/nope"], ["--calib-method", "bogus"], ["--input-shape", "1x3x100000x100000"],
-               ["-t", "cpu-int8", "--calib-images", "-5"], ["-t", "cpu-int8", "--max-miou-drop", "-1"],
-               ["--tuning-db", "X"], ["--trials-per-task", "-2"], ["-t", "cpu-int8", "--calib-method", "bogus"]]
+    options = [
+        [],
+        ["--threads", "-4"],
+        ["--calib-images", "0"],
+        ["--max-miou-drop", "nan"],
+        ["--tune-trials", "10"],
+        ["--calib-data", "/nope"],
+        ["--calib-method", "bogus"],
+        ["--input-shape", "1x3x100000x100000"],
+        ["-t", "cpu-int8", "--calib-images", "-5"],
+        ["-t", "cpu-int8", "--max-miou-drop", "-1"],
+        ["--tuning-db", "X"],
+        ["--trials-per-task", "-2"],
+        ["-t", "cpu-int8", "--calib-method", "bogus"],
+    ]
     for i in range(n):
         folder = work / f"fuzz-{i}"
         folder.mkdir()
@@ -269,7 +377,7 @@ def model_fuzz(t: Tally, work: Path, model: Path, n: int, rng: random.Random) ->
             code = main(["build", str(folder / "m.onnx"), "-t", "cpu-ort", "-o", str(folder / "out"), *opts])
             held = code in (0, 2) and (code == 0) == (folder / "out").exists()
             why = f"exit {code}"
-        except BaseException as exc:  # noqa: BLE001 - the failure this trial counts
+        except BaseException as exc:
             held, why = False, f"{type(exc).__name__}: {str(exc)[:120]}"
         row = "malformed model" if not opts else "malformed model + bad option"
         t.add(f"{row}: exit 0 or 2, no traceback", held, f"{['truncate', 'bitflip', 'dims'][kind]} {opts}: {why}")

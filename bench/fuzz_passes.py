@@ -28,8 +28,12 @@ from deploycc.passes import FoldBatchNorm, FuseGroups, PassContext, RewriteDilat
 from deploycc.targets import Target  # noqa: E402
 
 METHODS = ["auto", "keep", "degenerate", "zero-insert", "space-to-batch"]
-DLA = {"accelerator": "DLA", "fallback": "GPU", "native_dilated_conv": True,
-       "conv": {"kernel": [1, 5], "dilation": [1, 2], "padding": [0, 3], "padding_less_than_kernel": True}}
+DLA = {
+    "accelerator": "DLA",
+    "fallback": "GPU",
+    "native_dilated_conv": True,
+    "conv": {"kernel": [1, 5], "dilation": [1, 2], "padding": [0, 3], "padding_less_than_kernel": True},
+}
 
 
 class Tally:
@@ -60,13 +64,25 @@ TALLY = Tally()
 
 def check(chain, method: str, force: bool, memory: int) -> None:
     model = cc.build(chain)
-    chip = Target("chip", "tvm", "fp32", hardware={"peak_ops": {"fp32": 195e9}, "dram_bandwidth": 25e9,
-                                                   "onchip_memory": memory})
-    dla = Target("dla", "ort", "fp32", hardware={"peak_ops": {"fp32": 1e12}, "dram_bandwidth": 137e9,
-                                                 "onchip_memory": memory}, legality=DLA)
+    chip = Target(
+        "chip", "tvm", "fp32", hardware={"peak_ops": {"fp32": 195e9}, "dram_bandwidth": 25e9, "onchip_memory": memory}
+    )
+    dla = Target(
+        "dla",
+        "ort",
+        "fp32",
+        hardware={"peak_ops": {"fp32": 1e12}, "dram_bandwidth": 137e9, "onchip_memory": memory},
+        legality=DLA,
+    )
     opts = {"rewrite-dilated.method": method}
-    _, recs = run_passes(model, [FoldBatchNorm(), RewriteDilatedConv(PassContext(force=force, options=opts)),
-                                 FuseGroups(PassContext(target=chip))])
+    _, recs = run_passes(
+        model,
+        [
+            FoldBatchNorm(),
+            RewriteDilatedConv(PassContext(force=force, options=opts)),
+            FuseGroups(PassContext(target=chip)),
+        ],
+    )
     TALLY.add(recs)
     ctx = PassContext(target=dla)
     _, recs = run_passes(model, [RewriteDilatedConv(ctx), FoldBatchNorm(ctx), FuseGroups(ctx)])
@@ -79,23 +95,37 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    test = settings(max_examples=args.examples, deadline=None, database=None, derandomize=False,
-                    suppress_health_check=list(HealthCheck))(
-        given(cc.chains(max_layers=4, max_size=24), st.sampled_from(METHODS), st.booleans(),
-              st.sampled_from([4096, 65536, 1 << 20]))(check))
+    test = settings(
+        max_examples=args.examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        suppress_health_check=list(HealthCheck),
+    )(
+        given(
+            cc.chains(max_layers=4, max_size=24),
+            st.sampled_from(METHODS),
+            st.booleans(),
+            st.sampled_from([4096, 65536, 1 << 20]),
+        )(check)
+    )
     test = seed(args.seed)(test)
     start = time.perf_counter()
     failed = None
     try:
         test()
-    except Exception as exc:          # hypothesis re-raises the shrunk failure
+    except Exception as exc:  # hypothesis re-raises the shrunk failure
         failed = exc
     seconds = time.perf_counter() - start
-    print(f"fuzz_passes: {TALLY.examples} chains, {sum(TALLY.runs.values())} pass runs in {seconds:.0f} s "
-          f"({1e3 * seconds / max(TALLY.examples, 1):.1f} ms per chain), seed {args.seed}")
+    print(
+        f"fuzz_passes: {TALLY.examples} chains, {sum(TALLY.runs.values())} pass runs in {seconds:.0f} s "
+        f"({1e3 * seconds / max(TALLY.examples, 1):.1f} ms per chain), seed {args.seed}"
+    )
     for name in sorted(TALLY.runs):
-        print(f"  {name:<16} runs {TALLY.runs[name]:>6}  rewrites {TALLY.rewrites[name]:>6}  "
-              f"refusals {TALLY.refusals[name]:>6}  worst error / allowed {TALLY.worst.get(name, 0.0):.3g}")
+        print(
+            f"  {name:<16} runs {TALLY.runs[name]:>6}  rewrites {TALLY.rewrites[name]:>6}  "
+            f"refusals {TALLY.refusals[name]:>6}  worst error / allowed {TALLY.worst.get(name, 0.0):.3g}"
+        )
     print(f"  rewrite-dilated methods applied: {dict(TALLY.methods)}")
     print(f"  oracles used: {dict(TALLY.oracles)}")
     if failed is not None:

@@ -25,21 +25,39 @@ from .builders import LayerInfo, build_head, build_module, build_stem, build_uni
 from .catalog import resolve_arch, unit_codes, zoo_names, zoo_path
 
 __all__ = [
-    "Architecture", "Preprocessing", "LayerInfo", "load_arch", "parse_arch", "save_arch",
-    "resolve_arch", "zoo_names", "zoo_path", "build_module", "build_unit", "build_stem",
-    "build_head", "searchable_layers", "sample_genotype", "unit_codes", "load_weights",
-    "export_onnx", "count_macs",
+    "Architecture",
+    "LayerInfo",
+    "Preprocessing",
+    "build_head",
+    "build_module",
+    "build_stem",
+    "build_unit",
+    "count_macs",
+    "export_onnx",
+    "load_arch",
+    "load_weights",
+    "parse_arch",
+    "resolve_arch",
+    "sample_genotype",
+    "save_arch",
+    "searchable_layers",
+    "unit_codes",
+    "zoo_names",
+    "zoo_path",
 ]
 
 
 def __getattr__(name: str):  # torch-heavy helpers, imported lazily
     if name == "load_weights":
         from .weights import load_weights
+
         return load_weights
     if name == "export_onnx":
         from .export import export_onnx
+
         return export_onnx
     if name == "count_macs":
         from .macs_torch import count_macs
+
         return count_macs
     raise AttributeError(name)

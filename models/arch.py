@@ -28,8 +28,19 @@ from .spaces import SQUEEZENAS_BACKBONES, UNITS, layer_plan, unit_problem
 
 FORMAT, VERSION = "deploycc-arch", 1
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-_KEYS = {"format", "version", "name", "space", "backbone", "head", "genotype", "num_classes",
-         "input_shape", "preprocessing", "description"}
+_KEYS = {
+    "format",
+    "version",
+    "name",
+    "space",
+    "backbone",
+    "head",
+    "genotype",
+    "num_classes",
+    "input_shape",
+    "preprocessing",
+    "description",
+}
 _PRE_KEYS = {"mean", "std", "scale", "layout", "color"}
 _DEFAULTS = {  # space -> (num_classes, input_shape)
     "squeezenas": (19, [1, 3, 1024, 2048]),
@@ -50,8 +61,13 @@ class Preprocessing:
     color: str = "RGB"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mean": list(self.mean), "std": list(self.std), "scale": self.scale,
-                "layout": self.layout, "color": self.color}
+        return {
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "scale": self.scale,
+            "layout": self.layout,
+            "color": self.color,
+        }
 
 
 @dataclass(frozen=True)
@@ -70,8 +86,7 @@ class Architecture:
     source: str = field(default="<dict>", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": self.name,
-                             "space": self.space}
+        d: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": self.name, "space": self.space}
         if self.space == "squeezenas":
             d["backbone"], d["head"] = self.backbone, self.head
         elif self.space == "fbnet":
@@ -88,7 +103,7 @@ class Architecture:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
-    def with_input_shape(self, shape) -> "Architecture":
+    def with_input_shape(self, shape) -> Architecture:
         """A copy at another input shape (validated against this arch's constraints)."""
         d = self.to_dict()
         d["input_shape"] = list(shape)
@@ -121,8 +136,9 @@ def _check_header(d: Any, source: str) -> None:
     if d.get("format") != FORMAT:
         raise _fail(source, "format", f"must be {FORMAT!r}, got {d.get('format')!r}")
     if d.get("version") != VERSION:
-        raise _fail(source, "version", f"unsupported version {d.get('version')!r} "
-                    f"(this deploycc reads version {VERSION})")
+        raise _fail(
+            source, "version", f"unsupported version {d.get('version')!r} (this deploycc reads version {VERSION})"
+        )
     if not isinstance(d.get("name"), str) or not d["name"].strip():
         raise _fail(source, "name", "must be a non-empty string")
     if not isinstance(d.get("description", ""), str):
@@ -141,8 +157,9 @@ def _check_genotype(d: dict, space: str, backbone: str | None, source: str) -> t
     valid = UNITS[space]
     for i, code in enumerate(geno):
         if code not in valid:
-            raise _fail(source, "genotype", f"unknown unit {code!r} at index {i} "
-                        f"(valid {space} units: {', '.join(valid)})")
+            raise _fail(
+                source, "genotype", f"unknown unit {code!r} at index {i} (valid {space} units: {', '.join(valid)})"
+            )
     what = f"the {backbone} backbone" if space == "squeezenas" else "the fbnet space"
     if len(geno) != len(plan):
         raise _fail(source, "genotype", f"has {len(geno)} units, {what} needs {len(plan)}")
@@ -166,8 +183,9 @@ def _check_shape(d: dict, space: str, head: str | None, default, source: str) ->
         if h % 16 or w % 16:
             raise _fail(source, "input_shape", f"H and W must be multiples of 16, got {h}x{w}")
         if head == "lraspp" and min(h, w) < LRASPP_MIN_HW:
-            raise _fail(source, "input_shape", f"the LR-ASPP head's 49x49 pool needs H and W >= "
-                        f"{LRASPP_MIN_HW}, got {h}x{w}")
+            raise _fail(
+                source, "input_shape", f"the LR-ASPP head's 49x49 pool needs H and W >= {LRASPP_MIN_HW}, got {h}x{w}"
+            )
     elif space == "fbnet" and (h % 32 or w % 32):
         raise _fail(source, "input_shape", f"fbnet needs H and W multiples of 32, got {h}x{w}")
     elif space == "squeezenet" and min(h, w) < 32:
@@ -176,8 +194,11 @@ def _check_shape(d: dict, space: str, head: str | None, default, source: str) ->
 
 
 def _numbers(v: Any, n: int) -> bool:
-    return isinstance(v, list) and len(v) == n and all(
-        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+    return (
+        isinstance(v, list)
+        and len(v) == n
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+    )
 
 
 def _check_pre(d: dict, source: str) -> Preprocessing:
@@ -186,8 +207,7 @@ def _check_pre(d: dict, source: str) -> Preprocessing:
         raise _fail(source, "preprocessing", "must be an object")
     unknown = sorted(set(p) - _PRE_KEYS)
     if unknown:
-        raise _fail(source, f"preprocessing.{unknown[0]}", "unknown key "
-                    f"(valid: {', '.join(sorted(_PRE_KEYS))})")
+        raise _fail(source, f"preprocessing.{unknown[0]}", f"unknown key (valid: {', '.join(sorted(_PRE_KEYS))})")
     mean, std = p.get("mean", IMAGENET_MEAN), p.get("std", IMAGENET_STD)
     if not _numbers(mean, 3):
         raise _fail(source, "preprocessing.mean", f"must be 3 numbers, got {mean!r}")
@@ -198,8 +218,7 @@ def _check_pre(d: dict, source: str) -> Preprocessing:
         raise _fail(source, "preprocessing.scale", f"must be a positive number, got {scale!r}")
     layout = _choice(p, "layout", ("NCHW",), "NCHW", source + ": preprocessing")
     color = _choice(p, "color", ("RGB", "BGR"), "RGB", source + ": preprocessing")
-    return Preprocessing(tuple(float(x) for x in mean), tuple(float(x) for x in std),
-                         float(scale), layout, color)
+    return Preprocessing(tuple(float(x) for x in mean), tuple(float(x) for x in std), float(scale), layout, color)
 
 
 def parse_arch(d: Any, source: str = "<arch>") -> Architecture:
@@ -209,12 +228,15 @@ def parse_arch(d: Any, source: str = "<arch>") -> Architecture:
     backbone = head = None
     if space == "squeezenas":
         backbone = _choice(d, "backbone", tuple(SQUEEZENAS_BACKBONES), None, source)
-        head = _choice(d, "head", spaces.SQUEEZENAS_HEADS, SQUEEZENAS_BACKBONES[backbone].head,
-                       source)
+        head = _choice(d, "head", spaces.SQUEEZENAS_HEADS, SQUEEZENAS_BACKBONES[backbone].head, source)
         if head != SQUEEZENAS_BACKBONES[backbone].head:
-            raise _fail(source, "head", f"the {backbone} backbone needs the "
-                        f"{SQUEEZENAS_BACKBONES[backbone].head} head (its low-level feature is at "
-                        f"the stride that head expects), got {head!r}")
+            raise _fail(
+                source,
+                "head",
+                f"the {backbone} backbone needs the "
+                f"{SQUEEZENAS_BACKBONES[backbone].head} head (its low-level feature is at "
+                f"the stride that head expects), got {head!r}",
+            )
     else:
         for key in ("backbone",) + (("head",) if space == "squeezenet" else ()):
             if key in d:
@@ -227,8 +249,18 @@ def parse_arch(d: Any, source: str = "<arch>") -> Architecture:
     if not _is_int(num_classes) or num_classes < 1:
         raise _fail(source, "num_classes", f"must be an integer >= 1, got {num_classes!r}")
     shape = _check_shape(d, space, head, default_shape, source)
-    return Architecture(d["name"], space, geno, backbone, head, num_classes, shape,
-                        _check_pre(d, source), d.get("description", ""), source)
+    return Architecture(
+        d["name"],
+        space,
+        geno,
+        backbone,
+        head,
+        num_classes,
+        shape,
+        _check_pre(d, source),
+        d.get("description", ""),
+        source,
+    )
 
 
 def load_arch(path: str | os.PathLike) -> Architecture:
@@ -243,8 +275,7 @@ def load_arch(path: str | os.PathLike) -> Architecture:
     try:
         d = json.loads(text)
     except json.JSONDecodeError as e:
-        raise UserError(f"{p}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") \
-            from None
+        raise UserError(f"{p}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
     return parse_arch(d, source=str(p))
 
 

@@ -15,26 +15,30 @@ def build_module(arch: Architecture):
     """The PyTorch network of ``arch`` in eval mode (random init; see ``load_weights``)."""
     if arch.space == "squeezenas":
         from .squeezenas import SqueezeNAS
+
         net = SqueezeNAS(arch.backbone, arch.head, list(arch.genotype), arch.num_classes)
     elif arch.space == "fbnet":
         from .fbnet import FBNet
+
         net = FBNet(list(arch.genotype), arch.num_classes)
     else:
         from .squeezenet import SqueezeNet11
+
         net = SqueezeNet11(arch.num_classes)
     return net.eval()
 
 
 def build_unit(space: str, code: str, c_in: int, c_out: int, stride: int):
     """One candidate unit as a standalone eval-mode module (for latency profiling)."""
-    problem = unit_problem(space, code, c_in, c_out, stride) if space in UNITS else \
-        f"unknown space {space!r}"
+    problem = unit_problem(space, code, c_in, c_out, stride) if space in UNITS else f"unknown space {space!r}"
     if problem or space == "squeezenet":
         raise UserError(f"cannot build {space} unit {code!r}: {problem or 'no searchable units'}")
     if space == "squeezenas":
         from .squeezenas_units import Unit
+
         return Unit(code, c_in, c_out, stride).eval()
     from .fbnet import FBNetUnit
+
     return FBNetUnit(code, c_in, c_out, stride).eval()
 
 
@@ -59,8 +63,7 @@ def searchable_layers(arch: Architecture) -> list[LayerInfo]:
     """(index, C_in, C_out, stride, input H/W, unit) of each searchable layer (batch 1)."""
     h, w = halved(arch.input_shape[2]), halved(arch.input_shape[3])  # after the stride-2 stem
     out = []
-    for i, ((ci, co, s), code) in enumerate(zip(layer_plan(arch.space, arch.backbone),
-                                                arch.genotype)):
+    for i, ((ci, co, s), code) in enumerate(zip(layer_plan(arch.space, arch.backbone), arch.genotype)):
         out.append(LayerInfo(i, ci, co, s, h, w, code))
         if s == 2:
             h, w = halved(h), halved(w)
@@ -84,9 +87,11 @@ def build_stem(arch: Architecture):
     """The fixed layers before the first searchable layer (eval mode)."""
     if arch.space == "squeezenas":
         from .squeezenas import stem
+
         return stem(SQUEEZENAS_BACKBONES[arch.backbone].init_ch).eval()
     if arch.space == "fbnet":
         from .fbnet import fbnet_stem
+
         return fbnet_stem().eval()
     raise UserError(f"{arch.name}: squeezenet has no separate stem (no searchable layers)")
 
@@ -99,4 +104,5 @@ def build_head(arch: Architecture):
     fbnet: ``forward(x)`` on the last unit's output (``input_shapes`` has one shape).
     """
     from .heads import standalone_head
+
     return standalone_head(arch, searchable_layers(arch)).eval()

@@ -33,8 +33,7 @@ def resolve_arch(name_or_path: str | Path) -> Architecture:
         return load_arch(zoo_path(s))
     if s.endswith(".json") or Path(s).exists():
         return load_arch(s)
-    raise UserError(f"{s!r} is neither a zoo architecture nor an existing .json file "
-                    f"(zoo: {', '.join(zoo_names())})")
+    raise UserError(f"{s!r} is neither a zoo architecture nor an existing .json file (zoo: {', '.join(zoo_names())})")
 
 
 def unit_codes(space: str) -> list[str]:

@@ -50,8 +50,11 @@ def _inline_identities(model: onnx.ModelProto) -> None:
     inits = {t.name: t for t in model.graph.initializer}
     keep = []
     for node in model.graph.node:
-        if node.op_type == "Identity" and node.input[0] in inits \
-                and node.output[0] not in {o.name for o in model.graph.output}:
+        if (
+            node.op_type == "Identity"
+            and node.input[0] in inits
+            and node.output[0] not in {o.name for o in model.graph.output}
+        ):
             copy = onnx.TensorProto()
             copy.CopyFrom(inits[node.input[0]])
             copy.name = node.output[0]
@@ -66,15 +69,25 @@ def _trace_to_proto(module, shape, opset: int) -> onnx.ModelProto:
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (torch.zeros(shape),), buf, dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True)
+        torch.onnx.export(
+            module,
+            (torch.zeros(shape),),
+            buf,
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            training=torch.onnx.TrainingMode.PRESERVE,
+            do_constant_folding=True,
+        )
     return onnx.load_from_string(buf.getvalue())
 
 
 def _set_metadata(model: onnx.ModelProto, arch: Architecture) -> None:
-    meta = {"deploycc.arch": json.dumps(arch.to_dict(), sort_keys=True),
-            "deploycc.preprocessing": json.dumps(arch.preprocessing.to_dict(), sort_keys=True)}
+    meta = {
+        "deploycc.arch": json.dumps(arch.to_dict(), sort_keys=True),
+        "deploycc.preprocessing": json.dumps(arch.preprocessing.to_dict(), sort_keys=True),
+    }
     keep = [p for p in model.metadata_props if p.key not in meta]
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
@@ -83,8 +96,13 @@ def _set_metadata(model: onnx.ModelProto, arch: Architecture) -> None:
     model.producer_name = "deploycc"
 
 
-def export_onnx(arch: Architecture, out_path: str | os.PathLike, input_shape=None,
-                weights: str | os.PathLike | None = None, opset: int = MIN_OPSET) -> Path:
+def export_onnx(
+    arch: Architecture,
+    out_path: str | os.PathLike,
+    input_shape=None,
+    weights: str | os.PathLike | None = None,
+    opset: int = MIN_OPSET,
+) -> Path:
     """Export ``arch`` (optionally at another ``input_shape``, with trained ``weights``)."""
     if not isinstance(opset, int) or isinstance(opset, bool) or opset < MIN_OPSET:
         raise UserError(f"opset must be an integer >= {MIN_OPSET}, got {opset!r}")
@@ -92,8 +110,7 @@ def export_onnx(arch: Architecture, out_path: str | os.PathLike, input_shape=Non
         try:
             shape_list = [int(v) if float(v) == int(v) else v for v in input_shape]
         except (TypeError, ValueError):
-            raise UserError(f"input shape must be 4 integers [N, C, H, W], got {input_shape!r}") \
-                from None
+            raise UserError(f"input shape must be 4 integers [N, C, H, W], got {input_shape!r}") from None
         arch = arch.with_input_shape(shape_list)
     out = Path(out_path)
     if not out.parent.is_dir():

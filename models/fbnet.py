@@ -26,10 +26,13 @@ class ChannelShuffle(nn.Module):
         return x.reshape(n, g, c // g, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
-def conv_bn(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1,
-            relu: bool = True) -> list[nn.Module]:
-    layers = [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups,
-                        bias=False), nn.BatchNorm2d(c_out)]
+def conv_bn(
+    c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, relu: bool = True
+) -> list[nn.Module]:
+    layers = [
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+    ]
     return layers + [nn.ReLU(inplace=False)] if relu else layers
 
 
@@ -86,8 +89,7 @@ class FBNet(nn.Module):
         super().__init__()
         plan = layer_plan("fbnet")
         self.stem = fbnet_stem()
-        self.units = nn.ModuleList(FBNetUnit(code, ci, co, s)
-                                   for code, (ci, co, s) in zip(genotype, plan))
+        self.units = nn.ModuleList(FBNetUnit(code, ci, co, s) for code, (ci, co, s) in zip(genotype, plan))
         self.head = FBNetHead(plan[-1][1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

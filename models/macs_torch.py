@@ -51,6 +51,7 @@ def count_macs(module: nn.Module, input_shape, on_meta: bool = True) -> MacRepor
                 macs = out.numel() * m.in_features
                 report.linear += macs
             report.per_layer[name] = report.per_layer.get(name, 0) + macs
+
         return fn
 
     for name, m in net.named_modules():

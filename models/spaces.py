@@ -49,13 +49,24 @@ def _fb(code: str) -> UnitSpec:
 
 SQUEEZENAS_UNITS: dict[str, UnitSpec] = {
     c: _sq(c)
-    for c in ("k3e1", "k3e1g2", "k3e3", "k3e6", "k5e1", "k5e1g2", "k5e3", "k5e6",
-              "k3e1d2", "k3e1g2d2", "k3e3d2", "k3e6d2", "skip")
+    for c in (
+        "k3e1",
+        "k3e1g2",
+        "k3e3",
+        "k3e6",
+        "k5e1",
+        "k5e1g2",
+        "k5e3",
+        "k5e6",
+        "k3e1d2",
+        "k3e1g2d2",
+        "k3e3d2",
+        "k3e6d2",
+        "skip",
+    )
 }
 FBNET_UNITS: dict[str, UnitSpec] = {
-    c: _fb(c)
-    for c in ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6",
-              "skip")
+    c: _fb(c) for c in ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "k5_e6", "skip")
 }
 UNITS = {"squeezenas": SQUEEZENAS_UNITS, "fbnet": FBNET_UNITS, "squeezenet": {}}
 
@@ -73,19 +84,29 @@ class Backbone:
 
 
 SQUEEZENAS_BACKBONES: dict[str, Backbone] = {
-    "small": Backbone(16, ((16, 4, 2), (24, 4, 2), (40, 4, 2), (48, 4, 1), (96, 4, 1)),
-                      256, 7, "lraspp", 128),
+    "small": Backbone(16, ((16, 4, 2), (24, 4, 2), (40, 4, 2), (48, 4, 1), (96, 4, 1)), 256, 7, "lraspp", 128),
     # the last stage is 320 channels x final width multiplier 0.5 = 160
-    "large": Backbone(16, ((16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (96, 4, 1),
-                           (160, 4, 1), (160, 1, 1)), None, 8, "lraspp", 128),
-    "xlarge": Backbone(48, ((24, 1, 1), (32, 4, 2), (48, 4, 2), (96, 4, 2), (144, 4, 1),
-                            (240, 4, 1), (320, 1, 1)), None, 4, "aspp", 160),
+    "large": Backbone(
+        16,
+        ((16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (96, 4, 1), (160, 4, 1), (160, 1, 1)),
+        None,
+        8,
+        "lraspp",
+        128,
+    ),
+    "xlarge": Backbone(
+        48,
+        ((24, 1, 1), (32, 4, 2), (48, 4, 2), (96, 4, 2), (144, 4, 1), (240, 4, 1), (320, 1, 1)),
+        None,
+        4,
+        "aspp",
+        160,
+    ),
 }
 SQUEEZENAS_HEADS = ("lraspp", "aspp")
 
 FBNET_STEM = 16
-FBNET_STAGES = ((16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2),
-                (352, 1, 1))
+FBNET_STAGES = ((16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2), (352, 1, 1))
 FBNET_LAST = 1984
 FBNET_HEADS = ("classify",)
 

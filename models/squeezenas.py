@@ -16,8 +16,9 @@ from .squeezenas_units import Unit
 
 def stem(c_out: int) -> nn.Sequential:
     """3x3 stride-2 conv (no bias) - BN - ReLU from RGB."""
-    return nn.Sequential(nn.Conv2d(3, c_out, 3, stride=2, padding=1, bias=False),
-                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=False))
+    return nn.Sequential(
+        nn.Conv2d(3, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=False)
+    )
 
 
 class Encoder(nn.Module):
@@ -29,13 +30,13 @@ class Encoder(nn.Module):
         plan = layer_plan("squeezenas", backbone)
         self.low_level_unit = bb.low_level_unit
         self.conv1 = stem(bb.init_ch)
-        self.residuals = nn.ModuleList(Unit(code, ci, co, s)
-                                       for code, (ci, co, s) in zip(genotype, plan))
+        self.residuals = nn.ModuleList(Unit(code, ci, co, s) for code, (ci, co, s) in zip(genotype, plan))
         c_last = plan[-1][1]
         self.last_conv = None
         if bb.last_conv:
-            self.last_conv = nn.Sequential(nn.Conv2d(c_last, bb.last_conv, 1, bias=False),
-                                           nn.BatchNorm2d(bb.last_conv), nn.ReLU(inplace=False))
+            self.last_conv = nn.Sequential(
+                nn.Conv2d(c_last, bb.last_conv, 1, bias=False), nn.BatchNorm2d(bb.last_conv), nn.ReLU(inplace=False)
+            )
             c_last = bb.last_conv
         self.out_channels = c_last
         self.low_channels = plan[bb.low_level_unit][1]
@@ -65,8 +66,7 @@ class SqueezeNAS(nn.Module):
         super().__init__()
         self.encoder = Encoder(backbone, genotype)
         mid = SQUEEZENAS_BACKBONES[backbone].head_mid
-        self.decoder = build_head(head, self.encoder.out_channels, self.encoder.low_channels,
-                                  mid, num_classes)
+        self.decoder = build_head(head, self.encoder.out_channels, self.encoder.low_channels, mid, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         high, low = self.encoder(x)

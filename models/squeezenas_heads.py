@@ -17,11 +17,9 @@ from torch import nn
 class ConvBNReLU(nn.Module):
     """Conv (no bias) - BN - ReLU with ``conv``/``bn``/``relu`` attribute names."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int = 1, padding: int = 0,
-                 dilation: int = 1, groups: int = 1):
+    def __init__(self, c_in: int, c_out: int, kernel: int = 1, padding: int = 0, dilation: int = 1, groups: int = 1):
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation,
-                              groups=groups, bias=False)
+        self.conv = nn.Conv2d(c_in, c_out, kernel, padding=padding, dilation=dilation, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(c_out)
         self.relu = nn.ReLU(inplace=False)
 

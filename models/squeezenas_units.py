@@ -28,8 +28,9 @@ class FactorizedReduce(nn.Module):
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
 
 
-def inverted_residual_op(c_in: int, c_out: int, stride: int, kernel: int, expansion: int,
-                         groups: int = 1, dilation: int = 1) -> nn.Sequential:
+def inverted_residual_op(
+    c_in: int, c_out: int, stride: int, kernel: int, expansion: int, groups: int = 1, dilation: int = 1
+) -> nn.Sequential:
     """1x1 group conv-BN-ReLU, KxK depthwise conv-BN-ReLU, 1x1 group conv-BN."""
     hidden = round(c_in * expansion)
     pad = (kernel - 1) // 2 * dilation
@@ -37,8 +38,7 @@ def inverted_residual_op(c_in: int, c_out: int, stride: int, kernel: int, expans
         nn.Conv2d(c_in, hidden, 1, groups=groups, bias=False),
         nn.BatchNorm2d(hidden),
         nn.ReLU(inplace=False),
-        nn.Conv2d(hidden, hidden, kernel, stride=stride, padding=pad, dilation=dilation,
-                  groups=hidden, bias=False),
+        nn.Conv2d(hidden, hidden, kernel, stride=stride, padding=pad, dilation=dilation, groups=hidden, bias=False),
         nn.BatchNorm2d(hidden),
         nn.ReLU(inplace=False),
         nn.Conv2d(hidden, c_out, 1, groups=groups, bias=False),
@@ -51,8 +51,7 @@ def skip_op(c_in: int, c_out: int, stride: int) -> nn.Module:
     if stride == 2:
         return FactorizedReduce(c_in, c_out)
     if c_in != c_out:
-        return nn.Sequential(nn.ReLU(inplace=False), nn.Conv2d(c_in, c_out, 1, bias=False),
-                             nn.BatchNorm2d(c_out))
+        return nn.Sequential(nn.ReLU(inplace=False), nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
     return nn.Identity()
 
 
@@ -70,8 +69,7 @@ class Unit(nn.Module):
             self.op = skip_op(c_in, c_out, stride)
             self.residual = False
         else:
-            self.op = inverted_residual_op(c_in, c_out, stride, spec.kernel, spec.expansion,
-                                           spec.groups, spec.dilation)
+            self.op = inverted_residual_op(c_in, c_out, stride, spec.kernel, spec.expansion, spec.groups, spec.dilation)
             self.residual = stride == 1 and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

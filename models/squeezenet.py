@@ -20,8 +20,9 @@ class Fire(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.squeeze_activation(self.squeeze(x))
-        return torch.cat([self.expand1x1_activation(self.expand1x1(x)),
-                          self.expand3x3_activation(self.expand3x3(x))], 1)
+        return torch.cat(
+            [self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1
+        )
 
 
 def _pool() -> nn.MaxPool2d:
@@ -35,15 +36,25 @@ class SqueezeNet11(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, stride=2), nn.ReLU(inplace=False), _pool(),
-            Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), _pool(),
-            Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), _pool(),
-            Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),
-            Fire(384, 64, 256, 256), Fire(512, 64, 256, 256),
+            nn.Conv2d(3, 64, kernel_size=3, stride=2),
+            nn.ReLU(inplace=False),
+            _pool(),
+            Fire(64, 16, 64, 64),
+            Fire(128, 16, 64, 64),
+            _pool(),
+            Fire(128, 32, 128, 128),
+            Fire(256, 32, 128, 128),
+            _pool(),
+            Fire(256, 48, 192, 192),
+            Fire(384, 48, 192, 192),
+            Fire(384, 64, 256, 256),
+            Fire(512, 64, 256, 256),
         )
         self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout), nn.Conv2d(512, num_classes, kernel_size=1),
-            nn.ReLU(inplace=False), nn.AdaptiveAvgPool2d((1, 1)),
+            nn.Dropout(p=dropout),
+            nn.Conv2d(512, num_classes, kernel_size=1),
+            nn.ReLU(inplace=False),
+            nn.AdaptiveAvgPool2d((1, 1)),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

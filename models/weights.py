@@ -25,14 +25,23 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sd = torch.load(p, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError,
-            ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
+    except (
+        RuntimeError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        IndexError,
+    ) as e:
         first = first_line(e)
         raise UserError(f"{p}: not a readable PyTorch state dict ({first[:160]})") from None
     if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
         sd = sd["state_dict"]
-    if not isinstance(sd, dict) or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
         raise UserError(f"{p}: not a state dict (expected a mapping of names to tensors)")
     return sd
 
@@ -48,17 +57,17 @@ def state_dict_problems(module: nn.Module, sd: dict[str, torch.Tensor]) -> list[
     """Human-readable differences between a module's state dict and ``sd`` (empty: match)."""
     own = module.state_dict()
     missing, unexpected = set(own) - set(sd), set(sd) - set(own)
-    mismatched = [k for k in sorted(set(own) & set(sd))
-                  if tuple(own[k].shape) != tuple(sd[k].shape)]
+    mismatched = [k for k in sorted(set(own) & set(sd)) if tuple(own[k].shape) != tuple(sd[k].shape)]
     out = []
     if missing:
         out.append(f"missing {len(missing)} keys: {_fmt(missing, own)}")
     if unexpected:
         out.append(f"unexpected {len(unexpected)} keys: {_fmt(unexpected, sd)}")
     if mismatched:
-        out.append(f"{len(mismatched)} shape mismatches: " + ", ".join(
-            f"{k} file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-            for k in mismatched[:_SHOW]))
+        out.append(
+            f"{len(mismatched)} shape mismatches: "
+            + ", ".join(f"{k} file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}" for k in mismatched[:_SHOW])
+        )
     return out
 
 

@@ -29,5 +29,22 @@ from .manager import PassRecord, check_invariants, name_nodes, op_histogram, run
 from .registry import PASSES, check_pass_options, pass_names, register_pass, resolve_passes
 from .rewrite_dilated import RewriteDilatedConv
 
-__all__ = ["PASSES", "DeployPass", "FoldBatchNorm", "FuseGroups", "RewriteDilatedConv", "PassContext", "PassFailed", "PassLog", "PassRecord", "check_invariants",
-           "check_pass_options", "name_nodes", "op_histogram", "pass_names", "register_pass", "resolve_passes", "run_passes"]
+__all__ = [
+    "PASSES",
+    "DeployPass",
+    "FoldBatchNorm",
+    "FuseGroups",
+    "PassContext",
+    "PassFailed",
+    "PassLog",
+    "PassRecord",
+    "RewriteDilatedConv",
+    "check_invariants",
+    "check_pass_options",
+    "name_nodes",
+    "op_histogram",
+    "pass_names",
+    "register_pass",
+    "resolve_passes",
+    "run_passes",
+]

@@ -78,7 +78,7 @@ def _bias(b, n: int) -> np.ndarray:
 
 
 def _cast(a: np.ndarray, dtype) -> np.ndarray:
-    with np.errstate(over="ignore", invalid="ignore"):   # an overflow is reported below
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
         out = a.astype(dtype)
     if not np.all(np.isfinite(out)):
         raise FoldError(f"a folded value is not finite in {np.dtype(dtype).name}")

@@ -52,8 +52,9 @@ def conv_geometry(node: ir.Node) -> tuple[ConvGeometry | None, str | None]:
     dilations = ints_attr(node, "dilations", (1,) * rank)
     in_shape = static_shape(node.inputs[0])
     auto_pad = str_attr(node, "auto_pad", "NOTSET")
-    pads = resolve_pads(auto_pad, ints_attr(node, "pads", None), in_shape[2:] if in_shape else None,
-                        kernel, strides, dilations)
+    pads = resolve_pads(
+        auto_pad, ints_attr(node, "pads", None), in_shape[2:] if in_shape else None, kernel, strides, dilations
+    )
     if pads is None:
         return None, f"auto_pad {auto_pad} needs a static input shape to resolve"
     return ConvGeometry(kernel, strides, dilations, pads, int_attr(node, "group", 1), in_shape, w_shape[0]), None
@@ -80,9 +81,12 @@ def new_initializer(graph: ir.Graph, name: str, array: np.ndarray) -> ir.Value:
     unique, i = name, 1
     while unique in taken:
         unique, i = f"{name}.{i}", i + 1
-    value = ir.Value(name=unique, shape=ir.Shape(array.shape),
-                     type=ir.TensorType(ir.DataType.from_numpy(array.dtype)),
-                     const_value=ir.tensor(array, name=unique))
+    value = ir.Value(
+        name=unique,
+        shape=ir.Shape(array.shape),
+        type=ir.TensorType(ir.DataType.from_numpy(array.dtype)),
+        const_value=ir.tensor(array, name=unique),
+    )
     graph.register_initializer(value)
     return value
 

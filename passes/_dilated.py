@@ -21,8 +21,8 @@ them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 import onnx_ir as ir
@@ -40,7 +40,7 @@ class Candidate:
     geom: ConvGeometry | None = None
     extra_ops: tuple[str, ...] = ()
     fallback_ops: tuple[str, ...] = ()
-    factor: tuple[int, int] | None = None     # zero-insert: zeros inserted per axis + 1 (d = full)
+    factor: tuple[int, int] | None = None  # zero-insert: zeros inserted per axis + 1 (d = full)
     macs: int | None = None
     bytes: int | None = None
     violations: list[str] = field(default_factory=list)
@@ -52,19 +52,29 @@ class Candidate:
         d = {"method": self.method, "ok": self.ok} | ({"factor": list(self.factor)} if self.factor else {})
         if not self.ok:
             return d | {"why_not": self.why_not}
-        return d | {"kernel": list(self.geom.kernel), "dilations": list(self.geom.dilations),
-                    "pads": list(self.geom.pads), "extra_ops": list(self.extra_ops),
-                    "fallback_ops": list(self.fallback_ops), "macs": self.macs,
-                    "bytes": self.bytes, "violations": self.violations, "tier": self.tier,
-                    "est_seconds": self.seconds}
+        return d | {
+            "kernel": list(self.geom.kernel),
+            "dilations": list(self.geom.dilations),
+            "pads": list(self.geom.pads),
+            "extra_ops": list(self.extra_ops),
+            "fallback_ops": list(self.fallback_ops),
+            "macs": self.macs,
+            "bytes": self.bytes,
+            "violations": self.violations,
+            "tier": self.tier,
+            "est_seconds": self.seconds,
+        }
 
 
 def candidates(conv: ir.Node, g: ConvGeometry, elem: int) -> list[Candidate]:
     w_elems = int(np.prod(conv.inputs[1].const_value.shape))
     full = tuple(g.dilations)
     partial = [(mh, mw) for mh in _divisors(full[0]) for mw in _divisors(full[1]) if (mh, mw) not in ((1, 1), full)]
-    return ([_keep(g, w_elems, elem), _degenerate(g, w_elems, elem), _zero_insert(g, w_elems, elem, full)]
-            + [_zero_insert(g, w_elems, elem, f) for f in partial] + [_space_to_batch(g, w_elems, elem)])
+    return (
+        [_keep(g, w_elems, elem), _degenerate(g, w_elems, elem), _zero_insert(g, w_elems, elem, full)]
+        + [_zero_insert(g, w_elems, elem, f) for f in partial]
+        + [_space_to_batch(g, w_elems, elem)]
+    )
 
 
 # ---------------------------------------------------------------- candidates
@@ -80,8 +90,14 @@ def _io_bytes(g: ConvGeometry, elem: int) -> int | None:
 
 def _keep(g: ConvGeometry, w_elems: int, elem: int) -> Candidate:
     io = _io_bytes(g, elem)
-    return Candidate("keep", True, geom=g, macs=g.macs(), bytes=None if io is None else io + w_elems * elem,
-                     apply=lambda graph, conv: _resolve_pads(conv, g))
+    return Candidate(
+        "keep",
+        True,
+        geom=g,
+        macs=g.macs(),
+        bytes=None if io is None else io + w_elems * elem,
+        apply=lambda graph, conv: _resolve_pads(conv, g),
+    )
 
 
 def _resolve_pads(conv: ir.Node, g: ConvGeometry) -> list[str]:
@@ -114,8 +130,11 @@ def _degenerate(g: ConvGeometry, w_elems: int, elem: int) -> Candidate:
         begins.append(begin - lo * g.dilations[a])
         ends.append(end - (g.kernel[a] - 1 - hi) * g.dilations[a])
     if tuple(kernel) == g.kernel:
-        return Candidate("degenerate", False, f"every kernel tap reads real input (dilation {list(g.dilations)} "
-                                              f"< spatial size {list(g.in_shape[2:])})")
+        return Candidate(
+            "degenerate",
+            False,
+            f"every kernel tap reads real input (dilation {list(g.dilations)} < spatial size {list(g.in_shape[2:])})",
+        )
     if min(begins + ends) < 0:
         return Candidate("degenerate", False, "dropping the dead taps would need negative padding")
     new = replace(g, kernel=tuple(kernel), dilations=tuple(dil), pads=tuple(begins + ends))
@@ -127,7 +146,7 @@ def _degenerate(g: ConvGeometry, w_elems: int, elem: int) -> Candidate:
     def apply(graph: ir.Graph, conv: ir.Node) -> list[str]:
         w = conv.inputs[1]
         (h0, h1), (w0, w1) = spans
-        sliced = np.ascontiguousarray(w.const_value.numpy()[:, :, h0:h1 + 1, w0:w1 + 1])
+        sliced = np.ascontiguousarray(w.const_value.numpy()[:, :, h0 : h1 + 1, w0 : w1 + 1])
         conv.replace_input_with(1, new_initializer(graph, f"{conv.name}.live_taps_weight", sliced))
         set_conv_attrs(conv, kernel=kernel, dilations=dil, pads=new.pads)
         release(graph, [w])
@@ -148,14 +167,21 @@ def _zero_insert(g: ConvGeometry, w_elems: int, elem: int, factor: tuple[int, in
         w = conv.inputs[1]
         old = w.const_value.numpy()
         wide = np.zeros(old.shape[:2] + kernel, dtype=old.dtype)
-        wide[:, :, ::factor[0], ::factor[1]] = old
+        wide[:, :, :: factor[0], :: factor[1]] = old
         conv.replace_input_with(1, new_initializer(graph, f"{conv.name}.zero_inserted_weight", wide))
         set_conv_attrs(conv, kernel=kernel, dilations=dilations, pads=g.pads)
         release(graph, [w])
         return [conv.name]
 
-    return Candidate("zero-insert", True, geom=new, macs=new.macs(), factor=factor,
-                     bytes=None if io is None else io + new_w * elem, apply=apply)
+    return Candidate(
+        "zero-insert",
+        True,
+        geom=new,
+        macs=new.macs(),
+        factor=factor,
+        bytes=None if io is None else io + new_w * elem,
+        apply=apply,
+    )
 
 
 def _divisors(n: int) -> list[int]:
@@ -177,20 +203,34 @@ def _space_to_batch(g: ConvGeometry, w_elems: int, elem: int) -> Candidate:
     o = [qi - k + 1 for qi, k in zip(q, g.kernel)]
     phase = replace(g, dilations=(1, 1), pads=(0, 0, 0, 0), in_shape=(n * d * d, c, q[0], q[1]))
     batch1 = n == 1
-    ops = ("Pad", "SpaceToDepth", "Reshape", "Reshape", "DepthToSpace", "Slice") if batch1 else \
-        ("Pad", "Transpose", "SpaceToDepth", "Transpose", "Transpose", "DepthToSpace", "Transpose", "Slice")
+    ops = (
+        ("Pad", "SpaceToDepth", "Reshape", "Reshape", "DepthToSpace", "Slice")
+        if batch1
+        else ("Pad", "Transpose", "SpaceToDepth", "Transpose", "Transpose", "DepthToSpace", "Transpose", "Slice")
+    )
     x_pad = n * c * (padded[0] + extra[0]) * (padded[1] + extra[1])
     y_ph = n * d * d * g.out_channels * o[0] * o[1]
     y = n * g.out_channels * g.out_size(0) * g.out_size(1)
-    moves = (g.in_shape[0] * c * h * w + x_pad) + x_pad * 2 * (1 if batch1 else 3) + \
-        y_ph * 2 * (1 if batch1 else 3) + (y_ph + y)        # pad, split (+transposes), merge (+transposes), slice
+    moves = (
+        (g.in_shape[0] * c * h * w + x_pad)
+        + x_pad * 2 * (1 if batch1 else 3)
+        + y_ph * 2 * (1 if batch1 else 3)
+        + (y_ph + y)
+    )  # pad, split (+transposes), merge (+transposes), slice
     conv_bytes = x_pad + y_ph + w_elems
 
     def apply(graph: ir.Graph, conv: ir.Node) -> list[str]:
         return _apply_space_to_batch(graph, conv, g, d, extra, batch1)
 
-    return Candidate("space-to-batch", True, geom=phase, extra_ops=ops, macs=phase.macs(),
-                     bytes=(moves + conv_bytes) * elem, apply=apply)
+    return Candidate(
+        "space-to-batch",
+        True,
+        geom=phase,
+        extra_ops=ops,
+        macs=phase.macs(),
+        bytes=(moves + conv_bytes) * elem,
+        apply=apply,
+    )
 
 
 # ---------------------------------------------------------------- space-to-batch construction
@@ -203,8 +243,9 @@ def _apply_space_to_batch(graph: ir.Graph, conv: ir.Node, g: ConvGeometry, d: in
     made: list[ir.Node] = []
 
     def node(op: str, inputs, suffix: str, **attrs) -> ir.Value:
-        made.append(ir.node(op, inputs, attributes=attrs or None,
-                            name=unique_node_name(graph, f"{conv.name}/s2b_{suffix}")))
+        made.append(
+            ir.node(op, inputs, attributes=attrs or None, name=unique_node_name(graph, f"{conv.name}/s2b_{suffix}"))
+        )
         return made[-1].outputs[0]
 
     def ints(suffix: str, values) -> ir.Value:
@@ -229,7 +270,7 @@ def _apply_space_to_batch(graph: ir.Graph, conv: ir.Node, g: ConvGeometry, d: in
 
     y = conv.outputs[0]
     uses, is_output, y_type, y_shape = list(y.uses()), y.is_graph_output(), y.type, y.shape
-    y.shape = None            # now holds the d*d phases, not the conv's output
+    y.shape = None  # now holds the d*d phases, not the conv's output
     o = [qi - k + 1 for qi, k in zip(q, g.kernel)]
     if batch1:
         z = node("Reshape", [y, ints("merge_shape", [1, d * d * g.out_channels, o[0], o[1]])], "unphase")
@@ -239,8 +280,11 @@ def _apply_space_to_batch(graph: ir.Graph, conv: ir.Node, g: ConvGeometry, d: in
         z = node("DepthToSpace", [z], "merge", blocksize=d, mode="DCR")
         z = node("Transpose", [z], "to_nchw", perm=[1, 0, 2, 3])
     if any(extra):
-        z = node("Slice", [z, ints("starts", [0, 0]), ints("ends", [g.out_size(0), g.out_size(1)]),
-                           ints("axes", [2, 3])], "crop")
+        z = node(
+            "Slice",
+            [z, ints("starts", [0, 0]), ints("ends", [g.out_size(0), g.out_size(1)]), ints("axes", [2, 3])],
+            "crop",
+        )
     graph.insert_after(conv, made)
     for use in uses:
         use.node.replace_input_with(use.idx, z)

@@ -53,7 +53,7 @@ class Tensor:
 class Op:
     name: str
     op_type: str
-    inputs: tuple[str, ...]          # activation tensors read (constants count as weights)
+    inputs: tuple[str, ...]  # activation tensors read (constants count as weights)
     output: str
     fusable: bool = True
     kernel: tuple[int, int] = (1, 1)
@@ -62,14 +62,14 @@ class Op:
     pad_begin: tuple[int, int] = (0, 0)
     macs: int = 0
     weight_bytes: int = 0
-    unfused_bytes: int = 0           # inputs + output + weights, for every node
+    unfused_bytes: int = 0  # inputs + output + weights, for every node
 
 
 @dataclass(frozen=True)
 class Costs:
-    bandwidth: float                 # DRAM bytes per second
-    mac_rate: float                  # MACs per second
-    budget: int                      # on-chip bytes a tile's working set may use (alpha * memory)
+    bandwidth: float  # DRAM bytes per second
+    mac_rate: float  # MACs per second
+    budget: int  # on-chip bytes a tile's working set may use (alpha * memory)
 
 
 @dataclass
@@ -87,11 +87,19 @@ class GroupPlan:
     seconds_after: float
 
     def to_dict(self) -> dict:
-        return {"ops": self.ops, "output": self.output, "tile": list(self.tile), "tiles": self.tiles,
-                "working_set": self.working_set, "weights_resident": self.weights_resident,
-                "dram_before": self.dram_before, "dram_after": self.dram_after,
-                "recompute_macs": self.recompute_macs, "seconds_before": self.seconds_before,
-                "seconds_after": self.seconds_after}
+        return {
+            "ops": self.ops,
+            "output": self.output,
+            "tile": list(self.tile),
+            "tiles": self.tiles,
+            "working_set": self.working_set,
+            "weights_resident": self.weights_resident,
+            "dram_before": self.dram_before,
+            "dram_after": self.dram_after,
+            "recompute_macs": self.recompute_macs,
+            "seconds_before": self.seconds_before,
+            "seconds_after": self.seconds_after,
+        }
 
 
 @dataclass
@@ -147,10 +155,21 @@ def evaluate(ops: list[Op], tensors: dict[str, Tensor], costs: Costs) -> GroupPl
     for th, eh in per_axis[0].items():
         for tw, ew in per_axis[1].items():
             act = sum(eh[n][1] * ew[n][1] * tensors[n].channels * tensors[n].elem for n in eh)
-            reads = sum(eh[n][0] * ew[n][0] * tensors[n].channels * tensors[n].elem * tensors[n].batch
-                        for n in eh if n not in produced)
-            recompute = sum(int(op.macs * (eh[op.output][0] * ew[op.output][0] / (tensors[op.output].size[0] *
-                                           tensors[op.output].size[1]) - 1)) for op in ops)
+            reads = sum(
+                eh[n][0] * ew[n][0] * tensors[n].channels * tensors[n].elem * tensors[n].batch
+                for n in eh
+                if n not in produced
+            )
+            recompute = sum(
+                int(
+                    op.macs
+                    * (
+                        eh[op.output][0] * ew[op.output][0] / (tensors[op.output].size[0] * tensors[op.output].size[1])
+                        - 1
+                    )
+                )
+                for op in ops
+            )
             tiles = -(-out.size[0] // th) * -(-out.size[1] // tw) * out.batch
             for resident in (True, False):
                 ws = act + (weights if resident else largest_w)
@@ -160,13 +179,30 @@ def evaluate(ops: list[Op], tensors: dict[str, Tensor], costs: Costs) -> GroupPl
                 seconds = dram / costs.bandwidth + recompute / costs.mac_rate
                 # ties go to fewer, larger tiles (the model has no per-tile overhead term)
                 if seconds < seconds_before and (best is None or (seconds, tiles) < (best.seconds_after, best.tiles)):
-                    best = GroupPlan([op.name for op in ops], out.name, (th, tw), tiles, ws, resident,
-                                     before, dram, recompute, seconds_before, seconds)
+                    best = GroupPlan(
+                        [op.name for op in ops],
+                        out.name,
+                        (th, tw),
+                        tiles,
+                        ws,
+                        resident,
+                        before,
+                        dram,
+                        recompute,
+                        seconds_before,
+                        seconds,
+                    )
     return best
 
 
-def partition(ops: list[Op], tensors: dict[str, Tensor], consumers: dict[str, set[str]],
-              graph_outputs: set[str], costs: Costs, max_ops: int = 10) -> Plan:
+def partition(
+    ops: list[Op],
+    tensors: dict[str, Tensor],
+    consumers: dict[str, set[str]],
+    graph_outputs: set[str],
+    costs: Costs,
+    max_ops: int = 10,
+) -> Plan:
     """Choose fusion groups over ``ops`` (topological order) by dynamic programming."""
     n = len(ops)
     best = [0.0] * (n + 1)

@@ -27,7 +27,7 @@ class PassFailed(GateFailed):
 class PassContext:
     """What a pass may know about the build: the target's data and the user's options."""
 
-    target: Target | None = None     # None: no target rules, the cpu target's figures
+    target: Target | None = None  # None: no target rules, the cpu target's figures
     force: bool = False
     options: dict = field(default_factory=dict)
 
@@ -73,5 +73,9 @@ class DeployPass(ir.passes.InPlacePass):
 
     @classmethod
     def describe(cls) -> dict:
-        return {"name": cls.name, "summary": cls.summary, "requires": list(cls.requires_doc),
-                "ensures": list(cls.ensures_doc)}
+        return {
+            "name": cls.name,
+            "summary": cls.summary,
+            "requires": list(cls.requires_doc),
+            "ensures": list(cls.ensures_doc),
+        }

@@ -88,8 +88,11 @@ class FoldBatchNorm(DeployPass):
             node.attributes["beta"] = ir.AttrFloat32("beta", 1.0)
         _bypass(graph, bn, node.outputs[0])
         release(graph, old)
-        self.log.rewrite([node.name, bn.name], f"{node.op_type}+BatchNormalization -> {node.op_type}",
-                         weight_spread=bnm.spread(new_w))
+        self.log.rewrite(
+            [node.name, bn.name],
+            f"{node.op_type}+BatchNormalization -> {node.op_type}",
+            weight_spread=bnm.spread(new_w),
+        )
         return True
 
     def _fold_into_consumer(self, graph: ir.Graph, bn: ir.Node) -> bool | str:
@@ -119,8 +122,9 @@ class FoldBatchNorm(DeployPass):
         conv.replace_input_with(0, bn.inputs[0])
         graph.remove(bn, safe=True)
         release(graph, old)
-        self.log.rewrite([bn.name, conv.name], "BatchNormalization+Conv (unpadded) -> Conv",
-                         weight_spread=bnm.spread(new_w))
+        self.log.rewrite(
+            [bn.name, conv.name], "BatchNormalization+Conv (unpadded) -> Conv", weight_spread=bnm.spread(new_w)
+        )
         return True
 
 
@@ -186,8 +190,7 @@ def _fold_math(node: ir.Node, s: np.ndarray, t: np.ndarray):
     if node.op_type == "ConvTranspose":
         return bnm.into_conv_transpose(w, b, s, t, int_attr(node, "group", 1))
     beta = node.attributes.get("beta")
-    return bnm.into_gemm(w, b, float(beta.value) if beta is not None else 1.0,
-                         bool(int_attr(node, "transB", 0)), s, t)
+    return bnm.into_gemm(w, b, float(beta.value) if beta is not None else 1.0, bool(int_attr(node, "transB", 0)), s, t)
 
 
 def _replace_params(graph: ir.Graph, node: ir.Node, w: np.ndarray, b: np.ndarray) -> None:

@@ -34,8 +34,22 @@ from ._fusion_cost import Costs, Op, Plan, Tensor, partition
 from .base import DeployPass
 
 GROUP_KEY, TILE_KEY, PLAN_KEY = "deploycc.fusion.group", "deploycc.fusion.tile", "deploycc.fusion_plan"
-_UNARY = {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh", "Elu", "Softplus", "Neg",
-          "Abs", "Sqrt", "Exp", "Identity"}
+_UNARY = {
+    "Relu",
+    "Clip",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "LeakyRelu",
+    "Tanh",
+    "Elu",
+    "Softplus",
+    "Neg",
+    "Abs",
+    "Sqrt",
+    "Exp",
+    "Identity",
+}
 _BINARY = {"Add", "Sub", "Mul", "Div"}
 
 
@@ -43,12 +57,16 @@ class FuseGroups(DeployPass):
     name = "fuse"
     summary = "plan cache-locality-aware fusion groups and tile sizes (DP over DRAM bytes + recompute); TVM compiles each as one function"
     requires_doc = ("static 4-D shapes on the ops to group (others are left alone)",)
-    ensures_doc = ("every tagged node belongs to a planned group; each group has one exit and is convex",
-                   "every group's estimated time is strictly below its members' unfused time")
+    ensures_doc = (
+        "every tagged node belongs to a planned group; each group has one exit and is convex",
+        "every group's estimated time is strictly below its members' unfused time",
+    )
     option_checks = {
         "fuse.max_ops": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
-        "fuse.alpha": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf"),
-                       "a finite number > 0 (the share of on-chip memory a group may use)"),
+        "fuse.alpha": (
+            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf"),
+            "a finite number > 0 (the share of on-chip memory a group may use)",
+        ),
     }
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
@@ -84,9 +102,15 @@ class FuseGroups(DeployPass):
         target = self.ctx.target
         hw = figures_for(target)
         alpha = float(self.ctx.options.get("fuse.alpha", 0.5))
-        meta = {"target": target.name if target else None, "onchip_memory": hw.onchip_memory, "alpha": alpha,
-                "budget": int(alpha * hw.onchip_memory), "elem": hw.bytes_per_element,
-                "dram_bandwidth": hw.dram_bandwidth, "mac_rate": hw.mac_rate}
+        meta = {
+            "target": target.name if target else None,
+            "onchip_memory": hw.onchip_memory,
+            "alpha": alpha,
+            "budget": int(alpha * hw.onchip_memory),
+            "elem": hw.bytes_per_element,
+            "dram_bandwidth": hw.dram_bandwidth,
+            "mac_rate": hw.mac_rate,
+        }
         return Costs(hw.dram_bandwidth, hw.mac_rate, int(alpha * hw.onchip_memory)), meta
 
     def _write(self, model: ir.Model, plan: Plan, meta: dict) -> None:
@@ -104,10 +128,18 @@ class FuseGroups(DeployPass):
                 by_name[name].metadata_props[GROUP_KEY] = gid
                 by_name[name].metadata_props[TILE_KEY] = f"{g.tile[0]}x{g.tile[1]}"
             groups.append({"id": gid, **g.to_dict()})
-            self.log.rewrite(g.ops, f"fusion group {gid}: tile {g.tile[0]}x{g.tile[1]}, working set {g.working_set} B, "
-                             f"DRAM {g.dram_before} -> {g.dram_after} B, recompute {g.recompute_macs} MACs")
-        doc = {"version": 1, **{k: v for k, v in meta.items() if k != "elem"}, "groups": groups,
-               "dram_unfused": plan.dram_unfused, "dram_fused": plan.dram_fused}
+            self.log.rewrite(
+                g.ops,
+                f"fusion group {gid}: tile {g.tile[0]}x{g.tile[1]}, working set {g.working_set} B, "
+                f"DRAM {g.dram_before} -> {g.dram_after} B, recompute {g.recompute_macs} MACs",
+            )
+        doc = {
+            "version": 1,
+            **{k: v for k, v in meta.items() if k != "elem"},
+            "groups": groups,
+            "dram_unfused": plan.dram_unfused,
+            "dram_fused": plan.dram_fused,
+        }
         model.metadata_props[PLAN_KEY] = json.dumps(doc, sort_keys=True)
 
 
@@ -136,18 +168,26 @@ def _op(node: ir.Node, tensor, elem: int | None) -> Op:
     moved = sum(_bytes(v, elem) for v in acts) + sum(_bytes(v, elem) for v in node.outputs) + weights
     out = tensor(node.outputs[0]) if len(node.outputs) == 1 else None
     act_t = [tensor(v) for v in acts]
-    base = dict(name=node.name, op_type=node.op_type, inputs=tuple(v.name for v in acts),
-                output=node.outputs[0].name, weight_bytes=weights, unfused_bytes=moved)
+    base = dict(
+        name=node.name,
+        op_type=node.op_type,
+        inputs=tuple(v.name for v in acts),
+        output=node.outputs[0].name,
+        weight_bytes=weights,
+        unfused_bytes=moved,
+    )
     if out is None or any(t is None or t.batch != out.batch for t in act_t) or node.domain != "":
         return Op(**base, fusable=False)
     if node.op_type == "Conv" and node.inputs[1] is not None and node.inputs[1].const_value is not None:
         g, _ = conv_geometry(node)
         if g is None or g.rank != 2 or len(acts) != 1:
             return Op(**base, fusable=False)
-        return Op(**base, kernel=g.kernel, stride=g.strides, dilation=g.dilations, pad_begin=g.pads[:2],
-                  macs=g.macs() or 0)
+        return Op(
+            **base, kernel=g.kernel, stride=g.strides, dilation=g.dilations, pad_begin=g.pads[:2], macs=g.macs() or 0
+        )
     elementwise = node.op_type in _UNARY | _BINARY or (
-        node.op_type == "BatchNormalization" and len([o for o in node.outputs if o.uses()]) <= 1)
+        node.op_type == "BatchNormalization" and len([o for o in node.outputs if o.uses()]) <= 1
+    )
     aligned = all(t.size in (out.size, (1, 1)) for t in act_t) and len(acts) >= 1
     return Op(**base, fusable=elementwise and aligned)
 
@@ -169,12 +209,20 @@ def _consumers(graph: ir.Graph) -> dict[str, set[str]]:
 
 
 def _snapshot(model: ir.Model):
-    return (model.metadata_props.get(PLAN_KEY),
-            [(n.metadata_props.get(GROUP_KEY), n.metadata_props.get(TILE_KEY)) for n in model.graph])
+    return (
+        model.metadata_props.get(PLAN_KEY),
+        [(n.metadata_props.get(GROUP_KEY), n.metadata_props.get(TILE_KEY)) for n in model.graph],
+    )
 
 
 def _stats(plan: Plan, meta: dict) -> dict:
-    return {"groups": [{"id": f"fg{k}", **g.to_dict()} for k, g in enumerate(plan.groups)],
-            "dram_bytes_unfused": plan.dram_unfused, "dram_bytes_fused": plan.dram_fused,
-            "recompute_macs": plan.recompute_macs, "onchip_memory": meta["onchip_memory"],
-            "alpha": meta["alpha"], "budget": meta["budget"], "target": meta["target"]}
+    return {
+        "groups": [{"id": f"fg{k}", **g.to_dict()} for k, g in enumerate(plan.groups)],
+        "dram_bytes_unfused": plan.dram_unfused,
+        "dram_bytes_fused": plan.dram_fused,
+        "recompute_macs": plan.recompute_macs,
+        "onchip_memory": meta["onchip_memory"],
+        "alpha": meta["alpha"],
+        "budget": meta["budget"],
+        "target": meta["target"],
+    }

@@ -51,11 +51,17 @@ class PassRecord:
     def to_dict(self) -> dict:
         return {
             # both times under one key: the build manifest blanks it to keep its hashes reproducible
-            "name": self.name, "modified": self.modified, "oracle": self.oracle,
+            "name": self.name,
+            "modified": self.modified,
+            "oracle": self.oracle,
             "seconds": {"pass": round(self.seconds, 4), "verify": round(self.verify_seconds, 4)},
-            "nodes_before": self.nodes_before, "nodes_after": self.nodes_after,
-            "ops_before": self.ops_before, "ops_after": self.ops_after,
-            "rewrites": self.log.rewrites, "refusals": self.log.refusals, "stats": self.log.stats,
+            "nodes_before": self.nodes_before,
+            "nodes_after": self.nodes_after,
+            "ops_before": self.ops_before,
+            "ops_after": self.ops_after,
+            "rewrites": self.log.rewrites,
+            "refusals": self.log.refusals,
+            "stats": self.log.stats,
             "verification": [s.to_dict() for s in self.verification],
         }
 
@@ -119,16 +125,28 @@ def _run_one(model: onnx.ModelProto, p: DeployPass, oracle) -> tuple[onnx.ModelP
     except (ir.passes.PreconditionError, ir.passes.PostconditionError, ir.passes.PassError) as exc:
         kind = {ir.passes.PreconditionError: "precondition", ir.passes.PostconditionError: "postcondition"}
         cause = f": {first_line(exc.__cause__)}" if exc.__cause__ else ""
-        raise PassFailed(f"pass {p.name}: {kind.get(type(exc), 'pass contract')} failed: {first_line(exc)}{cause}") from None
+        raise PassFailed(
+            f"pass {p.name}: {kind.get(type(exc), 'pass contract')} failed: {first_line(exc)}{cause}"
+        ) from None
     seconds = time.perf_counter() - start
     after = ir.serde.serialize_model(result.model)
     changed = _content_bytes(after) != _content_bytes(untouched)
     if changed != result.modified:
-        raise PassFailed(f"pass {p.name}: reported modified={result.modified} but the graph "
-                         f"{'changed' if changed else 'did not change'}")
+        raise PassFailed(
+            f"pass {p.name}: reported modified={result.modified} but the graph "
+            f"{'changed' if changed else 'did not change'}"
+        )
     after = check_invariants(p.name, model, after) if changed else model
-    record = PassRecord(p.name, changed, seconds, len(model.graph.node), len(after.graph.node),
-                        op_histogram(model), op_histogram(after), p.log)
+    record = PassRecord(
+        p.name,
+        changed,
+        seconds,
+        len(model.graph.node),
+        len(after.graph.node),
+        op_histogram(model),
+        op_histogram(after),
+        p.log,
+    )
     if changed and oracle is not None:
         start = time.perf_counter()
         record.verification, record.oracle = oracle.verify(p.name, model, after, _touched(p.log))
@@ -148,8 +166,9 @@ def check_invariants(name: str, before: onnx.ModelProto, after: onnx.ModelProto)
     except Exception as exc:
         raise PassFailed(f"pass {name}: strict shape inference fails on its output: {first_line(exc)}") from None
     if _signature(before) != _signature(after):
-        raise PassFailed(f"pass {name}: changed the graph's inputs or outputs "
-                         f"({_signature(before)} -> {_signature(after)})")
+        raise PassFailed(
+            f"pass {name}: changed the graph's inputs or outputs ({_signature(before)} -> {_signature(after)})"
+        )
     dup = _duplicate_names(after) - _duplicate_names(before)
     if dup:
         raise PassFailed(f"pass {name}: introduced duplicate node name(s) {sorted(dup)[:5]}")
@@ -162,10 +181,13 @@ def check_invariants(name: str, before: onnx.ModelProto, after: onnx.ModelProto)
 def _shape_inferred(model: onnx.ModelProto) -> onnx.ModelProto:
     """Passes read static shapes from value_info (as the loader leaves them); infer them here too."""
     from deploycc.core.errors import UserError
+
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except Exception as exc:
-        raise UserError(f"model {model.graph.name!r}: strict shape inference fails before the passes: {first_line(exc)}") from None
+        raise UserError(
+            f"model {model.graph.name!r}: strict shape inference fails before the passes: {first_line(exc)}"
+        ) from None
 
 
 def _touched(log: PassLog) -> list[str]:
@@ -175,6 +197,7 @@ def _touched(log: PassLog) -> list[str]:
 def _signature(model: onnx.ModelProto):
     def sig(values):
         return [(s.name, s.shape, s.dtype) for s in value_specs(values)]
+
     return sig(graph_inputs(model)), sig(model.graph.output)
 
 

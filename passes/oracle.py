@@ -45,11 +45,15 @@ class Oracle:
         bad = [s for s in stats if not s.ok]
         if bad:
             s = bad[0]
-            where = localize(before, after, self.feeds, self.tol, touched, kind) or \
-                f"rewritten nodes: {', '.join(touched[:8]) or 'none recorded'}"
-            raise PassFailed(f"pass {name} changed the numerics of output {s.output!r}: max abs error "
-                             f"{s.max_abs:.3g} > allowed {s.allowed_abs:.3g} (max rel {s.max_rel:.3g}, "
-                             f"cosine {s.cosine:.6f}); {where}")
+            where = (
+                localize(before, after, self.feeds, self.tol, touched, kind)
+                or f"rewritten nodes: {', '.join(touched[:8]) or 'none recorded'}"
+            )
+            raise PassFailed(
+                f"pass {name} changed the numerics of output {s.output!r}: max abs error "
+                f"{s.max_abs:.3g} > allowed {s.allowed_abs:.3g} (max rel {s.max_rel:.3g}, "
+                f"cosine {s.cosine:.6f}); {where}"
+            )
         self._last = (after, got, kind)
         return stats, kind
 
@@ -66,9 +70,10 @@ def _run(model: onnx.ModelProto, feeds, kind: str) -> list[np.ndarray]:
     if kind == ORT:
         session = reference_session(model)
         options = ort.RunOptions()
-        options.log_severity_level = 4      # a refusal is handled (fallback or PassFailed), not logged
+        options.log_severity_level = 4  # a refusal is handled (fallback or PassFailed), not logged
         return session.run(None, feeds, options)
     from onnx.reference import ReferenceEvaluator
+
     return list(ReferenceEvaluator(model).run(None, feeds))
 
 
@@ -79,14 +84,19 @@ def localize(before, after, feeds, tol: Tolerance, touched: list[str], kind: str
     before_values = {o for n in before.graph.node for o in n.output}
     outputs = {o.name for o in after.graph.output}
     producer = {o: n for n in after.graph.node for o in n.output}
-    candidates = [o for n in after.graph.node if n.name not in touched_set and (n.name, n.op_type) in before_nodes
-                  for o in n.output if o in before_values and o not in outputs]
+    candidates = [
+        o
+        for n in after.graph.node
+        if n.name not in touched_set and (n.name, n.op_type) in before_nodes
+        for o in n.output
+        if o in before_values and o not in outputs
+    ]
     candidates = _within_budget(after, candidates, producer, touched_set)
     if not candidates:
         return None
     try:
-        ref = dict(zip(candidates, _run(_expose(before, candidates), feeds, kind)[len(before.graph.output):]))
-        got = dict(zip(candidates, _run(_expose(after, candidates), feeds, kind)[len(after.graph.output):]))
+        ref = dict(zip(candidates, _run(_expose(before, candidates), feeds, kind)[len(before.graph.output) :]))
+        got = dict(zip(candidates, _run(_expose(after, candidates), feeds, kind)[len(after.graph.output) :]))
     except Exception:
         return None
     for v in candidates:
@@ -96,9 +106,11 @@ def localize(before, after, feeds, tol: Tolerance, touched: list[str], kind: str
         if not s.ok:
             node = producer[v]
             up = _upstream_touched(after, node, touched_set)
-            return (f"first divergence at value {v!r} (output of {node.op_type} {node.name!r}), downstream of "
-                    f"rewritten node(s) {', '.join(up[:4]) or 'none'}: max abs error {s.max_abs:.3g} > "
-                    f"allowed {s.allowed_abs:.3g}")
+            return (
+                f"first divergence at value {v!r} (output of {node.op_type} {node.name!r}), downstream of "
+                f"rewritten node(s) {', '.join(up[:4]) or 'none'}: max abs error {s.max_abs:.3g} > "
+                f"allowed {s.allowed_abs:.3g}"
+            )
     return None
 
 
@@ -107,8 +119,12 @@ def _within_budget(model, names: list[str], producer, touched: set[str]) -> list
     if sum(sizes.get(v, 0) for v in names) <= _LOCALIZE_BYTES:
         return names
     # Too large to keep every activation: only the values right after a rewritten node.
-    near = {o for n in model.graph.node for o in n.output
-            if any(producer.get(i) is not None and producer[i].name in touched for i in n.input)}
+    near = {
+        o
+        for n in model.graph.node
+        for o in n.output
+        if any(producer.get(i) is not None and producer[i].name in touched for i in n.input)
+    }
     return [v for v in names if v in near]
 
 

@@ -47,10 +47,13 @@ class RewriteDilatedConv(DeployPass):
     name = "rewrite-dilated"
     summary = "rewrite dilated convs the target cannot run: degenerate taps, zero-inserted kernel or space-to-batch"
     requires_doc = ("convs have constant weights; static input shapes for degenerate taps and space-to-batch",)
-    ensures_doc = ("every dilated Conv left is legal for the target, kept on purpose, or refused with a reason",
-                   "no kept dilated Conv has auto_pad SAME_* (resolved to explicit pads)")
-    option_checks = {"rewrite-dilated.method": (lambda v: v in METHODS + ("auto",),
-                                                f"one of auto, {', '.join(METHODS)}")}
+    ensures_doc = (
+        "every dilated Conv left is legal for the target, kept on purpose, or refused with a reason",
+        "no kept dilated Conv has auto_pad SAME_* (resolved to explicit pads)",
+    )
+    option_checks = {
+        "rewrite-dilated.method": (lambda v: v in METHODS + ("auto",), f"one of auto, {', '.join(METHODS)}")
+    }
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         self._settings()
@@ -81,28 +84,36 @@ class RewriteDilatedConv(DeployPass):
         self.native = bool(legality.get("native_dilated_conv", True))
         self.accelerator = legality.get("accelerator")
         self.fallback = legality.get("fallback")
-        self.ops = legality.get("ops")          # op types the accelerator implements (None: unknown)
+        self.ops = legality.get("ops")  # op types the accelerator implements (None: unknown)
         hw = figures_for(target)
         self.peak, self.bandwidth = hw.peak_ops, hw.dram_bandwidth
         self.elem = hw.bytes_per_element or 4
         self.method = str(self.ctx.options.get("rewrite-dilated.method", "auto"))
         if self.method not in METHODS + ("auto",):
-            raise UserError(f"--pass-option rewrite-dilated.method={self.method}: expected one of "
-                            f"auto, {', '.join(METHODS)}")
+            raise UserError(
+                f"--pass-option rewrite-dilated.method={self.method}: expected one of auto, {', '.join(METHODS)}"
+            )
 
     def _handle(self, graph: ir.Graph, conv: ir.Node) -> dict | None:
         if not any(d > 1 for d in _dilations(conv)):
             return None
         geom, why = conv_geometry(conv)
         if geom is None or geom.rank != 2 or conv.inputs[1].const_value is None:
-            why = why or ("only 2-D convs are handled" if geom is not None and geom.rank != 2
-                          else "the weight is not a constant initializer")
+            why = why or (
+                "only 2-D convs are handled"
+                if geom is not None and geom.rank != 2
+                else "the weight is not a constant initializer"
+            )
             self.log.refuse(conv.name, why)
             return {"node": conv.name, "action": "refused", "reason": why, "violations_before": None}
         cands = [self._score(c) for c in candidates(conv, geom, self.elem)]
         keep = cands[0]
-        outcome = {"node": conv.name, **_describe(geom, str_attr(conv, "auto_pad", "NOTSET")),
-                   "violations_before": keep.violations, "candidates": [c.to_dict() for c in cands]}
+        outcome = {
+            "node": conv.name,
+            **_describe(geom, str_attr(conv, "auto_pad", "NOTSET")),
+            "violations_before": keep.violations,
+            "candidates": [c.to_dict() for c in cands],
+        }
         chosen, reason = self._choose(cands)
         if chosen is None:
             self.log.refuse(conv.name, reason)
@@ -111,14 +122,35 @@ class RewriteDilatedConv(DeployPass):
         if chosen.method == "keep":
             if nodes:
                 self.log.rewrite(nodes, "dilated Conv kept; auto_pad resolved to explicit pads")
-            return outcome | {"action": "kept", "reason": reason, "violations_after": keep.violations,
-                              "rewritten_nodes": nodes}
+            return outcome | {
+                "action": "kept",
+                "reason": reason,
+                "violations_after": keep.violations,
+                "rewritten_nodes": nodes,
+            }
         factor = {"factor": list(chosen.factor)} if chosen.factor else {}
-        self.log.rewrite(nodes, f"dilated Conv -> {chosen.method}", method=chosen.method, **factor,
-                         macs_before=keep.macs, macs_after=chosen.macs, extra_ops=list(chosen.extra_ops))
-        return outcome | factor | {"action": "rewritten", "method": chosen.method, "reason": reason,
-                          "violations_after": chosen.violations, "extra_ops": list(chosen.extra_ops),
-                          "fallback_ops": list(chosen.fallback_ops), "rewritten_nodes": nodes}
+        self.log.rewrite(
+            nodes,
+            f"dilated Conv -> {chosen.method}",
+            method=chosen.method,
+            **factor,
+            macs_before=keep.macs,
+            macs_after=chosen.macs,
+            extra_ops=list(chosen.extra_ops),
+        )
+        return (
+            outcome
+            | factor
+            | {
+                "action": "rewritten",
+                "method": chosen.method,
+                "reason": reason,
+                "violations_after": chosen.violations,
+                "extra_ops": list(chosen.extra_ops),
+                "fallback_ops": list(chosen.fallback_ops),
+                "rewritten_nodes": nodes,
+            }
+        )
 
     def _score(self, c: Candidate) -> Candidate:
         if not c.ok:
@@ -133,15 +165,17 @@ class RewriteDilatedConv(DeployPass):
         c.tier = 2 if c.violations else (1 if off else 0)
         if c.macs is not None and c.bytes is not None:
             c.seconds = c.macs / (self.peak / 2) + c.bytes / self.bandwidth
-        else:   # without static shapes only the kernel growth is known
+        else:  # without static shapes only the kernel growth is known
             c.seconds = float(sum(g.kernel)) / 1e9
         return c
 
     def _choose(self, cands: list[Candidate]) -> tuple[Candidate | None, str]:
         keep = cands[0]
         if self.method != "auto":
-            c = next(c for c in cands if c.method == self.method)      # zero-insert: the full insertion
-            return (c, f"method {self.method} requested") if c.ok else (None, f"{self.method} requested but {c.why_not}")
+            c = next(c for c in cands if c.method == self.method)  # zero-insert: the full insertion
+            return (
+                (c, f"method {self.method} requested") if c.ok else (None, f"{self.method} requested but {c.why_not}")
+            )
         if self.native and not keep.violations and not self.ctx.force:
             return keep, "legal as is and the target runs dilated convs natively"
         options = [c for c in cands if c.ok and (c.method != "keep" or (self.native and not self.ctx.force))]
@@ -163,19 +197,29 @@ class RewriteDilatedConv(DeployPass):
         if not self.rules:
             verdict = "the target has no conv legality rules"
         elif illegal:
-            verdict = (f"{len(illegal)} dilated conv(s) stay illegal for {unit}: "
-                       + "; ".join(f"{o['node']}: {o['violations_after'][0]}" for o in illegal[:6]))
+            verdict = f"{len(illegal)} dilated conv(s) stay illegal for {unit}: " + "; ".join(
+                f"{o['node']}: {o['violations_after'][0]}" for o in illegal[:6]
+            )
         else:
             verdict = f"every dilated conv is legal for {unit} after the pass"
         if extra:
             how = "which have no layer on" if self.ops is not None else "outside the conv rules; they may not run on"
-            verdict += (f"; {len(extra)} rewrite(s) added data-movement ops {how} {unit} and run on "
-                        f"{self.fallback or 'the fallback unit'}")
-        return {"accelerator": self.accelerator, "fallback": self.fallback, "rules": bool(self.rules),
-                "native_dilated_conv": self.native, "dilated_convs": len(outcomes),
-                "legal_before": sum(1 for o in outcomes if o.get("violations_before") == []),
-                "rewritten": rewritten, "still_illegal": [o["node"] for o in illegal],
-                "needs_fallback_ops": extra, "verdict": verdict}
+            verdict += (
+                f"; {len(extra)} rewrite(s) added data-movement ops {how} {unit} and run on "
+                f"{self.fallback or 'the fallback unit'}"
+            )
+        return {
+            "accelerator": self.accelerator,
+            "fallback": self.fallback,
+            "rules": bool(self.rules),
+            "native_dilated_conv": self.native,
+            "dilated_convs": len(outcomes),
+            "legal_before": sum(1 for o in outcomes if o.get("violations_before") == []),
+            "rewritten": rewritten,
+            "still_illegal": [o["node"] for o in illegal],
+            "needs_fallback_ops": extra,
+            "verdict": verdict,
+        }
 
 
 def _dilations(node: ir.Node) -> tuple[int, ...]:
@@ -184,9 +228,15 @@ def _dilations(node: ir.Node) -> tuple[int, ...]:
 
 
 def _describe(g: ConvGeometry, auto_pad: str) -> dict:
-    return {"kernel": list(g.kernel), "strides": list(g.strides), "dilations": list(g.dilations),
-            "pads": list(g.pads), "auto_pad": auto_pad, "group": g.group,
-            "input_shape": list(g.in_shape) if g.in_shape else None}
+    return {
+        "kernel": list(g.kernel),
+        "strides": list(g.strides),
+        "dilations": list(g.dilations),
+        "pads": list(g.pads),
+        "auto_pad": auto_pad,
+        "group": g.group,
+        "input_shape": list(g.in_shape) if g.in_shape else None,
+    }
 
 
 def _why_each(cands: list[Candidate]) -> str:
@@ -198,8 +248,12 @@ def _why_each(cands: list[Candidate]) -> str:
 
 
 def _why_chosen(best: Candidate, keep: Candidate, fallback, ops_known: bool) -> str:
-    name = f"{best.method} (factor {best.factor[0]}x{best.factor[1]}, kernel {list(best.geom.kernel)}, dilation " \
-        f"{list(best.geom.dilations)})" if best.factor else best.method
+    name = (
+        f"{best.method} (factor {best.factor[0]}x{best.factor[1]}, kernel {list(best.geom.kernel)}, dilation "
+        f"{list(best.geom.dilations)})"
+        if best.factor
+        else best.method
+    )
     base = "legal as is" if best.method == "keep" else f"{name} is the cheapest legal rewrite"
     if keep.violations and best.method != "keep":
         base += f" (as is: {keep.violations[0]})"

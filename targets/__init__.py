@@ -14,8 +14,26 @@ data written into the graph or the compile options, never by importing an earlie
 
 from __future__ import annotations
 
-from .target import (ELEMENT_BYTES, FALLBACK_FIGURES, TARGET_DIR, HardwareFigures, Target, figures_for, list_targets,
-                     load_target, target_files)
+from .target import (
+    ELEMENT_BYTES,
+    FALLBACK_FIGURES,
+    TARGET_DIR,
+    HardwareFigures,
+    Target,
+    figures_for,
+    list_targets,
+    load_target,
+    target_files,
+)
 
-__all__ = ["ELEMENT_BYTES", "FALLBACK_FIGURES", "TARGET_DIR", "HardwareFigures", "Target", "figures_for",
-           "list_targets", "load_target", "target_files"]
+__all__ = [
+    "ELEMENT_BYTES",
+    "FALLBACK_FIGURES",
+    "TARGET_DIR",
+    "HardwareFigures",
+    "Target",
+    "figures_for",
+    "list_targets",
+    "load_target",
+    "target_files",
+]

@@ -37,8 +37,8 @@ class Session(abc.ABC):
 
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
-    source_path: Path | None = None       # the file the session was loaded from, when one names it
-    int8_kernels: dict | None = None      # ORT INT8 kernels it runs and the CPU feature that chose them (targets.int8_cpu)
+    source_path: Path | None = None  # the file the session was loaded from, when one names it
+    int8_kernels: dict | None = None  # ORT INT8 kernels it runs and the CPU feature that chose them (targets.int8_cpu)
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._run(self.ordered_feeds(feeds))
@@ -77,7 +77,7 @@ class Session(abc.ABC):
 @dataclass
 class CompileResult:
     files: list[str]
-    info: dict = field(default_factory=dict)   # toolchain facts recorded in the manifest
+    info: dict = field(default_factory=dict)  # toolchain facts recorded in the manifest
     remaining: list[dict] = field(default_factory=list)  # steps that must still happen on the device
 
 
@@ -103,7 +103,7 @@ class Proxy:
     """What stands in, on this machine, for an artifact whose own execution needs its device."""
 
     session: Session
-    subject: str        # one sentence for the manifest: what was run instead, and why
+    subject: str  # one sentence for the manifest: what was run instead, and why
 
 
 class Backend(abc.ABC):

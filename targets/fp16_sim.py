@@ -21,7 +21,8 @@ def fp16_model(model: onnx.ModelProto) -> onnx.ModelProto:
     import warnings
 
     from onnxconverter_common import float16
-    with warnings.catch_warnings():   # it warns for every weight below float16's range (they become 0)
+
+    with warnings.catch_warnings():  # it warns for every weight below float16's range (they become 0)
         warnings.simplefilter("ignore", UserWarning)
         return float16.convert_float_to_float16(model, keep_io_types=True)
 
@@ -29,11 +30,14 @@ def fp16_model(model: onnx.ModelProto) -> onnx.ModelProto:
 def fp16_session(path: Path, threads: int = 0):
     """An ORT session of the float16 conversion of the ONNX model at ``path``."""
     from .backend import host_session
+
     with tempfile.TemporaryDirectory(prefix="deploycc-fp16-") as scratch:
         half = Path(scratch) / "model.fp16.onnx"
         onnx.save(fp16_model(onnx.load(str(path))), str(half))
         return host_session(half, threads)
 
 
-SUBJECT = ("{name} converted to float16 (onnxconverter-common, inputs and outputs kept float32) on ONNX "
-           "Runtime CPU: an FP16 simulation of {device}")
+SUBJECT = (
+    "{name} converted to float16 (onnxconverter-common, inputs and outputs kept float32) on ONNX "
+    "Runtime CPU: an FP16 simulation of {device}"
+)

@@ -79,8 +79,11 @@ def pool_violations(window, stride, pads, rules: dict) -> list[str]:
     """The ``[legality.pool]`` rules a pooling window/stride/pads breaks."""
     if not rules:
         return []
-    return (_range("pooling window", window, rules.get("window")) + _range("pooling stride", stride, rules.get("stride"))
-            + _range("pooling padding", pads, rules.get("padding")))
+    return (
+        _range("pooling window", window, rules.get("window"))
+        + _range("pooling stride", stride, rules.get("stride"))
+        + _range("pooling padding", pads, rules.get("padding"))
+    )
 
 
 def resize_violations(mode: str, coordinate_mode: str, scales, by_sizes: bool, rules: dict) -> list[str]:
@@ -95,7 +98,9 @@ def resize_violations(mode: str, coordinate_mode: str, scales, by_sizes: bool, r
         return bad + [f"resize mode {mode!r} is not supported"]
     modes = rules.get(f"{kind}_coordinate_modes")
     if modes and coordinate_mode not in modes:
-        bad.append(f"{kind} resize with coordinate_transformation_mode {coordinate_mode!r} (supported: {', '.join(modes)})")
+        bad.append(
+            f"{kind} resize with coordinate_transformation_mode {coordinate_mode!r} (supported: {', '.join(modes)})"
+        )
     if scales is None:
         return bad + ["resize scale unknown (no static shapes)"]
     if any(abs(s - round(s)) > 1e-6 for s in scales):

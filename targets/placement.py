@@ -25,8 +25,8 @@ from . import legality as L
 class Placement:
     node: str
     op: str
-    unit: str          # the accelerator, the fallback unit, or "folded"
-    rule: str          # the legality table that decided ("legality.conv", "legality.ops", ...) or "ok"
+    unit: str  # the accelerator, the fallback unit, or "folded"
+    rule: str  # the legality table that decided ("legality.conv", "legality.ops", ...) or "ok"
     reasons: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
@@ -54,8 +54,13 @@ def summary(items: list[Placement], rules: dict) -> dict:
     accel = rules.get("accelerator", "accelerator")
     layers = [p for p in items if p.unit != "folded"]
     on = sum(p.unit == accel for p in layers)
-    return {"accelerator": accel, "fallback": rules.get("fallback"), "layers": len(layers),
-            "on_accelerator": on, "fallbacks": len(layers) - on}
+    return {
+        "accelerator": accel,
+        "fallback": rules.get("fallback"),
+        "layers": len(layers),
+        "on_accelerator": on,
+        "fallbacks": len(layers) - on,
+    }
 
 
 def placement_map(before: onnx.ModelProto, after: onnx.ModelProto, target) -> dict:
@@ -64,7 +69,10 @@ def placement_map(before: onnx.ModelProto, after: onnx.ModelProto, target) -> di
     whose ``[legality]`` names no accelerator gets a note instead."""
     rules = target.legality
     if not rules.get("accelerator"):
-        return {"target": target.name, "note": f"target {target.name} names no accelerator: every node runs on its one unit"}
+        return {
+            "target": target.name,
+            "note": f"target {target.name} names no accelerator: every node runs on its one unit",
+        }
     out = {"target": target.name}
     for when, model in (("before", before), ("after", after)):
         items = placements(model, rules)
@@ -72,7 +80,7 @@ def placement_map(before: onnx.ModelProto, after: onnx.ModelProto, target) -> di
     return out
 
 
-def _check(node: onnx.NodeProto, g: "_GraphFacts", rules: dict) -> tuple[str, list[str]]:
+def _check(node: onnx.NodeProto, g: _GraphFacts, rules: dict) -> tuple[str, list[str]]:
     ops = rules.get("ops")
     if ops is not None and node.op_type not in ops:
         return "legality.ops", [f"{rules.get('accelerator', 'the accelerator')} has no {node.op_type} layer"]
@@ -136,9 +144,15 @@ def _conv_geometry(node: onnx.NodeProto, g: _GraphFacts) -> ConvGeometry:
     strides = tuple(_attr(node, "strides", [1] * n))
     dilations = tuple(_attr(node, "dilations", [1] * n))
     xshape = g.shape(node.input[0])
-    pads = resolve_pads(_str(_attr(node, "auto_pad", "NOTSET")), _attr(node, "pads", None),
-                        xshape[2:] if xshape else None, kernel, strides, dilations)
-    if pads is None:   # SAME_* without a static input shape: the report judges the explicit pads
+    pads = resolve_pads(
+        _str(_attr(node, "auto_pad", "NOTSET")),
+        _attr(node, "pads", None),
+        xshape[2:] if xshape else None,
+        kernel,
+        strides,
+        dilations,
+    )
+    if pads is None:  # SAME_* without a static input shape: the report judges the explicit pads
         pads = tuple(_attr(node, "pads", [0] * 2 * n))
     group = int(_attr(node, "group", 1))
     out_channels = wshape[0] if node.op_type == "Conv" and wshape else (wshape[1] * group if len(wshape) > 1 else 1)

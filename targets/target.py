@@ -15,8 +15,21 @@ from pathlib import Path
 from deploycc.core.errors import UserError
 
 TARGET_DIR = Path(__file__).resolve().parent
-_KNOWN_KEYS = {"name", "description", "backend", "precision", "passes", "hardware", "legality",
-               "verify", "tvm", "ort", "tensorrt", "quantize", "device"}
+_KNOWN_KEYS = {
+    "name",
+    "description",
+    "backend",
+    "precision",
+    "passes",
+    "hardware",
+    "legality",
+    "verify",
+    "tvm",
+    "ort",
+    "tensorrt",
+    "quantize",
+    "device",
+}
 _REQUIRED = ("name", "backend", "precision")
 ELEMENT_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 
@@ -25,10 +38,10 @@ ELEMENT_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 class HardwareFigures:
     """What a pass's cost model needs of a target, every figure filled in."""
 
-    peak_ops: float                  # ops/s at the target's precision (a MAC is two ops)
-    dram_bandwidth: float            # bytes/s
-    onchip_memory: int               # bytes
-    bytes_per_element: int | None    # of an activation at the target's precision; None: the tensor's dtype
+    peak_ops: float  # ops/s at the target's precision (a MAC is two ops)
+    dram_bandwidth: float  # bytes/s
+    onchip_memory: int  # bytes
+    bytes_per_element: int | None  # of an activation at the target's precision; None: the tensor's dtype
 
     @property
     def mac_rate(self) -> float:
@@ -72,9 +85,12 @@ class Target:
 
     def figures(self) -> HardwareFigures:
         """The stated figures, each missing one taken from :data:`FALLBACK_FIGURES`."""
-        return HardwareFigures(self.peak_ops() or FALLBACK_FIGURES.peak_ops,
-                               self.dram_bandwidth() or FALLBACK_FIGURES.dram_bandwidth,
-                               self.onchip_memory() or FALLBACK_FIGURES.onchip_memory, self.bytes_per_element())
+        return HardwareFigures(
+            self.peak_ops() or FALLBACK_FIGURES.peak_ops,
+            self.dram_bandwidth() or FALLBACK_FIGURES.dram_bandwidth,
+            self.onchip_memory() or FALLBACK_FIGURES.onchip_memory,
+            self.bytes_per_element(),
+        )
 
     def ops_per_byte(self) -> float | None:
         """Compute-to-bandwidth ratio at the target's own precision (the roofline ridge point)."""
@@ -82,10 +98,18 @@ class Target:
         return peak / bandwidth if peak and bandwidth else None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "backend": self.backend, "precision": self.precision,
-                "description": self.description, "passes": list(self.passes), "hardware": self.hardware,
-                "legality": self.legality, "verify": self.verify, "settings": self.settings,
-                "source": self.source}
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "precision": self.precision,
+            "description": self.description,
+            "passes": list(self.passes),
+            "hardware": self.hardware,
+            "legality": self.legality,
+            "verify": self.verify,
+            "settings": self.settings,
+            "source": self.source,
+        }
 
 
 def target_files() -> list[Path]:
@@ -131,10 +155,16 @@ def _parse(data: dict, path: Path) -> Target:
         raise UserError(f"target file {path}: 'passes' must be a list of pass names")
     settings = {k: data[k] for k in ("tvm", "ort", "tensorrt", "quantize", "device") if k in data}
     return Target(
-        name=str(data["name"]), backend=str(data["backend"]), precision=str(data["precision"]),
-        description=str(data.get("description", "")), passes=tuple(passes),
-        hardware=dict(data.get("hardware", {})), legality=dict(data.get("legality", {})),
-        verify=dict(data.get("verify", {})), settings=settings, source=str(path),
+        name=str(data["name"]),
+        backend=str(data["backend"]),
+        precision=str(data["precision"]),
+        description=str(data.get("description", "")),
+        passes=tuple(passes),
+        hardware=dict(data.get("hardware", {})),
+        legality=dict(data.get("legality", {})),
+        verify=dict(data.get("verify", {})),
+        settings=settings,
+        source=str(path),
     )
 
 

@@ -14,9 +14,18 @@ import tempfile
 from pathlib import Path
 
 CHROMIUM, CHROMEDRIVER = "chromium", "chromedriver"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1280,900")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,900",
+)
 
 
 def missing() -> str | None:
@@ -35,6 +44,7 @@ class Browser:
     def __init__(self):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
+
         self.profile = tempfile.mkdtemp(prefix="deploycc-chromium-")
         options = webdriver.ChromeOptions()
         options.binary_location = shutil.which(CHROMIUM)
@@ -52,7 +62,7 @@ class Browser:
 
     def render(self, path: Path, shot: Path) -> dict:
         d = self.driver
-        d.get_log("browser")                        # drop messages of the previous page
+        d.get_log("browser")  # drop messages of the previous page
         d.get(Path(path).resolve().as_uri())
         facts = d.execute_script("""
             const imgs = [...document.images];

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import onnx
 import pytest
-
 from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, SHARED_DATA, make_model
 
 
@@ -24,4 +23,3 @@ def squeezenas_weights() -> Path:
     if not (folder / "mac_small.pth").is_file():
         pytest.skip(f"published SqueezeNAS weights not found at {folder} (shared data folder absent)")
     return folder
-

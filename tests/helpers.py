@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnx.parser
-import pytest
 from onnx import numpy_helper
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-def make_model(text: str, weights: dict[str, tuple] | None = None, seed: int = 0,
-               positive: tuple[str, ...] = ()) -> onnx.ModelProto:
+def make_model(
+    text: str, weights: dict[str, tuple] | None = None, seed: int = 0, positive: tuple[str, ...] = ()
+) -> onnx.ModelProto:
     """Parse ONNX text and add fixed-seed initializers of the given shapes."""
     model = onnx.parser.parse_model(text)
     rng = np.random.default_rng(seed)
@@ -37,4 +37,5 @@ CONV_BN_RELU_WEIGHTS = {"w": (8, 3, 3, 3), "s": (8,), "b": (8,), "m": (8,), "v":
 
 def run_cli(args: list) -> int:
     from deploycc.cli.main import main
+
     return main([str(a) for a in args])

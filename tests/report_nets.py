@@ -14,8 +14,15 @@ g (float[1,3,32,32] image) => (float[1,5,32,32] logits, float[1,4,16,16] aux)
   d = Conv(c, w2)
   logits = Softmax<axis=1>(d)
   aux = Conv<dilations=[4,4], strides=[2,2], pads=[4,4,4,4]>(c, w3) }"""
-DILATED_WEIGHTS = {"w1": (8, 3, 3, 3), "s": (8,), "bb": (8,), "m": (8,), "v": (8,), "w2": (5, 8, 1, 1),
-                   "w3": (4, 8, 3, 3)}
+DILATED_WEIGHTS = {
+    "w1": (8, 3, 3, 3),
+    "s": (8,),
+    "bb": (8,),
+    "m": (8,),
+    "v": (8,),
+    "w2": (5, 8, 1, 1),
+    "w3": (4, 8, 3, 3),
+}
 
 TARGET = """name = "dla-like-test"
 backend = "ort"
@@ -49,7 +56,16 @@ def target_file(folder: Path, verify: str = "") -> Path:
 def sample_profile() -> dict:
     """A per-layer profile in the shape ``deploycc bench --json`` gives it (``profile`` field)."""
     rng = np.random.default_rng(0)
-    layers = [{"name": f"/units.{i}/conv{j}/Conv", "op_type": "Conv", "layer": f"layer {i}", "unit": "k3e1",
-               "ms": float(rng.uniform(0.1, 2.0))} for i in range(4) for j in range(2)]
+    layers = [
+        {
+            "name": f"/units.{i}/conv{j}/Conv",
+            "op_type": "Conv",
+            "layer": f"layer {i}",
+            "unit": "k3e1",
+            "ms": float(rng.uniform(0.1, 2.0)),
+        }
+        for i in range(4)
+        for j in range(2)
+    ]
     layers.append({"name": "ReorderOutput", "op_type": "ReorderOutput", "layer": None, "unit": None, "ms": 0.05})
     return {"backend": "ort", "layers": layers}

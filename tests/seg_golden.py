@@ -35,7 +35,9 @@ def seg_model(classes: int = 19, drop_class: int | None = None, batch: int = 1) 
     b = -k * k * (STEP / 255) / 2
     if drop_class is not None:
         b[drop_class] = -100.0
-    model.graph.initializer.extend([numpy_helper.from_array(w, "w"), numpy_helper.from_array(b.astype(np.float32), "b")])
+    model.graph.initializer.extend(
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b.astype(np.float32), "b")]
+    )
     model.metadata_props.add(key="deploycc.preprocessing", value=json.dumps(PREP))
     return model
 
@@ -79,7 +81,7 @@ def write_cityscapes(root: Path, n: int = 2, seed: int = 1, split: str = "val") 
     for i in range(n):
         cls = blocks(rng)
         ids = lut[cls]
-        ids[:2, :2] = 1     # ego vehicle: ignored
+        ids[:2, :2] = 1  # ego vehicle: ignored
         Image.fromarray(class_image(cls, rng)).save(img_dir / f"city_000000_{i:06d}_leftImg8bit.png")
         Image.fromarray(ids).save(gt_dir / f"city_000000_{i:06d}_gtFine_labelIds.png")
         maps.append(cls)

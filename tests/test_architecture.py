@@ -19,7 +19,6 @@ import sys
 import tomllib
 from pathlib import Path
 
-
 from helpers import REPO
 
 PYPROJECT = REPO / "pyproject.toml"
@@ -33,9 +32,9 @@ def installed_layout(dest: Path) -> Path:
     mapped = {src for pkg, src in mapping.items() if pkg != "deploycc"}
     for package, src in mapping.items():
         root = REPO / src
-        for file in root.rglob("*.py"):       # rglob does not enter the deploycc/<name> links
+        for file in root.rglob("*.py"):  # rglob does not enter the deploycc/<name> links
             rel = file.relative_to(root)
-            if package == "deploycc" and rel.parts[0] in mapped or "__pycache__" in rel.parts:
+            if (package == "deploycc" and rel.parts[0] in mapped) or "__pycache__" in rel.parts:
                 continue
             target = dest.joinpath(*package.split("."), rel)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -45,8 +44,14 @@ def installed_layout(dest: Path) -> Path:
 
 def lint_imports(layout: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(layout)}
-    return subprocess.run([str(LINT_IMPORTS), "--config", str(PYPROJECT), "--no-cache"], cwd=layout, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(PYPROJECT), "--no-cache"],
+        cwd=layout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_source_tree_shows_the_installed_names():
@@ -77,7 +82,7 @@ def test_a_wrong_way_import_breaks_the_contract(tmp_path):
 def test_no_import_cycles():
     """Zero cycles between any two modules, lazy imports inside functions included."""
     imports = import_graph(REPO)
-    assert "deploycc.passes.manager" in imports      # the mapped packages are in the graph
+    assert "deploycc.passes.manager" in imports  # the mapped packages are in the graph
     cycles = strongly_connected(imports)
     assert not cycles, "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in cycles)
 
@@ -98,11 +103,14 @@ def test_every_district_says_what_it_holds_and_may_import():
 def import_graph(layout: Path) -> dict[str, list[str]]:
     """Module -> the modules it imports directly, read by grimp in a fresh interpreter whose
     ``deploycc`` is the one in ``layout``."""
-    script = ("import grimp, json; g = grimp.build_graph('deploycc', cache_dir=None); "
-              "print(json.dumps({m: sorted(g.find_modules_directly_imported_by(m)) for m in g.modules}))")
+    script = (
+        "import grimp, json; g = grimp.build_graph('deploycc', cache_dir=None); "
+        "print(json.dumps({m: sorted(g.find_modules_directly_imported_by(m)) for m in g.modules}))"
+    )
     env = {**os.environ, "PYTHONPATH": str(layout)}
-    result = subprocess.run([sys.executable, "-c", script], cwd=layout, env=env, capture_output=True, text=True,
-                            timeout=300, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=layout, env=env, capture_output=True, text=True, timeout=300, check=True
+    )
     return json.loads(result.stdout)
 
 

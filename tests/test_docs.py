@@ -25,9 +25,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-SKIP_DIRS = {".git", ".venv", "venv", "__pycache__", ".hypothesis", ".pytest_cache", ".ruff_cache",
-             ".mypy_cache", "node_modules", ".deploycc-cache"}
-SKIP_TOP = {"build", "dist"}     # outputs at the root; deploycc/pipeline/ and tests/pipeline/ are source
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".hypothesis",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    "node_modules",
+    ".deploycc-cache",
+}
+SKIP_TOP = {"build", "dist"}  # outputs at the root; deploycc/pipeline/ and tests/pipeline/ are source
 TEXT_SUFFIXES = {".toml", ".yml", ".yaml", ".cfg"}
 # Files deploycc *writes* when it runs (docstrings name them as outputs): not repository files.
 WRITTEN = {"report.md"}
@@ -46,8 +56,9 @@ def repository_files() -> list[Path]:
     out = []
     for folder, dirs, files in os.walk(REPO):
         top = Path(folder) == REPO
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info")
-                         and not (top and d in SKIP_TOP))
+        dirs[:] = sorted(
+            d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info") and not (top and d in SKIP_TOP)
+        )
         for name in sorted(files):
             path = Path(folder) / name
             if path.suffix in TEXT_SUFFIXES | {".py", ".md"} or name == "Makefile":
@@ -62,7 +73,7 @@ def passages(path: Path) -> list[tuple[int, str]]:
         return python_passages(text)
     if path.suffix == ".md":
         return [(1, text)]
-    return [(1, re.sub(r"\n[ \t]*#+[ \t]?", "\n", text))]   # a comment continued on the next line
+    return [(1, re.sub(r"\n[ \t]*#+[ \t]?", "\n", text))]  # a comment continued on the next line
 
 
 def python_passages(source: str) -> list[tuple[int, str]]:
@@ -145,7 +156,7 @@ def problems_in(text: str, source: Path, line: int = 1) -> list[str]:
             continue
         rel = target.relative_to(REPO)
         titles = headings(target)
-        rest = text[m.end():]
+        rest = text[m.end() :]
         cited = HEADING_AFTER.match(rest)
         if cited:
             heading = normal(cited.group("dq") or cited.group("cq") or cited.group("sq"))
@@ -184,30 +195,36 @@ def test_the_docs_exist():
     assert "How to add a pass" in headings(REPO / "docs" / "passes.md")
 
 
-SOURCE = REPO / "passes" / "example.py"     # a citing file for the checker's own tests (never read)
+SOURCE = REPO / "passes" / "example.py"  # a citing file for the checker's own tests (never read)
 
 
-@pytest.mark.parametrize("text", [
-    "Math (passes.md §1.1; implemented in _bn_math)",                   # a file outside the repository
-    "see docs/missing.md",
-    "see /work/shared/reference/latency.md",                            # absolute: outside the repository
-    'See docs/passes.md, "What the manager checks too"',                # no such heading
-    "docs/passes.md, 'No such heading'",
-    "docs/latency.md §4",                                               # the docs number no headings
-    "[the oracle](../docs/passes.md#no-such-anchor)",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Math (passes.md §1.1; implemented in _bn_math)",  # a file outside the repository
+        "see docs/missing.md",
+        "see /work/shared/reference/latency.md",  # absolute: outside the repository
+        'See docs/passes.md, "What the manager checks too"',  # no such heading
+        "docs/passes.md, 'No such heading'",
+        "docs/latency.md §4",  # the docs number no headings
+        "[the oracle](../docs/passes.md#no-such-anchor)",
+    ],
+)
 def test_the_checker_catches_a_dead_reference(text):
     assert problems_in(text, SOURCE)
 
 
-@pytest.mark.parametrize("text", [
-    'See docs/passes.md, "What the manager checks".',
-    'docs/passes.md, "How to add a\n   pass"',                          # a heading wrapped in a docstring
-    "docs/targets.md, 'Legality rules'",
-    "[the oracle](../docs/passes.md#the-strict-oracle), models/zoo/trained/street_ref.md",
-    "writes report.md beside the plot",
-    "https://example.com/some/README.md",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        'See docs/passes.md, "What the manager checks".',
+        'docs/passes.md, "How to add a\n   pass"',  # a heading wrapped in a docstring
+        "docs/targets.md, 'Legality rules'",
+        "[the oracle](../docs/passes.md#the-strict-oracle), models/zoo/trained/street_ref.md",
+        "writes report.md beside the plot",
+        "https://example.com/some/README.md",
+    ],
+)
 def test_the_checker_accepts_a_live_reference(text):
     assert problems_in(text, SOURCE) == []
 
@@ -216,4 +233,4 @@ def test_comment_blocks_and_docstrings_are_read():
     source = '"""Module (docs/a.md)."""\n\n# first line\n# docs/b.md, "x"\nx = "docs/c.md"\n'
     texts = [t for _, t in python_passages(source)]
     assert any("docs/a.md" in t for t in texts) and any('first line\ndocs/b.md, "x"' in t for t in texts)
-    assert not any("docs/c.md" in t for t in texts)      # a plain string literal is not a citation
+    assert not any("docs/c.md" in t for t in texts)  # a plain string literal is not a citation

@@ -29,16 +29,20 @@ SIX = ["mac_small", "lat_small", "mac_large", "lat_large", "mac_xlarge", "lat_xl
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nets", default=",".join(SIX))
-    ap.add_argument("--trials-per-task", type=int, default=None,
-                    help="default: every candidate of every task (targets/tvm_tuning.TRIALS_PER_TASK)")
+    ap.add_argument(
+        "--trials-per-task",
+        type=int,
+        default=None,
+        help="default: every candidate of every task (targets/tvm_tuning.TRIALS_PER_TASK)",
+    )
     ap.add_argument("--max-trials", type=int, default=2000, help="cap on all trials of one net")
     ap.add_argument("--tuning-db", default=None, help="database folder (default: this CPU's cache folder)")
     ap.add_argument("--ship", action="store_true", help="write the best records to targets/tvm/shipped_tuning/<key>/")
     args = ap.parse_args(argv)
 
-    from deploycc.pipeline.pipeline import BuildOptions, build
     from deploycc.core.cache import cache_home
     from deploycc.models import zoo_names
+    from deploycc.pipeline.pipeline import BuildOptions, build
     from deploycc.targets import load_target
     from deploycc.targets.tvm import tuning as tvm_tuning
     from deploycc.targets.tvm.backend import resolve_target, target_key
@@ -54,13 +58,25 @@ def main(argv=None) -> int:
     for net in nets:
         with tempfile.TemporaryDirectory(prefix="deploycc-tune-") as scratch:
             start = time.perf_counter()
-            result = build(net, "cpu", Path(scratch) / net,
-                           BuildOptions(tune_trials=args.max_trials, trials_per_task=args.trials_per_task,
-                                        tuning_db=str(db)))
+            result = build(
+                net,
+                "cpu",
+                Path(scratch) / net,
+                BuildOptions(tune_trials=args.max_trials, trials_per_task=args.trials_per_task, tuning_db=str(db)),
+            )
             info = result.manifest["backend_info"]
-            print(json.dumps({"net": net, "seconds": round(time.perf_counter() - start, 1),
-                              "tuning_space": info.get("tuning_space"), "schedules": info.get("schedules"),
-                              "ok": result.ok}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "net": net,
+                        "seconds": round(time.perf_counter() - start, 1),
+                        "tuning_space": info.get("tuning_space"),
+                        "schedules": info.get("schedules"),
+                        "ok": result.ok,
+                    }
+                ),
+                flush=True,
+            )
     if args.ship:
         kept, read = tvm_tuning.best_only(db, tvm_tuning.SHIPPED / key)
         print(f"shipped {kept} workloads (best of {read} records) to {tvm_tuning.SHIPPED / key}")

@@ -24,10 +24,18 @@ import platform
 import shutil
 from pathlib import Path
 
-from deploycc.pipeline.artifact import MANIFEST, read_manifest, sha256_file
-from deploycc.core.cache import (atomic_write_text, cpu_model, folder_problem, lock_for, report_bad, seal,
-                                 source_digest, unseal)
+from deploycc.core.cache import (
+    atomic_write_text,
+    cpu_model,
+    folder_problem,
+    lock_for,
+    report_bad,
+    seal,
+    source_digest,
+    unseal,
+)
 from deploycc.core.errors import UserError
+from deploycc.pipeline.artifact import MANIFEST, read_manifest, sha256_file
 
 ENTRY = "entry.json"
 KIND = "ci-build"
@@ -42,12 +50,21 @@ def toolchain(backend_versions: dict) -> dict:
     import onnxsim
 
     from deploycc import __version__
-    versions = {"deploycc": __version__, "deploycc_source": source_digest(), "onnx": onnx.__version__,
-                "onnxsim": getattr(onnxsim, "__version__", "?"), "onnxruntime": onnxruntime.__version__,
-                "numpy": numpy.__version__, "python": platform.python_version(), "machine": platform.machine(),
-                "cpu": cpu_model()}
+
+    versions = {
+        "deploycc": __version__,
+        "deploycc_source": source_digest(),
+        "onnx": onnx.__version__,
+        "onnxsim": getattr(onnxsim, "__version__", "?"),
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu": cpu_model(),
+    }
     try:
         import torch
+
         versions["torch"] = torch.__version__
     except ImportError:  # pragma: no cover - torch is a dependency
         versions["torch"] = "absent"
@@ -59,6 +76,7 @@ def model_digest(source: str, weights: Path | None) -> dict:
     path = Path(source)
     if not path.exists():
         from deploycc.models import zoo_path
+
         path = zoo_path(source)
     files = {path.name: sha256_file(path)}
     if path.suffix == ".onnx":
@@ -71,6 +89,7 @@ def model_digest(source: str, weights: Path | None) -> dict:
 def _external_data(path: Path) -> dict:
     import onnx
     from onnx.external_data_helper import uses_external_data
+
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception:
@@ -149,8 +168,10 @@ class BuildCache:
             except BaseException:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
-            record = {"inputs": json.loads(json.dumps(body, default=str)),
-                      "manifest_sha256": sha256_file(artifact / MANIFEST)}
+            record = {
+                "inputs": json.loads(json.dumps(body, default=str)),
+                "manifest_sha256": sha256_file(artifact / MANIFEST),
+            }
             atomic_write_text(folder / ENTRY, seal(KIND, key, record))
         return artifact, False
 

@@ -34,7 +34,7 @@ class DataSource:
     """A folder of images, or procedural scenes (``synth``) generated into the build cache."""
 
     path: Path | None = None
-    synth: dict | None = None      # {n, size: (H, W), seed}
+    synth: dict | None = None  # {n, size: (H, W), seed}
 
     def describe(self) -> str:
         if self.path is not None:
@@ -46,7 +46,7 @@ class DataSource:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    source: str                    # ONNX file, architecture .json (resolved paths) or zoo name
+    source: str  # ONNX file, architecture .json (resolved paths) or zoo name
     weights: Path | None = None
     input_shape: tuple | None = None
     targets: tuple[str, ...] | None = None
@@ -66,13 +66,13 @@ class Config:
     max_images: int | None = None
     calib_method: str | None = None
     calib_images: int | None = None
-    luts: dict = field(default_factory=dict)          # target name -> LUT path
-    gates: dict = field(default_factory=dict)         # gate -> limit
+    luts: dict = field(default_factory=dict)  # target name -> LUT path
+    gates: dict = field(default_factory=dict)  # gate -> limit
     target_gates: dict = field(default_factory=dict)  # target -> {gate -> limit}
     threads: int = 1
     seed: int = 0
     protocol: Protocol = Protocol()
-    waivers: list = field(default_factory=list)       # [{pair, gate, reason}]
+    waivers: list = field(default_factory=list)  # [{pair, gate, reason}]
 
     def waiver(self, pair: str, gate: str) -> dict | None:
         """The project file's waiver of ``gate`` for ``pair``, or None."""
@@ -134,12 +134,16 @@ class _Reader:
             for t in m.targets or ():
                 if t not in targets:
                     self.fail(f"model {m.name!r} targets", f"{t!r} is not in the top-level targets {list(targets)}")
-        cfg = Config(path=self.path, name=str(project.get("name", self.root.name)),
-                     output=self.file(project.get("output", "build/ci"), "project.output", False),
-                     cache=self.file(project.get("cache", ".deploycc-cache/ci"), "project.cache", False),
-                     targets=targets, models=models,
-                     threads=self.count(project.get("threads", 1), "project.threads", minimum=0),
-                     seed=self.count(project.get("seed", 0), "project.seed", minimum=0))
+        cfg = Config(
+            path=self.path,
+            name=str(project.get("name", self.root.name)),
+            output=self.file(project.get("output", "build/ci"), "project.output", False),
+            cache=self.file(project.get("cache", ".deploycc-cache/ci"), "project.cache", False),
+            targets=targets,
+            models=models,
+            threads=self.count(project.get("threads", 1), "project.threads", minimum=0),
+            seed=self.count(project.get("seed", 0), "project.seed", minimum=0),
+        )
         self.data(cfg, self.keys(data.get("data", {}), _DATA, "data"))
         cfg.luts = self.luts(data.get("lut", {}), targets)
         cfg.gates, cfg.target_gates = self.gates(data.get("gates", {}), targets)
@@ -150,8 +154,9 @@ class _Reader:
 
     def targets(self, value, where: str) -> tuple[str, ...]:
         from deploycc.targets import load_target
+
         if not isinstance(value, list) or not value or not all(isinstance(t, str) for t in value):
-            self.fail(where, "give a non-empty list of target names, e.g. [\"cpu\", \"cpu-ort\"]")
+            self.fail(where, 'give a non-empty list of target names, e.g. ["cpu", "cpu-ort"]')
         for t in value:
             try:
                 load_target(t if not t.endswith(".toml") else str(self.file(t, where)))
@@ -183,11 +188,13 @@ class _Reader:
     def check_architecture(self, source: str, shape, weights, where: str) -> None:
         """An architecture source must parse, and take ``input_shape`` if one is given."""
         from deploycc.pipeline.sources import is_architecture
+
         if not is_architecture(source):
             if weights is not None:
                 self.fail(f"{where}.weights", "applies to architecture sources only; an ONNX model carries its weights")
             return
         from deploycc.models import resolve_arch
+
         try:
             arch = resolve_arch(source)
             if shape is not None:
@@ -197,6 +204,7 @@ class _Reader:
 
     def source(self, value, where: str) -> str:
         from deploycc.models import zoo_names
+
         text = self.typed(value, str, where)
         if text in zoo_names() and not (self.root / text).exists():
             return text
@@ -204,6 +212,7 @@ class _Reader:
 
     def shape(self, value, where: str) -> tuple:
         from deploycc.core.shapes import parse_shape
+
         try:
             return tuple(parse_shape(self.typed(value, str, where), where))
         except UserError as exc:
@@ -224,9 +233,14 @@ class _Reader:
             self.fail(f"{where}.synth", f"missing key(s) {missing}")
         size = self.shape(synth["size"], f"{where}.synth.size")
         if len(size) != 2:
-            self.fail(f"{where}.synth.size", "give H x W, e.g. \"64x128\"")
-        return DataSource(synth={"n": self.count(synth["n"], f"{where}.synth.n"), "size": size,
-                                 "seed": self.count(synth["seed"], f"{where}.synth.seed", minimum=0)})
+            self.fail(f"{where}.synth.size", 'give H x W, e.g. "64x128"')
+        return DataSource(
+            synth={
+                "n": self.count(synth["n"], f"{where}.synth.n"),
+                "size": size,
+                "seed": self.count(synth["seed"], f"{where}.synth.seed", minimum=0),
+            }
+        )
 
     def data(self, cfg: Config, data: dict) -> None:
         if "validation" in data:
@@ -244,6 +258,7 @@ class _Reader:
 
     def luts(self, table, targets) -> dict:
         from deploycc.lut import load_lut
+
         self.keys(table, set(targets), "lut")
         out = {}
         for target, value in table.items():
@@ -286,7 +301,9 @@ class _Reader:
                 self.fail(where, f"missing key(s) {missing} (a waiver names the pair, the gate and why)")
             pair, gate, reason = (self.typed(w[k], str, f"{where}.{k}") for k in ("pair", "gate", "reason"))
             if pair not in pairs:
-                self.fail(f"{where}.pair", f"{pair!r} is not a pair of this project (pairs: {', '.join(sorted(pairs))})")
+                self.fail(
+                    f"{where}.pair", f"{pair!r} is not a pair of this project (pairs: {', '.join(sorted(pairs))})"
+                )
             if gate not in GATE_NAMES:
                 self.fail(f"{where}.gate", f"{gate!r} is not a gate (gates: {', '.join(GATE_NAMES)})")
             if not reason.strip():

@@ -15,23 +15,42 @@ from pathlib import Path
 from deploycc.core.verdict import label
 from deploycc.report.page import Html, Page, badge, link, png_figure, table
 
+
 def write_html(report: dict, folder: Path, path: Path) -> dict:
     """The page in deploycc's report style (``deploycc.report.page``), each pair's gates linking its
     build and verify reports (``pair["reports"]``, relative to ``folder``)."""
     plots = _plots(report, folder)
     machine = report["machine"]
     s = report["summary"]
-    page = Page("ci", f"deploycc ci: {report['project']}",
-                {"config": report["config"], "time": f"{report['seconds']:.1f} s",
-                 "machine": str(machine.get("cpu_model", machine.get("machine"))),
-                 "gates": f"{s['pairs']} pairs, {s['gates']} gates: {s['passed']} passed, {s['failed']} failed, "
-                          f"{s['not_run']} not run, {s['waived']} waived"},
-                report.get("outcome", "passed" if report["ok"] else "failed"))
+    page = Page(
+        "ci",
+        f"deploycc ci: {report['project']}",
+        {
+            "config": report["config"],
+            "time": f"{report['seconds']:.1f} s",
+            "machine": str(machine.get("cpu_model", machine.get("machine"))),
+            "gates": f"{s['pairs']} pairs, {s['gates']} gates: {s['passed']} passed, {s['failed']} failed, "
+            f"{s['not_run']} not run, {s['waived']} waived",
+        },
+        report.get("outcome", "passed" if report["ok"] else "failed"),
+    )
     page.add("Pairs", _pairs_table(report))
     if report.get("waivers"):
-        page.add("Waivers", table(["pair", "gate", "covers", "reason (project file)"],
-                                  [[w["pair"], w["gate"], label(str(w["covers"])), f"waived: {w['pair']} gate "
-                                    f"{w['gate']}: {w['reason']}"] for w in report["waivers"]]))
+        page.add(
+            "Waivers",
+            table(
+                ["pair", "gate", "covers", "reason (project file)"],
+                [
+                    [
+                        w["pair"],
+                        w["gate"],
+                        label(str(w["covers"])),
+                        f"waived: {w['pair']} gate {w['gate']}: {w['reason']}",
+                    ]
+                    for w in report["waivers"]
+                ],
+            ),
+        )
     for title, png in plots.items():
         page.add(title, png_figure(png.read_bytes(), title, png.stem))
     page.add("Gates", _gates_table(report))
@@ -73,13 +92,17 @@ def _detail(g: dict) -> str:
 
 def _plots(report: dict, folder: Path) -> dict:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     pairs = report["pairs"]
     out = {}
-    acc = [(p["pair"], p["accuracy"]["miou"], _limit(p, "min-miou")) for p in pairs
-           if (p.get("accuracy") or {}).get("miou") is not None]
+    acc = [
+        (p["pair"], p["accuracy"]["miou"], _limit(p, "min-miou"))
+        for p in pairs
+        if (p.get("accuracy") or {}).get("miou") is not None
+    ]
     if acc:
         out["mIoU per pair"] = _bars(plt, folder / "miou.png", acc, "mIoU (%)", 100.0, "min mIoU")
     lat = [p for p in pairs if p.get("latency")]
@@ -117,13 +140,15 @@ def _latency_bars(plt, path: Path, pairs) -> Path:
     ax.bar(x, med, yerr=[[0] * len(pairs), p90], color="#4c72b0", capsize=4, label="measured median (p90 whisker)")
     pred = [(i, p["latency"]["predicted_ms"]) for i, p in enumerate(pairs) if p["latency"].get("predicted_ms")]
     if pred:
-        ax.scatter([i for i, _ in pred], [v for _, v in pred], marker="D", color="#dd8452", zorder=3, label="LUT prediction")
+        ax.scatter(
+            [i for i, _ in pred], [v for _, v in pred], marker="D", color="#dd8452", zorder=3, label="LUT prediction"
+        )
     for i, p in enumerate(pairs):
         limit = _limit(p, "max-latency")
         if limit is not None:
             ax.hlines(limit, i - 0.4, i + 0.4, colors="#cf222e", label="max latency" if i == 0 else None)
     ax.set_xticks(list(x), [p["pair"] for p in pairs], rotation=20)
-    if max(med) > 20 * min(med):   # backends that differ by orders of magnitude stay readable
+    if max(med) > 20 * min(med):  # backends that differ by orders of magnitude stay readable
         ax.set_yscale("log")
     ax.set_ylabel("latency (ms)")
     ax.legend(fontsize="small")

@@ -27,6 +27,7 @@ def build_with_report(model_source: str, target_name: str, out: Path, options, p
     from deploycc.pipeline.pipeline import build
     from deploycc.report import build as build_page
     from deploycc.report import write_report
+
     try:
         result = build(model_source, target_name, out, options)
     except GateFailed as failed:
@@ -38,6 +39,7 @@ def build_with_report(model_source: str, target_name: str, out: Path, options, p
 
 def write_verify_page(page_path: Path, record: dict, data: dict, pictures: dict | None) -> None:
     from deploycc.report import verify, write_report
+
     write_report(verify.page({**data, "gates": record["gates"]}, pictures), page_path)
 
 

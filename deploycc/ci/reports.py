@@ -44,21 +44,35 @@ def _atomic(path: Path, text: str) -> None:
 def junit_xml(report: dict) -> str:
     s = report["summary"]
     gates_all = [g for p in report["pairs"] for g in p["gates"]]
-    root = ET.Element("testsuites", name=f"deploycc ci: {report['project']} ({report.get('outcome', '')})",
-                      tests=str(s["gates"]), failures=str(sum(map(_is_failure, gates_all))), errors="0",
-                      skipped=str(sum(map(_is_skipped, gates_all))), time=f"{report['seconds']:.3f}")
+    root = ET.Element(
+        "testsuites",
+        name=f"deploycc ci: {report['project']} ({report.get('outcome', '')})",
+        tests=str(s["gates"]),
+        failures=str(sum(map(_is_failure, gates_all))),
+        errors="0",
+        skipped=str(sum(map(_is_skipped, gates_all))),
+        time=f"{report['seconds']:.3f}",
+    )
     for pair in report["pairs"]:
         gates = pair["gates"]
-        suite = ET.SubElement(root, "testsuite", name=pair["pair"], tests=str(len(gates)),
-                              failures=str(sum(map(_is_failure, gates))), errors="0",
-                              skipped=str(sum(map(_is_skipped, gates))), time=f"{pair.get('seconds', 0):.3f}")
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=pair["pair"],
+            tests=str(len(gates)),
+            failures=str(sum(map(_is_failure, gates))),
+            errors="0",
+            skipped=str(sum(map(_is_skipped, gates))),
+            time=f"{pair.get('seconds', 0):.3f}",
+        )
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="status", value=pair["status"])
         for name, value in _properties(pair):
             ET.SubElement(props, "property", name=name, value=str(value))
         for g in gates:
-            case = ET.SubElement(suite, "testcase", classname=f"deploycc.{pair['model']}.{pair['target']}",
-                                 name=g["gate"], time="0")
+            case = ET.SubElement(
+                suite, "testcase", classname=f"deploycc.{pair['model']}.{pair['target']}", name=g["gate"], time="0"
+            )
             text = _gate_text(g)
             if _is_failure(g):
                 element = ET.SubElement(case, "failure", message=text[:500], type=f"deploycc.gate.{g['gate']}")

@@ -23,10 +23,10 @@ import json
 import time
 from pathlib import Path
 
-from deploycc.pipeline.artifact import read_manifest
 from deploycc.core.cache import FolderCache, environment
 from deploycc.core.errors import GateFailed, Unavailable, UserError
 from deploycc.core.verdict import FAILED, NOT_RUN, PASSED, holds, label, outcome
+from deploycc.pipeline.artifact import read_manifest
 from deploycc.targets import Target, load_target
 from deploycc.targets.backend import get_backend
 from deploycc.verify.measure import machine_facts
@@ -45,26 +45,41 @@ def run_ci(cfg: Config, use_cache: bool = True, only: list[str] | None = None, p
         names = {f"{m.name}@{t}" for m, t in pairs}
         unknown = sorted(set(only) - names)
         if unknown:
-            raise UserError(f"--only {', '.join(unknown)}: no such pair in {cfg.path} (pairs: {', '.join(sorted(names))})")
+            raise UserError(
+                f"--only {', '.join(unknown)}: no such pair in {cfg.path} (pairs: {', '.join(sorted(names))})"
+            )
         pairs = [(m, t) for m, t in pairs if f"{m.name}@{t}" in only]
     start = time.perf_counter()
     data = _resolve_data(cfg, progress)
     cache = BuildCache(cfg.cache / "builds")
     records = [run_pair(cfg, model, target, cache, data, use_cache, progress) for model, target in pairs]
     result = outcome([g for r in records for g in r["gates"]]) if records else "passed"
-    return {"project": cfg.name, "config": str(cfg.path), "seconds": round(time.perf_counter() - start, 3),
-            "machine": machine_facts(), "data": {k: (str(v) if v else None) for k, v in data.items()},
-            "gates": cfg.gates, "gates_per_target": cfg.target_gates, "pairs": records,
-            "waivers": waiver_use(cfg, records), "summary": summarize(records), "outcome": result,
-            "ok": result == "passed"}
+    return {
+        "project": cfg.name,
+        "config": str(cfg.path),
+        "seconds": round(time.perf_counter() - start, 3),
+        "machine": machine_facts(),
+        "data": {k: (str(v) if v else None) for k, v in data.items()},
+        "gates": cfg.gates,
+        "gates_per_target": cfg.target_gates,
+        "pairs": records,
+        "waivers": waiver_use(cfg, records),
+        "summary": summarize(records),
+        "outcome": result,
+        "ok": result == "passed",
+    }
 
 
 def summarize(records: list[dict]) -> dict:
     gates = [g for r in records for g in r["gates"]]
     count = {s: sum(1 for g in gates if g["status"] == s) for s in (PASSED, FAILED, NOT_RUN)}
-    return {"pairs": len(records), "gates": len(gates), **count, "waived": sum(1 for g in gates if g.get("waived")),
-            "pairs_by_status": {s: sum(1 for r in records if r["status"] == s)
-                                for s in ("passed", "failed", "unverified")}}
+    return {
+        "pairs": len(records),
+        "gates": len(gates),
+        **count,
+        "waived": sum(1 for g in gates if g.get("waived")),
+        "pairs_by_status": {s: sum(1 for r in records if r["status"] == s) for s in ("passed", "failed", "unverified")},
+    }
 
 
 def waiver_use(cfg: Config, records: list[dict]) -> list[dict]:
@@ -82,8 +97,10 @@ def apply_waivers(cfg: Config, record: dict) -> None:
 
 
 def _resolve_data(cfg: Config, progress) -> dict:
-    return {"validation": _data_folder(cfg, cfg.validation, "val", progress),
-            "calibration": _data_folder(cfg, cfg.calibration, "train", progress)}
+    return {
+        "validation": _data_folder(cfg, cfg.validation, "val", progress),
+        "calibration": _data_folder(cfg, cfg.calibration, "train", progress),
+    }
 
 
 def _data_folder(cfg: Config, source: DataSource | None, split: str, progress) -> Path | None:
@@ -95,6 +112,7 @@ def _data_folder(cfg: Config, source: DataSource | None, split: str, progress) -
     if source.path is not None:
         return source.path
     from deploycc.data.synth import write_split
+
     s = source.synth
     recipe = {"n": s["n"], "size": list(s["size"]), "seed": s["seed"], "split": split, **environment()}
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
@@ -103,6 +121,7 @@ def _data_folder(cfg: Config, source: DataSource | None, split: str, progress) -
         if progress:
             progress("data", f"synthesizing {s['n']} scenes {s['size'][0]}x{s['size'][1]} ({split})")
         write_split(folder, split, s["n"], tuple(s["size"]), s["seed"], overwrite=True)
+
     return FolderCache(cfg.cache / "data", "ci-data").get_or_make(key, make)[0]
 
 
@@ -110,11 +129,19 @@ def _build_options(cfg: Config, model: ModelSpec, calibration: Path | None, targ
     """The build options of a pair; the calibration settings only for an INT8 target (a build
     refuses options that do not apply to its target)."""
     from deploycc.pipeline.pipeline import BuildOptions
-    options = BuildOptions(input_shape=model.input_shape, weights=str(model.weights) if model.weights else None,
-                           threads=cfg.threads, seed=cfg.seed)
+
+    options = BuildOptions(
+        input_shape=model.input_shape,
+        weights=str(model.weights) if model.weights else None,
+        threads=cfg.threads,
+        seed=cfg.seed,
+    )
     names = {f.name for f in dataclasses.fields(BuildOptions)} if target.precision == "int8" else set()
-    for field, value in (("calib_data", str(calibration) if calibration else None),
-                         ("calib_method", cfg.calib_method), ("calib_images", cfg.calib_images)):
+    for field, value in (
+        ("calib_data", str(calibration) if calibration else None),
+        ("calib_method", cfg.calib_method),
+        ("calib_images", cfg.calib_images),
+    ):
         if value is not None and field in names:
             setattr(options, field, value)
     return options
@@ -122,18 +149,24 @@ def _build_options(cfg: Config, model: ModelSpec, calibration: Path | None, targ
 
 def pair_key(cfg: Config, model: ModelSpec, target: Target, calibration: Path | None, options) -> tuple[str, dict]:
     from deploycc.lut.table import target_digest
+
     backend = get_backend(target.backend)
-    body = {"model": model_digest(model.source, model.weights), "input_shape": model.input_shape,
-            "target": {"name": target.name, "definition": target_digest(target)},
-            "calibration": folder_digest(calibration) if calibration and target.precision == "int8" else None,
-            "calib_method": cfg.calib_method, "calib_images": cfg.calib_images,
-            "options": {"threads": options.threads, "seed": options.seed},
-            "toolchain": toolchain(backend.versions())}
+    body = {
+        "model": model_digest(model.source, model.weights),
+        "input_shape": model.input_shape,
+        "target": {"name": target.name, "definition": target_digest(target)},
+        "calibration": folder_digest(calibration) if calibration and target.precision == "int8" else None,
+        "calib_method": cfg.calib_method,
+        "calib_images": cfg.calib_images,
+        "options": {"threads": options.threads, "seed": options.seed},
+        "toolchain": toolchain(backend.versions()),
+    }
     return key_of(body), body
 
 
-def run_pair(cfg: Config, model: ModelSpec, target_name: str, cache: BuildCache, data: dict,
-             use_cache: bool, progress=None) -> dict:
+def run_pair(
+    cfg: Config, model: ModelSpec, target_name: str, cache: BuildCache, data: dict, use_cache: bool, progress=None
+) -> dict:
     pair = f"{model.name}@{target_name}"
     record = {"pair": pair, "model": model.name, "target": target_name, "source": model.source, "gates": []}
     start = time.perf_counter()
@@ -143,8 +176,14 @@ def run_pair(cfg: Config, model: ModelSpec, target_name: str, cache: BuildCache,
         needs = "a machine where this target's compiler is installed"
         record["gates"].append(_gate("build", NOT_RUN, message=str(exc), needs=needs))
         record["gates"].append(_gate("numerics", NOT_RUN, message="no artifact (the build did not run)", needs=needs))
-        record["gates"].extend(not_run_gates(configured_gates(cfg, target_name), cfg.gates_for(target_name),
-                                             "no artifact (the build did not run)", needs))
+        record["gates"].extend(
+            not_run_gates(
+                configured_gates(cfg, target_name),
+                cfg.gates_for(target_name),
+                "no artifact (the build did not run)",
+                needs,
+            )
+        )
     record["seconds"] = round(time.perf_counter() - start, 3)
     apply_waivers(cfg, record)
     record["status"] = outcome(record["gates"])
@@ -167,7 +206,7 @@ def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progres
     record["cache_key"] = key
     pages = report_dir(cfg.cache, key)
     record["report_dir"] = str(pages)
-    (pages / "verify.html").unlink(missing_ok=True)      # written again below when accuracy is measured
+    (pages / "verify.html").unlink(missing_ok=True)  # written again below when accuracy is measured
     artifact, status = cache.lookup(key) if use_cache else (None, "not used (--no-cache)")
     record["cache"] = status
     if artifact is None:
@@ -176,9 +215,12 @@ def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progres
         t0 = time.perf_counter()
         try:
             artifact, served = cache.store(
-                key, body, lambda out: build_with_report(model.source, target_name, out, options, pages / "build.html"),
-                reuse=use_cache)
-            if served:   # another run built it while this one waited for the entry's lock
+                key,
+                body,
+                lambda out: build_with_report(model.source, target_name, out, options, pages / "build.html"),
+                reuse=use_cache,
+            )
+            if served:  # another run built it while this one waited for the entry's lock
                 record["cache"] = status = "hit (built by a concurrent run)"
         except GateFailed as exc:
             record["gates"].append(_gate("build", PASSED, message="compiled"))
@@ -199,8 +241,10 @@ def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progres
     if remaining:
         step = remaining[0]
         record["remaining"] = remaining
-        skip = (f"the artifact runs on its device, not here ({step.get('what', '')})",
-                f"the device: {step.get('command', '')}")
+        skip = (
+            f"the artifact runs on its device, not here ({step.get('what', '')})",
+            f"the device: {step.get('command', '')}",
+        )
     gates = cfg.gates_for(target_name)
     accuracy_gates(cfg, model, artifact, gates, data["validation"], record, skip, progress)
     latency_gates(cfg, artifact, gates, cfg.luts.get(target_name), record, skip, progress)
@@ -209,12 +253,20 @@ def _check_pair(cfg, model, target_name, cache, data, use_cache, record, progres
 def _numerics_gate(manifest: dict) -> dict:
     v = manifest.get("verification", {})
     if v.get("status") == NOT_RUN or v.get("skipped") or not v.get("outputs"):
-        return _gate("numerics", NOT_RUN, message=v.get("reason") or v.get("skipped") or "no outputs were compared",
-                     needs=v.get("needs"))
+        return _gate(
+            "numerics",
+            NOT_RUN,
+            message=v.get("reason") or v.get("skipped") or "no outputs were compared",
+            needs=v.get("needs"),
+        )
     worst = max((o.get("max_abs", 0.0) for o in v.get("outputs", [])), default=None)
     subject = v.get("subject") or "the artifact"
-    return _gate("numerics", PASSED if v.get("ok") else FAILED, value=worst,
-                 message=f"{subject} vs ONNX Runtime (reference, optimizations off) within the target's tolerance")
+    return _gate(
+        "numerics",
+        PASSED if v.get("ok") else FAILED,
+        value=worst,
+        message=f"{subject} vs ONNX Runtime (reference, optimizations off) within the target's tolerance",
+    )
 
 
 def unverified_line(report: dict) -> str:
@@ -222,9 +274,11 @@ def unverified_line(report: dict) -> str:
     open_gates = [(r["pair"], g) for r in report["pairs"] for g in r["gates"] if not holds(g)]
     pair, g = open_gates[0]
     more = f"; and {len(open_gates) - 1} more" if len(open_gates) > 1 else ""
-    return (f"ci: {len(open_gates)} gate(s) did not run and are not waived: {pair} gate {g['gate']} "
-            f"{label(g['status'])}: {g.get('reason', g['message'])} (needs {g.get('needs')}){more}; run them "
-            f"there, or waive them in {report['config']} ([[waivers]] pair, gate, reason)")
+    return (
+        f"ci: {len(open_gates)} gate(s) did not run and are not waived: {pair} gate {g['gate']} "
+        f"{label(g['status'])}: {g.get('reason', g['message'])} (needs {g.get('needs')}){more}; run them "
+        f"there, or waive them in {report['config']} ([[waivers]] pair, gate, reason)"
+    )
 
 
 def failure_line(report: dict) -> str:

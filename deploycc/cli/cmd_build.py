@@ -4,49 +4,68 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import typer
 
-from deploycc.pipeline.pipeline import BuildOptions, build
-from deploycc.pipeline.runtime import open_artifact
-from deploycc.pipeline.stages import Stages
 from deploycc.cli.options import JSON, check_report_path, report_option, split_list
 from deploycc.cli.output import StageReporter, emit, table
 from deploycc.cli.reports import write_bench_report, write_build_report
 from deploycc.core.errors import GateFailed, Unverified, UserError, first_line
 from deploycc.core.numerics import random_feeds
 from deploycc.core.shapes import parse_input_shapes
+from deploycc.pipeline.pipeline import BuildOptions, build
+from deploycc.pipeline.runtime import open_artifact
+from deploycc.pipeline.stages import Stages
 from deploycc.verify.measure import Latency, Protocol, machine_facts, time_session
 
-app = typer.Typer()   # merged into the root command by deploycc.cli.main
+app = typer.Typer()  # merged into the root command by deploycc.cli.main
 
 
 @app.command("build")
 def build_cmd(
-    model: Optional[str] = typer.Argument(None, help="ONNX file, architecture .json, or zoo architecture name"),
+    model: str | None = typer.Argument(None, help="ONNX file, architecture .json, or zoo architecture name"),
     target: str = typer.Option("cpu", "--target", "-t", help="target name (see `deploycc targets`) or .toml file"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="artifact folder (default: <model>.<target>)"),
-    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="static input shape, e.g. 1x3x1024x2048"),
-    weights: Optional[str] = typer.Option(None, "--weights", help="state dict (.pth) for an architecture file"),
-    passes: Optional[str] = typer.Option(None, "--passes", help="comma-separated pass list (default: the target's)"),
-    verify_passes: bool = typer.Option(True, "--verify-passes/--no-verify-passes", help="check numerics after every pass"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="artifact folder (default: <model>.<target>)"),
+    input_shape: str | None = typer.Option(None, "--input-shape", help="static input shape, e.g. 1x3x1024x2048"),
+    weights: str | None = typer.Option(None, "--weights", help="state dict (.pth) for an architecture file"),
+    passes: str | None = typer.Option(None, "--passes", help="comma-separated pass list (default: the target's)"),
+    verify_passes: bool = typer.Option(
+        True, "--verify-passes/--no-verify-passes", help="check numerics after every pass"
+    ),
     force: bool = typer.Option(False, "--force", help="apply rewrites even where the target would not need them"),
-    tune_trials: int = typer.Option(0, "--tune-trials", help="TVM MetaSchedule trials in total (0: apply the database only)"),
-    trials_per_task: Optional[int] = typer.Option(None, "--trials-per-task", help="TVM MetaSchedule trials per task"),
-    tuning_db: Optional[str] = typer.Option(None, "--tuning-db", help="TVM tuning database folder (default: per-target cache)"),
-    remote: Optional[str] = typer.Option(None, "--remote", help="with --tune-trials: measure candidates on a device of this TVM RPC tracker HOST:PORT"),
-    key: Optional[str] = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
+    tune_trials: int = typer.Option(
+        0, "--tune-trials", help="TVM MetaSchedule trials in total (0: apply the database only)"
+    ),
+    trials_per_task: int | None = typer.Option(None, "--trials-per-task", help="TVM MetaSchedule trials per task"),
+    tuning_db: str | None = typer.Option(
+        None, "--tuning-db", help="TVM tuning database folder (default: per-target cache)"
+    ),
+    remote: str | None = typer.Option(
+        None, "--remote", help="with --tune-trials: measure candidates on a device of this TVM RPC tracker HOST:PORT"
+    ),
+    key: str | None = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
     threads: int = typer.Option(0, "--threads", help="runtime threads recorded in the artifact (0: runtime default)"),
-    backend: Optional[str] = typer.Option(None, "--backend", help="compile with this backend instead of the target's (e.g. tvm)"),
-    calib_data: Optional[str] = typer.Option(None, "--calib-data", help="INT8: folder of calibration images (default: synthetic, see docs)"),
-    calib_method: Optional[str] = typer.Option(None, "--calib-method", help="INT8: minmax | entropy | percentile"),
-    calib_images: Optional[int] = typer.Option(None, "--calib-images", help="INT8: number of calibration images"),
-    max_miou_drop: Optional[float] = typer.Option(None, "--max-miou-drop", help="INT8: keep sensitive layers in FP16/FP32 until the agreement-mIoU drop (points) holds"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing -o path that is not a deploycc artifact"),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="finish a device bundle here (build its TensorRT engine)"),
-    report: Optional[Path] = report_option("the build (stages, passes, legality map, numerics)"),
+    backend: str | None = typer.Option(
+        None, "--backend", help="compile with this backend instead of the target's (e.g. tvm)"
+    ),
+    calib_data: str | None = typer.Option(
+        None, "--calib-data", help="INT8: folder of calibration images (default: synthetic, see docs)"
+    ),
+    calib_method: str | None = typer.Option(None, "--calib-method", help="INT8: minmax | entropy | percentile"),
+    calib_images: int | None = typer.Option(None, "--calib-images", help="INT8: number of calibration images"),
+    max_miou_drop: float | None = typer.Option(
+        None,
+        "--max-miou-drop",
+        help="INT8: keep sensitive layers in FP16/FP32 until the agreement-mIoU drop (points) holds",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="replace an existing -o path that is not a deploycc artifact"
+    ),
+    resume: Path | None = typer.Option(
+        None, "--resume", help="finish a device bundle here (build its TensorRT engine)"
+    ),
+    report: Path | None = report_option("the build (stages, passes, legality map, numerics)"),
     as_json: bool = JSON,
 ):
     """Compile MODEL for a target into a verified artifact folder (or finish a bundle: --resume)."""
@@ -59,18 +78,30 @@ def build_cmd(
         raise UserError("missing MODEL (an ONNX file, architecture .json or zoo name), or give --resume BUNDLE")
     out = output or Path(f"{Path(model).stem}.{Path(target).stem}")
     from deploycc.fleet import remote_options
+
     fleet = remote_options(remote, key)
     options = BuildOptions(
-        input_shape=parse_input_shapes(input_shape), weights=weights,
-        passes=split_list(passes), verify_passes=verify_passes, force=force, tune_trials=tune_trials,
-        trials_per_task=trials_per_task, tuning_db=tuning_db, tune_remote=fleet and fleet[0], tune_key=fleet and fleet[1],
-        threads=threads, backend=backend,
-        calib_data=calib_data, calib_method=calib_method, calib_images=calib_images, max_miou_drop=max_miou_drop,
+        input_shape=parse_input_shapes(input_shape),
+        weights=weights,
+        passes=split_list(passes),
+        verify_passes=verify_passes,
+        force=force,
+        tune_trials=tune_trials,
+        trials_per_task=trials_per_task,
+        tuning_db=tuning_db,
+        tune_remote=fleet and fleet[0],
+        tune_key=fleet and fleet[1],
+        threads=threads,
+        backend=backend,
+        calib_data=calib_data,
+        calib_method=calib_method,
+        calib_images=calib_images,
+        max_miou_drop=max_miou_drop,
         overwrite=overwrite,
     )
     try:
         result = build(model, target, out, options, Stages(StageReporter(quiet=as_json)))
-    except GateFailed as failed:   # numerics failed: nothing is written at out, the report says why
+    except GateFailed as failed:  # numerics failed: nothing is written at out, the report says why
         if report is not None and getattr(failed, "result", None) is not None:
             write_build_report(report, failed.result, model, written=False)
         raise
@@ -84,45 +115,85 @@ def build_cmd(
 
 def _resume(bundle: Path, model: str | None, as_json: bool) -> None:
     from deploycc.pipeline.bundle import resume
+
     if model is not None:
         raise UserError("--resume BUNDLE takes no MODEL: the bundle carries its own model")
     stages = Stages(StageReporter(quiet=as_json))
     manifest = resume(bundle, stages)
-    data = {"artifact": str(bundle), "target": manifest["target"]["name"], "verification": manifest["verification"],
-            "engine_build": manifest["backend_info"]["engine_build"], "stage_seconds": dict(stages.times)}
-    emit(data, as_json, lambda c, d: c.print(f"[green]finished[/] {d['artifact']}: TensorRT engine built on "
-                                             f"{d['engine_build']['gpu']} and verified"))
+    data = {
+        "artifact": str(bundle),
+        "target": manifest["target"]["name"],
+        "verification": manifest["verification"],
+        "engine_build": manifest["backend_info"]["engine_build"],
+        "stage_seconds": dict(stages.times),
+    }
+    emit(
+        data,
+        as_json,
+        lambda c, d: c.print(
+            f"[green]finished[/] {d['artifact']}: TensorRT engine built on {d['engine_build']['gpu']} and verified"
+        ),
+    )
 
 
 def _build_summary(result) -> dict:
     m = result.manifest
-    return {"artifact": str(result.out), "target": result.target.name, "backend": m["backend"],
-            "ok": result.ok, "stage_seconds": result.times, "log": result.log, "verification": m["verification"],
-            "passes": [{"name": p["name"], "modified": p["modified"], "rewrites": len(p["rewrites"]),
-                        "refusals": len(p["refusals"]), "nodes": f"{p['nodes_before']}->{p['nodes_after']}"}
-                       for p in m["passes"]],
-            "remaining": m["remaining"], "files": m["files"]}
+    return {
+        "artifact": str(result.out),
+        "target": result.target.name,
+        "backend": m["backend"],
+        "ok": result.ok,
+        "stage_seconds": result.times,
+        "log": result.log,
+        "verification": m["verification"],
+        "passes": [
+            {
+                "name": p["name"],
+                "modified": p["modified"],
+                "rewrites": len(p["rewrites"]),
+                "refusals": len(p["refusals"]),
+                "nodes": f"{p['nodes_before']}->{p['nodes_after']}",
+            }
+            for p in m["passes"]
+        ],
+        "remaining": m["remaining"],
+        "files": m["files"],
+    }
 
 
 def _render_build(console, data: dict) -> None:
     rows = [[p["name"], p["nodes"], p["rewrites"], p["refusals"]] for p in data["passes"]]
     console.print(table("passes", ["pass", "nodes", "rewrites", "refusals"], rows))
     v = data["verification"]
-    rows = [[o["output"], f"{o['max_abs']:.3g}", f"{o['max_rel']:.3g}", f"{o['cosine']:.8f}",
-             "ok" if o["ok"] else "FAIL"] for o in v.get("outputs", [])]
+    rows = [
+        [o["output"], f"{o['max_abs']:.3g}", f"{o['max_rel']:.3g}", f"{o['cosine']:.8f}", "ok" if o["ok"] else "FAIL"]
+        for o in v.get("outputs", [])
+    ]
     if rows:
-        console.print(table("numerics vs ONNX Runtime (reference, optimizations off)",
-                            ["output", "max abs", "max rel", "cosine", ""], rows))
+        console.print(
+            table(
+                "numerics vs ONNX Runtime (reference, optimizations off)",
+                ["output", "max abs", "max rel", "cosine", ""],
+                rows,
+            )
+        )
     elif v.get("status") == "not_run":
         console.print(f"[yellow]numerics: not run[/]: {v['reason']}; to run them: {v['needs']}")
     if v.get("subject") and v.get("subject") != "the artifact":
         console.print(f"numerics checked on {v['subject']}")
     for step in data["remaining"]:
         console.print(f"[yellow]remaining on the device:[/] {step.get('what', '')}: [bold]{step.get('command', '')}[/]")
-    what = ("unverified artifact" if v.get("status") == "not_run" else
-            "device-ready bundle" if data["remaining"] else "verified artifact")
-    console.print(f"[green]built[/] {what} {data['artifact']} for {data['target']} ({data['backend']}) "
-                  f"in {sum(data['stage_seconds'].values()):.1f} s")
+    what = (
+        "unverified artifact"
+        if v.get("status") == "not_run"
+        else "device-ready bundle"
+        if data["remaining"]
+        else "verified artifact"
+    )
+    console.print(
+        f"[green]built[/] {what} {data['artifact']} for {data['target']} ({data['backend']}) "
+        f"in {sum(data['stage_seconds'].values()):.1f} s"
+    )
 
 
 @app.command("run")
@@ -130,7 +201,7 @@ def run_cmd(
     artifact: Path = typer.Argument(..., help="artifact folder made by `deploycc build`"),
     inputs: list[str] = typer.Option(..., "--input", "-i", help="x.npy for the only input, or name=x.npy"),
     output: Path = typer.Option(..., "--output", "-o", help=".npy (one output) or .npz (all outputs)"),
-    threads: Optional[int] = typer.Option(None, "--threads"),
+    threads: int | None = typer.Option(None, "--threads"),
 ):
     """Run an artifact on inputs stored as .npy files, whatever backend made it."""
     if not output.parent.is_dir():
@@ -188,10 +259,13 @@ def _check_threads(threads: int | None, artifact: Path) -> None:
     if threads < 0:
         raise UserError(f"--threads {threads}: must be >= 0 (0: the runtime's default)")
     from deploycc.pipeline.artifact import read_manifest
+
     backend = read_manifest(artifact, check_hashes=False).get("backend")
     if threads and backend == "tvm":
-        raise UserError(f"--threads {threads} does not apply to TVM artifact {artifact}: TVM sizes its thread "
-                        f"pool once per process; run with TVM_NUM_THREADS={threads} instead")
+        raise UserError(
+            f"--threads {threads} does not apply to TVM artifact {artifact}: TVM sizes its thread "
+            f"pool once per process; run with TVM_NUM_THREADS={threads} instead"
+        )
 
 
 @app.command("bench")
@@ -200,15 +274,18 @@ def bench_cmd(
     threads: int = typer.Option(0, "--threads", help="runtime threads (0: runtime default), recorded"),
     max_repeats: int = typer.Option(50, "--max-repeats"),
     max_seconds: float = typer.Option(60.0, "--max-seconds"),
-    remote: Optional[str] = typer.Option(None, "--remote", help="time it on a device: TVM RPC tracker HOST:PORT"),
-    key: Optional[str] = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
-    profile: bool = typer.Option(False, "--profile", help="also profile per node (ORT) / per function (TVM), mapped to layers and units"),
+    remote: str | None = typer.Option(None, "--remote", help="time it on a device: TVM RPC tracker HOST:PORT"),
+    key: str | None = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
+    profile: bool = typer.Option(
+        False, "--profile", help="also profile per node (ORT) / per function (TVM), mapped to layers and units"
+    ),
     profile_runs: int = typer.Option(10, "--profile-runs", help="with --profile: profiled runs averaged per node"),
-    report: Optional[Path] = report_option("the timing (latency distribution, per-layer profile)"),
+    report: Path | None = report_option("the timing (latency distribution, per-layer profile)"),
     as_json: bool = JSON,
 ):
     """Time an artifact with the common protocol (warm-up, repeats until the median is stable)."""
     from deploycc.fleet import remote_bench, remote_options
+
     check_report_path(report)
     if profile and remote:
         raise UserError("--profile runs the backend's profiler on this machine; it cannot be combined with --remote")
@@ -224,30 +301,70 @@ def bench_cmd(
         manifest, session = open_artifact(artifact, threads or None)
         feeds = random_feeds(session.inputs, 0)
         lat = time_session(session, feeds, Protocol(max_repeats=max_repeats, max_seconds=max_seconds), threads)
-        data = {"artifact": str(artifact), "target": manifest["target"]["name"], "latency": lat.to_dict(),
-                "samples_ms": list(lat.samples_ms), "machine": machine_facts()}
+        data = {
+            "artifact": str(artifact),
+            "target": manifest["target"]["name"],
+            "latency": lat.to_dict(),
+            "samples_ms": list(lat.samples_ms),
+            "machine": machine_facts(),
+        }
     if profile:
         from deploycc.verify.profile import profile_artifact
+
         data["profile"] = profile_artifact(artifact, threads, profile_runs)
     emit(data, as_json, _render_bench)
     if report is not None:
-        reason = None if profile else ("--profile runs the backend's profiler on this machine only" if remote
-                                       else "bench ran without --profile")
-        write_bench_report(report, {**data, "protocol": Protocol(max_repeats=max_repeats, max_seconds=max_seconds).to_dict(),
-                                    "profile_not_run": reason})
+        reason = (
+            None
+            if profile
+            else (
+                "--profile runs the backend's profiler on this machine only"
+                if remote
+                else "bench ran without --profile"
+            )
+        )
+        write_bench_report(
+            report,
+            {
+                **data,
+                "protocol": Protocol(max_repeats=max_repeats, max_seconds=max_seconds).to_dict(),
+                "profile_not_run": reason,
+            },
+        )
 
 
 def _render_bench(console, d: dict) -> None:
     lat = Latency.from_dict(d["latency"])
-    console.print(table(
-        f"latency of {d['artifact']} ({d['target']})", ["median ms", "p90", "p99", "min", "runs", "stable"],
-        [[f"{lat.median_ms:.2f}", f"{lat.p90_ms:.2f}", f"{lat.p99_ms:.2f}", f"{lat.min_ms:.2f}", lat.runs, lat.stable]]))
+    console.print(
+        table(
+            f"latency of {d['artifact']} ({d['target']})",
+            ["median ms", "p90", "p99", "min", "runs", "stable"],
+            [
+                [
+                    f"{lat.median_ms:.2f}",
+                    f"{lat.p90_ms:.2f}",
+                    f"{lat.p99_ms:.2f}",
+                    f"{lat.min_ms:.2f}",
+                    lat.runs,
+                    lat.stable,
+                ]
+            ],
+        )
+    )
     if "profile" in d:
         from deploycc.verify.profile import by_layer
+
         rows = by_layer(d["profile"])
         total = sum(r["ms"] for r in rows) or 1.0
-        console.print(table(f"profile ({d['profile']['backend']}): time per layer, nodes summed", ["layer", "unit", "ms", "share"],
-                            [[r["layer"] or "(unplaced)", r["unit"] or "", f"{r['ms']:.3f}", f"{100 * r['ms'] / total:.1f} %"]
-                             for r in rows]))
+        console.print(
+            table(
+                f"profile ({d['profile']['backend']}): time per layer, nodes summed",
+                ["layer", "unit", "ms", "share"],
+                [
+                    [r["layer"] or "(unplaced)", r["unit"] or "", f"{r['ms']:.3f}", f"{100 * r['ms'] / total:.1f} %"]
+                    for r in rows
+                ],
+            )
+        )
     if d.get("remote"):
         console.print(f"timed on {d['remote']['device']} ({d['remote']['key']}): {d['remote']['timing']}")

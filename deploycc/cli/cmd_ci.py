@@ -10,7 +10,6 @@ line says what would run it), 2 on a bad project file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -21,20 +20,21 @@ from deploycc.core.errors import GateFailed, Unverified
 
 JSON = json_option("Print the report as JSON instead of tables.")
 
-app = typer.Typer()   # merged into the root command by deploycc.cli.main
+app = typer.Typer()  # merged into the root command by deploycc.cli.main
 
 
 @app.command("ci")
 def ci_cmd(
     config: Path = typer.Argument(Path("deploycc.toml"), help="project file (default: ./deploycc.toml)"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="report folder (default: the project's output)"),
-    only: Optional[list[str]] = typer.Option(None, "--only", help="check only this pair (MODEL@TARGET); repeatable"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="report folder (default: the project's output)"),
+    only: list[str] | None = typer.Option(None, "--only", help="check only this pair (MODEL@TARGET); repeatable"),
     no_cache: bool = typer.Option(False, "--no-cache", help="rebuild every pair (the cache is refreshed)"),
     as_json: bool = JSON,
 ):
     """Build, verify and gate every (model, target) pair of a project file; write JUnit/JSON/HTML."""
     from deploycc.ci import failure_line, load_config, run_ci, write_reports
     from deploycc.ci.runner import unverified_line
+
     cfg = load_config(config)
     report = run_ci(cfg, use_cache=not no_cache, only=only, progress=None if as_json else _progress)
     files = write_reports(report, output or cfg.output)
@@ -63,10 +63,15 @@ def _render(console, d: dict) -> None:
             rows.append([p["pair"], g["gate"], status, value, limit, escape(detail)])
     console.print(table(f"deploycc ci: {d['project']}", ["pair", "gate", "status", "value", "limit", "detail"], rows))
     for w in d.get("waivers", []):
-        console.print(f"waived in the project file: {escape(w['pair'])} gate {w['gate']} "
-                      f"({str(w['covers']).replace('_', ' ')}): {escape(w['reason'])}", highlight=False)
+        console.print(
+            f"waived in the project file: {escape(w['pair'])} gate {w['gate']} "
+            f"({str(w['covers']).replace('_', ' ')}): {escape(w['reason'])}",
+            highlight=False,
+        )
     s = d["summary"]
     console.print("full messages: report.json / report.html")
-    console.print(f"{d['outcome']}: {s['pairs']} pairs, {s['gates']} gates: {s['passed']} passed, {s['failed']} failed, "
-                  f"{s['not_run']} not run, {s['waived']} waived; reports: {d['files']['junit']}, "
-                  f"{d['files']['html']}, {d['files']['json']}")
+    console.print(
+        f"{d['outcome']}: {s['pairs']} pairs, {s['gates']} gates: {s['passed']} passed, {s['failed']} failed, "
+        f"{s['not_run']} not run, {s['waived']} waived; reports: {d['files']['junit']}, "
+        f"{d['files']['html']}, {d['files']['json']}"
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import typer
@@ -34,14 +33,19 @@ def synth_cmd(
         raise UserError(f"--size {size!r}: give H x W, e.g. 256x512")
     with _bar(n, as_json, "synth") as advance:
         record = write_split(out, split, n, dims, seed, overwrite, advance)
-    emit(record, as_json, lambda c, d: c.print(
-        f"wrote {d['n']} scenes of {d['size'][0]}x{d['size'][1]} (seed {d['seed']}) to {out} split {d['split']}"))
+    emit(
+        record,
+        as_json,
+        lambda c, d: c.print(
+            f"wrote {d['n']} scenes of {d['size'][0]}x{d['size'][1]} (seed {d['seed']}) to {out} split {d['split']}"
+        ),
+    )
 
 
 @app.command("check")
 def check_cmd(
     data: Path = typer.Argument(..., help="dataset root: Cityscapes layout or images/ + labels/"),
-    split: Optional[str] = typer.Option(None, "--split", help="Cityscapes split (default: val)"),
+    split: str | None = typer.Option(None, "--split", help="Cityscapes split (default: val)"),
     as_json: bool = JSON,
 ):
     """Read every image and label once; report sizes and pixels per class (exit 2 on any defect)."""
@@ -59,8 +63,13 @@ def check_cmd(
     names = dataset.class_names or [str(i) for i in range(255)]
     total = int(counts.sum())
     classes = {names[i]: int(counts[i]) for i in range(min(255, len(names))) if counts[i]}
-    data_ = {**dataset.describe(), "sizes": sizes, "pixels": total, "ignored_pixels": int(counts[255]),
-             "pixels_per_class": classes}
+    data_ = {
+        **dataset.describe(),
+        "sizes": sizes,
+        "pixels": total,
+        "ignored_pixels": int(counts[255]),
+        "pixels_per_class": classes,
+    }
     emit(data_, as_json, _render_check)
 
 
@@ -69,8 +78,9 @@ def _render_check(console, d: dict) -> None:
     rows = [[name, n, f"{100 * n / total:.2f}"] for name, n in d["pixels_per_class"].items()]
     rows.append(["(ignored)", d["ignored_pixels"], f"{100 * d['ignored_pixels'] / total:.2f}"])
     sizes = ", ".join(f"{n} x {size}" for size, n in d["sizes"].items())
-    console.print(table(f"{d['images']} images ({d['layout']} {d['split'] or ''}): {sizes}",
-                        ["class", "pixels", "%"], rows))
+    console.print(
+        table(f"{d['images']} images ({d['layout']} {d['split'] or ''}): {sizes}", ["class", "pixels", "%"], rows)
+    )
 
 
 class _bar:
@@ -81,7 +91,10 @@ class _bar:
         if self.quiet:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress
-        self._p = Progress(f"[bold]{self.what}[/]", BarColumn(), MofNCompleteColumn(), console=err_console, transient=True)
+
+        self._p = Progress(
+            f"[bold]{self.what}[/]", BarColumn(), MofNCompleteColumn(), console=err_console, transient=True
+        )
         self._p.start()
         task = self._p.add_task(self.what, total=self.total)
         return lambda k: self._p.advance(task, k)

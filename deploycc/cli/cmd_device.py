@@ -26,7 +26,8 @@ def emulate_arm64(
     """Serve an emulated arm64 device (QEMU user mode) to a tracker, until interrupted."""
     from deploycc.fleet.emulator import server_command
     from deploycc.fleet.tracker import parse_address
-    parse_address(tracker, "--tracker")   # a malformed address is one line, exit 2
+
+    parse_address(tracker, "--tracker")  # a malformed address is one line, exit 2
     if not key:
         raise UserError("--key: give the device key clients will request")
     argv, env = server_command(tracker, key, port=port, port_end=port + 100)

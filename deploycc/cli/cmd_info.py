@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import onnx
 import typer
 
-from deploycc.pipeline.sources import load_source
 from deploycc.cli.options import JSON, split_list
 from deploycc.cli.output import emit, table
 from deploycc.core.errors import UserError
 from deploycc.core.scratch import scratch_dir
 from deploycc.core.shapes import parse_input_shapes
 from deploycc.passes import PASSES, PassContext, check_pass_options, resolve_passes, run_passes
+from deploycc.pipeline.sources import load_source
 from deploycc.targets import list_targets, load_target
 
-app = typer.Typer()   # merged into the root command by deploycc.cli.main
+app = typer.Typer()  # merged into the root command by deploycc.cli.main
 
 
 @app.command("targets")
@@ -26,15 +25,41 @@ def targets_cmd(as_json: bool = JSON):
     """List the targets with their backend, precision and compute-to-bandwidth ratio."""
     rows = []
     for t in list_targets():
-        rows.append({"name": t.name, "backend": t.backend, "precision": t.precision,
-                     "peak_ops": t.peak_ops(), "dram_bandwidth": t.dram_bandwidth(), "ops_per_byte": t.ops_per_byte(),
-                     "onchip_memory": t.onchip_memory(), "passes": list(t.passes),
-                     "description": t.description})
-    emit({"targets": rows}, as_json, lambda c, d: c.print(table(
-        "targets", ["name", "backend", "precision", "peak ops/s", "DRAM B/s", "ops/byte", "passes"],
-        [[r["name"], r["backend"], r["precision"], _si(r["peak_ops"]), _si(r["dram_bandwidth"]),
-          f"{r['ops_per_byte']:.1f}" if r["ops_per_byte"] else "-", ",".join(r["passes"])]
-         for r in d["targets"]])))
+        rows.append(
+            {
+                "name": t.name,
+                "backend": t.backend,
+                "precision": t.precision,
+                "peak_ops": t.peak_ops(),
+                "dram_bandwidth": t.dram_bandwidth(),
+                "ops_per_byte": t.ops_per_byte(),
+                "onchip_memory": t.onchip_memory(),
+                "passes": list(t.passes),
+                "description": t.description,
+            }
+        )
+    emit(
+        {"targets": rows},
+        as_json,
+        lambda c, d: c.print(
+            table(
+                "targets",
+                ["name", "backend", "precision", "peak ops/s", "DRAM B/s", "ops/byte", "passes"],
+                [
+                    [
+                        r["name"],
+                        r["backend"],
+                        r["precision"],
+                        _si(r["peak_ops"]),
+                        _si(r["dram_bandwidth"]),
+                        f"{r['ops_per_byte']:.1f}" if r["ops_per_byte"] else "-",
+                        ",".join(r["passes"]),
+                    ]
+                    for r in d["targets"]
+                ],
+            )
+        ),
+    )
 
 
 def _si(x) -> str:
@@ -50,23 +75,31 @@ def _si(x) -> str:
 def passes_cmd(as_json: bool = JSON):
     """List the graph passes, one line each."""
     rows = [cls.describe() for cls in PASSES.values()]
-    emit({"passes": rows}, as_json, lambda c, d: c.print(table(
-        "passes", ["name", "what it does"], [[r["name"], r["summary"]] for r in d["passes"]])))
+    emit(
+        {"passes": rows},
+        as_json,
+        lambda c, d: c.print(
+            table("passes", ["name", "what it does"], [[r["name"], r["summary"]] for r in d["passes"]])
+        ),
+    )
 
 
 @app.command("optimize")
 def optimize_cmd(
     model: str = typer.Argument(..., help="ONNX file, architecture .json or zoo name"),
     output: Path = typer.Option(..., "--output", "-o", help="optimized ONNX file"),
-    target: Optional[str] = typer.Option(None, "--target", "-t", help="target whose rules and default passes apply"),
-    passes: Optional[str] = typer.Option(None, "--passes", help="comma-separated passes (default: the target's)"),
-    trace: Optional[Path] = typer.Option(None, "--trace", help="write a JSON trace of every pass here"),
-    input_shape: Optional[str] = typer.Option(None, "--input-shape"),
+    target: str | None = typer.Option(None, "--target", "-t", help="target whose rules and default passes apply"),
+    passes: str | None = typer.Option(None, "--passes", help="comma-separated passes (default: the target's)"),
+    trace: Path | None = typer.Option(None, "--trace", help="write a JSON trace of every pass here"),
+    input_shape: str | None = typer.Option(None, "--input-shape"),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="compare numerics after every pass"),
     force: bool = typer.Option(False, "--force", help="rewrite even where the target would not need it"),
-    pass_option: Optional[list[str]] = typer.Option(
-        None, "--pass-option", help="KEY=VALUE for a pass, repeatable (e.g. rewrite-dilated.method=zero-insert, "
-                                    "fuse.alpha=0.5, fuse.max_ops=10)"),
+    pass_option: list[str] | None = typer.Option(
+        None,
+        "--pass-option",
+        help="KEY=VALUE for a pass, repeatable (e.g. rewrite-dilated.method=zero-insert, "
+        "fuse.alpha=0.5, fuse.max_ops=10)",
+    ),
     as_json: bool = JSON,
 ):
     """Run graph passes on MODEL with verification, and write the optimized ONNX model."""
@@ -85,32 +118,60 @@ def optimize_cmd(
 
 
 def _render_trace(console, data: dict) -> None:
-    rows = [[p["name"], f"{p['nodes_before']}->{p['nodes_after']}", len(p["rewrites"]), len(p["refusals"]),
-             f"{p['seconds']['pass'] * 1e3:.1f}", f"{p['seconds']['verify']:.2f}" if p["verification"] else "-"]
-            for p in data["passes"]]
+    rows = [
+        [
+            p["name"],
+            f"{p['nodes_before']}->{p['nodes_after']}",
+            len(p["rewrites"]),
+            len(p["refusals"]),
+            f"{p['seconds']['pass'] * 1e3:.1f}",
+            f"{p['seconds']['verify']:.2f}" if p["verification"] else "-",
+        ]
+        for p in data["passes"]
+    ]
     console.print(table("passes", ["pass", "nodes", "rewrites", "refusals", "pass ms", "verified (s)"], rows))
     for p in data["passes"]:
         for r in p["refusals"]:
             console.print(f"  [yellow]{p['name']} left {r['node']} alone:[/] {r['reason']}", highlight=False)
         legality = p["stats"].get("legality")
         if legality:
-            console.print(f"  {p['name']}: {legality['dilated_convs']} dilated conv(s), rewritten "
-                          f"{legality['rewritten'] or 'none'}; {legality['verdict']}", highlight=False)
+            console.print(
+                f"  {p['name']}: {legality['dilated_convs']} dilated conv(s), rewritten "
+                f"{legality['rewritten'] or 'none'}; {legality['verdict']}",
+                highlight=False,
+            )
         if "dram_bytes_unfused" in p["stats"]:
             _render_fusion(console, p["stats"])
 
 
 def _render_fusion(console, stats: dict) -> None:
     groups = stats["groups"]
-    console.print(f"  fuse: {len(groups)} group(s) within {stats['budget']} B (alpha {stats['alpha']} x on-chip "
-                  f"{stats['onchip_memory']} B); estimated DRAM {stats['dram_bytes_unfused'] / 1e6:.1f} -> "
-                  f"{stats['dram_bytes_fused'] / 1e6:.1f} MB, recompute {stats['recompute_macs'] / 1e6:.1f} M MACs",
-                  highlight=False)
-    rows = [[g["id"], len(g["ops"]), f"{g['tile'][0]}x{g['tile'][1]}", g["working_set"],
-             f"{g['dram_before'] / 1e6:.2f}", f"{g['dram_after'] / 1e6:.2f}", g["recompute_macs"]] for g in groups]
+    console.print(
+        f"  fuse: {len(groups)} group(s) within {stats['budget']} B (alpha {stats['alpha']} x on-chip "
+        f"{stats['onchip_memory']} B); estimated DRAM {stats['dram_bytes_unfused'] / 1e6:.1f} -> "
+        f"{stats['dram_bytes_fused'] / 1e6:.1f} MB, recompute {stats['recompute_macs'] / 1e6:.1f} M MACs",
+        highlight=False,
+    )
+    rows = [
+        [
+            g["id"],
+            len(g["ops"]),
+            f"{g['tile'][0]}x{g['tile'][1]}",
+            g["working_set"],
+            f"{g['dram_before'] / 1e6:.2f}",
+            f"{g['dram_after'] / 1e6:.2f}",
+            g["recompute_macs"],
+        ]
+        for g in groups
+    ]
     if rows:
-        console.print(table("fusion groups", ["group", "ops", "tile", "working set B", "DRAM before MB",
-                                              "DRAM after MB", "recompute MACs"], rows))
+        console.print(
+            table(
+                "fusion groups",
+                ["group", "ops", "tile", "working set B", "DRAM before MB", "DRAM after MB", "recompute MACs"],
+                rows,
+            )
+        )
 
 
 def parse_pass_options(items: list[str]) -> dict:

@@ -10,7 +10,6 @@ for one artifact (the same check as ``deploycc verify --lut``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -24,91 +23,152 @@ app = typer.Typer(name="lut", no_args_is_help=True, help="Latency lookup tables:
 def build_cmd(
     space: str = typer.Option("squeezenas", "--space", help="search space: squeezenas or fbnet"),
     target: str = typer.Option(..., "--target", "-t", help="target name or .toml file"),
-    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="1x3xHxW (default: the space's own)"),
-    backbone: Optional[str] = typer.Option(None, "--backbone", help="squeezenas backbone: small, large, xlarge"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="LUT file (default: <space>.<target>.lut.json)"),
+    input_shape: str | None = typer.Option(None, "--input-shape", help="1x3xHxW (default: the space's own)"),
+    backbone: str | None = typer.Option(None, "--backbone", help="squeezenas backbone: small, large, xlarge"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="LUT file (default: <space>.<target>.lut.json)"),
     threads: int = typer.Option(1, "--threads", help="runtime threads, fixed for every entry and recorded"),
     statistic: str = typer.Option("median", "--statistic", help="what the predictor sums: median, min, mean or p90"),
-    max_repeats: Optional[int] = typer.Option(None, "--max-repeats", help="cap on timed runs per entry"),
+    max_repeats: int | None = typer.Option(None, "--max-repeats", help="cap on timed runs per entry"),
     clock: str = typer.Option("wall", "--clock", help="wall, or cpu: process CPU time (1 thread; for shared machines)"),
-    tune_trials: int = typer.Option(0, "--tune-trials", help="TVM: MetaSchedule trials per entry (fills the tuning database)"),
-    trials_per_task: Optional[int] = typer.Option(None, "--trials-per-task", help="TVM: trials per tuning task"),
-    tuning_db: Optional[str] = typer.Option(None, "--tuning-db", help="TVM: tuning database folder (default: the target's)"),
-    units: Optional[str] = typer.Option(None, "--units", help="comma-separated candidate units to keep (default: all)"),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="entry cache folder (default: ~/.cache/deploycc/lut)"),
-    remote: Optional[str] = typer.Option(None, "--remote", help="time the entries on a device fleet: TVM RPC tracker HOST:PORT"),
-    key: Optional[str] = typer.Option(None, "--key", help="with --remote: device key; every free device with it takes work"),
-    space_file: Optional[Path] = typer.Option(None, "--space-file", help="reduced search space (from `lut friendliness --reduce`)"),
-    mode: str = typer.Option("isolated", "--mode", help="isolated (each unit alone) or in-context (each unit in a full reference network)"),
-    reference: Optional[str] = typer.Option(None, "--reference", help="in-context: the reference genotype, comma-separated units (default: k3_e3 where legal)"),
-    on_load: str = typer.Option("flag", "--on-load", help="flag (record) or refuse a measurement taken while the machine is loaded"),
+    tune_trials: int = typer.Option(
+        0, "--tune-trials", help="TVM: MetaSchedule trials per entry (fills the tuning database)"
+    ),
+    trials_per_task: int | None = typer.Option(None, "--trials-per-task", help="TVM: trials per tuning task"),
+    tuning_db: str | None = typer.Option(
+        None, "--tuning-db", help="TVM: tuning database folder (default: the target's)"
+    ),
+    units: str | None = typer.Option(None, "--units", help="comma-separated candidate units to keep (default: all)"),
+    cache: Path | None = typer.Option(None, "--cache", help="entry cache folder (default: ~/.cache/deploycc/lut)"),
+    remote: str | None = typer.Option(
+        None, "--remote", help="time the entries on a device fleet: TVM RPC tracker HOST:PORT"
+    ),
+    key: str | None = typer.Option(
+        None, "--key", help="with --remote: device key; every free device with it takes work"
+    ),
+    space_file: Path | None = typer.Option(
+        None, "--space-file", help="reduced search space (from `lut friendliness --reduce`)"
+    ),
+    mode: str = typer.Option(
+        "isolated", "--mode", help="isolated (each unit alone) or in-context (each unit in a full reference network)"
+    ),
+    reference: str | None = typer.Option(
+        None,
+        "--reference",
+        help="in-context: the reference genotype, comma-separated units (default: k3_e3 where legal)",
+    ),
+    on_load: str = typer.Option(
+        "flag", "--on-load", help="flag (record) or refuse a measurement taken while the machine is loaded"
+    ),
     as_json: bool = JSON,
 ):
     """Profile every candidate unit of a search space on a target and write the LUT."""
     from deploycc.core.shapes import parse_shape
     from deploycc.lut.profile import ProfileSettings, build_lut, protocol_for
+
     shape = parse_shape(input_shape) if input_shape else None
     out = output or Path(f"{space}.{Path(target).stem}.lut.json")
-    settings = ProfileSettings(target=target, threads=_threads(threads), tune_trials=tune_trials,
-                               trials_per_task=trials_per_task, tuning_db=tuning_db,
-                               protocol=protocol_for(statistic, max_repeats, clock=_clock(clock)))
+    settings = ProfileSettings(
+        target=target,
+        threads=_threads(threads),
+        tune_trials=tune_trials,
+        trials_per_task=trials_per_task,
+        tuning_db=tuning_db,
+        protocol=protocol_for(statistic, max_repeats, clock=_clock(clock)),
+    )
     unit_list = split_list(units) if units else None
     if space_file is not None:
         from deploycc.core.errors import UserError
         from deploycc.lut.space import load_space
+
         if units:
             raise UserError("--units and --space-file both choose the candidates: give one")
         unit_list = load_space(space_file)
     if mode not in ("isolated", "in-context"):
         from deploycc.core.errors import UserError
+
         raise UserError(f"--mode {mode!r}: choose isolated or in-context")
     if reference and mode != "in-context":
         from deploycc.core.errors import UserError
+
         raise UserError("--reference applies to --mode in-context only")
     if remote and tune_trials:
         from deploycc.core.errors import UserError
-        raise UserError("--tune-trials with --remote: lut build times entries on the fleet but would tune them here; "
-                        "tune on the devices with `deploycc build NET --tune-trials N --remote HOST:PORT --key KEY` "
-                        "(the database is shared by workload), then run lut build without --tune-trials")
+
+        raise UserError(
+            "--tune-trials with --remote: lut build times entries on the fleet but would tune them here; "
+            "tune on the devices with `deploycc build NET --tune-trials N --remote HOST:PORT --key KEY` "
+            "(the database is shared by workload), then run lut build without --tune-trials"
+        )
     timer = _timer(remote, key, on_load)
     with _Bar("profiling", as_json) as bar:
         if mode == "in-context":
             from deploycc.lut.context import build_context_lut
-            lut = build_context_lut(space, out, settings, shape, backbone, statistic, cache, bar.step, unit_list,
-                                    timer, split_list(reference) if reference else None)
+
+            lut = build_context_lut(
+                space,
+                out,
+                settings,
+                shape,
+                backbone,
+                statistic,
+                cache,
+                bar.step,
+                unit_list,
+                timer,
+                split_list(reference) if reference else None,
+            )
         else:
-            lut = build_lut(space, out, settings, shape, backbone, statistic, cache, bar.step, unit_list,
-                            timer=timer)
+            lut = build_lut(space, out, settings, shape, backbone, statistic, cache, bar.step, unit_list, timer=timer)
     measured = [e for e in lut.entries.values() if e.get("measured", True)]
-    data = {"lut": str(out), "space": lut.space, "backbone": lut.backbone, "input_shape": list(lut.input_shape),
-            "target": lut.target, "entries": len(lut.entries), "measured_entries": len(measured),
-            "from_cache": bar.cached, "threads": lut.threads, "statistic": lut.statistic, "mode": lut.mode,
-            "toolchain": lut.toolchain, "machine": lut.machine}
-    emit(data, as_json, lambda c, d: c.print(
-        f"[green]wrote[/] {d['lut']}: {d['entries']} entries ({d['measured_entries']} timed, {d['from_cache']} "
-        f"from the cache) for {d['space']} {d['backbone'] or ''} at {'x'.join(map(str, d['input_shape']))} on "
-        f"{d['target']['name']} ({d['target']['backend']}), {d['threads']} thread(s), statistic {d['statistic']}, "
-        f"mode {d['mode']}"))
+    data = {
+        "lut": str(out),
+        "space": lut.space,
+        "backbone": lut.backbone,
+        "input_shape": list(lut.input_shape),
+        "target": lut.target,
+        "entries": len(lut.entries),
+        "measured_entries": len(measured),
+        "from_cache": bar.cached,
+        "threads": lut.threads,
+        "statistic": lut.statistic,
+        "mode": lut.mode,
+        "toolchain": lut.toolchain,
+        "machine": lut.machine,
+    }
+    emit(
+        data,
+        as_json,
+        lambda c, d: c.print(
+            f"[green]wrote[/] {d['lut']}: {d['entries']} entries ({d['measured_entries']} timed, {d['from_cache']} "
+            f"from the cache) for {d['space']} {d['backbone'] or ''} at {'x'.join(map(str, d['input_shape']))} on "
+            f"{d['target']['name']} ({d['target']['backend']}), {d['threads']} thread(s), statistic {d['statistic']}, "
+            f"mode {d['mode']}"
+        ),
+    )
 
 
 @app.command("predict")
 def predict_cmd(
     archs: list[str] = typer.Argument(..., help="architecture .json files or zoo names"),
     lut: Path = typer.Option(..., "--lut", help="LUT file from `deploycc lut build`"),
-    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="run the architectures at this 1x3xHxW"),
+    input_shape: str | None = typer.Option(None, "--input-shape", help="run the architectures at this 1x3xHxW"),
     breakdown: bool = typer.Option(False, "--breakdown", help="show every entry of the sum"),
     measure: bool = typer.Option(False, "--measure", help="also build and time each architecture end to end"),
     allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="use a LUT made for another toolchain version"),
-    space_file: Optional[Path] = typer.Option(None, "--space-file", help="reduced search space: refuse architectures outside it"),
+    space_file: Path | None = typer.Option(
+        None, "--space-file", help="reduced search space: refuse architectures outside it"
+    ),
     as_json: bool = JSON,
 ):
     """Predict the latency of architectures by summing a LUT."""
     from deploycc.core.shapes import parse_shape
     from deploycc.lut import Predictor, load_lut
     from deploycc.models import resolve_arch
+
     table_ = load_lut(lut)
     _check_here(table_, allow_mismatch)
     from deploycc.lut.space import load_space
+
     predictor = Predictor(table_, space=load_space(space_file) if space_file else None)
     rows = []
     for name in archs:
@@ -122,8 +182,13 @@ def predict_cmd(
             row["measured_ms"] = predictor.measure(arch.genotype)
             row["error_pct"] = 100 * (row["predicted_ms"] - row["measured_ms"]) / row["measured_ms"]
         rows.append(row)
-    data = {"lut": str(lut), "target": table_.target["name"], "statistic": table_.statistic,
-            "threads": table_.threads, "predictions": rows}
+    data = {
+        "lut": str(lut),
+        "target": table_.target["name"],
+        "statistic": table_.statistic,
+        "threads": table_.threads,
+        "predictions": rows,
+    }
     emit(data, as_json, _render_predict)
 
 
@@ -132,15 +197,29 @@ def validate_cmd(
     lut: Path = typer.Option(..., "--lut", help="LUT file from `deploycc lut build`"),
     n: int = typer.Option(50, "--n", help="number of sampled architectures"),
     seed: int = typer.Option(0, "--seed", help="sampling seed"),
-    train: Optional[int] = typer.Option(None, "--train", help="architectures the corrections are fitted on (default 40 %)"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="report folder (default: <lut>.validation)"),
+    train: int | None = typer.Option(
+        None, "--train", help="architectures the corrections are fitted on (default 40 %)"
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="report folder (default: <lut>.validation)"),
     fmt: str = typer.Option("md", "--format", help="report format: md or html"),
-    allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="use a LUT made for another target or toolchain version"),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="measurement cache folder (default: ~/.cache/deploycc/lut)"),
-    remote: Optional[str] = typer.Option(None, "--remote", help="time the architectures on a device fleet: TVM RPC tracker HOST:PORT"),
-    key: Optional[str] = typer.Option(None, "--key", help="with --remote: device key; every free device with it takes work"),
-    on_load: str = typer.Option("flag", "--on-load", help="flag (record) or refuse a measurement taken while the machine is loaded"),
-    profile: int = typer.Option(0, "--profile", help="profile K held-out architectures: each LUT entry against its in-network time"),
+    allow_mismatch: bool = typer.Option(
+        False, "--allow-mismatch", help="use a LUT made for another target or toolchain version"
+    ),
+    cache: Path | None = typer.Option(
+        None, "--cache", help="measurement cache folder (default: ~/.cache/deploycc/lut)"
+    ),
+    remote: str | None = typer.Option(
+        None, "--remote", help="time the architectures on a device fleet: TVM RPC tracker HOST:PORT"
+    ),
+    key: str | None = typer.Option(
+        None, "--key", help="with --remote: device key; every free device with it takes work"
+    ),
+    on_load: str = typer.Option(
+        "flag", "--on-load", help="flag (record) or refuse a measurement taken while the machine is loaded"
+    ),
+    profile: int = typer.Option(
+        0, "--profile", help="profile K held-out architectures: each LUT entry against its in-network time"
+    ),
     as_json: bool = JSON,
 ):
     """Measure N sampled architectures end to end and score the LUT (raw, corrected, affine, MACs)."""
@@ -148,6 +227,7 @@ def validate_cmd(
     from deploycc.lut import load_lut
     from deploycc.lut.report import write_report
     from deploycc.lut.validate import ValidationPlan, validate
+
     if fmt not in ("md", "html"):
         raise UserError(f"--format {fmt!r}: choose md or html")
     if n < 5:
@@ -161,6 +241,7 @@ def validate_cmd(
         result = validate(table_, plan, cache, progress=bar.step, timer=_timer(remote, key, on_load))
     if profile:
         from deploycc.lut.layer_view import layer_view
+
         held = [r["genotype"] for r in result["architectures"] if r["split"] == "test"][:profile]
         result["per_layer"] = layer_view(table_, held)
     folder = output or lut.with_name(lut.name.removesuffix(".json") + ".validation")
@@ -172,8 +253,8 @@ def validate_cmd(
 @app.command("friendliness")
 def friendliness_cmd(
     luts: list[Path] = typer.Argument(..., help="LUT files, one per target (same space and backbone)"),
-    html_out: Optional[Path] = typer.Option(None, "--html", help="write the report (heat maps, comparison) here"),
-    reduce_out: Optional[Path] = typer.Option(None, "--reduce", help="write the reduced search space file here"),
+    html_out: Path | None = typer.Option(None, "--html", help="write the report (heat maps, comparison) here"),
+    reduce_out: Path | None = typer.Option(None, "--reduce", help="write the reduced search space file here"),
     as_json: bool = JSON,
 ):
     """Hardware friendliness of units per position and target: latency per MAC, roofline, placement, frontier."""
@@ -182,18 +263,24 @@ def friendliness_cmd(
     from deploycc.lut.friendliness import analyse, equal_macs, reduce
     from deploycc.lut.friendliness_report import compare, html_page, write_html
     from deploycc.lut.space import save_space
+
     tables = [load_lut(p) for p in luts]
     for t in tables[1:]:
         if (t.space, t.backbone, len(t.layers)) != (tables[0].space, tables[0].backbone, len(tables[0].layers)):
-            raise UserError(f"{t.source}: another space than {tables[0].source} ({t.space} {t.backbone}); "
-                            "compare LUTs of one space")
+            raise UserError(
+                f"{t.source}: another space than {tables[0].source} ({t.space} {t.backbone}); compare LUTs of one space"
+            )
     cache: dict = {}
     analyses = [analyse(t, cache) for t in tables]
     comparison = compare(analyses)
     reduced = reduce(tables, analyses)
     comparison["equal_macs"] = {t.target["name"]: equal_macs(t, reduced, a) for t, a in zip(tables, analyses)}
-    data = {"luts": [str(p) for p in luts], "analyses": analyses, "comparison": comparison,
-            "reduced_layers": reduced.layers}
+    data = {
+        "luts": [str(p) for p in luts],
+        "analyses": analyses,
+        "comparison": comparison,
+        "reduced_layers": reduced.layers,
+    }
     if reduce_out is not None:
         data["reduced_space"] = str(save_space(reduced, reduce_out))
     if html_out is not None:
@@ -203,14 +290,21 @@ def friendliness_cmd(
 
 def _render_friendliness(console, d: dict) -> None:
     comp = d["comparison"]
-    console.print(table("median roofline efficiency (measured vs the target's roofline)", ["unit"] + comp["targets"],
-                        [[u] + ["n/a" if v is None else f"{v:.3f}" for v in vals] for u, vals in comp["efficiency"].items()]))
+    console.print(
+        table(
+            "median roofline efficiency (measured vs the target's roofline)",
+            ["unit"] + comp["targets"],
+            [[u] + ["n/a" if v is None else f"{v:.3f}" for v in vals] for u, vals in comp["efficiency"].items()],
+        )
+    )
     for target, never in comp["never_on_frontier"].items():
         console.print(f"{target}: never on the latency-MACs frontier: {', '.join(never) or 'none'}")
     kept = sum(len(units) for units in d["reduced_layers"])
-    console.print(f"reduced space keeps {kept} (layer, unit) choices"
-                  + (f", written to {d['reduced_space']}" if "reduced_space" in d else "")
-                  + (f"; report {d['html']}" if "html" in d else ""))
+    console.print(
+        f"reduced space keeps {kept} (layer, unit) choices"
+        + (f", written to {d['reduced_space']}" if "reduced_space" in d else "")
+        + (f"; report {d['html']}" if "html" in d else "")
+    )
 
 
 @app.command("check")
@@ -218,23 +312,31 @@ def check_cmd(
     artifact: Path = typer.Argument(..., help="artifact folder made by `deploycc build`"),
     lut: Path = typer.Option(..., "--lut", help="LUT file"),
     max_latency_error: float = typer.Option(..., "--max-latency-error", help="gate: |measured vs LUT| at most PCT %"),
-    arch: Optional[str] = typer.Option(None, "--arch", help="architecture (default: the one recorded in the manifest)"),
-    allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="use a LUT made for another target or toolchain version"),
+    arch: str | None = typer.Option(None, "--arch", help="architecture (default: the one recorded in the manifest)"),
+    allow_mismatch: bool = typer.Option(
+        False, "--allow-mismatch", help="use a LUT made for another target or toolchain version"
+    ),
     as_json: bool = JSON,
 ):
     """Latency gate: exit 1 when the artifact's measured latency is off the LUT by more than PCT."""
     from deploycc.lut.gate import enforce, latency_check
+
     result = latency_check(artifact, lut, max_latency_error, allow_mismatch, arch)
     emit(result, as_json, render_gate)
     enforce(result)
 
 
 def render_gate(console, r: dict) -> None:
-    mark = "" if r["limit_pct"] is None else (f" (limit ±{r['limit_pct']:g} %) "
-                                              + ("[green]ok[/]" if r["ok"] else "[red]FAIL[/]"))
-    console.print(f"latency {r['artifact']}: measured {r['measured_ms']:.2f} ms ({r['statistic']}, "
-                  f"{r['threads']} thread(s), {r['latency'].get('clock', 'wall')} clock), LUT {r['predicted_ms']:.2f} ms, "
-                  f"error {r['error_pct']:+.2f} %{mark}")
+    mark = (
+        ""
+        if r["limit_pct"] is None
+        else (f" (limit ±{r['limit_pct']:g} %) " + ("[green]ok[/]" if r["ok"] else "[red]FAIL[/]"))
+    )
+    console.print(
+        f"latency {r['artifact']}: measured {r['measured_ms']:.2f} ms ({r['statistic']}, "
+        f"{r['threads']} thread(s), {r['latency'].get('clock', 'wall')} clock), LUT {r['predicted_ms']:.2f} ms, "
+        f"error {r['error_pct']:+.2f} %{mark}"
+    )
     for item in r.get("mismatch_allowed") or []:
         console.print(f"[yellow]mismatch allowed:[/] {item}")
 
@@ -244,6 +346,7 @@ def _check_here(lut, allow_mismatch: bool) -> None:
     from deploycc.lut import check_compatible
     from deploycc.lut.profile import toolchain_versions
     from deploycc.targets import load_target
+
     try:
         target = load_target(lut.target["name"])
     except Exception:
@@ -259,19 +362,23 @@ def _timer(remote: str | None, key: str | None, on_load: str = "flag"):
     from deploycc.core.errors import UserError
     from deploycc.fleet import remote_options
     from deploycc.verify.conditions import LoadCheck
+
     check = LoadCheck(policy=on_load)
     if not remote_options(remote, key):
         from deploycc.lut.timer import LocalTimer
+
         return LocalTimer(check)
     if on_load != "flag":
         raise UserError(f"--on-load {on_load}: the load check watches this machine; a fleet's devices are not checked")
     from deploycc.fleet.lut import FleetOptions, FleetTimer
+
     return FleetTimer(FleetOptions(remote, key))
 
 
 def _clock(clock: str) -> str:
     from deploycc.core.errors import UserError
     from deploycc.verify.measure import CLOCKS
+
     if clock not in CLOCKS:
         raise UserError(f"--clock {clock!r}: choose one of {', '.join(CLOCKS)}")
     return clock
@@ -279,6 +386,7 @@ def _clock(clock: str) -> str:
 
 def _threads(threads: int) -> int:
     from deploycc.core.errors import UserError
+
     if threads < 1:
         raise UserError(f"--threads {threads}: give a fixed thread count (1 or more); it is recorded in the LUT")
     return threads
@@ -300,8 +408,16 @@ class _Bar:
                 TimeElapsedColumn,
                 TimeRemainingColumn,
             )
-            self._bar = Progress(f"[bold]{self.label}[/]", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TimeRemainingColumn(), TextColumn("{task.description}"), console=err_console)
+
+            self._bar = Progress(
+                f"[bold]{self.label}[/]",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.description}"),
+                console=err_console,
+            )
             self._bar.start()
         return self
 
@@ -331,18 +447,29 @@ class _Bar:
 
 
 def _render_predict(console, d: dict) -> None:
-    rows = [[r["arch"], f"{r['predicted_ms']:.2f}"] + ([f"{r['measured_ms']:.2f}", f"{r['error_pct']:+.2f}"]
-                                                       if "measured_ms" in r else []) for r in d["predictions"]]
-    cols = ["architecture", "LUT ms"] + (["measured ms", "error %"] if any("measured_ms" in r for r in d["predictions"]) else [])
+    rows = [
+        [r["arch"], f"{r['predicted_ms']:.2f}"]
+        + ([f"{r['measured_ms']:.2f}", f"{r['error_pct']:+.2f}"] if "measured_ms" in r else [])
+        for r in d["predictions"]
+    ]
+    cols = ["architecture", "LUT ms"] + (
+        ["measured ms", "error %"] if any("measured_ms" in r for r in d["predictions"]) else []
+    )
     console.print(table(f"LUT prediction ({d['target']}, {d['statistic']}, {d['threads']} thread(s))", cols, rows))
     for r in d["predictions"]:
         if "breakdown" in r:
-            console.print(table(f"{r['arch']}: entries", ["part", "entry", "ms"],
-                                [[b["part"], b["entry"], f"{b['ms']:.3f}"] for b in r["breakdown"]]))
+            console.print(
+                table(
+                    f"{r['arch']}: entries",
+                    ["part", "entry", "ms"],
+                    [[b["part"], b["entry"], f"{b['ms']:.3f}"] for b in r["breakdown"]],
+                )
+            )
 
 
 def _render_validate(console, d: dict) -> None:
     from deploycc.lut.report import sections
+
     shown = sections(d)[:3] + [s for s in sections(d) if s[0].startswith("Per unit inside")]
     for title, cols, rows, note in shown:
         console.print(table(title, cols, rows))

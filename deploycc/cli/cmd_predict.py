@@ -8,7 +8,6 @@ progress bar and prints where the pictures went.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,7 +17,7 @@ from deploycc.cli.output import emit, progress_bar, table
 from deploycc.verify.evaluate import artifact_label
 from deploycc.verify.predict import Predictor, photo_list, predict_photos
 
-app = typer.Typer()   # merged into the root command by deploycc.cli.main
+app = typer.Typer()  # merged into the root command by deploycc.cli.main
 
 
 @app.command("predict")
@@ -26,8 +25,12 @@ def predict_cmd(
     artifact: Path = typer.Argument(..., help="artifact folder made by `deploycc build`"),
     images: list[Path] = typer.Argument(..., help="photos (PNG, JPEG, ...; any size), or folders of photos"),
     output: Path = typer.Option(..., "--output", "-o", help="folder for the class maps, overlays and predictions.json"),
-    reference: Optional[str] = typer.Option(None, "--reference", "-r", help="also run this model (ONNX file or "
-                                            "artifact folder) and map where it disagrees with the artifact"),
+    reference: str | None = typer.Option(
+        None,
+        "--reference",
+        "-r",
+        help="also run this model (ONNX file or artifact folder) and map where it disagrees with the artifact",
+    ),
     threads: int = typer.Option(0, "--threads", help="runtime threads (0: the artifact's setting)"),
     as_json: bool = JSON,
 ):
@@ -35,8 +38,13 @@ def predict_cmd(
     photos = photo_list(images)
     manifest, session = open_for_verify(artifact, threads)
     ref = open_reference(reference, session, threads) if reference else None
-    pred = Predictor(session, manifest, artifact_label(artifact, manifest), ref,
-                     f"reference {reference}" if reference else "reference")
+    pred = Predictor(
+        session,
+        manifest,
+        artifact_label(artifact, manifest),
+        ref,
+        f"reference {reference}" if reference else "reference",
+    )
     with progress_bar("predict", len(photos), as_json) as advance:
         summary = predict_photos(pred, photos, output, advance)
     summary["output"] = str(output)
@@ -49,8 +57,13 @@ def _render(console, d: dict) -> None:
         top = ", ".join(f"{c['name']} {100 * c['share']:.0f} %" for c in p["classes"][:3])
         extra = [f"{100 * p['disagreement']:.2f} %"] if "disagreement" in p else []
         rows.append([Path(p["photo"]).name, f"{p['size'][0]}x{p['size'][1]}", top, *extra])
-    cols = ["photo", "size", "largest classes"] + (["disagreement"] if d["photos"] and "disagreement" in d["photos"][0] else [])
+    cols = ["photo", "size", "largest classes"] + (
+        ["disagreement"] if d["photos"] and "disagreement" in d["photos"][0] else []
+    )
     console.print(table(f"predictions of {d['artifact']}", cols, rows))
-    console.print(f"wrote {len(d['photos'])} class map(s) (*_trainIds.png), overlay(s) (*_overlay.png)"
-                  f"{' and disagreement map(s)' if cols[-1] == 'disagreement' else ''} and predictions.json "
-                  f"to {d['output']}", highlight=False)
+    console.print(
+        f"wrote {len(d['photos'])} class map(s) (*_trainIds.png), overlay(s) (*_overlay.png)"
+        f"{' and disagreement map(s)' if cols[-1] == 'disagreement' else ''} and predictions.json "
+        f"to {d['output']}",
+        highlight=False,
+    )

@@ -20,40 +20,55 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
 
-from deploycc.pipeline.runtime import open_artifact
 from deploycc.cli.options import JSON, check_report_path, report_option
 from deploycc.cli.output import emit, progress_bar, table
 from deploycc.cli.reports import write_verify_report
 from deploycc.core.errors import GateFailed, Unavailable, Unverified, UserError
 from deploycc.core.numerics import Tolerance, compare_all, random_feeds
 from deploycc.data import open_dataset
+from deploycc.pipeline.runtime import open_artifact
 from deploycc.verify.evaluate import OnnxReference, artifact_label, evaluate_artifact
 
-app = typer.Typer()   # merged into the root command by deploycc.cli.main
+app = typer.Typer()  # merged into the root command by deploycc.cli.main
 
 
 @app.command("verify")
 def verify_cmd(
     artifact: Path = typer.Argument(..., help="artifact folder made by `deploycc build`"),
-    data: Optional[Path] = typer.Option(None, "--data", "-d", help="labelled images: Cityscapes layout or images/ + labels/"),
-    split: Optional[str] = typer.Option(None, "--split", help="Cityscapes split to evaluate (default: val)"),
-    reference: Optional[str] = typer.Option(None, "--reference", "-r", help="FP32 reference: ONNX file or artifact folder"),
-    min_miou: Optional[float] = typer.Option(None, "--min-miou", help="gate: mIoU at least this many percent (e.g. 70)"),
-    max_miou_drop: Optional[float] = typer.Option(None, "--max-miou-drop", help="gate: reference mIoU minus artifact mIoU at most this many points (e.g. 0.5)"),
-    max_images: Optional[int] = typer.Option(None, "--max-images", help="evaluate only the first N images"),
+    data: Path | None = typer.Option(
+        None, "--data", "-d", help="labelled images: Cityscapes layout or images/ + labels/"
+    ),
+    split: str | None = typer.Option(None, "--split", help="Cityscapes split to evaluate (default: val)"),
+    reference: str | None = typer.Option(
+        None, "--reference", "-r", help="FP32 reference: ONNX file or artifact folder"
+    ),
+    min_miou: float | None = typer.Option(
+        None, "--min-miou", help="gate: mIoU at least this many percent (e.g. 70)"
+    ),
+    max_miou_drop: float | None = typer.Option(
+        None, "--max-miou-drop", help="gate: reference mIoU minus artifact mIoU at most this many points (e.g. 0.5)"
+    ),
+    max_images: int | None = typer.Option(None, "--max-images", help="evaluate only the first N images"),
     threads: int = typer.Option(0, "--threads", help="runtime threads (0: the artifact's setting)"),
     seed: int = typer.Option(0, "--seed", help="seed of the numerics inputs"),
-    remote: Optional[str] = typer.Option(None, "--remote", help="run the artifact on a device: TVM RPC tracker HOST:PORT"),
-    key: Optional[str] = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
-    lut: Optional[Path] = typer.Option(None, "--lut", help="latency LUT (`deploycc lut build`): measured latency vs its prediction"),
-    max_latency_error: Optional[float] = typer.Option(None, "--max-latency-error", help="gate (with --lut): |measured - LUT| at most this many percent"),
-    allow_mismatch: bool = typer.Option(False, "--allow-mismatch", help="with --lut: accept a LUT made for another target or toolchain version"),
-    report_file: Optional[Path] = report_option("the verification (IoU bars, confusion matrix, samples, gates)"),
+    remote: str | None = typer.Option(
+        None, "--remote", help="run the artifact on a device: TVM RPC tracker HOST:PORT"
+    ),
+    key: str | None = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
+    lut: Path | None = typer.Option(
+        None, "--lut", help="latency LUT (`deploycc lut build`): measured latency vs its prediction"
+    ),
+    max_latency_error: float | None = typer.Option(
+        None, "--max-latency-error", help="gate (with --lut): |measured - LUT| at most this many percent"
+    ),
+    allow_mismatch: bool = typer.Option(
+        False, "--allow-mismatch", help="with --lut: accept a LUT made for another target or toolchain version"
+    ),
+    report_file: Path | None = report_option("the verification (IoU bars, confusion matrix, samples, gates)"),
     as_json: bool = JSON,
 ):
     """Verify an artifact: mIoU on labelled data, agreement and numerics against its reference."""
@@ -62,8 +77,12 @@ def verify_cmd(
     manifest, session = open_for_verify(artifact, threads, remote, key)
     where = artifact_label(artifact, manifest)
     ref = open_reference(reference, session, threads) if reference else None
-    report = {"artifact": str(artifact), "target": manifest["target"]["name"], "backend": manifest["backend"],
-              "reference": reference}
+    report = {
+        "artifact": str(artifact),
+        "target": manifest["target"]["name"],
+        "backend": manifest["backend"],
+        "reference": reference,
+    }
     if remote:
         report["remote"] = {"tracker": remote, "key": key, "device": session.device, "device_facts": session.facts}
     if data is not None:
@@ -72,34 +91,47 @@ def verify_cmd(
         report["numerics"] = numerics_section(session, manifest, ref, seed)
     if lut is not None:
         from deploycc.lut.gate import latency_check  # latency vs the search-time LUT (deploycc.lut.gate)
+
         report["latency"] = latency_check(artifact, lut, max_latency_error, allow_mismatch)
     report["gates"] = gates(report, min_miou, max_miou_drop)
     report["ok"] = all(g["ok"] for g in report["gates"])
     report["outcome"] = "passed" if report["ok"] else "failed"
     emit(report, as_json, render)
     if report_file is not None:
-        write_verify_report(report_file, report, session, manifest, where, data, split, max_images, ref,
-                            f"reference {reference}")
+        write_verify_report(
+            report_file, report, session, manifest, where, data, split, max_images, ref, f"reference {reference}"
+        )
     fail_on_gates(report)
 
 
-def check_options(data, reference, min_miou, max_miou_drop, max_images, lut=None, max_latency_error=None,
-                  remote=None) -> None:
+def check_options(
+    data, reference, min_miou, max_miou_drop, max_images, lut=None, max_latency_error=None, remote=None
+) -> None:
     if max_latency_error is not None and lut is None:
-        raise UserError("--max-latency-error needs --lut FILE (the LUT whose prediction the latency is checked against)")
+        raise UserError(
+            "--max-latency-error needs --lut FILE (the LUT whose prediction the latency is checked against)"
+        )
     if data is None and reference is None and lut is None:
-        raise UserError("nothing to verify: give --data DIR (accuracy), --reference MODEL (numerics) and/or --lut FILE (latency)")
+        raise UserError(
+            "nothing to verify: give --data DIR (accuracy), --reference MODEL (numerics) and/or --lut FILE (latency)"
+        )
     if lut is not None and remote:
         raise UserError("--lut times the artifact on this machine; it cannot be combined with --remote")
     for name, value in (("--min-miou", min_miou), ("--max-miou-drop", max_miou_drop)):
         if value is not None and not 0.0 <= value <= 100.0:
-            raise UserError(f"{name} {value:g}: give percent points in [0, 100] (e.g. --min-miou 70, --max-miou-drop 0.5)")
+            raise UserError(
+                f"{name} {value:g}: give percent points in [0, 100] (e.g. --min-miou 70, --max-miou-drop 0.5)"
+            )
     if min_miou is not None and 0.0 < min_miou < 1.0:
-        raise UserError(f"--min-miou {min_miou:g} is in percent: {min_miou:g} % is no gate; for 70 % write --min-miou 70")
+        raise UserError(
+            f"--min-miou {min_miou:g} is in percent: {min_miou:g} % is no gate; for 70 % write --min-miou 70"
+        )
     if min_miou is not None and data is None:
         raise UserError("--min-miou needs labelled data: give --data DIR")
     if max_miou_drop is not None and (data is None or reference is None):
-        raise UserError("--max-miou-drop needs --data DIR and --reference MODEL (the FP32 model the artifact came from)")
+        raise UserError(
+            "--max-miou-drop needs --data DIR and --reference MODEL (the FP32 model the artifact came from)"
+        )
     if max_images is not None and max_images < 1:
         raise UserError(f"--max-images {max_images}: must be at least 1")
 
@@ -107,15 +139,18 @@ def check_options(data, reference, min_miou, max_miou_drop, max_images, lut=None
 def open_for_verify(artifact: Path, threads: int, remote: str | None = None, key: str | None = None):
     """(manifest, Session); an artifact still waiting for its device step says so in one line.
     With ``remote``/``key`` the Session runs on a fleet device (``deploycc.fleet``)."""
-    from deploycc.pipeline.artifact import read_manifest
     from deploycc.fleet import open_remote, remote_options
+    from deploycc.pipeline.artifact import read_manifest
     from deploycc.targets.backend import unfinished_steps
+
     manifest = read_manifest(artifact)
     unfinished = unfinished_steps(manifest)
     if unfinished:
         step = unfinished[0]
-        raise Unverified(f"{artifact}: the artifact is not finished ({step.get('what', 'device step')}); "
-                         f"finish it on the device ({step.get('command', '')}) and verify it there")
+        raise Unverified(
+            f"{artifact}: the artifact is not finished ({step.get('what', 'device step')}); "
+            f"finish it on the device ({step.get('command', '')}) and verify it there"
+        )
     if remote_options(remote, key):
         return open_remote(artifact, remote, key, threads)
     try:
@@ -131,6 +166,7 @@ def open_reference(reference: str, session, threads: int):
     if path.is_dir():
         return open_artifact(path, threads or None)[1]
     from deploycc.core.loader import load_model
+
     shape = tuple(session.inputs[0].shape) if len(session.inputs) == 1 else None
     return OnnxReference(load_model(path, shape), threads, path)
 
@@ -141,9 +177,12 @@ def accuracy_section(session, manifest, where, data, split, ref, max_images, qui
     with progress_bar("verify", len(dataset.samples), quiet) as advance:
         result, io, prep, prep_source = evaluate_artifact(session, manifest, dataset, where, ref, ref_where, advance)
     result["timing"]["artifact_ms_per_image"] = 1e3 * result["timing"]["artifact_seconds"] / max(1, result["images"])
-    return {"data": dataset.describe(), "preprocessing": {**prep, "source": prep_source},
-            "resolution": {"model_input": list(io.hw), "scored_at": "label resolution (prediction resized nearest)"},
-            **result}
+    return {
+        "data": dataset.describe(),
+        "preprocessing": {**prep, "source": prep_source},
+        "resolution": {"model_input": list(io.hw), "scored_at": "label resolution (prediction resized nearest)"},
+        **result,
+    }
 
 
 def numerics_section(session, manifest, ref, seed: int) -> dict:
@@ -158,28 +197,60 @@ def numerics_section(session, manifest, ref, seed: int) -> dict:
     expected = ref.strict_run(feeds)
     stats = compare_all([s.name for s in session.outputs], expected, session.run(feeds), tol)
     quantized = "quantization" in manifest or manifest["target"].get("precision") == "int8"
-    return {"ok": all(s.ok for s in stats), "gated": not quantized, "seed": seed, "tolerance": dataclasses.asdict(tol),
-            "note": "quantized artifact: reported, not gated (use --max-miou-drop)" if quantized else None,
-            "outputs": [s.to_dict() for s in stats]}
+    return {
+        "ok": all(s.ok for s in stats),
+        "gated": not quantized,
+        "seed": seed,
+        "tolerance": dataclasses.asdict(tol),
+        "note": "quantized artifact: reported, not gated (use --max-miou-drop)" if quantized else None,
+        "outputs": [s.to_dict() for s in stats],
+    }
 
 
 def gates(report: dict, min_miou: float | None, max_miou_drop: float | None) -> list[dict]:
     out = []
     if "numerics" in report and report["numerics"]["gated"]:
-        out.append({"gate": "numerics vs reference", "value": None, "limit": "target tolerance",
-                    "ok": report["numerics"]["ok"]})
+        out.append(
+            {
+                "gate": "numerics vs reference",
+                "value": None,
+                "limit": "target tolerance",
+                "ok": report["numerics"]["ok"],
+            }
+        )
     if min_miou is not None:
         value = _points(report["accuracy"]["miou"])
-        out.append({"gate": "min-miou", "value": value, "limit": min_miou, "unit": "%",
-                    "ok": value is not None and value >= min_miou})
+        out.append(
+            {
+                "gate": "min-miou",
+                "value": value,
+                "limit": min_miou,
+                "unit": "%",
+                "ok": value is not None and value >= min_miou,
+            }
+        )
     if max_miou_drop is not None:
         value = _points(report.get("miou_drop"))
-        out.append({"gate": "max-miou-drop", "value": value, "limit": max_miou_drop, "unit": "points",
-                    "ok": value is not None and value <= max_miou_drop})
+        out.append(
+            {
+                "gate": "max-miou-drop",
+                "value": value,
+                "limit": max_miou_drop,
+                "unit": "points",
+                "ok": value is not None and value <= max_miou_drop,
+            }
+        )
     if report.get("latency", {}).get("limit_pct") is not None:
         lat = report["latency"]
-        out.append({"gate": "max-latency-error", "value": lat["error_pct"], "limit": lat["limit_pct"], "unit": "%",
-                    "ok": lat["ok"]})
+        out.append(
+            {
+                "gate": "max-latency-error",
+                "value": lat["error_pct"],
+                "limit": lat["limit_pct"],
+                "unit": "%",
+                "ok": lat["ok"],
+            }
+        )
     return _with_status(out)
 
 
@@ -196,8 +267,10 @@ def fail_on_gates(report: dict) -> None:
     if failed:
         g = failed[0]
         value = "n/a" if g["value"] is None else f"{g['value']:.2f}"
-        raise GateFailed(f"verify {report['artifact']}: gate {g['gate']} failed (value {value}, limit {g['limit']} "
-                         f"{g.get('unit', '')})".replace(" )", ")"))
+        raise GateFailed(
+            f"verify {report['artifact']}: gate {g['gate']} failed (value {value}, limit {g['limit']} "
+            f"{g.get('unit', '')})".replace(" )", ")")
+        )
 
 
 def _pct(x) -> str:
@@ -208,13 +281,18 @@ def render(console, d: dict) -> None:
     acc, ref = d.get("accuracy"), d.get("reference_accuracy")
     if acc:
         rows = [[name, _pct(v)] + ([_pct(ref["iou"][name])] if ref else []) for name, v in acc["iou"].items()]
-        console.print(table(f"IoU %, {d['data']['images']} images",
-                            ["class", "artifact"] + (["reference"] if ref else []), rows))
-        console.print(f"{d['data']['layout']} data {d['data']['path']} ({d['data']['split'] or 'no split'}); "
-                      f"scored at label resolution")
-        console.print(f"mIoU [bold]{_pct(acc['miou'])} %[/] over {acc['classes_scored']} classes "
-                      f"(a class absent from prediction and ground truth is not scored), "
-                      f"pixel accuracy {_pct(acc['pixel_accuracy'])} %")
+        console.print(
+            table(f"IoU %, {d['data']['images']} images", ["class", "artifact"] + (["reference"] if ref else []), rows)
+        )
+        console.print(
+            f"{d['data']['layout']} data {d['data']['path']} ({d['data']['split'] or 'no split'}); "
+            f"scored at label resolution"
+        )
+        console.print(
+            f"mIoU [bold]{_pct(acc['miou'])} %[/] over {acc['classes_scored']} classes "
+            f"(a class absent from prediction and ground truth is not scored), "
+            f"pixel accuracy {_pct(acc['pixel_accuracy'])} %"
+        )
     if ref:
         console.print(f"reference mIoU {_pct(ref['miou'])} %, drop {100 * (d['miou_drop'] or 0):.2f} points")
     if d.get("agreement"):
@@ -222,24 +300,31 @@ def render(console, d: dict) -> None:
         console.print(f"agreement with the reference: pixels {_pct(a['pixel_agreement'])} %, mIoU {_pct(a['miou'])} %")
     if d.get("timing"):
         t = d["timing"]
-        console.print(f"{t['images_per_second']:.2f} images/s; artifact {t['artifact_ms_per_image']:.1f} ms/image, "
-                      f"waiting for data {t.get('waiting_for_data_seconds', 0):.2f} s of {t['seconds']:.2f} s")
+        console.print(
+            f"{t['images_per_second']:.2f} images/s; artifact {t['artifact_ms_per_image']:.1f} ms/image, "
+            f"waiting for data {t.get('waiting_for_data_seconds', 0):.2f} s of {t['seconds']:.2f} s"
+        )
     if d.get("numerics"):
         n = d["numerics"]
         for o in n["outputs"]:
             verdict = ("passed" if o["ok"] else "FAILED") if n["gated"] else "(not gated)"
-            console.print(f"numerics {o['output']} vs reference: max abs {o['max_abs']:.3g} (allowed {o['allowed_abs']:.3g}), "
-                          f"cosine {o['cosine']:.8f} {verdict}")
+            console.print(
+                f"numerics {o['output']} vs reference: max abs {o['max_abs']:.3g} (allowed {o['allowed_abs']:.3g}), "
+                f"cosine {o['cosine']:.8f} {verdict}"
+            )
         if n.get("note"):
             console.print(f"numerics: {n['note']}")
     if d.get("latency"):
         lat = d["latency"]
-        console.print(f"latency: measured {lat['measured_ms']:.2f} ms ({lat['statistic']}, {lat['threads']} thread(s)), "
-                      f"LUT {lat['predicted_ms']:.2f} ms, error {lat['error_pct']:+.2f} %")
+        console.print(
+            f"latency: measured {lat['measured_ms']:.2f} ms ({lat['statistic']}, {lat['threads']} thread(s)), "
+            f"LUT {lat['predicted_ms']:.2f} ms, error {lat['error_pct']:+.2f} %"
+        )
     for g in d["gates"]:
         value = "" if g["value"] is None else f"{g['value']:.2f} "
         status = g.get("status", "passed" if g["ok"] else "failed")
         mark = {"passed": "[green]passed[/]", "failed": "[red]FAILED[/]"}.get(
-            status, f"[yellow]not run[/] ({escape(str(g.get('reason', '')))})")
+            status, f"[yellow]not run[/] ({escape(str(g.get('reason', '')))})"
+        )
         limit = f"{g['limit']} {g.get('unit', '')}".strip()
         console.print(f"gate {g['gate']}: {value}(limit {limit}) {mark}")

@@ -24,21 +24,34 @@ from pathlib import Path
 
 import typer
 
-from deploycc.cli import (cmd_build, cmd_ci, cmd_data, cmd_device, cmd_info, cmd_lut, cmd_models, cmd_predict,
-                          cmd_train, cmd_verify)
+from deploycc.cli import (
+    cmd_build,
+    cmd_ci,
+    cmd_data,
+    cmd_device,
+    cmd_info,
+    cmd_lut,
+    cmd_models,
+    cmd_predict,
+    cmd_train,
+    cmd_verify,
+)
 from deploycc.cli.output import err_console
 from deploycc.core.errors import DeployccError, first_line
 from deploycc.core.verdict import EXIT_INTERNAL, EXIT_UNVERIFIED
 
 app = typer.Typer(
-    name="deploycc", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="deploycc",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
     help="Deploy searched CNNs to CPUs, Jetson Xavier and NPUs; verify numerics, mIoU and latency.",
 )
 
 for _module in (cmd_build, cmd_ci, cmd_info, cmd_models, cmd_predict, cmd_train, cmd_verify):
-    app.add_typer(_module.app)               # top-level commands (build, run, bench, ...)
+    app.add_typer(_module.app)  # top-level commands (build, run, bench, ...)
 for _module in (cmd_data, cmd_device, cmd_lut):
-    app.add_typer(_module.app, name=_module.app.info.name)   # command groups (data ..., lut ...)
+    app.add_typer(_module.app, name=_module.app.info.name)  # command groups (data ..., lut ...)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 def _is_usage_error(exc: Exception) -> bool:
     """Click's usage errors (typer vendors click as ``typer._click``): bad options, missing arguments."""
     return any(cls.__name__ in ("ClickException", "UsageError") for cls in type(exc).__mro__) and hasattr(
-        exc, "format_message")
+        exc, "format_message"
+    )
 
 
 def _internal_error(exc: Exception) -> int:
@@ -75,8 +89,11 @@ def _internal_error(exc: Exception) -> int:
     a bug report should carry it)."""
     path = _write_traceback(exc)
     where = f"traceback written to {path}" if path else "the traceback could not be written"
-    err_console.print(f"[red]internal error:[/] {first_line(exc, with_type=True)} ({where}; "
-                      f"please report it with that file)", highlight=False, soft_wrap=True)
+    err_console.print(
+        f"[red]internal error:[/] {first_line(exc, with_type=True)} ({where}; please report it with that file)",
+        highlight=False,
+        soft_wrap=True,
+    )
     return EXIT_INTERNAL
 
 

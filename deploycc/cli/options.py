@@ -20,12 +20,15 @@ def split_list(text: str | None) -> list[str] | None:
 
 def report_option(what: str) -> object:
     """The ``--report FILE.html`` option: a self-contained HTML report of ``what``."""
-    return typer.Option(None, "--report", help=f"also write {what} as one self-contained HTML file (open it in a browser)")
+    return typer.Option(
+        None, "--report", help=f"also write {what} as one self-contained HTML file (open it in a browser)"
+    )
 
 
 def check_report_path(path):
     """``--report`` must name an .html file (not a folder); checked before any work starts."""
     from deploycc.core.errors import UserError
+
     if path is None:
         return None
     if path.suffix.lower() not in (".html", ".htm"):

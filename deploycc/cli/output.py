@@ -61,8 +61,15 @@ class progress_bar:
         if self.quiet:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-        self._bar = Progress(f"[bold]{self.label}[/]", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                             console=err_console, transient=True)
+
+        self._bar = Progress(
+            f"[bold]{self.label}[/]",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        )
         self._bar.start()
         task = self._bar.add_task(self.label, total=self.total)
         return lambda n: self._bar.advance(task, n)

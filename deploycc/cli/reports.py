@@ -15,18 +15,31 @@ def _written(path: Path) -> None:
 
 def write_build_report(path: Path, result, model: str, written: bool) -> None:
     from deploycc.report import build, write_report
+
     _written(write_report(build.page(result.report_data(model, written)), path))
 
 
-def write_verify_report(path: Path, report: dict, session, manifest: dict, where: str, data: Path | None,
-                        split: str | None, max_images: int | None, ref=None, ref_where: str = "reference") -> None:
+def write_verify_report(
+    path: Path,
+    report: dict,
+    session,
+    manifest: dict,
+    where: str,
+    data: Path | None,
+    split: str | None,
+    max_images: int | None,
+    ref=None,
+    ref_where: str = "reference",
+) -> None:
     """The verify page; with labelled data, three sample images drawn with artifact and reference."""
     from deploycc.report import verify, write_report
+
     pictures = None
     if data is not None:
         from deploycc.data import open_dataset
         from deploycc.verify.evaluate import model_io, resolve_preprocessing
         from deploycc.verify.samples import sample_pictures
+
         dataset = open_dataset(data, split).first(max_images)
         prep, _ = resolve_preprocessing(manifest.get("preprocessing"))
         ref_io = model_io(ref, ref_where) if ref is not None else None
@@ -36,9 +49,11 @@ def write_verify_report(path: Path, report: dict, session, manifest: dict, where
 
 def write_bench_report(path: Path, data: dict) -> None:
     from deploycc.report import bench, write_report
+
     _written(write_report(bench.page(data), path))
 
 
 def write_inspect_report(path: Path, data: dict) -> None:
     from deploycc.report import inspect, write_report
+
     _written(write_report(inspect.page(data), path))

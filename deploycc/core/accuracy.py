@@ -103,9 +103,13 @@ class Confusion:
         """mIoU, pixel accuracy, per-class IoU (None where undefined), pixel count."""
         names = list(class_names) if class_names else [str(i) for i in range(self.num_classes)]
         iou = iou_per_class(self.matrix)
-        return {"miou": _num(mean_iou(self.matrix)), "pixel_accuracy": _num(pixel_accuracy(self.matrix)),
-                "classes_scored": int(np.sum(~np.isnan(iou))), "pixels": int(self.matrix.sum()),
-                "iou": {n: _num(v) for n, v in zip(names, iou)}}
+        return {
+            "miou": _num(mean_iou(self.matrix)),
+            "pixel_accuracy": _num(pixel_accuracy(self.matrix)),
+            "classes_scored": int(np.sum(~np.isnan(iou))),
+            "pixels": int(self.matrix.sum()),
+            "iou": {n: _num(v) for n, v in zip(names, iou)},
+        }
 
 
 class Agreement:

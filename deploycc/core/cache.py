@@ -38,7 +38,7 @@ from pathlib import Path
 from filelock import FileLock
 
 CACHE_ENV = "DEPLOYCC_CACHE"
-LOCK_TIMEOUT_S = 6 * 3600.0   # a lock holder builds or times one entry; hours would mean it hung
+LOCK_TIMEOUT_S = 6 * 3600.0  # a lock holder builds or times one entry; hours would mean it hung
 
 # deploycc's own files that cannot change what a build produces: the command line, the CI runner,
 # the fleet and the LUT tools. Editing them does not invalidate a cache.
@@ -122,8 +122,14 @@ def report_bad(kind: str, where: Path, problem: str) -> None:
 
 
 def seal(kind: str, key: str, payload) -> str:
-    return json.dumps({"schema": f"deploycc-cache/{kind}/1", "key": key, "sha256": payload_sha256(payload),
-                       "payload": payload}, sort_keys=True, indent=1) + "\n"
+    return (
+        json.dumps(
+            {"schema": f"deploycc-cache/{kind}/1", "key": key, "sha256": payload_sha256(payload), "payload": payload},
+            sort_keys=True,
+            indent=1,
+        )
+        + "\n"
+    )
 
 
 def unseal(text: str, kind: str, key: str, check: Callable | None = None) -> tuple[object, str | None]:
@@ -170,7 +176,7 @@ class JsonCache:
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as exc:
-            text = f"\0{exc}"   # unreadable: unseal reports it as not JSON
+            text = f"\0{exc}"  # unreadable: unseal reports it as not JSON
         payload, problem = unseal(text, self.kind, key, check or self.check)
         if problem:
             report_bad(self.kind, path, problem)
@@ -184,8 +190,11 @@ class JsonCache:
 def folder_listing(folder: Path, ignore: tuple[str, ...] = ()) -> dict[str, str]:
     """Every file under ``folder`` (relative POSIX path -> sha256), minus the names in ``ignore``."""
     folder = Path(folder)
-    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.relative_to(folder).as_posix() not in ignore}
+    return {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.relative_to(folder).as_posix() not in ignore
+    }
 
 
 def folder_problem(folder: Path, listing: dict[str, str], ignore: tuple[str, ...] = ()) -> str | None:

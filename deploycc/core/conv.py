@@ -26,7 +26,7 @@ class ConvGeometry:
     dilations: tuple[int, ...]
     pads: tuple[int, ...]
     group: int = 1
-    in_shape: tuple[int, ...] | None = None   # [N, C, spatial...] when static
+    in_shape: tuple[int, ...] | None = None  # [N, C, spatial...] when static
     out_channels: int = 1
 
     @property
@@ -40,8 +40,9 @@ class ConvGeometry:
         if self.in_shape is None:
             return None
         begin, end = self.pad(axis)
-        return out_size(self.in_shape[2 + axis], self.kernel[axis], self.strides[axis],
-                        self.dilations[axis], begin, end)
+        return out_size(
+            self.in_shape[2 + axis], self.kernel[axis], self.strides[axis], self.dilations[axis], begin, end
+        )
 
     def macs(self) -> int | None:
         """N * Cout * out spatial * Cin/group * kernel taps, or None without static shapes."""

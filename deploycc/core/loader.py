@@ -75,7 +75,9 @@ def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
         try:
             info = external_data_helper.ExternalDataInfo(tensor)
         except (ValueError, TypeError) as exc:
-            raise UserError(f"{path}: tensor {tensor.name!r} has unreadable external data fields ({first_line(exc)})") from None
+            raise UserError(
+                f"{path}: tensor {tensor.name!r} has unreadable external data fields ({first_line(exc)})"
+            ) from None
         location = Path(info.location)
         target = (base / location).resolve()
         if location.is_absolute() or os.path.commonpath([base, target]) != str(base):
@@ -93,8 +95,9 @@ def _check_span(name: str, info, size: int, path: Path) -> None:
     offset = info.offset or 0
     length = info.length if info.length is not None else size - offset
     if offset < 0 or length < 0 or offset + length > size:
-        raise UserError(f"{path}: tensor {name!r} reads bytes {offset}..{offset + length} of {info.location!r}, "
-                        f"which has {size}")
+        raise UserError(
+            f"{path}: tensor {name!r} reads bytes {offset}..{offset + length} of {info.location!r}, which has {size}"
+        )
 
 
 def _check(model: onnx.ModelProto, path: Path) -> None:
@@ -150,8 +153,13 @@ def _shapes_by_input(inputs, path: Path, input_shape) -> dict:
 
 
 def _check_finite(model: onnx.ModelProto, path: Path) -> None:
-    constants = [(f"Constant node {n.name or n.output[0]!r}", a.t) for n in model.graph.node
-                 if n.op_type == "Constant" for a in n.attribute if a.type == onnx.AttributeProto.TENSOR]
+    constants = [
+        (f"Constant node {n.name or n.output[0]!r}", a.t)
+        for n in model.graph.node
+        if n.op_type == "Constant"
+        for a in n.attribute
+        if a.type == onnx.AttributeProto.TENSOR
+    ]
     for what, tensor in [(f"weight {t.name!r}", t) for t in model.graph.initializer] + constants:
         if tensor.data_type not in _FLOAT_TYPES:
             continue
@@ -167,17 +175,21 @@ def _check_finite(model: onnx.ModelProto, path: Path) -> None:
 def _check_groups(model: onnx.ModelProto, path: Path) -> None:
     """A Conv's ``group`` is >= 1 and divides its input channels (the ONNX checker and shape
     inference let ``group = 0`` through, and the reference implementation divides by it)."""
-    channels = {v.name: v.type.tensor_type.shape.dim[1].dim_value for v in
-                list(model.graph.input) + list(model.graph.value_info)
-                if len(v.type.tensor_type.shape.dim) > 1 and v.type.tensor_type.shape.dim[1].HasField("dim_value")}
+    channels = {
+        v.name: v.type.tensor_type.shape.dim[1].dim_value
+        for v in list(model.graph.input) + list(model.graph.value_info)
+        if len(v.type.tensor_type.shape.dim) > 1 and v.type.tensor_type.shape.dim[1].HasField("dim_value")
+    }
     for node in model.graph.node:
         if node.op_type not in ("Conv", "ConvTranspose"):
             continue
         group = next((a.i for a in node.attribute if a.name == "group"), 1)
         c_in = channels.get(node.input[0]) if node.input else None
         if group < 1 or (c_in and c_in % group):
-            raise UserError(f"{path}: node {node.name or node.output[0]!r} ({node.op_type}) has group {group}, "
-                            f"which must be >= 1 and divide its {c_in} input channels")
+            raise UserError(
+                f"{path}: node {node.name or node.output[0]!r} ({node.op_type}) has group {group}, "
+                f"which must be >= 1 and divide its {c_in} input channels"
+            )
 
 
 def check_memory(model: onnx.ModelProto, where: str, available: int | None = None) -> None:
@@ -192,9 +204,11 @@ def check_memory(model: onnx.ModelProto, where: str, available: int | None = Non
     weights = sum(_bytes_of_tensor(t) for t in model.graph.initializer)
     need = 3 * largest + weights
     if need > available:
-        raise UserError(f"{where}: needs about {need / 2**30:.1f} GiB (tensor {name!r} alone is "
-                        f"{largest / 2**30:.1f} GiB) and this machine has {available / 2**30:.1f} GiB available; "
-                        "use a smaller --input-shape")
+        raise UserError(
+            f"{where}: needs about {need / 2**30:.1f} GiB (tensor {name!r} alone is "
+            f"{largest / 2**30:.1f} GiB) and this machine has {available / 2**30:.1f} GiB available; "
+            "use a smaller --input-shape"
+        )
 
 
 def available_memory() -> int | None:
@@ -220,7 +234,7 @@ def _bytes_of_tensor(tensor) -> int:
 def _itemsize(elem_type: int) -> int:
     try:
         return onnx.helper.tensor_dtype_to_np_dtype(elem_type).itemsize
-    except Exception:   # undefined or string types: count one byte
+    except Exception:  # undefined or string types: count one byte
         return 1
 
 

@@ -16,10 +16,14 @@ import onnxruntime as ort
 from deploycc.core.errors import UserError
 
 _NP_TYPES = {
-    onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.DOUBLE: np.float64,
-    onnx.TensorProto.FLOAT16: np.float16, onnx.TensorProto.INT64: np.int64,
-    onnx.TensorProto.INT32: np.int32, onnx.TensorProto.UINT8: np.uint8,
-    onnx.TensorProto.INT8: np.int8, onnx.TensorProto.BOOL: np.bool_,
+    onnx.TensorProto.FLOAT: np.float32,
+    onnx.TensorProto.DOUBLE: np.float64,
+    onnx.TensorProto.FLOAT16: np.float16,
+    onnx.TensorProto.INT64: np.int64,
+    onnx.TensorProto.INT32: np.int32,
+    onnx.TensorProto.UINT8: np.uint8,
+    onnx.TensorProto.INT8: np.int8,
+    onnx.TensorProto.BOOL: np.bool_,
 }
 
 
@@ -33,7 +37,7 @@ class TensorSpec:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
     @staticmethod
-    def from_dict(d: dict) -> "TensorSpec":
+    def from_dict(d: dict) -> TensorSpec:
         return TensorSpec(d["name"], tuple(d["shape"]), d["dtype"])
 
 
@@ -44,10 +48,10 @@ class Tolerance:
     atol_rel: float = 1e-4
     rtol: float = 1e-4
     min_cosine: float = 0.0
-    min_argmax_agreement: float = 0.0   # INT8: share of positions whose class (argmax, axis 1) agrees
+    min_argmax_agreement: float = 0.0  # INT8: share of positions whose class (argmax, axis 1) agrees
 
     @staticmethod
-    def of(verify: dict) -> "Tolerance":
+    def of(verify: dict) -> Tolerance:
         """The tolerance a target file's ``[verify]`` table sets (other keys there are not tolerances)."""
         known = Tolerance.__dataclass_fields__
         return Tolerance(**{k: float(v) for k, v in verify.items() if k in known})
@@ -122,11 +126,21 @@ def compare(name: str, ref: np.ndarray, got: np.ndarray, tol: Tolerance) -> Erro
     cosine = float(np.dot(r, g) / denom) if denom > 0 else float(np.array_equal(r, g))
     max_rel = float(np.max(diff / np.maximum(np.abs(r), 1e-12 + 1e-6 * ref_max))) if r.size else 0.0
     agreement = argmax_agreement(ref, got) if tol.min_argmax_agreement > 0 else None
-    ok = bool(np.all(diff <= allowed) and cosine >= tol.min_cosine
-              and (agreement is None or agreement >= tol.min_argmax_agreement))
+    ok = bool(
+        np.all(diff <= allowed)
+        and cosine >= tol.min_cosine
+        and (agreement is None or agreement >= tol.min_argmax_agreement)
+    )
     return ErrorStats(
-        name, float(diff.max(initial=0.0)), float(diff.mean()) if r.size else 0.0, max_rel,
-        cosine, ref_max, float(tol.atol_rel * ref_max), ok, agreement,
+        name,
+        float(diff.max(initial=0.0)),
+        float(diff.mean()) if r.size else 0.0,
+        max_rel,
+        cosine,
+        ref_max,
+        float(tol.atol_rel * ref_max),
+        ok,
+        agreement,
     )
 
 

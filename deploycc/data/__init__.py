@@ -27,7 +27,7 @@ from deploycc.core.errors import UserError
 from . import cityscapes, folder
 from .io import check_label_range, check_same_size, read_image, read_label
 
-__all__ = ["Sample", "Dataset", "open_dataset", "IGNORE"]
+__all__ = ["IGNORE", "Dataset", "Sample", "open_dataset"]
 
 IGNORE = cityscapes.IGNORE
 
@@ -42,16 +42,16 @@ class Sample:
 @dataclass(frozen=True)
 class Dataset:
     root: Path
-    layout: str                             # "cityscapes" | "folder"
+    layout: str  # "cityscapes" | "folder"
     split: str | None
     samples: tuple[Sample, ...]
-    class_names: tuple[str, ...] | None     # None: the model's output decides the class count
+    class_names: tuple[str, ...] | None  # None: the model's output decides the class count
 
     @property
     def num_classes(self) -> int | None:
         return len(self.class_names) if self.class_names else None
 
-    def first(self, count: int | None) -> "Dataset":
+    def first(self, count: int | None) -> Dataset:
         """The dataset cut to its first ``count`` samples (None or 0: all of them)."""
         return dataclasses.replace(self, samples=self.samples[:count]) if count else self
 
@@ -73,8 +73,13 @@ class Dataset:
         return image, raw
 
     def describe(self) -> dict:
-        return {"path": str(self.root), "layout": self.layout, "split": self.split,
-                "images": len(self.samples), "classes": self.num_classes}
+        return {
+            "path": str(self.root),
+            "layout": self.layout,
+            "split": self.split,
+            "images": len(self.samples),
+            "classes": self.num_classes,
+        }
 
 
 def open_dataset(path: str | Path, split: str | None = None, require_labels: bool = True) -> Dataset:
@@ -92,6 +97,8 @@ def open_dataset(path: str | Path, split: str | None = None, require_labels: boo
         pairs = folder.find_pairs(root, require_labels)
         names, layout = folder.class_names(root), "folder"
     else:
-        raise UserError(f"{root}: not a dataset: expected leftImg8bit/ + gtFine/ (Cityscapes layout) "
-                        f"or images/ + labels/ (plain layout)")
+        raise UserError(
+            f"{root}: not a dataset: expected leftImg8bit/ + gtFine/ (Cityscapes layout) "
+            f"or images/ + labels/ (plain layout)"
+        )
     return Dataset(root, layout, split, tuple(Sample(*p) for p in pairs), names)

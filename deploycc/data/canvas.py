@@ -18,11 +18,11 @@ from PIL import Image, ImageDraw, ImageFilter
 
 @dataclass(frozen=True)
 class Camera:
-    height: int          # image rows
-    width: int           # image columns
-    horizon: float       # row of the horizon
-    center: float        # column of the vanishing point
-    focal: float         # pixels
+    height: int  # image rows
+    width: int  # image columns
+    horizon: float  # row of the horizon
+    center: float  # column of the vanishing point
+    focal: float  # pixels
 
     def point(self, x: float, h: float, z: float) -> tuple[float, float]:
         """Pixel (column, row) of the world point at lateral ``x``, height ``h``, depth ``z``."""
@@ -36,9 +36,9 @@ class Camera:
 @dataclass(frozen=True)
 class Material:
     rgb: tuple[float, float, float]
-    fine: float = 0.04      # amplitude of pixel-scale noise (grain)
-    coarse: float = 0.06    # amplitude of blotchy noise (stains, foliage clumps)
-    sky: bool = False       # coloured by the sky gradient instead of ``rgb``
+    fine: float = 0.04  # amplitude of pixel-scale noise (grain)
+    coarse: float = 0.06  # amplitude of blotchy noise (stains, foliage clumps)
+    sky: bool = False  # coloured by the sky gradient instead of ``rgb``
 
 
 class Canvas:
@@ -77,7 +77,9 @@ class Canvas:
         """A shadow: scales the colours inside ``points`` by level/255; labels are untouched."""
         self._shade_draw.polygon([(float(x), float(y)) for x, y in points], fill=level)
 
-    def render(self, sky_colors, exposure: float, tint, noise_sigma: float, blur: float) -> tuple[np.ndarray, np.ndarray]:
+    def render(
+        self, sky_colors, exposure: float, tint, noise_sigma: float, blur: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(H x W x 3 uint8 image, H x W uint8 labelIds)."""
         h, w = self.camera.height, self.camera.width
         ids = np.asarray(self.objects, dtype=np.int32)

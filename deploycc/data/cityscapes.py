@@ -26,10 +26,12 @@ LABEL_SUFFIX = "_gtFine_labelIds.png"
 
 #: names of the 19 train classes, index = trainId
 TRAIN_CLASSES: tuple[str, ...] = tuple(
-    l.name for l in sorted((l for l in _LABELS if 0 <= l.trainId < IGNORE), key=lambda l: l.trainId))
+    l.name for l in sorted((l for l in _LABELS if 0 <= l.trainId < IGNORE), key=lambda l: l.trainId)
+)
 #: labelId of each train class, index = trainId (what the official evaluation compares)
 TRAIN_TO_LABEL_ID: tuple[int, ...] = tuple(
-    l.id for l in sorted((l for l in _LABELS if 0 <= l.trainId < IGNORE), key=lambda l: l.trainId))
+    l.id for l in sorted((l for l in _LABELS if 0 <= l.trainId < IGNORE), key=lambda l: l.trainId)
+)
 #: labelId name -> labelId, for writers (the synthetic scene generator)
 LABEL_IDS: dict[str, int] = {l.name: l.id for l in _LABELS if l.id >= 0}
 
@@ -51,8 +53,10 @@ def to_train_ids(label_ids: np.ndarray, where: Path | str) -> np.ndarray:
     mapped = LABEL_TO_TRAIN[label_ids]
     if mapped.min(initial=0) < 0:
         bad = np.unique(label_ids[mapped < 0])
-        raise UserError(f"{where}: label value(s) {_list(bad)} are not Cityscapes labelIds "
-                        f"(valid: 0..{int(np.flatnonzero(LABEL_TO_TRAIN >= 0).max())}, see cityscapesscripts labels)")
+        raise UserError(
+            f"{where}: label value(s) {_list(bad)} are not Cityscapes labelIds "
+            f"(valid: 0..{int(np.flatnonzero(LABEL_TO_TRAIN >= 0).max())}, see cityscapesscripts labels)"
+        )
     return mapped.astype(np.uint8)
 
 
@@ -73,8 +77,10 @@ def find_pairs(root: Path, split: str, require_labels: bool = True) -> list[tupl
     """(name, image, label) for every image of ``split``, sorted by city then name."""
     image_dir = root / "leftImg8bit" / split
     if not image_dir.is_dir():
-        raise UserError(f"{root}: Cityscapes layout without split {split!r} "
-                        f"(leftImg8bit has: {', '.join(splits(root)) or 'nothing'}); choose one with --split")
+        raise UserError(
+            f"{root}: Cityscapes layout without split {split!r} "
+            f"(leftImg8bit has: {', '.join(splits(root)) or 'nothing'}); choose one with --split"
+        )
     pairs = []
     for image in sorted(image_dir.glob(f"*/*{IMAGE_SUFFIX}")):
         stem = image.name[: -len(IMAGE_SUFFIX)]

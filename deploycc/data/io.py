@@ -16,8 +16,13 @@ from PIL import Image, UnidentifiedImageError
 
 from deploycc.core.errors import UserError, first_line
 
-IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 1 / 255,
-            "layout": "NCHW", "color": "RGB"}
+IMAGENET = {
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+    "scale": 1 / 255,
+    "layout": "NCHW",
+    "color": "RGB",
+}
 
 
 def _open(path: Path, what: str) -> Image.Image:
@@ -39,8 +44,10 @@ def read_label(path: Path) -> np.ndarray:
     """H x W integer label values exactly as stored (one channel: L, P or 16-bit)."""
     img = _open(path, "label")
     if img.mode not in ("L", "P", "I;16", "I"):
-        raise UserError(f"{path}: label PNG must have one channel of class values, found mode {img.mode} "
-                        f"(a colour visualisation instead of the *_labelIds.png?)")
+        raise UserError(
+            f"{path}: label PNG must have one channel of class values, found mode {img.mode} "
+            f"(a colour visualisation instead of the *_labelIds.png?)"
+        )
     values = np.asarray(img)
     if values.dtype != np.uint8:
         if values.min(initial=0) < 0 or values.max(initial=0) > 255:
@@ -52,8 +59,10 @@ def read_label(path: Path) -> np.ndarray:
 
 def check_same_size(image: np.ndarray, label: np.ndarray, image_path: Path, label_path: Path) -> None:
     if image.shape[:2] != label.shape[:2]:
-        raise UserError(f"{label_path}: label is {label.shape[1]}x{label.shape[0]} but its image "
-                        f"{image_path.name} is {image.shape[1]}x{image.shape[0]} (W x H)")
+        raise UserError(
+            f"{label_path}: label is {label.shape[1]}x{label.shape[0]} but its image "
+            f"{image_path.name} is {image.shape[1]}x{image.shape[0]} (W x H)"
+        )
 
 
 def check_label_range(label: np.ndarray, num_classes: int, where: Path | str, ignore: int = 255) -> None:
@@ -62,8 +71,10 @@ def check_label_range(label: np.ndarray, num_classes: int, where: Path | str, ig
     counts[ignore] = 0
     bad = np.flatnonzero(counts[num_classes:]) + num_classes
     if bad.size:
-        raise UserError(f"{where}: label value(s) {', '.join(map(str, bad[:5].tolist()))} outside the "
-                        f"{num_classes} classes (0..{num_classes - 1}, {ignore} = ignore)")
+        raise UserError(
+            f"{where}: label value(s) {', '.join(map(str, bad[:5].tolist()))} outside the "
+            f"{num_classes} classes (0..{num_classes - 1}, {ignore} = ignore)"
+        )
 
 
 def preprocess(image: np.ndarray, prep: dict, hw: tuple[int, int]) -> np.ndarray:

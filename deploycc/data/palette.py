@@ -18,7 +18,8 @@ from .cityscapes import IGNORE, TRAIN_CLASSES
 
 #: RGB colour of each Cityscapes train class, index = trainId
 TRAIN_COLORS: tuple[tuple[int, int, int], ...] = tuple(
-    tuple(l.color) for l in sorted((l for l in _LABELS if 0 <= l.trainId < IGNORE), key=lambda l: l.trainId))
+    tuple(l.color) for l in sorted((l for l in _LABELS if 0 <= l.trainId < IGNORE), key=lambda l: l.trainId)
+)
 
 
 def class_names(num_classes: int) -> list[str]:
@@ -32,7 +33,7 @@ def palette(num_classes: int) -> np.ndarray:
     """``num_classes`` x 3 uint8 RGB colours, one per class index, all distinct."""
     colors = list(TRAIN_COLORS[:num_classes])
     extra = num_classes - len(colors)
-    for i in range(extra):   # hues spread by the golden ratio: neighbours stay far apart
+    for i in range(extra):  # hues spread by the golden ratio: neighbours stay far apart
         r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.75, 0.9)
         colors.append((int(255 * r), int(255 * g), int(255 * b)))
     return np.asarray(colors, dtype=np.uint8).reshape(num_classes, 3)

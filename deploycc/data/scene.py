@@ -30,8 +30,13 @@ SKIN = [(230, 190, 160), (190, 140, 100), (120, 80, 55)]
 
 def generate(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """(image H x W x 3 uint8, labelIds H x W uint8) of one random street scene."""
-    cam = Camera(height, width, horizon=rng.uniform(0.36, 0.5) * height,
-                 center=rng.uniform(0.42, 0.58) * width, focal=rng.uniform(0.9, 1.15) * width)
+    cam = Camera(
+        height,
+        width,
+        horizon=rng.uniform(0.36, 0.5) * height,
+        center=rng.uniform(0.42, 0.58) * width,
+        focal=rng.uniform(0.9, 1.15) * width,
+    )
     cv = Canvas(cam, rng)
     street = _street(rng)
     cv.polygon([(0, 0), (width, 0), (width, height), (0, height)], SKY, Material((0, 0, 0), 0.0, 0.0, sky=True))
@@ -52,10 +57,18 @@ def generate(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndar
     if rng.random() < 0.6:
         _hood(cv, rng)
     overcast = rng.random() < 0.3
-    sky = (_jit(rng, (200, 210, 220) if overcast else (205, 220, 238), 12),
-           _jit(rng, (165, 170, 180) if overcast else (80, 130, 205), 15), rng.uniform(0.0, 0.9))
-    return cv.render(sky, exposure=rng.uniform(0.72, 1.18), tint=rng.uniform(0.94, 1.06, 3),
-                     noise_sigma=rng.uniform(1.5, 5.0), blur=rng.uniform(0.3, 0.8) * height / 256)
+    sky = (
+        _jit(rng, (200, 210, 220) if overcast else (205, 220, 238), 12),
+        _jit(rng, (165, 170, 180) if overcast else (80, 130, 205), 15),
+        rng.uniform(0.0, 0.9),
+    )
+    return cv.render(
+        sky,
+        exposure=rng.uniform(0.72, 1.18),
+        tint=rng.uniform(0.94, 1.06, 3),
+        noise_sigma=rng.uniform(1.5, 5.0),
+        blur=rng.uniform(0.3, 0.8) * height / 256,
+    )
 
 
 def _jit(rng, rgb, amount: float) -> tuple[float, float, float]:
@@ -68,7 +81,7 @@ def _street(rng) -> dict:
     s["asphalt"] = _jit(rng, (88, 88, 94), 18)
     s["paving"] = _jit(rng, rng.choice([(165, 160, 155), (180, 150, 140), (150, 150, 140)]), 15)
     s["grass"] = _jit(rng, rng.choice([(105, 140, 70), (135, 125, 90)]), 15)
-    s["sun"] = 0.0 if rng.random() < 0.4 else rng.uniform(0.1, 0.7)   # shadow length per unit of height
+    s["sun"] = 0.0 if rng.random() < 0.4 else rng.uniform(0.1, 0.7)  # shadow length per unit of height
     s["shadow_level"] = rng.uniform(0.45, 0.75)
     return s
 
@@ -93,7 +106,15 @@ def _ground(cv, street) -> None:
     for side, (curb, outer, _) in ((-1, left), (1, right)):
         paving = Material(street["paving"], 0.06, 0.08)
         _band(cv, side * curb, side * outer, Z_NEAR, Z_FAR, SIDEWALK, paving)
-        _band(cv, side * curb, side * (curb + 0.15), Z_NEAR, Z_FAR, SIDEWALK, Material(_jit(rng, (195, 195, 190), 10), 0.03, 0.03))
+        _band(
+            cv,
+            side * curb,
+            side * (curb + 0.15),
+            Z_NEAR,
+            Z_FAR,
+            SIDEWALK,
+            Material(_jit(rng, (195, 195, 190), 10), 0.03, 0.03),
+        )
         joint = Material(tuple(c * 0.8 for c in street["paving"]), 0.03, 0.03)
         for z in np.arange(1.0, 40.0, 1.0):
             if cv.camera.scale(z) * 0.05 > 0.5:
@@ -130,10 +151,18 @@ def _facades(cv, street, side: int, light: float) -> None:
         wall = tuple(c * light for c in _jit(rng, FACADES[rng.integers(len(FACADES))], 14))
         if light < 1.0 and street["sun"] > 0:  # the shaded side casts its shadow across the street
             reach = side * min(height * street["sun"], line + street["road"][0 if side > 0 else 1])
-            cv.darken([cv.camera.point(*p) for p in [(x, 0, z), (x - reach, 0, z), (x - reach, 0, z + length),
-                                                      (x, 0, z + length)]], int(255 * street["shadow_level"]))
-        cv.world_quad([(x, 0, z), (x, height, z), (x, height, z + length), (x, 0, z + length)], BUILDING,
-                      Material(wall, 0.05, 0.1))
+            cv.darken(
+                [
+                    cv.camera.point(*p)
+                    for p in [(x, 0, z), (x - reach, 0, z), (x - reach, 0, z + length), (x, 0, z + length)]
+                ],
+                int(255 * street["shadow_level"]),
+            )
+        cv.world_quad(
+            [(x, 0, z), (x, height, z), (x, height, z + length), (x, 0, z + length)],
+            BUILDING,
+            Material(wall, 0.05, 0.1),
+        )
         if rng.random() < 0.85:
             _windows(cv, x, z, length, height, light)
         if rng.random() < 0.2:
@@ -153,8 +182,11 @@ def _windows(cv, x: float, z0: float, length: float, height: float, light: float
             break
         for h in np.arange(1.0, height - size_h - 0.3, row):
             pane = tuple(c * light * rng.uniform(0.7, 1.5) for c in glass)
-            cv.world_quad([(x, h, zc), (x, h + size_h, zc), (x, h + size_h, zc + size_z), (x, h, zc + size_z)],
-                          BUILDING, Material(pane, 0.03, 0.04))
+            cv.world_quad(
+                [(x, h, zc), (x, h + size_h, zc), (x, h + size_h, zc + size_z), (x, h, zc + size_z)],
+                BUILDING,
+                Material(pane, 0.03, 0.04),
+            )
 
 
 def _fence(cv, street, side: int) -> None:
@@ -179,16 +211,25 @@ def _tree(cv, street, side: int, z: float) -> None:
     x = side * rng.uniform(curb + 0.5, max(curb + 0.6, outer - 0.3))
     trunk, radius = rng.uniform(1.2, 2.6), rng.uniform(0.8, 2.0)
     bark = Material(_jit(rng, (85, 65, 45), 10), 0.08, 0.1)
-    cv.world_quad([(x - 0.08, 0, z), (x - 0.08, trunk + radius * 0.5, z), (x + 0.08, trunk + radius * 0.5, z),
-                   (x + 0.08, 0, z)], VEGETATION, bark)
+    cv.world_quad(
+        [(x - 0.08, 0, z), (x - 0.08, trunk + radius * 0.5, z), (x + 0.08, trunk + radius * 0.5, z), (x + 0.08, 0, z)],
+        VEGETATION,
+        bark,
+    )
     leaves = _jit(rng, (70, 105, 40), 18)
     s = cv.camera.scale(z)
     for _ in range(rng.integers(3, 7)):
         dx, dh, r = rng.uniform(-0.6, 0.6) * radius, rng.uniform(0.2, 1.2) * radius, rng.uniform(0.5, 0.9) * radius
         cx, cy = cv.camera.point(x + dx, trunk + dh, z)
         shade = rng.uniform(0.75, 1.15)
-        cv.ellipse(cx, cy, r * s, r * s * rng.uniform(0.8, 1.1), VEGETATION,
-                   Material(tuple(c * shade for c in leaves), 0.2, 0.3))
+        cv.ellipse(
+            cx,
+            cy,
+            r * s,
+            r * s * rng.uniform(0.8, 1.1),
+            VEGETATION,
+            Material(tuple(c * shade for c in leaves), 0.2, 0.3),
+        )
 
 
 def _pole(cv, street, side: int, z: float) -> None:
@@ -202,7 +243,9 @@ def _pole(cv, street, side: int, z: float) -> None:
         _sign(cv, x, rng.uniform(2.0, min(2.8, top - 0.2)), z)
     elif kind < 0.7:
         box = Material(_jit(rng, (35, 35, 30), 8), 0.03, 0.03)
-        cv.world_quad([(x - 0.22, top - 1.05, z), (x - 0.22, top, z), (x + 0.22, top, z), (x + 0.22, top - 1.05, z)], LIGHT, box)
+        cv.world_quad(
+            [(x - 0.22, top - 1.05, z), (x - 0.22, top, z), (x + 0.22, top, z), (x + 0.22, top - 1.05, z)], LIGHT, box
+        )
         lit = rng.integers(3)
         for i, rgb in enumerate([(230, 40, 30), (240, 180, 30), (40, 220, 90)]):
             cx, cy = cv.camera.point(x, top - 0.18 - 0.34 * i, z)
@@ -210,14 +253,20 @@ def _pole(cv, street, side: int, z: float) -> None:
             cv.ellipse(cx, cy, 0.12 * cv.camera.scale(z), 0.12 * cv.camera.scale(z), LIGHT, Material(color, 0.02, 0.02))
     elif kind < 0.85:
         arm = -side * rng.uniform(0.8, 1.6)
-        cv.world_quad([(x, top - 0.06, z), (x, top + 0.06, z), (x + arm, top + 0.06, z), (x + arm, top - 0.06, z)], POLE, steel)
+        cv.world_quad(
+            [(x, top - 0.06, z), (x, top + 0.06, z), (x + arm, top + 0.06, z), (x + arm, top - 0.06, z)], POLE, steel
+        )
 
 
 def _sign(cv, x: float, h: float, z: float) -> None:
     rng = cv.rng
     size, s = rng.uniform(0.55, 0.85), cv.camera.scale(z)
-    rim, face = [((200, 30, 30), (235, 235, 230)), ((30, 70, 180), (30, 70, 180)), ((230, 195, 40), (235, 215, 60)),
-                 ((235, 235, 230), (30, 90, 50))][rng.integers(4)]
+    rim, face = [
+        ((200, 30, 30), (235, 235, 230)),
+        ((30, 70, 180), (30, 70, 180)),
+        ((230, 195, 40), (235, 215, 60)),
+        ((235, 235, 230), (30, 90, 50)),
+    ][rng.integers(4)]
     cx, cy = cv.camera.point(x, h, z)
     r = size / 2 * s
     shape = rng.integers(3)
@@ -226,11 +275,17 @@ def _sign(cv, x: float, h: float, z: float) -> None:
         cv.ellipse(cx, cy, r * 0.7, r * 0.7, SIGN, Material(face, 0.02, 0.03))
     elif shape == 1:
         cv.polygon([(cx, cy - r), (cx + r, cy + r * 0.8), (cx - r, cy + r * 0.8)], SIGN, Material(rim, 0.02, 0.03))
-        cv.polygon([(cx, cy - r * 0.45), (cx + r * 0.55, cy + r * 0.5), (cx - r * 0.55, cy + r * 0.5)], SIGN,
-                   Material(face, 0.02, 0.03))
+        cv.polygon(
+            [(cx, cy - r * 0.45), (cx + r * 0.55, cy + r * 0.5), (cx - r * 0.55, cy + r * 0.5)],
+            SIGN,
+            Material(face, 0.02, 0.03),
+        )
     else:
-        cv.polygon([(cx - r, cy - r * 0.7), (cx + r, cy - r * 0.7), (cx + r, cy + r * 0.7), (cx - r, cy + r * 0.7)], SIGN,
-                   Material(rim, 0.02, 0.03))
+        cv.polygon(
+            [(cx - r, cy - r * 0.7), (cx + r, cy - r * 0.7), (cx + r, cy + r * 0.7), (cx - r, cy + r * 0.7)],
+            SIGN,
+            Material(rim, 0.02, 0.03),
+        )
 
 
 def _car_slots(rng, street) -> list[tuple[float, float]]:
@@ -249,24 +304,58 @@ def _car_slots(rng, street) -> list[tuple[float, float]]:
 def _car(cv, x: float, z: float) -> None:
     rng = cv.rng
     w, length, roof = rng.uniform(1.2, 1.4), rng.uniform(2.8, 3.4), rng.uniform(0.95, 1.15)
-    cv.darken([cv.camera.point(*p) for p in [(x - w / 2 - 0.1, 0, z - 0.1), (x + w / 2 + 0.1, 0, z - 0.1),
-                                             (x + w / 2 + 0.1, 0, z + length), (x - w / 2 - 0.1, 0, z + length)]], 90)
+    cv.darken(
+        [
+            cv.camera.point(*p)
+            for p in [
+                (x - w / 2 - 0.1, 0, z - 0.1),
+                (x + w / 2 + 0.1, 0, z - 0.1),
+                (x + w / 2 + 0.1, 0, z + length),
+                (x - w / 2 - 0.1, 0, z + length),
+            ]
+        ],
+        90,
+    )
     paint = _jit(rng, CAR_PAINT[rng.integers(len(CAR_PAINT))], 10)
-    body, glass, black = Material(paint, 0.03, 0.05), Material(_jit(rng, (40, 45, 55), 10), 0.03, 0.06), Material((20, 20, 22), 0.05, 0.05)
+    body, glass, black = (
+        Material(paint, 0.03, 0.05),
+        Material(_jit(rng, (40, 45, 55), 10), 0.03, 0.06),
+        Material((20, 20, 22), 0.05, 0.05),
+    )
     if abs(x) > w / 2:
         xs = x - np.sign(x) * w / 2
         cv.world_quad([(xs, 0.12, z), (xs, 0.62, z), (xs, 0.62, z + length), (xs, 0.12, z + length)], CAR, body)
-        cv.world_quad([(xs, 0.62, z + 0.6), (xs, roof, z + 0.9), (xs, roof, z + length - 1.0), (xs, 0.62, z + length - 0.4)], CAR, glass)
+        cv.world_quad(
+            [(xs, 0.62, z + 0.6), (xs, roof, z + 0.9), (xs, roof, z + length - 1.0), (xs, 0.62, z + length - 0.4)],
+            CAR,
+            glass,
+        )
         for zw in (z + 0.6, z + length - 0.6):
             cx, cy = cv.camera.point(xs, 0.17, zw)
             r = 0.17 * cv.camera.scale(zw)
             cv.ellipse(cx, cy, r * 0.6, r, CAR, black)
     cv.world_quad([(x - w / 2, 0.0, z), (x - w / 2, 0.12, z), (x + w / 2, 0.12, z), (x + w / 2, 0.0, z)], CAR, black)
     cv.world_quad([(x - w / 2, 0.12, z), (x - w / 2, 0.62, z), (x + w / 2, 0.62, z), (x + w / 2, 0.12, z)], CAR, body)
-    cv.world_quad([(x - w / 2 + 0.05, 0.62, z), (x - w / 2 + 0.15, roof, z), (x + w / 2 - 0.15, roof, z),
-                   (x + w / 2 - 0.05, 0.62, z)], CAR, body)
-    cv.world_quad([(x - w / 2 + 0.12, 0.66, z), (x - w / 2 + 0.2, roof - 0.06, z), (x + w / 2 - 0.2, roof - 0.06, z),
-                   (x + w / 2 - 0.12, 0.66, z)], CAR, glass)
+    cv.world_quad(
+        [
+            (x - w / 2 + 0.05, 0.62, z),
+            (x - w / 2 + 0.15, roof, z),
+            (x + w / 2 - 0.15, roof, z),
+            (x + w / 2 - 0.05, 0.62, z),
+        ],
+        CAR,
+        body,
+    )
+    cv.world_quad(
+        [
+            (x - w / 2 + 0.12, 0.66, z),
+            (x - w / 2 + 0.2, roof - 0.06, z),
+            (x + w / 2 - 0.2, roof - 0.06, z),
+            (x + w / 2 - 0.12, 0.66, z),
+        ],
+        CAR,
+        glass,
+    )
     lamp = Material((200, 30, 25) if x >= -1.3 else (235, 235, 215), 0.02, 0.02)
     for lx in (x - w / 2 + 0.05, x + w / 2 - 0.27):
         cv.world_quad([(lx, 0.45, z), (lx, 0.55, z), (lx + 0.22, 0.55, z), (lx + 0.22, 0.45, z)], CAR, lamp)
@@ -276,18 +365,38 @@ def _person(cv, street, side: int, z: float) -> None:
     rng = cv.rng
     curb, outer, _ = _edges(street, side)
     x, ph = side * rng.uniform(curb + 0.35, max(curb + 0.4, outer - 0.25)), rng.uniform(1.05, 1.3)
-    pants, shirt = Material(_jit(rng, CLOTHES[rng.integers(len(CLOTHES))], 12), 0.05, 0.05), \
-        Material(_jit(rng, CLOTHES[rng.integers(len(CLOTHES))], 12), 0.05, 0.05)
+    pants, shirt = (
+        Material(_jit(rng, CLOTHES[rng.integers(len(CLOTHES))], 12), 0.05, 0.05),
+        Material(_jit(rng, CLOTHES[rng.integers(len(CLOTHES))], 12), 0.05, 0.05),
+    )
     skin, step = Material(_jit(rng, SKIN[rng.integers(len(SKIN))], 10), 0.03, 0.03), rng.uniform(-0.06, 0.06) * ph
     for lx in (-0.1, 0.015):
-        cv.world_quad([(x + lx * ph + step, 0, z), (x + lx * ph, 0.5 * ph, z), (x + (lx + 0.085) * ph, 0.5 * ph, z),
-                       (x + (lx + 0.085) * ph - step, 0, z)], PERSON, pants)
+        cv.world_quad(
+            [
+                (x + lx * ph + step, 0, z),
+                (x + lx * ph, 0.5 * ph, z),
+                (x + (lx + 0.085) * ph, 0.5 * ph, z),
+                (x + (lx + 0.085) * ph - step, 0, z),
+            ],
+            PERSON,
+            pants,
+        )
     half = 0.13 * ph
-    cv.world_quad([(x - half * 0.85, 0.47 * ph, z), (x - half, 0.82 * ph, z), (x + half, 0.82 * ph, z),
-                   (x + half * 0.85, 0.47 * ph, z)], PERSON, shirt)
+    cv.world_quad(
+        [
+            (x - half * 0.85, 0.47 * ph, z),
+            (x - half, 0.82 * ph, z),
+            (x + half, 0.82 * ph, z),
+            (x + half * 0.85, 0.47 * ph, z),
+        ],
+        PERSON,
+        shirt,
+    )
     arm = 0.045 * ph
     for ax in (x - half - arm, x + half):
-        cv.world_quad([(ax, 0.5 * ph, z), (ax, 0.8 * ph, z), (ax + arm, 0.8 * ph, z), (ax + arm, 0.5 * ph, z)], PERSON, shirt)
+        cv.world_quad(
+            [(ax, 0.5 * ph, z), (ax, 0.8 * ph, z), (ax + arm, 0.8 * ph, z), (ax + arm, 0.5 * ph, z)], PERSON, shirt
+        )
     cx, cy = cv.camera.point(x, 0.9 * ph, z)
     r = 0.075 * ph * cv.camera.scale(z)
     cv.ellipse(cx, cy, r * 0.85, r, PERSON, skin)

@@ -43,8 +43,9 @@ def check_size(size: tuple[int, int]) -> None:
         raise UserError(f"--size {size[0]}x{size[1]}: scenes need at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (HxW)")
 
 
-def write_split(out: Path, split: str, n: int, size: tuple[int, int], seed: int, overwrite: bool = False,
-                progress=None) -> dict:
+def write_split(
+    out: Path, split: str, n: int, size: tuple[int, int], seed: int, overwrite: bool = False, progress=None
+) -> dict:
     """Write ``n`` scenes of ``size`` (H, W) as ``split`` under ``out``; returns the record."""
     if n < 1:
         raise UserError(f"--n {n}: must be at least 1")
@@ -70,9 +71,14 @@ def write_split(out: Path, split: str, n: int, size: tuple[int, int], seed: int,
             (tmp / kind).rename(dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    record = {"generator": f"deploycc.data.synth/{GENERATOR_VERSION}", "split": split, "n": n,
-              "size": list(size), "seed": seed,
-              "command": f"deploycc data synth --out {out} --split {split} --n {n} --size {size[0]}x{size[1]} --seed {seed}"}
+    record = {
+        "generator": f"deploycc.data.synth/{GENERATOR_VERSION}",
+        "split": split,
+        "n": n,
+        "size": list(size),
+        "seed": seed,
+        "command": f"deploycc data synth --out {out} --split {split} --n {n} --size {size[0]}x{size[1]} --seed {seed}",
+    }
     (out / f"synth_{split}.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 

@@ -21,5 +21,17 @@ from .fanout import FanOutResult, fan_out
 from .session import RemoteSession, lease_device, open_remote, remote_bench
 from .tracker import Lease, Tracker, parse_address, remote_options
 
-__all__ = ["FanOutResult", "Lease", "RemoteError", "RemoteSession", "RemoteTimeout", "Tracker", "fan_out",
-           "lease_device", "open_remote", "parse_address", "remote_bench", "remote_options"]
+__all__ = [
+    "FanOutResult",
+    "Lease",
+    "RemoteError",
+    "RemoteSession",
+    "RemoteTimeout",
+    "Tracker",
+    "fan_out",
+    "lease_device",
+    "open_remote",
+    "parse_address",
+    "remote_bench",
+    "remote_options",
+]

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import tvm  # noqa: F401  (imported by the fork server once, so that each child starts at once)
-from tvm import relax  # noqa: F401
+import tvm
+from tvm import relax
 
 from deploycc.core.errors import first_line
 from deploycc.targets.tvm.rule_search import device_facts
@@ -32,7 +32,7 @@ class DeviceSession:
     """An artifact loaded on the leased device (child side)."""
 
     def __init__(self, lease, artifact: Path, manifest: dict, threads: int):
-        from tvm import relax
+
         sess = lease.session
         # Content-addressed name: the same library is uploaded and loaded once per session
         # (uploading over a library the server has loaded would rewrite a mapped file).
@@ -49,7 +49,7 @@ class DeviceSession:
         self.facts = device_facts(sess)
 
     def _set_inputs(self, arrays: list) -> None:
-        import tvm
+
         self._vm.set_input("main", *[tvm.runtime.tensor(a, self._dev) for a in arrays])
 
     def run(self, arrays: list) -> list:
@@ -71,7 +71,7 @@ class DeviceSession:
 
 def ping(lease) -> bool:
     """A trivial call that must cross the connection (``Device.exist`` is answered locally)."""
-    import tvm
+
     tvm.runtime.empty((1,), "float32", lease.session.cpu())
     return True
 
@@ -79,6 +79,7 @@ def ping(lease) -> bool:
 def serve(conn) -> None:
     """The child's loop: one request, one reply (``("ok", value)`` or ``("error", (kind, text))``)."""
     from .tracker import Tracker
+
     state: dict = {"sessions": {}}
     while True:
         try:
@@ -109,7 +110,14 @@ def serve(conn) -> None:
             else:
                 raise ValueError(f"unknown request {op!r}")
         except Exception as exc:  # reported to the parent as one line; the child stays usable
-            conn.send(("error", (type(exc).__name__, str(exc) if type(exc).__module__.startswith("deploycc")
-                                 else first_line(exc, with_type=True))))
+            conn.send(
+                (
+                    "error",
+                    (
+                        type(exc).__name__,
+                        str(exc) if type(exc).__module__.startswith("deploycc") else first_line(exc, with_type=True),
+                    ),
+                )
+            )
             continue
         conn.send(("ok", value))

@@ -46,16 +46,34 @@ def emulator_version() -> str:
     return (out.splitlines() or [QEMU])[0].strip()
 
 
-def server_command(tracker: str, key: str, host: str = "127.0.0.1", port: int = 9300,
-                   port_end: int = 9399) -> tuple[list[str], dict]:
+def server_command(
+    tracker: str, key: str, host: str = "127.0.0.1", port: int = 9300, port_end: int = 9399
+) -> tuple[list[str], dict]:
     """(argv, environment) that start one emulated device registered at ``tracker`` under ``key``."""
     reason = unavailable()
     if reason:
         from deploycc.core.errors import Unavailable
+
         raise Unavailable(f"emulated arm64 device: {reason}")
     root = device_root()
-    argv = [QEMU, "-L", str(root / "root"), str(root / "root" / "usr" / "bin" / "python3.11"), str(SERVER),
-            "--tracker", tracker, "--key", key, "--host", host, "--port", str(port), "--port-end", str(port_end),
-            "--emulated", f"{emulator_version()} (QEMU user mode on {os.uname().machine})"]
+    argv = [
+        QEMU,
+        "-L",
+        str(root / "root"),
+        str(root / "root" / "usr" / "bin" / "python3.11"),
+        str(SERVER),
+        "--tracker",
+        tracker,
+        "--key",
+        key,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--port-end",
+        str(port_end),
+        "--emulated",
+        f"{emulator_version()} (QEMU user mode on {os.uname().machine})",
+    ]
     env = {**os.environ, "PYTHONPATH": str(root / "site"), "TVM_USE_RUNTIME_LIB": "1"}
     return argv, env

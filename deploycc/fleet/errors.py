@@ -30,7 +30,7 @@ def call_with_timeout(fn, seconds: float, what: str):
     def target():
         try:
             box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as exc:
             box["error"] = exc
 
     thread = threading.Thread(target=target, name=f"deploycc-remote: {what}", daemon=True)

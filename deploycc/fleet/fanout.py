@@ -28,9 +28,9 @@ from .tracker import Tracker
 
 @dataclass
 class FanOutResult:
-    results: dict = field(default_factory=dict)     # job id -> (work result, device address)
-    failures: dict = field(default_factory=dict)    # job id -> [error lines, one per attempt]
-    devices: dict = field(default_factory=dict)     # device address -> statistics
+    results: dict = field(default_factory=dict)  # job id -> (work result, device address)
+    failures: dict = field(default_factory=dict)  # job id -> [error lines, one per attempt]
+    devices: dict = field(default_factory=dict)  # device address -> statistics
     seconds: float = 0.0
 
     @property
@@ -98,9 +98,19 @@ class _Board:
             self.pending.clear()
 
 
-def fan_out(tracker: Tracker, key: str, jobs, prepare, work, *, job_timeout: float = 600.0,
-            lease_timeout: float = 30.0, max_attempts: int = 2, max_devices: int | None = None,
-            progress=None) -> FanOutResult:
+def fan_out(
+    tracker: Tracker,
+    key: str,
+    jobs,
+    prepare,
+    work,
+    *,
+    job_timeout: float = 600.0,
+    lease_timeout: float = 30.0,
+    max_attempts: int = 2,
+    max_devices: int | None = None,
+    progress=None,
+) -> FanOutResult:
     """Run ``work(lease, prepare(payload))`` for every ``(job_id, payload)`` over the fleet.
 
     ``progress(event, job_id, device, detail)`` is called with event "start", "done" or "failed".
@@ -114,10 +124,15 @@ def fan_out(tracker: Tracker, key: str, jobs, prepare, work, *, job_timeout: flo
     count = max(1, min(free, len(jobs), max_devices or len(jobs)))
     prepared: dict = {}
     build_lock = threading.Lock()
-    workers = [threading.Thread(target=_worker, daemon=True, name=f"deploycc-fleet-{i}",
-                                args=(tracker, key, board, prepare, work, prepared, build_lock,
-                                      job_timeout, lease_timeout, progress))
-               for i in range(count)]
+    workers = [
+        threading.Thread(
+            target=_worker,
+            daemon=True,
+            name=f"deploycc-fleet-{i}",
+            args=(tracker, key, board, prepare, work, prepared, build_lock, job_timeout, lease_timeout, progress),
+        )
+        for i in range(count)
+    ]
     for w in workers:
         w.start()
     # Every step of a worker is bounded, so this join always returns; the bound is a last resort.
@@ -132,8 +147,9 @@ def fan_out(tracker: Tracker, key: str, jobs, prepare, work, *, job_timeout: flo
 def _worker(tracker, key, board: _Board, prepare, work, prepared, build_lock, job_timeout, lease_timeout, progress):
     lease = _lease(tracker, key, lease_timeout, board)
     while lease is not None:
-        stats = board.out.devices.setdefault(lease.address, {"jobs": 0, "failures": 0, "busy_seconds": 0.0,
-                                                             "lost": False, "errors": []})
+        stats = board.out.devices.setdefault(
+            lease.address, {"jobs": 0, "failures": 0, "busy_seconds": 0.0, "lost": False, "errors": []}
+        )
         job = board.take(lease.address)
         if job is None:
             lease.close()
@@ -152,8 +168,9 @@ def _worker(tracker, key, board: _Board, prepare, work, prepared, build_lock, jo
             progress("start", job.id, lease.address, None)
         t0 = time.perf_counter()
         try:
-            result = call_with_timeout(lambda: work(lease, prepared[job.id]), job_timeout,
-                                       f"job {job.id} on device {lease.address}")
+            result = call_with_timeout(
+                lambda: work(lease, prepared[job.id]), job_timeout, f"job {job.id} on device {lease.address}"
+            )
         except Exception as exc:
             stats["busy_seconds"] += time.perf_counter() - t0
             stats["failures"] += 1
@@ -179,6 +196,7 @@ def _worker(tracker, key, board: _Board, prepare, work, prepared, build_lock, jo
 def _lease(tracker, key, timeout, board: _Board, exclude: str | None = None):
     """A lease on a free device, or None (no free device within the bound, or nothing left to do)."""
     from .worker import DeviceProcess
+
     with board.cond:
         if not board.pending and board.in_flight == 0:
             return None

@@ -39,8 +39,16 @@ from .tracker import Tracker
 class FleetOptions:
     """Where and how long: tracker address, device key, and the bounds of every wait."""
 
-    def __init__(self, remote: str, key: str, job_timeout: float = 600.0, lease_timeout: float = 30.0,
-                 call_timeout: float = 300.0, max_attempts: int = 2, max_devices: int | None = None):
+    def __init__(
+        self,
+        remote: str,
+        key: str,
+        job_timeout: float = 600.0,
+        lease_timeout: float = 30.0,
+        call_timeout: float = 300.0,
+        max_attempts: int = 2,
+        max_devices: int | None = None,
+    ):
         if not key:
             raise UserError("--key: give the device key the rpc_servers registered with (e.g. jetson-xavier)")
         self.tracker = Tracker(remote)
@@ -49,8 +57,13 @@ class FleetOptions:
         self.call_timeout, self.max_attempts, self.max_devices = call_timeout, max_attempts, max_devices
 
     def describe(self) -> dict:
-        return {"tracker": self.remote, "key": self.key, "job_timeout_s": self.job_timeout,
-                "call_timeout_s": self.call_timeout, "max_attempts": self.max_attempts}
+        return {
+            "tracker": self.remote,
+            "key": self.key,
+            "job_timeout_s": self.job_timeout,
+            "call_timeout_s": self.call_timeout,
+            "max_attempts": self.max_attempts,
+        }
 
 
 class FleetTimer:
@@ -58,7 +71,7 @@ class FleetTimer:
 
     def __init__(self, options: FleetOptions):
         self.options = options
-        self.emulated: set[str] = set()   # emulators the measuring devices reported
+        self.emulated: set[str] = set()  # emulators the measuring devices reported
 
     def folder(self, kind: str) -> str:
         return f"{kind}-remote"
@@ -68,13 +81,17 @@ class FleetTimer:
 
     def check_build(self, settings) -> None:
         if settings.protocol.clock != "wall":
-            raise UserError("--clock cpu measures this process's CPU time; a remote device times itself (use --clock wall)")
+            raise UserError(
+                "--clock cpu measures this process's CPU time; a remote device times itself (use --clock wall)"
+            )
         self.options.tracker.require(self.options.key)
 
     def check_validate(self, lut, protocol) -> None:
         if protocol.clock != "wall":
-            raise UserError(f"{lut.source}: the LUT was timed on the {protocol.clock} clock of one process; "
-                            "a remote device times itself on its own wall clock")
+            raise UserError(
+                f"{lut.source}: the LUT was timed on the {protocol.clock} clock of one process; "
+                "a remote device times itself on its own wall clock"
+            )
         self.options.tracker.require(self.options.key)
 
     def run(self, jobs: list, protocol, threads: int, report, what: str):
@@ -92,26 +109,42 @@ class FleetTimer:
         def progress(event, job_id, device, detail):
             try:
                 if event == "done":
-                    report(by_id[job_id], "done", {"latency": detail["latency"], "device": device,
-                                                   "build_seconds": detail["build_seconds"]}, device)
+                    report(
+                        by_id[job_id],
+                        "done",
+                        {"latency": detail["latency"], "device": device, "build_seconds": detail["build_seconds"]},
+                        device,
+                    )
                 else:
                     report(by_id[job_id], event, device=device, detail=detail if event == "failed" else None)
-            except BaseException as exc:  # noqa: BLE001 - a worker must live on to give its device back
+            except BaseException as exc:
                 errors.append(exc)
 
         with tempfile.TemporaryDirectory(prefix="deploycc-fleet-lut-") as scratch:
+
             def prepare(job):
                 return build_job(job, Path(scratch) / hashlib.sha256(job.id.encode()).hexdigest()[:16])
 
-            result = fan_out(fleet.tracker, fleet.key, list(by_id.items()), prepare, work,
-                             job_timeout=fleet.job_timeout, lease_timeout=fleet.lease_timeout,
-                             max_attempts=fleet.max_attempts, max_devices=fleet.max_devices, progress=progress)
+            result = fan_out(
+                fleet.tracker,
+                fleet.key,
+                list(by_id.items()),
+                prepare,
+                work,
+                job_timeout=fleet.job_timeout,
+                lease_timeout=fleet.lease_timeout,
+                max_attempts=fleet.max_attempts,
+                max_devices=fleet.max_devices,
+                progress=progress,
+            )
         if errors:
             raise errors[0]
         if result.failures:
-            raise RemoteError(f"{what} on {fleet.key} devices at {fleet.remote}: {len(result.failures)} job(s) "
-                              f"were not measured ({result.failure_line()}); the measured ones are cached: "
-                              "run the command again to finish")
+            raise RemoteError(
+                f"{what} on {fleet.key} devices at {fleet.remote}: {len(result.failures)} job(s) "
+                f"were not measured ({result.failure_line()}); the measured ones are cached: "
+                "run the command again to finish"
+            )
         return result
 
     def machine(self, summary, cached: int) -> dict:
@@ -121,9 +154,14 @@ class FleetTimer:
         return {"fleet": self._stats(summary, cached), "devices": [r.get("device") for r in records]}
 
     def _stats(self, result, cached: int) -> dict:
-        return {**self.options.describe(), "devices": result.devices, "seconds": round(result.seconds, 3),
-                "jobs_run": len(result.results), "from_cache": cached,
-                "emulated": sorted(self.emulated) or None}
+        return {
+            **self.options.describe(),
+            "devices": result.devices,
+            "seconds": round(result.seconds, 3),
+            "jobs_run": len(result.results),
+            "from_cache": cached,
+            "emulated": sorted(self.emulated) or None,
+        }
 
 
 def _time_remotely(lease, artifact: Path, protocol, threads: int, call_timeout: float) -> dict:
@@ -132,7 +170,7 @@ def _time_remotely(lease, artifact: Path, protocol, threads: int, call_timeout: 
         latency = session.time(random_feeds(session.inputs, 0), protocol).to_dict()
     finally:
         session.close()
-    if session.emulated:   # never a device figure
+    if session.emulated:  # never a device figure
         latency["emulated"] = session.emulated
     return latency
 
@@ -143,5 +181,6 @@ def _cache_key(local_key: str, key: str) -> str:
 
 def clear_remote_cache(cache=None) -> None:
     from deploycc.lut.profile import cache_root
+
     for name in ("entries-remote", "archs-remote"):
         shutil.rmtree(cache_root(cache) / name, ignore_errors=True)

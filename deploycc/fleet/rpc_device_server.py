@@ -26,8 +26,13 @@ import time
 
 def facts(emulated: str | None) -> dict:
     import tvm
-    return {"machine": platform.machine(), "python": platform.python_version(), "tvm": tvm.__version__,
-            "emulated": emulated or None}
+
+    return {
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "tvm": tvm.__version__,
+        "emulated": emulated or None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     tvm_ffi.register_global_func("deploycc.device_facts", lambda: description, override=True)
     host, _, port = args.tracker.rpartition(":")
     sock, bound = listen(args.host, args.port, args.port_end)
-    print(f"deploycc device server: key {args.key} on {args.host}:{bound}, tracker {args.tracker}, "
-          f"{description}", flush=True)
+    print(
+        f"deploycc device server: key {args.key} on {args.host}:{bound}, tracker {args.tracker}, {description}",
+        flush=True,
+    )
     server.logger.setLevel("ERROR")
     while True:
         try:

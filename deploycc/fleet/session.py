@@ -17,16 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from deploycc.pipeline.artifact import read_manifest
 from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import TensorSpec, random_feeds
+from deploycc.pipeline.artifact import read_manifest
 from deploycc.targets.backend import Session, unfinished_steps
 from deploycc.verify.measure import Latency, Protocol, machine_facts
 
 from .tracker import Tracker
 from .worker import DeviceProcess
 
-DEFAULT_CALL_TIMEOUT = 300.0   # seconds for one remote exchange (upload and load, one run, ...)
+DEFAULT_CALL_TIMEOUT = 300.0  # seconds for one remote exchange (upload and load, one run, ...)
 
 
 def check_remote_runnable(artifact: Path, manifest: dict) -> None:
@@ -35,12 +35,16 @@ def check_remote_runnable(artifact: Path, manifest: dict) -> None:
     unfinished = unfinished_steps(manifest)
     if unfinished:
         step = unfinished[0]
-        raise Unavailable(f"{artifact}: the artifact is not finished ({step.get('what', 'device step')}); finish it "
-                          f"on the device ({step.get('command', '')}) before running it there")
+        raise Unavailable(
+            f"{artifact}: the artifact is not finished ({step.get('what', 'device step')}); finish it "
+            f"on the device ({step.get('command', '')}) before running it there"
+        )
     if manifest.get("backend") != "tvm" or "model.so" not in manifest.get("files", {}):
-        raise Unavailable(f"{artifact}: remote runs go through TVM's RPC, which loads TVM modules only; this is a "
-                          f"{manifest.get('backend')!r} artifact (build it for a TVM target such as cpu or arm64-cpu, "
-                          f"or run it on the device itself)")
+        raise Unavailable(
+            f"{artifact}: remote runs go through TVM's RPC, which loads TVM modules only; this is a "
+            f"{manifest.get('backend')!r} artifact (build it for a TVM target such as cpu or arm64-cpu, "
+            f"or run it on the device itself)"
+        )
 
 
 def lease_device(remote: str, key: str, lease_timeout: float = 60.0, session_timeout: float = 0) -> DeviceProcess:
@@ -53,20 +57,31 @@ def lease_device(remote: str, key: str, lease_timeout: float = 60.0, session_tim
 class RemoteSession(Session):
     """An artifact loaded on one leased device, with the common Session interface."""
 
-    def __init__(self, lease: DeviceProcess, artifact: str | Path, manifest: dict | None = None,
-                 call_timeout: float = DEFAULT_CALL_TIMEOUT, threads: int = 0, owns_lease: bool = False):
+    def __init__(
+        self,
+        lease: DeviceProcess,
+        artifact: str | Path,
+        manifest: dict | None = None,
+        call_timeout: float = DEFAULT_CALL_TIMEOUT,
+        threads: int = 0,
+        owns_lease: bool = False,
+    ):
         artifact = Path(artifact).resolve()
-        manifest = manifest or read_manifest(artifact)   # every file checked against its sha256
+        manifest = manifest or read_manifest(artifact)  # every file checked against its sha256
         check_remote_runnable(artifact, manifest)
         self.lease, self.call_timeout, self.threads = lease, float(call_timeout), int(threads)
-        self._owns_lease = owns_lease   # a fan-out worker keeps its lease for its next job
+        self._owns_lease = owns_lease  # a fan-out worker keeps its lease for its next job
         self._artifact = str(artifact)
         self.inputs = [TensorSpec.from_dict(d) for d in manifest["inputs"]]
         self.outputs = [TensorSpec.from_dict(d) for d in manifest["outputs"]]
         self.device = lease.address
         # what the device says it is; ``emulated`` names the emulator when it runs under one
-        self.facts = lease.call(("load", self._artifact, manifest, self.threads), self.call_timeout,
-                                "upload and load of the artifact") or {}
+        self.facts = (
+            lease.call(
+                ("load", self._artifact, manifest, self.threads), self.call_timeout, "upload and load of the artifact"
+            )
+            or {}
+        )
 
     @property
     def emulated(self) -> str | None:
@@ -86,8 +101,14 @@ class RemoteSession(Session):
             self.lease.close()
 
 
-def open_remote(artifact: str | Path, remote: str, key: str, threads: int = 0,
-                lease_timeout: float = 60.0, call_timeout: float = DEFAULT_CALL_TIMEOUT):
+def open_remote(
+    artifact: str | Path,
+    remote: str,
+    key: str,
+    threads: int = 0,
+    lease_timeout: float = 60.0,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT,
+):
     """(manifest, RemoteSession) for ``artifact`` on a device with ``key`` at tracker ``remote``."""
     artifact = Path(artifact)
     manifest = read_manifest(artifact)
@@ -103,21 +124,40 @@ def open_remote(artifact: str | Path, remote: str, key: str, threads: int = 0,
 def timing_label(session: RemoteSession) -> str:
     """How a remote latency is to be read: a device figure, or one measured under emulation."""
     if session.emulated:
-        return (f"EMULATED ({session.emulated}): measured under emulation on the host, not a device figure; "
-                "use it to check that the artifact runs, never as the device's latency")
+        return (
+            f"EMULATED ({session.emulated}): measured under emulation on the host, not a device figure; "
+            "use it to check that the artifact runs, never as the device's latency"
+        )
     return "device-side (TVM time_evaluator)"
 
 
-def remote_bench(artifact: str | Path, remote: str, key: str, protocol: Protocol = Protocol(), threads: int = 0,
-                 seed: int = 0, lease_timeout: float = 60.0, call_timeout: float = DEFAULT_CALL_TIMEOUT) -> dict:
+def remote_bench(
+    artifact: str | Path,
+    remote: str,
+    key: str,
+    protocol: Protocol = Protocol(),
+    threads: int = 0,
+    seed: int = 0,
+    lease_timeout: float = 60.0,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT,
+) -> dict:
     """``bench`` on a remote device: the protocol's figures plus which device and tracker."""
     manifest, session = open_remote(artifact, remote, key, threads, lease_timeout, call_timeout)
     try:
         latency = session.time(random_feeds(session.inputs, seed), protocol)
     finally:
         session.close()
-    return {"artifact": str(artifact), "target": manifest["target"]["name"], "latency": latency.to_dict(),
-            "remote": {"tracker": remote, "key": key, "device": session.device, "device_facts": session.facts,
-                       "timing": timing_label(session)},
-            "host": machine_facts(), "artifact_sha256": hashlib.sha256(
-                (Path(artifact) / "manifest.json").read_bytes()).hexdigest()}
+    return {
+        "artifact": str(artifact),
+        "target": manifest["target"]["name"],
+        "latency": latency.to_dict(),
+        "remote": {
+            "tracker": remote,
+            "key": key,
+            "device": session.device,
+            "device_facts": session.facts,
+            "timing": timing_label(session),
+        },
+        "host": machine_facts(),
+        "artifact_sha256": hashlib.sha256((Path(artifact) / "manifest.json").read_bytes()).hexdigest(),
+    }

@@ -60,12 +60,15 @@ class Tracker:
     def summary(self) -> dict:
         """The tracker's summary: ``queue_info`` {key: {free, pending}} and ``server_info``."""
         from tvm.rpc import base
+
         with self._connect() as sock:
             try:
                 base.sendjson(sock, [base.TrackerCode.SUMMARY])
                 reply = base.recvjson(sock)
             except OSError as exc:
-                raise RemoteError(f"RPC tracker {self.address} did not answer a summary request ({first_line(exc, with_type=True)})") from None
+                raise RemoteError(
+                    f"RPC tracker {self.address} did not answer a summary request ({first_line(exc, with_type=True)})"
+                ) from None
         if reply[0] != base.TrackerCode.SUCCESS:
             raise RemoteError(f"RPC tracker {self.address} refused a summary request ({reply})")
         return reply[1]
@@ -84,7 +87,9 @@ class Tracker:
         if not registered:
             keys = sorted({s.get("key", "").partition(":")[2] for s in info.get("server_info", [])} - {""})
             there = f"keys registered there: {', '.join(keys)}" if keys else "no device is registered there"
-            raise RemoteError(f"--key {key}: no device with this key is registered at RPC tracker {self.address} ({there})")
+            raise RemoteError(
+                f"--key {key}: no device with this key is registered at RPC tracker {self.address} ({there})"
+            )
         return int(info.get("queue_info", {}).get(key, {}).get("free", 0))
 
     def lease(self, key: str, timeout: float | None = None, session_timeout: float = 0) -> Lease:
@@ -95,43 +100,57 @@ class Tracker:
         """
         from tvm import rpc
         from tvm.rpc import base
+
         wait = self.timeout if timeout is None else float(timeout)
         with self._connect() as sock:
             sock.settimeout(wait)
             try:
                 base.sendjson(sock, [base.TrackerCode.REQUEST, key, "", 1])
                 reply = base.recvjson(sock)
-            except socket.timeout:
-                raise RemoteTimeout(f"no device with key {key!r} became free at RPC tracker {self.address} "
-                                    f"within {wait:g} s") from None
+            except TimeoutError:
+                raise RemoteTimeout(
+                    f"no device with key {key!r} became free at RPC tracker {self.address} within {wait:g} s"
+                ) from None
             except OSError as exc:
-                raise RemoteError(f"RPC tracker {self.address} dropped a device request ({first_line(exc, with_type=True)})") from None
+                raise RemoteError(
+                    f"RPC tracker {self.address} dropped a device request ({first_line(exc, with_type=True)})"
+                ) from None
         if reply[0] != base.TrackerCode.SUCCESS:
             raise RemoteError(f"RPC tracker {self.address} refused a device request for key {key!r} ({reply})")
         url, port, matchkey = reply[1]
         address = f"{url}:{port}"
         try:
-            session = call_with_timeout(lambda: rpc.connect(url, port, matchkey, session_timeout), wait,
-                                        f"connecting to device {address} (key {key})")
+            session = call_with_timeout(
+                lambda: rpc.connect(url, port, matchkey, session_timeout),
+                wait,
+                f"connecting to device {address} (key {key})",
+            )
         except RemoteTimeout:
             raise
         except Exception as exc:  # TVM raises its own error types for a refused or reset connection
-            raise RemoteError(f"device {address} (key {key}) refused the session ({first_line(exc, with_type=True)})") from None
+            raise RemoteError(
+                f"device {address} (key {key}) refused the session ({first_line(exc, with_type=True)})"
+            ) from None
         return Lease(session, address, key)
 
     def _connect(self) -> socket.socket:
         from tvm.rpc import base
+
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         except OSError as exc:
-            raise RemoteError(f"--remote {self.address}: no RPC tracker answers there ({exc.strerror or exc})") from None
+            raise RemoteError(
+                f"--remote {self.address}: no RPC tracker answers there ({exc.strerror or exc})"
+            ) from None
         try:
             sock.sendall(struct.pack("<i", base.RPC_TRACKER_MAGIC))
             magic = struct.unpack("<i", base.recvall(sock, 4))[0]
         except OSError as exc:
             sock.close()
-            raise RemoteError(f"--remote {self.address}: the service there did not complete the RPC tracker "
-                              f"handshake ({first_line(exc, with_type=True)})") from None
+            raise RemoteError(
+                f"--remote {self.address}: the service there did not complete the RPC tracker "
+                f"handshake ({first_line(exc, with_type=True)})"
+            ) from None
         if magic != base.RPC_TRACKER_MAGIC:
             sock.close()
             raise RemoteError(f"--remote {self.address}: the service there is not a TVM RPC tracker")
@@ -143,7 +162,9 @@ def remote_options(remote: str | None, key: str | None) -> tuple[str, str] | Non
     if remote is None and key is None:
         return None
     if not remote or not key:
-        raise UserError("--remote HOST:PORT and --key KEY go together (the tracker, and the device key "
-                        "the rpc_servers registered with)")
+        raise UserError(
+            "--remote HOST:PORT and --key KEY go together (the tracker, and the device key "
+            "the rpc_servers registered with)"
+        )
     parse_address(remote)
     return remote, key

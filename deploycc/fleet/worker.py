@@ -15,7 +15,7 @@ from deploycc.core.errors import Unavailable, UserError
 from .errors import RemoteError, RemoteTimeout
 
 _CTX = None
-START_MARGIN = 60.0   # seconds for a child to start (the fork server imports TVM on first use)
+START_MARGIN = 60.0  # seconds for a child to start (the fork server imports TVM on first use)
 _ERRORS = {"Unavailable": Unavailable, "UserError": UserError, "RemoteTimeout": RemoteTimeout}
 
 
@@ -32,14 +32,18 @@ class DeviceProcess:
 
     def __init__(self, tracker_address: str, key: str, lease_timeout: float, session_timeout: float = 0):
         from .device import serve
+
         ctx = _context()
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=serve, args=(child,), daemon=True, name=f"deploycc-device-{key}")
         self._proc.start()
         child.close()
         self.key, self.address = key, f"(a {key} device from {tracker_address})"
-        self.address = self.call(("lease", tracker_address, key, lease_timeout, session_timeout),
-                                 lease_timeout + START_MARGIN, "leasing a device")
+        self.address = self.call(
+            ("lease", tracker_address, key, lease_timeout, session_timeout),
+            lease_timeout + START_MARGIN,
+            "leasing a device",
+        )
 
     @property
     def alive(self) -> bool:

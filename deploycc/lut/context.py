@@ -37,7 +37,7 @@ from .profile import ProfileSettings, _full_toolchain, plan, protocol_for
 from .table import LUT, save_lut, target_digest
 from .timer import LocalTimer, Timer
 
-DEFAULT_UNITS = ("k3_e3", "k3e3")   # the same unit in FBNet's and SqueezeNAS's codes
+DEFAULT_UNITS = ("k3_e3", "k3e3")  # the same unit in FBNet's and SqueezeNAS's codes
 REFERENCE = "ctx/reference"
 
 
@@ -48,15 +48,26 @@ def reference_genotype(layers: list[dict], given: list[str] | None = None) -> li
             raise UserError(f"--reference: {len(given)} units, the space has {len(layers)} searchable layers")
         for i, (code, cands) in enumerate(zip(given, layers)):
             if code not in cands:
-                raise UserError(f"--reference: unit {code!r} is not a candidate at layer {i} "
-                                f"(candidates there: {', '.join(cands)})")
+                raise UserError(
+                    f"--reference: unit {code!r} is not a candidate at layer {i} (candidates there: {', '.join(cands)})"
+                )
         return list(given)
     return [next((u for u in DEFAULT_UNITS if u in cands), next(iter(cands))) for cands in layers]
 
 
-def build_context_lut(space: str, out: str | os.PathLike, settings: ProfileSettings, input_shape=None,
-                      backbone: str | None = None, statistic: str = "median", cache=None, progress=None,
-                      units=None, timer: Timer | None = None, reference: list[str] | None = None) -> LUT:
+def build_context_lut(
+    space: str,
+    out: str | os.PathLike,
+    settings: ProfileSettings,
+    input_shape=None,
+    backbone: str | None = None,
+    statistic: str = "median",
+    cache=None,
+    progress=None,
+    units=None,
+    timer: Timer | None = None,
+    reference: list[str] | None = None,
+) -> LUT:
     """Measure the reference and every single-layer variant of it; write the in-context LUT."""
     timer = timer or LocalTimer()
     protocol = protocol_for(statistic, base=ARCH_PROTOCOL, clock=settings.protocol.clock)
@@ -67,16 +78,24 @@ def build_context_lut(space: str, out: str | os.PathLike, settings: ProfileSetti
     arch = template_arch(space, input_shape, backbone)
     _, _, layers = plan(arch, units)
     ref = reference_genotype(layers, reference)
-    variants = [(REFERENCE, ref)] + [(f"ctx/{i}/{code}", ref[:i] + [code] + ref[i + 1:])
-                                     for i, cands in enumerate(layers) for code in cands if code != ref[i]]
+    variants = [(REFERENCE, ref)] + [
+        (f"ctx/{i}/{code}", ref[:i] + [code] + ref[i + 1 :])
+        for i, cands in enumerate(layers)
+        for code in cands
+        if code != ref[i]
+    ]
     archs = [_with_genotype(arch, geno, key) for key, geno in variants]
-    shell = SimpleNamespace(target={"name": target.name, "backend": target.backend, "sha256": target_digest(target)},
-                            toolchain=_full_toolchain(target), threads=settings.threads, statistic=statistic)
+    shell = SimpleNamespace(
+        target={"name": target.name, "backend": target.backend, "sha256": target_digest(target)},
+        toolchain=_full_toolchain(target),
+        threads=settings.threads,
+        statistic=statistic,
+    )
     measured = measure_archs(timer, archs, shell, protocol, cache, progress, "lut build --mode in-context")
-    entries = {key: {**measured.records[str(n)], "kind": "context", "key": key}
-               for n, (key, _) in enumerate(variants)}
-    lut = _assemble(arch, layers, ref, entries, shell, settings, statistic,
-                    timer.machine(measured.summary, len(measured.cached)))
+    entries = {key: {**measured.records[str(n)], "kind": "context", "key": key} for n, (key, _) in enumerate(variants)}
+    lut = _assemble(
+        arch, layers, ref, entries, shell, settings, statistic, timer.machine(measured.summary, len(measured.cached))
+    )
     save_lut(lut, out)
     lut.source = str(out)
     return lut
@@ -84,17 +103,42 @@ def build_context_lut(space: str, out: str | os.PathLike, settings: ProfileSetti
 
 def _with_genotype(arch, genotype: list[str], name: str):
     from deploycc.models import parse_arch
-    return parse_arch({**arch.to_dict(), "genotype": list(genotype), "name": name.replace("/", "-")},
-                      source=name)
+
+    return parse_arch({**arch.to_dict(), "genotype": list(genotype), "name": name.replace("/", "-")}, source=name)
 
 
 def _assemble(arch, layers, ref, entries, shell, settings, statistic, machine) -> LUT:
     from deploycc.models import searchable_layers
-    rows = [{"index": li.index, "c_in": li.c_in, "c_out": li.c_out, "stride": li.stride, "in_h": li.in_h,
-             "in_w": li.in_w, "candidates": {c: REFERENCE if c == ref[i] else f"ctx/{i}/{c}" for c in cands}}
-            for i, (li, cands) in enumerate(zip(searchable_layers(arch), layers))]
-    return LUT(space=arch.space, backbone=arch.backbone, head=arch.head, num_classes=arch.num_classes,
-               input_shape=tuple(arch.input_shape), target=shell.target, toolchain=shell.toolchain,
-               threads=settings.threads, statistic=statistic, protocol=settings.protocol.to_dict(),
-               stem=REFERENCE, head_entry=REFERENCE, layers=rows, entries=entries, machine=machine,
-               tune_trials=settings.tune_trials, mode="in-context", reference=list(ref))
+
+    rows = [
+        {
+            "index": li.index,
+            "c_in": li.c_in,
+            "c_out": li.c_out,
+            "stride": li.stride,
+            "in_h": li.in_h,
+            "in_w": li.in_w,
+            "candidates": {c: REFERENCE if c == ref[i] else f"ctx/{i}/{c}" for c in cands},
+        }
+        for i, (li, cands) in enumerate(zip(searchable_layers(arch), layers))
+    ]
+    return LUT(
+        space=arch.space,
+        backbone=arch.backbone,
+        head=arch.head,
+        num_classes=arch.num_classes,
+        input_shape=tuple(arch.input_shape),
+        target=shell.target,
+        toolchain=shell.toolchain,
+        threads=settings.threads,
+        statistic=statistic,
+        protocol=settings.protocol.to_dict(),
+        stem=REFERENCE,
+        head_entry=REFERENCE,
+        layers=rows,
+        entries=entries,
+        machine=machine,
+        tune_trials=settings.tune_trials,
+        mode="in-context",
+        reference=list(ref),
+    )

@@ -68,7 +68,7 @@ class FusionCorrection:
 
     # -- fit / apply ------------------------------------------------------------------------
     @classmethod
-    def fit(cls, predictor, idx: np.ndarray, raw, measured) -> "FusionCorrection":
+    def fit(cls, predictor, idx: np.ndarray, raw, measured) -> FusionCorrection:
         X = cls.features(predictor, idx)
         r = np.asarray(measured, dtype=np.float64) - np.asarray(raw, dtype=np.float64)
         if len(r) < 3:
@@ -89,12 +89,18 @@ class FusionCorrection:
         return {n: float(w / s) for n, w, s in zip(self.names, self.weights, self.scale)}
 
     def to_dict(self) -> dict:
-        return {"kind": "fusion-boundary-ridge", "alpha": self.alpha, "intercept": self.intercept,
-                "features": self.names, "weights": self.weights.tolist(), "mean": self.mean.tolist(),
-                "scale": self.scale.tolist()}
+        return {
+            "kind": "fusion-boundary-ridge",
+            "alpha": self.alpha,
+            "intercept": self.intercept,
+            "features": self.names,
+            "weights": self.weights.tolist(),
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FusionCorrection":
+    def from_dict(cls, d: dict) -> FusionCorrection:
         return cls(d["features"], d["weights"], d["mean"], d["scale"], d["intercept"], d["alpha"])
 
 

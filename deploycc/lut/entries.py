@@ -22,8 +22,8 @@ DEFAULT_SHAPES = {"squeezenas": (1, 3, 1024, 2048), "fbnet": (1, 3, 224, 224)}
 
 @dataclass(frozen=True)
 class EntrySpec:
-    kind: str                                  # "stem", "unit" or "head"
-    code: str                                  # unit code; "stem" / "head" otherwise
+    kind: str  # "stem", "unit" or "head"
+    code: str  # unit code; "stem" / "head" otherwise
     c_in: int
     c_out: int
     stride: int
@@ -39,18 +39,30 @@ class EntrySpec:
         return self.kind == "unit" and self.code == "skip" and self.stride == 1 and self.c_in == self.c_out
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "code": self.code, "c_in": self.c_in, "c_out": self.c_out,
-                "stride": self.stride, "inputs": [list(s) for s in self.inputs]}
+        return {
+            "kind": self.kind,
+            "code": self.code,
+            "c_in": self.c_in,
+            "c_out": self.c_out,
+            "stride": self.stride,
+            "inputs": [list(s) for s in self.inputs],
+        }
 
 
 def template_arch(space: str, input_shape=None, backbone: str | None = None):
     """A valid architecture of the space at ``input_shape`` (its genotype does not matter)."""
     from deploycc.models import parse_arch, sample_genotype
+
     if space not in DEFAULT_SHAPES:
         raise UserError(f"--space {space!r}: a LUT needs a space with searchable layers (squeezenas or fbnet)")
-    d = {"format": "deploycc-arch", "version": 1, "name": f"lut-{space}", "space": space,
-         "genotype": sample_genotype(space, random.Random(0), backbone or "small"),
-         "input_shape": list(input_shape or DEFAULT_SHAPES[space])}
+    d = {
+        "format": "deploycc-arch",
+        "version": 1,
+        "name": f"lut-{space}",
+        "space": space,
+        "genotype": sample_genotype(space, random.Random(0), backbone or "small"),
+        "input_shape": list(input_shape or DEFAULT_SHAPES[space]),
+    }
     if space == "squeezenas":
         d["backbone"] = backbone or "small"
     elif backbone:
@@ -62,25 +74,33 @@ def layer_candidates(space: str, layer) -> dict[str, EntrySpec]:
     """Every legal candidate unit of one searchable layer, by unit code."""
     from deploycc.models import unit_codes
     from deploycc.models.spaces import unit_problem
-    return {code: EntrySpec("unit", code, layer.c_in, layer.c_out, layer.stride, (layer.input_shape,))
-            for code in unit_codes(space) if unit_problem(space, code, layer.c_in, layer.c_out, layer.stride) is None}
+
+    return {
+        code: EntrySpec("unit", code, layer.c_in, layer.c_out, layer.stride, (layer.input_shape,))
+        for code in unit_codes(space)
+        if unit_problem(space, code, layer.c_in, layer.c_out, layer.stride) is None
+    }
 
 
 def stem_spec(arch) -> EntrySpec:
     from deploycc.models import searchable_layers
+
     first = searchable_layers(arch)[0]
     return EntrySpec("stem", "stem", arch.input_shape[1], first.c_in, 2, (tuple(arch.input_shape),))
 
 
 def head_spec(arch) -> EntrySpec:
     from deploycc.models import build_head
+
     shapes = tuple(tuple(s) for s in build_head(arch).input_shapes)
-    return EntrySpec("head", f"head-{arch.backbone or arch.space}-{arch.head}", shapes[0][1],
-                     arch.num_classes, 1, shapes)
+    return EntrySpec(
+        "head", f"head-{arch.backbone or arch.space}-{arch.head}", shapes[0][1], arch.num_classes, 1, shapes
+    )
 
 
 def build_entry_module(spec: EntrySpec, arch):
     from deploycc.models import build_head, build_stem, build_unit
+
     if spec.kind == "stem":
         return build_stem(arch)
     if spec.kind == "head":
@@ -102,9 +122,17 @@ def export_entry(spec: EntrySpec, arch, path: Path) -> Path:
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, tuple(torch.zeros(s) for s in spec.inputs), buf, dynamo=False,
-                          opset_version=17, input_names=names, output_names=["y"],
-                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True)
+        torch.onnx.export(
+            module,
+            tuple(torch.zeros(s) for s in spec.inputs),
+            buf,
+            dynamo=False,
+            opset_version=17,
+            input_names=names,
+            output_names=["y"],
+            training=torch.onnx.TrainingMode.PRESERVE,
+            do_constant_folding=True,
+        )
     model = onnx.load_from_string(buf.getvalue())
     onnx.save(model, str(path))
     return path

@@ -38,11 +38,14 @@ def unit_cost(lut: LUT, layer: dict, code: str, cache: dict) -> tuple[float, flo
     key = (lut.space, code, layer["c_in"], layer["c_out"], layer["stride"], layer["in_h"], layer["in_w"])
     if key not in cache:
         from deploycc.models import build_unit, count_macs
+
         module = build_unit(lut.space, code, layer["c_in"], layer["c_out"], layer["stride"])
         shape = (1, layer["c_in"], layer["in_h"], layer["in_w"])
-        macs = count_macs(module, shape, on_meta=False).total / 1e9   # meta tensors are far slower here
-        h, w = (layer["in_h"] + 1) // 2 if layer["stride"] == 2 else layer["in_h"], \
-            (layer["in_w"] + 1) // 2 if layer["stride"] == 2 else layer["in_w"]
+        macs = count_macs(module, shape, on_meta=False).total / 1e9  # meta tensors are far slower here
+        h, w = (
+            (layer["in_h"] + 1) // 2 if layer["stride"] == 2 else layer["in_h"],
+            (layer["in_w"] + 1) // 2 if layer["stride"] == 2 else layer["in_w"],
+        )
         weights = sum(p.numel() for p in module.parameters())
         moved = 4 * (np.prod(shape) + layer["c_out"] * h * w + weights) / 1e6
         cache[key] = (float(macs), float(moved))
@@ -52,6 +55,7 @@ def unit_cost(lut: LUT, layer: dict, code: str, cache: dict) -> tuple[float, flo
 def analyse(lut: LUT, macs_cache: dict | None = None) -> dict:
     """Per (layer, unit) figures, the frontier, the placement effect and the never-on-frontier units."""
     from deploycc.targets import load_target
+
     target = load_target(lut.target["name"])
     peak, bandwidth = target.peak_ops(), target.dram_bandwidth()
     cache = macs_cache if macs_cache is not None else {}
@@ -62,19 +66,38 @@ def analyse(lut: LUT, macs_cache: dict | None = None) -> dict:
             gmacs, mb = unit_cost(lut, layer, code, cache)
             ms = lut.entry_ms(key)
             roof = None if not (peak and bandwidth) else 1e3 * max(2 * gmacs * 1e9 / peak, mb * 1e6 / bandwidth)
-            cells.append({"layer": li, "unit": code, "ms": ms, "gmacs": gmacs, "mb": mb,
-                          "ms_per_gmac": ms / gmacs if gmacs > 0 else None, "roofline_ms": roof,
-                          "efficiency": roof / ms if roof is not None and ms > 0 else None,
-                          "resolution": f"{layer['in_h']}x{layer['in_w']}"})
+            cells.append(
+                {
+                    "layer": li,
+                    "unit": code,
+                    "ms": ms,
+                    "gmacs": gmacs,
+                    "mb": mb,
+                    "ms_per_gmac": ms / gmacs if gmacs > 0 else None,
+                    "roofline_ms": roof,
+                    "efficiency": roof / ms if roof is not None and ms > 0 else None,
+                    "resolution": f"{layer['in_h']}x{layer['in_w']}",
+                }
+            )
         for c in cells:
             c["on_frontier"] = not any(_dominates(o, c) for o in cells if o is not c)
         rows += cells
-    order = Predictor(lut).index                       # the space's own unit order
+    order = Predictor(lut).index  # the space's own unit order
     codes = sorted({r["unit"] for r in rows}, key=lambda c: order.get(c, 0))
     never = [c for c in codes if not any(r["on_frontier"] for r in rows if r["unit"] == c)]
-    return {"lut": lut.source, "target": lut.target["name"], "mode": lut.mode, "statistic": lut.statistic,
-            "peak_ops": peak, "dram_bandwidth": bandwidth, "units": codes, "layers": len(lut.layers),
-            "cells": rows, "never_on_frontier": never, "placement": placement(rows, codes)}
+    return {
+        "lut": lut.source,
+        "target": lut.target["name"],
+        "mode": lut.mode,
+        "statistic": lut.statistic,
+        "peak_ops": peak,
+        "dram_bandwidth": bandwidth,
+        "units": codes,
+        "layers": len(lut.layers),
+        "cells": rows,
+        "never_on_frontier": never,
+        "placement": placement(rows, codes),
+    }
 
 
 def _dominates(a: dict, b: dict) -> bool:
@@ -87,8 +110,14 @@ def placement(rows: list[dict], codes: list[str]) -> list[dict]:
     for code in codes:
         values = [(r["layer"], r["ms_per_gmac"]) for r in rows if r["unit"] == code and r["ms_per_gmac"]]
         positive = [v for _, v in values if v > 0]
-        out.append({"unit": code, "positions": len(values), "ms_per_gmac": dict(values),
-                    "spread": max(positive) / min(positive) if len(positive) > 1 else None})
+        out.append(
+            {
+                "unit": code,
+                "positions": len(values),
+                "ms_per_gmac": dict(values),
+                "spread": max(positive) / min(positive) if len(positive) > 1 else None,
+            }
+        )
     return out
 
 
@@ -99,13 +128,19 @@ def reduce(luts: list[LUT], analyses: list[dict]) -> ReducedSpace:
     for li, layer in enumerate(first.layers):
         keep = {r["unit"] for a in analyses for r in a["cells"] if r["layer"] == li and r["on_frontier"]}
         layers.append([c for c in layer["candidates"] if c in keep] or list(layer["candidates"]))
-    return ReducedSpace(first.space, first.backbone, tuple(first.input_shape), layers,
-                        rule="units on the latency-MACs frontier at their layer on at least one target",
-                        sources=[lut.source for lut in luts])
+    return ReducedSpace(
+        first.space,
+        first.backbone,
+        tuple(first.input_shape),
+        layers,
+        rule="units on the latency-MACs frontier at their layer on at least one target",
+        sources=[lut.source for lut in luts],
+    )
 
 
-def equal_macs(lut: LUT, space: ReducedSpace, analysis: dict, n: int = 2000, bins: int = 5,
-               seed: int = 0) -> list[dict]:
+def equal_macs(
+    lut: LUT, space: ReducedSpace, analysis: dict, n: int = 2000, bins: int = 5, seed: int = 0
+) -> list[dict]:
     """Predicted latency of ``n`` architectures sampled from the full and the reduced space, per MAC
     bin (quantiles of the full sample): count, median and 10-90 % range of each. ``analysis`` is
     :func:`analyse` of ``lut`` (its MACs per layer and unit)."""
@@ -126,8 +161,11 @@ def equal_macs(lut: LUT, space: ReducedSpace, analysis: dict, n: int = 2000, bin
         row = {"gmacs": [float(lo), float(hi)]}
         for name, macs, ms in (("full", full_macs, full_ms), ("reduced", red_macs, red_ms)):
             sel = ms[(macs >= lo) & (macs <= hi)]
-            row[name] = {"n": int(sel.size), "median_ms": float(np.median(sel)) if sel.size else None,
-                         "p10_ms": float(np.percentile(sel, 10)) if sel.size else None,
-                         "p90_ms": float(np.percentile(sel, 90)) if sel.size else None}
+            row[name] = {
+                "n": int(sel.size),
+                "median_ms": float(np.median(sel)) if sel.size else None,
+                "p10_ms": float(np.percentile(sel, 10)) if sel.size else None,
+                "p90_ms": float(np.percentile(sel, 90)) if sel.size else None,
+            }
         out.append(row)
     return out

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploycc.pipeline.artifact import read_manifest
 from deploycc.core.errors import GateFailed, UserError
+from deploycc.pipeline.artifact import read_manifest
 from deploycc.verify.measure import machine_facts, time_artifact
 
 from .measure_arch import arch_protocol
@@ -34,17 +34,26 @@ class _ManifestTarget:
 
 def artifact_arch(manifest: dict, artifact: Path, arch: str | None):
     from deploycc.models import parse_arch, resolve_arch
+
     if arch:
         return resolve_arch(arch)
     recorded = manifest.get("architecture")
     if not recorded:
-        raise UserError(f"{artifact}: the manifest records no architecture (built from a plain ONNX file?); "
-                        "give it with --arch ARCH.json")
+        raise UserError(
+            f"{artifact}: the manifest records no architecture (built from a plain ONNX file?); "
+            "give it with --arch ARCH.json"
+        )
     return parse_arch(recorded, source=f"{artifact} manifest")
 
 
-def latency_check(artifact, lut_path, max_error_pct: float | None, allow_mismatch: bool = False,
-                  arch: str | None = None, protocol=None) -> dict:
+def latency_check(
+    artifact,
+    lut_path,
+    max_error_pct: float | None,
+    allow_mismatch: bool = False,
+    arch: str | None = None,
+    protocol=None,
+) -> dict:
     if max_error_pct is not None and not max_error_pct > 0:
         raise UserError(f"--max-latency-error {max_error_pct:g}: give a positive percentage (e.g. 10)")
     artifact = Path(artifact)
@@ -52,27 +61,45 @@ def latency_check(artifact, lut_path, max_error_pct: float | None, allow_mismatc
     lut = load_lut(lut_path)
     emulated = ((lut.machine or {}).get("fleet") or {}).get("emulated")
     if emulated:
-        raise UserError(f"{lut_path}: this LUT was measured under emulation ({', '.join(emulated)}); emulated "
-                        "latency is not a device figure and gates nothing: build the LUT on the device")
-    backend_tools = {k: v for k, v in manifest.get("toolchain", {}).items() if k in lut.toolchain
-                     and k not in ("deploycc", "onnx", "torch", "python")}
+        raise UserError(
+            f"{lut_path}: this LUT was measured under emulation ({', '.join(emulated)}); emulated "
+            "latency is not a device figure and gates nothing: build the LUT on the device"
+        )
+    backend_tools = {
+        k: v
+        for k, v in manifest.get("toolchain", {}).items()
+        if k in lut.toolchain and k not in ("deploycc", "onnx", "torch", "python")
+    }
     allowed = check_compatible(lut, _ManifestTarget(manifest["target"]), backend_tools, allow_mismatch)
     architecture = artifact_arch(manifest, artifact, arch)
     predicted = Predictor(lut).predict_arch(architecture)
     _, latency = time_artifact(artifact, protocol or arch_protocol(lut), lut.threads)
     measured = latency.stat(lut.statistic)
     error = 100.0 * (predicted - measured) / measured
-    return {"gate": "max-latency-error", "artifact": str(artifact), "lut": str(lut_path),
-            "architecture": architecture.name, "predicted_ms": predicted, "measured_ms": measured,
-            "statistic": lut.statistic, "threads": lut.threads, "error_pct": error, "limit_pct": max_error_pct,
-            "ok": max_error_pct is None or abs(error) <= max_error_pct, "mismatch_allowed": allowed, "latency": latency.to_dict(),
-            "machine": machine_facts()}
+    return {
+        "gate": "max-latency-error",
+        "artifact": str(artifact),
+        "lut": str(lut_path),
+        "architecture": architecture.name,
+        "predicted_ms": predicted,
+        "measured_ms": measured,
+        "statistic": lut.statistic,
+        "threads": lut.threads,
+        "error_pct": error,
+        "limit_pct": max_error_pct,
+        "ok": max_error_pct is None or abs(error) <= max_error_pct,
+        "mismatch_allowed": allowed,
+        "latency": latency.to_dict(),
+        "machine": machine_facts(),
+    }
 
 
 def failure_line(result: dict) -> str:
-    return (f"latency gate failed for {result['artifact']}: measured {result['measured_ms']:.2f} ms "
-            f"({result['statistic']}), LUT predicts {result['predicted_ms']:.2f} ms, error "
-            f"{result['error_pct']:+.1f} % exceeds ±{result['limit_pct']:g} %")
+    return (
+        f"latency gate failed for {result['artifact']}: measured {result['measured_ms']:.2f} ms "
+        f"({result['statistic']}), LUT predicts {result['predicted_ms']:.2f} ms, error "
+        f"{result['error_pct']:+.1f} % exceeds ±{result['limit_pct']:g} %"
+    )
 
 
 def enforce(result: dict) -> None:

@@ -23,9 +23,10 @@ from .table import LUT
 
 def layer_view(lut: LUT, genotypes: list, runs: int = 5) -> dict:
     """Per architecture and part: LUT ms and profiled in-network ms; per unit: mean difference."""
-    from deploycc.pipeline.pipeline import BuildOptions, build
     from deploycc.models import save_arch
+    from deploycc.pipeline.pipeline import BuildOptions, build
     from deploycc.verify.profile import by_layer, profile_artifact
+
     pred = Predictor(lut)
     rows = []
     for n, geno in enumerate(genotypes):
@@ -36,16 +37,33 @@ def layer_view(lut: LUT, genotypes: list, runs: int = 5) -> dict:
             profiled = {r["layer"]: r["ms"] for r in by_layer(profile_artifact(tmp / "art", lut.threads, runs))}
         for part, _, ms in pred.breakdown(geno):
             layer, unit = _layer_of(part)
-            rows.append({"arch": n, "layer": layer, "unit": unit, "lut_ms": ms,
-                         "in_network_ms": profiled.get(layer, 0.0) if layer != "reference" else None})
+            rows.append(
+                {
+                    "arch": n,
+                    "layer": layer,
+                    "unit": unit,
+                    "lut_ms": ms,
+                    "in_network_ms": profiled.get(layer, 0.0) if layer != "reference" else None,
+                }
+            )
     units = sorted({r["unit"] for r in rows if r["in_network_ms"] is not None})
     per_unit = []
     for u in units:
         d = [r["in_network_ms"] - r["lut_ms"] for r in rows if r["unit"] == u and r["in_network_ms"] is not None]
-        per_unit.append({"unit": u, "parts": len(d), "mean_diff_ms": float(np.mean(d)),
-                         "mean_lut_ms": float(np.mean([r["lut_ms"] for r in rows if r["unit"] == u]))})
-    return {"architectures": len(genotypes), "profile_runs": runs, "rows": rows,
-            "per_unit": sorted(per_unit, key=lambda r: -abs(r["mean_diff_ms"]))}
+        per_unit.append(
+            {
+                "unit": u,
+                "parts": len(d),
+                "mean_diff_ms": float(np.mean(d)),
+                "mean_lut_ms": float(np.mean([r["lut_ms"] for r in rows if r["unit"] == u])),
+            }
+        )
+    return {
+        "architectures": len(genotypes),
+        "profile_runs": runs,
+        "rows": rows,
+        "per_unit": sorted(per_unit, key=lambda r: -abs(r["mean_diff_ms"])),
+    }
 
 
 def _layer_of(part: str) -> tuple[str, str]:

@@ -21,8 +21,17 @@ from .timer import Job, LocalTimer, Timer
 from .workflow import Measured, measure_jobs
 
 # Whole networks interleaved 4 at a time, 5 rounds of 2 runs, the same outlier rule as entries.
-ARCH_PROTOCOL = Protocol(warmup=2, min_repeats=2, max_repeats=30, max_seconds=30.0, rel_tol=0.01, window=5,
-                         rounds=5, interleave=4, reject_mad=3.0)
+ARCH_PROTOCOL = Protocol(
+    warmup=2,
+    min_repeats=2,
+    max_repeats=30,
+    max_seconds=30.0,
+    rel_tol=0.01,
+    window=5,
+    rounds=5,
+    interleave=4,
+    reject_mad=3.0,
+)
 
 
 def arch_protocol(lut: LUT) -> Protocol:
@@ -34,6 +43,7 @@ def sample_genotypes(lut: LUT, n: int, seed: int) -> list[list[str]]:
     """``n`` distinct genotypes, each layer's unit drawn uniformly from the LUT's candidates there
     (``random.Random(seed)``); fewer when the LUT's space holds fewer."""
     from deploycc.models import unit_codes
+
     rng = random.Random(seed)
     # the space's own unit order, so that a full LUT draws what models.sample_genotype would
     choices = [[c for c in unit_codes(lut.space) if c in layer["candidates"]] for layer in lut.layers]
@@ -49,23 +59,34 @@ def sample_genotypes(lut: LUT, n: int, seed: int) -> list[list[str]]:
 
 
 def arch_cache_key(arch, lut: LUT, protocol: Protocol) -> str:
-    body = {"arch": {k: v for k, v in arch.to_dict().items() if k not in ("name", "description")},
-            "target": lut.target, "toolchain": lut.toolchain, "threads": lut.threads,
-            "protocol": protocol.to_dict()}
+    body = {
+        "arch": {k: v for k, v in arch.to_dict().items() if k not in ("name", "description")},
+        "target": lut.target,
+        "toolchain": lut.toolchain,
+        "threads": lut.threads,
+        "protocol": protocol.to_dict(),
+    }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def arch_job(arch, lut: LUT, protocol: Protocol, job_id: str) -> Job:
     """The job that measures ``arch`` end to end: the full pipeline on the LUT's target and threads."""
-    from deploycc.pipeline.pipeline import BuildOptions
     from deploycc.models import save_arch
-    return Job(job_id, arch_cache_key(arch, lut, protocol), {"genotype": list(arch.genotype)},
-               lambda folder: save_arch(arch, folder / "arch.json"), lut.target["name"],
-               BuildOptions(verify_passes=False, threads=lut.threads))
+    from deploycc.pipeline.pipeline import BuildOptions
+
+    return Job(
+        job_id,
+        arch_cache_key(arch, lut, protocol),
+        {"genotype": list(arch.genotype)},
+        lambda folder: save_arch(arch, folder / "arch.json"),
+        lut.target["name"],
+        BuildOptions(verify_passes=False, threads=lut.threads),
+    )
 
 
-def measure_archs(timer: Timer, archs: list, lut: LUT, protocol: Protocol, cache=None, progress=None,
-                  what: str = "") -> Measured:
+def measure_archs(
+    timer: Timer, archs: list, lut: LUT, protocol: Protocol, cache=None, progress=None, what: str = ""
+) -> Measured:
     """The records of ``archs`` (job ids "0", "1", ...), from the cache or timed by ``timer``; with
     several, the first is the anchor timed in every group and the figures are scaled to it
     (``lut/anchor.py``)."""

@@ -36,16 +36,35 @@ from .workflow import measure_jobs
 
 # Entries are timed interleaved (verify/repeat.py): 8 at a time, 7 rounds of 3 runs each, rounds
 # further than 3 scaled MADs from the median round rejected.
-LUT_PROTOCOL = Protocol(warmup=2, min_repeats=3, max_repeats=40, max_seconds=20.0, rel_tol=0.01, window=5,
-                        rounds=7, interleave=8, reject_mad=3.0)
+LUT_PROTOCOL = Protocol(
+    warmup=2,
+    min_repeats=3,
+    max_repeats=40,
+    max_seconds=20.0,
+    rel_tol=0.01,
+    window=5,
+    rounds=7,
+    interleave=8,
+    reject_mad=3.0,
+)
 
 
-def protocol_for(statistic: str, max_repeats: int | None = None, max_seconds: float | None = None,
-                 base: Protocol = LUT_PROTOCOL, clock: str | None = None) -> Protocol:
+def protocol_for(
+    statistic: str,
+    max_repeats: int | None = None,
+    max_seconds: float | None = None,
+    base: Protocol = LUT_PROTOCOL,
+    clock: str | None = None,
+) -> Protocol:
     """``base`` judged on ``statistic`` (median, or min for all other statistics), on ``clock``,
     with optional caps."""
-    return replace(base, statistic="median" if statistic == "median" else "min", clock=clock or base.clock,
-                   max_repeats=max_repeats or base.max_repeats, max_seconds=max_seconds or base.max_seconds)
+    return replace(
+        base,
+        statistic="median" if statistic == "median" else "min",
+        clock=clock or base.clock,
+        max_repeats=max_repeats or base.max_repeats,
+        max_seconds=max_seconds or base.max_seconds,
+    )
 
 
 def cache_root(cache: str | os.PathLike | None = None) -> Path:
@@ -77,15 +96,27 @@ def _full_toolchain(target: Target) -> dict:
     import torch
 
     from deploycc import __version__
-    return {**toolchain_versions(target), "deploycc": __version__, "onnx": onnx.__version__,
-            "torch": torch.__version__.split("+")[0], "python": platform.python_version()}
+
+    return {
+        **toolchain_versions(target),
+        "deploycc": __version__,
+        "onnx": onnx.__version__,
+        "torch": torch.__version__.split("+")[0],
+        "python": platform.python_version(),
+    }
 
 
 def entry_cache_key(spec: EntrySpec, target: Target, settings: ProfileSettings) -> str:
-    body = {"lut_version": VERSION, "entry": spec.to_dict(), "target": target_digest(target),
-            "toolchain": toolchain_versions(target), "threads": settings.threads,
-            "protocol": settings.protocol.to_dict(), "tune_trials": settings.tune_trials,
-            **environment()}
+    body = {
+        "lut_version": VERSION,
+        "entry": spec.to_dict(),
+        "target": target_digest(target),
+        "toolchain": toolchain_versions(target),
+        "threads": settings.threads,
+        "protocol": settings.protocol.to_dict(),
+        "tune_trials": settings.tune_trials,
+        **environment(),
+    }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -95,18 +126,31 @@ def entry_job(spec: EntrySpec, arch, target: Target, settings: ProfileSettings) 
         record = {**spec.to_dict(), "measured": False, "latency": {}, "note": "identity: no operation"}
         return Job(spec.key, None, record)
     from deploycc.pipeline.pipeline import BuildOptions
-    options = BuildOptions(verify_passes=False, tune_trials=settings.tune_trials,
-                           trials_per_task=settings.trials_per_task, tuning_db=settings.tuning_db,
-                           threads=settings.threads, extra=dict(settings.extra))
-    return Job(spec.key, entry_cache_key(spec, target, settings), {**spec.to_dict(), "measured": True},
-               lambda folder: export_entry(spec, arch, folder / "entry.onnx"), settings.target, options)
+
+    options = BuildOptions(
+        verify_passes=False,
+        tune_trials=settings.tune_trials,
+        trials_per_task=settings.trials_per_task,
+        tuning_db=settings.tuning_db,
+        threads=settings.threads,
+        extra=dict(settings.extra),
+    )
+    return Job(
+        spec.key,
+        entry_cache_key(spec, target, settings),
+        {**spec.to_dict(), "measured": True},
+        lambda folder: export_entry(spec, arch, folder / "entry.onnx"),
+        settings.target,
+        options,
+    )
 
 
 def profile_entry(spec: EntrySpec, arch, target: Target, settings: ProfileSettings, cache: Path) -> tuple[dict, bool]:
     """(entry record, came-from-cache) for one entry, timed here; measures and caches it in the
     folder ``cache`` when needed."""
-    measured = measure_jobs(LocalTimer(), [entry_job(spec, arch, target, settings)], Path(cache),
-                            settings.protocol, settings.threads)
+    measured = measure_jobs(
+        LocalTimer(), [entry_job(spec, arch, target, settings)], Path(cache), settings.protocol, settings.threads
+    )
     return measured.records[spec.key], spec.key in measured.cached
 
 
@@ -115,25 +159,31 @@ def plan(arch, units=None) -> tuple[EntrySpec, EntrySpec, list[dict[str, EntrySp
     restricted to the candidate ``units`` (a reduced search space profiles faster): one list
     for all layers, or a ``space.ReducedSpace`` (its own list per layer)."""
     from deploycc.models import searchable_layers, unit_codes
+
     from .space import ReducedSpace
+
     if isinstance(units, ReducedSpace):
         return _plan_reduced(arch, units)
     unknown = sorted(set(units or ()) - set(unit_codes(arch.space)))
     if unknown:
-        raise UserError(f"--units: {', '.join(unknown)} not in the {arch.space} space "
-                        f"(valid: {', '.join(unit_codes(arch.space))})")
+        raise UserError(
+            f"--units: {', '.join(unknown)} not in the {arch.space} space (valid: {', '.join(unit_codes(arch.space))})"
+        )
     layers = []
     for layer in searchable_layers(arch):
         cands = {c: s for c, s in layer_candidates(arch.space, layer).items() if units is None or c in units}
         if not cands:
-            raise UserError(f"--units: none of {', '.join(units)} is legal at layer {layer.index} "
-                            f"({layer.c_in}->{layer.c_out}, stride {layer.stride})")
+            raise UserError(
+                f"--units: none of {', '.join(units)} is legal at layer {layer.index} "
+                f"({layer.c_in}->{layer.c_out}, stride {layer.stride})"
+            )
         layers.append(cands)
     return stem_spec(arch), head_spec(arch), layers
 
 
 def _plan_reduced(arch, space) -> tuple[EntrySpec, EntrySpec, list[dict[str, EntrySpec]]]:
     from deploycc.models import searchable_layers
+
     layers = searchable_layers(arch)
     space.check_fits(arch.space, arch.backbone, len(layers), f"--space {arch.space} {arch.backbone or ''}")
     cands = []
@@ -154,9 +204,18 @@ def unique_specs(stem: EntrySpec, head: EntrySpec, layers: list[dict[str, EntryS
     return list(seen.values())
 
 
-def build_lut(space: str, out: str | os.PathLike, settings: ProfileSettings, input_shape=None,
-              backbone: str | None = None, statistic: str = "median", cache=None, progress=None,
-              units: list[str] | None = None, timer: Timer | None = None) -> LUT:
+def build_lut(
+    space: str,
+    out: str | os.PathLike,
+    settings: ProfileSettings,
+    input_shape=None,
+    backbone: str | None = None,
+    statistic: str = "median",
+    cache=None,
+    progress=None,
+    units: list[str] | None = None,
+    timer: Timer | None = None,
+) -> LUT:
     """Profile every entry of ``space`` (cached) and write the LUT file atomically to ``out``.
 
     ``timer`` times the entries (default: :class:`LocalTimer`, here); ``progress`` (optional) is
@@ -172,32 +231,68 @@ def build_lut(space: str, out: str | os.PathLike, settings: ProfileSettings, inp
     arch = template_arch(space, input_shape, backbone)
     stem, head, layers = plan(arch, units)
     jobs = [entry_job(spec, arch, target, settings) for spec in unique_specs(stem, head, layers)]
-    if hasattr(timer, "anchor_on"):           # the stem entry is timed in every group (lut/anchor.py)
+    if hasattr(timer, "anchor_on"):  # the stem entry is timed in every group (lut/anchor.py)
         timer.anchor_on(jobs[0])
-    measured = measure_jobs(timer, jobs, cache_root(cache) / timer.folder("entries"), settings.protocol,
-                            settings.threads, progress, "lut build")
-    lut = assemble_lut(arch, (stem, head, layers), target, settings, statistic,
-                       scale_all(measured.records, statistic),
-                       timer.machine(measured.summary, len(measured.cached)))
+    measured = measure_jobs(
+        timer,
+        jobs,
+        cache_root(cache) / timer.folder("entries"),
+        settings.protocol,
+        settings.threads,
+        progress,
+        "lut build",
+    )
+    lut = assemble_lut(
+        arch,
+        (stem, head, layers),
+        target,
+        settings,
+        statistic,
+        scale_all(measured.records, statistic),
+        timer.machine(measured.summary, len(measured.cached)),
+    )
     save_lut(lut, out)
     lut.source = str(out)
     return lut
 
 
-def assemble_lut(arch, parts, target: Target, settings: ProfileSettings, statistic: str, records: dict,
-                 machine: dict) -> LUT:
+def assemble_lut(
+    arch, parts, target: Target, settings: ProfileSettings, statistic: str, records: dict, machine: dict
+) -> LUT:
     """The LUT of ``arch``'s space from its (stem, head, layers) plan and the entry records."""
     from deploycc.models import searchable_layers
+
     stem, head, layers = parts
-    layer_rows = [{"index": li.index, "c_in": li.c_in, "c_out": li.c_out, "stride": li.stride,
-                   "in_h": li.in_h, "in_w": li.in_w, "candidates": {c: s.key for c, s in cands.items()}}
-                  for li, cands in zip(searchable_layers(arch), layers)]
-    return LUT(space=arch.space, backbone=arch.backbone, head=arch.head, num_classes=arch.num_classes,
-               input_shape=tuple(arch.input_shape), target={"name": target.name, "backend": target.backend,
-                                                            "sha256": target_digest(target)},
-               toolchain=_full_toolchain(target), threads=settings.threads, statistic=statistic,
-               protocol=settings.protocol.to_dict(), stem=stem.key, head_entry=head.key, layers=layer_rows,
-               entries=records, machine=machine, tune_trials=settings.tune_trials)
+    layer_rows = [
+        {
+            "index": li.index,
+            "c_in": li.c_in,
+            "c_out": li.c_out,
+            "stride": li.stride,
+            "in_h": li.in_h,
+            "in_w": li.in_w,
+            "candidates": {c: s.key for c, s in cands.items()},
+        }
+        for li, cands in zip(searchable_layers(arch), layers)
+    ]
+    return LUT(
+        space=arch.space,
+        backbone=arch.backbone,
+        head=arch.head,
+        num_classes=arch.num_classes,
+        input_shape=tuple(arch.input_shape),
+        target={"name": target.name, "backend": target.backend, "sha256": target_digest(target)},
+        toolchain=_full_toolchain(target),
+        threads=settings.threads,
+        statistic=statistic,
+        protocol=settings.protocol.to_dict(),
+        stem=stem.key,
+        head_entry=head.key,
+        layers=layer_rows,
+        entries=records,
+        machine=machine,
+        tune_trials=settings.tune_trials,
+    )
 
 
 def clear_entry_cache(cache=None) -> None:

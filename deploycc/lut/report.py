@@ -12,14 +12,21 @@ import html
 import os
 from pathlib import Path
 
-METRICS = [("MAPE %", "mape_pct", "{:.2f}"), ("signed bias %", "bias_pct", "{:+.2f}"),
-           ("within ±5 %", "within_5_pct", "{:.1f}"), ("within ±10 %", "within_10_pct", "{:.1f}"),
-           ("max |error| %", "max_abs_error_pct", "{:.2f}"), ("RMSE ms", "rmse_ms", "{:.2f}"),
-           ("Kendall τ", "kendall_tau", "{:.3f}"), ("Spearman ρ", "spearman_rho", "{:.3f}")]
+METRICS = [
+    ("MAPE %", "mape_pct", "{:.2f}"),
+    ("signed bias %", "bias_pct", "{:+.2f}"),
+    ("within ±5 %", "within_5_pct", "{:.1f}"),
+    ("within ±10 %", "within_10_pct", "{:.1f}"),
+    ("max |error| %", "max_abs_error_pct", "{:.2f}"),
+    ("RMSE ms", "rmse_ms", "{:.2f}"),
+    ("Kendall τ", "kendall_tau", "{:.3f}"),
+    ("Spearman ρ", "spearman_rho", "{:.3f}"),
+]
 
 
 def write_plot(result: dict, path: Path) -> Path:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -28,10 +35,20 @@ def write_plot(result: dict, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 6), dpi=110)
     test = [r for r in rows if r["split"] == "test"]
     ax.scatter([r["measured_ms"] for r in rows], [r["raw_ms"] for r in rows], s=18, label="raw LUT sum (all)")
-    ax.scatter([r["measured_ms"] for r in test], [r["corrected_ms"] for r in test], s=18, marker="x",
-               label="fusion-corrected (held-out)")
-    ax.scatter([r["measured_ms"] for r in test], [r["affine_ms"] for r in test], s=14, marker="+",
-               label="affine a·LUT+b (held-out)")
+    ax.scatter(
+        [r["measured_ms"] for r in test],
+        [r["corrected_ms"] for r in test],
+        s=18,
+        marker="x",
+        label="fusion-corrected (held-out)",
+    )
+    ax.scatter(
+        [r["measured_ms"] for r in test],
+        [r["affine_ms"] for r in test],
+        s=14,
+        marker="+",
+        label="affine a·LUT+b (held-out)",
+    )
     lo = min(meas + [r["raw_ms"] for r in rows]) * 0.95
     hi = max(meas + [r["raw_ms"] for r in rows]) * 1.05
     ax.plot([lo, hi], [lo, hi], "k-", lw=1, label="y = x")
@@ -40,8 +57,11 @@ def write_plot(result: dict, path: Path) -> Path:
     ax.set_ylim(lo, hi)
     ax.set_xlabel(f"measured latency, ms ({result['statistic']})")
     ax.set_ylabel("predicted latency, ms")
-    ax.set_title(f"LUT vs measured: {result['target']['name']}, {'x'.join(map(str, result['input_shape']))}, "
-                 f"{result['threads']} thread(s)", fontsize=9)
+    ax.set_title(
+        f"LUT vs measured: {result['target']['name']}, {'x'.join(map(str, result['input_shape']))}, "
+        f"{result['threads']} thread(s)",
+        fontsize=9,
+    )
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
@@ -54,47 +74,119 @@ def write_plot(result: dict, path: Path) -> Path:
 def sections(result: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
     """(title, columns, rows, note) of every table in the report."""
     held = result["held_out"]
-    figures = [[label, _f(result["raw_all"][key], fmt), _f(held["raw"][key], fmt), _f(held["corrected"][key], fmt),
-                _f(held["affine"][key], fmt), _f(held["macs"][key], fmt)] for label, key, fmt in METRICS]
+    figures = [
+        [
+            label,
+            _f(result["raw_all"][key], fmt),
+            _f(held["raw"][key], fmt),
+            _f(held["corrected"][key], fmt),
+            _f(held["affine"][key], fmt),
+            _f(held["macs"][key], fmt),
+        ]
+        for label, key, fmt in METRICS
+    ]
     aff, mac = result["affine"], result["mac_baseline"]
-    out = [("Errors", ["metric", f"raw LUT (all {result['n']})", f"raw LUT (held-out {result['n_test']})",
-                       "fusion-corrected (held-out)", "affine a·LUT+b (held-out)", "MACs a·GMACs+b (held-out)"], figures,
+    out = [
+        (
+            "Errors",
+            [
+                "metric",
+                f"raw LUT (all {result['n']})",
+                f"raw LUT (held-out {result['n_test']})",
+                "fusion-corrected (held-out)",
+                "affine a·LUT+b (held-out)",
+                "MACs a·GMACs+b (held-out)",
+            ],
+            figures,
             f"LUT mode {result.get('mode', 'isolated')}; corrections and the MAC baseline fitted on "
             f"{result['n_train']} training architectures; affine a = {aff['a']:.4f}, b = {aff['b_ms']:.2f} ms; "
-            f"MACs a = {mac['a_ms_per_gmac']:.3f} ms/GMAC, b = {mac['b_ms']:.2f} ms")]
-    out.append(("Worst architectures (raw LUT)", ["#", "measured ms", "LUT ms", "error %", "genotype"],
-                [[str(r["index"]), f"{r['measured_ms']:.2f}", f"{r['raw_ms']:.2f}", f"{r['raw_error_pct']:+.2f}",
-                  " ".join(r["genotype"])] for r in result["worst"]], ""))
-    out.append(("Per-unit residuals (measured − LUT, least squares over unit counts)",
-                ["unit", "occurrences", "residual ms", "mean entry ms", "% of entry"],
-                [[u["unit"], str(u["occurrences"]), f"{u['residual_ms']:+.3f}", f"{u['mean_entry_ms']:.3f}",
-                  _f(u["residual_pct_of_entry"], "{:+.1f}")] for u in result["per_unit_residuals"]],
-                "negative: the unit costs less inside the network than alone"))
+            f"MACs a = {mac['a_ms_per_gmac']:.3f} ms/GMAC, b = {mac['b_ms']:.2f} ms",
+        )
+    ]
+    out.append(
+        (
+            "Worst architectures (raw LUT)",
+            ["#", "measured ms", "LUT ms", "error %", "genotype"],
+            [
+                [
+                    str(r["index"]),
+                    f"{r['measured_ms']:.2f}",
+                    f"{r['raw_ms']:.2f}",
+                    f"{r['raw_error_pct']:+.2f}",
+                    " ".join(r["genotype"]),
+                ]
+                for r in result["worst"]
+            ],
+            "",
+        )
+    )
+    out.append(
+        (
+            "Per-unit residuals (measured − LUT, least squares over unit counts)",
+            ["unit", "occurrences", "residual ms", "mean entry ms", "% of entry"],
+            [
+                [
+                    u["unit"],
+                    str(u["occurrences"]),
+                    f"{u['residual_ms']:+.3f}",
+                    f"{u['mean_entry_ms']:.3f}",
+                    _f(u["residual_pct_of_entry"], "{:+.1f}"),
+                ]
+                for u in result["per_unit_residuals"]
+            ],
+            "negative: the unit costs less inside the network than alone",
+        )
+    )
     if result.get("per_layer"):
         view = result["per_layer"]
-        out.append((f"Per unit inside the network (profiled, {view['architectures']} held-out architectures)",
-                    ["unit", "parts", "mean LUT ms", "in-network − LUT ms"],
-                    [[u["unit"], str(u["parts"]), f"{u['mean_lut_ms']:.3f}", f"{u['mean_diff_ms']:+.3f}"]
-                     for u in view["per_unit"]],
-                    "profiled node times per layer (ORT profiler / TVM VM instrument) against the LUT entry of the "
-                    "same unit; node times leave out the work between nodes"))
-        out.append(("Per layer (first profiled architecture)", ["layer", "unit", "LUT ms", "in-network ms"],
-                    [[r["layer"], r["unit"], f"{r['lut_ms']:.3f}", _f(r["in_network_ms"], "{:.3f}")]
-                     for r in view["rows"] if r["arch"] == 0], ""))
+        out.append(
+            (
+                f"Per unit inside the network (profiled, {view['architectures']} held-out architectures)",
+                ["unit", "parts", "mean LUT ms", "in-network − LUT ms"],
+                [
+                    [u["unit"], str(u["parts"]), f"{u['mean_lut_ms']:.3f}", f"{u['mean_diff_ms']:+.3f}"]
+                    for u in view["per_unit"]
+                ],
+                "profiled node times per layer (ORT profiler / TVM VM instrument) against the LUT entry of the "
+                "same unit; node times leave out the work between nodes",
+            )
+        )
+        out.append(
+            (
+                "Per layer (first profiled architecture)",
+                ["layer", "unit", "LUT ms", "in-network ms"],
+                [
+                    [r["layer"], r["unit"], f"{r['lut_ms']:.3f}", _f(r["in_network_ms"], "{:.3f}")]
+                    for r in view["rows"]
+                    if r["arch"] == 0
+                ],
+                "",
+            )
+        )
     terms = result["correction"]["terms"]
-    out.append(("Fitted boundary terms (fusion correction)", ["boundary", "ms per MB (entries: ms each)"],
-                [[k, f"{v:+.4f}"] for k, v in terms.items() if v], f"ridge alpha {result['correction']['alpha']}"))
+    out.append(
+        (
+            "Fitted boundary terms (fusion correction)",
+            ["boundary", "ms per MB (entries: ms each)"],
+            [[k, f"{v:+.4f}"] for k, v in terms.items() if v],
+            f"ridge alpha {result['correction']['alpha']}",
+        )
+    )
     return out
 
 
 def markdown(result: dict) -> str:
-    lines = [f"# LUT validation: {result['target']['name']} ({result['target']['backend']})", "",
-             f"- LUT `{result['lut']}`; space {result['space']} {result.get('backbone') or ''}, input "
-             f"{'x'.join(map(str, result['input_shape']))}; {result['threads']} thread(s); statistic {result['statistic']}",
-             f"- {result['n']} sampled architectures (seed {result['seed']}), each built and timed end to end",
-             f"- toolchain: {', '.join(f'{k} {v}' for k, v in sorted(result['toolchain'].items()))}",
-             f"- machine: {result['machine'].get('cpu_model', '?')}, governor {result['machine'].get('governor')}, "
-             f"load average {result['machine'].get('load_average')}", ""]
+    lines = [
+        f"# LUT validation: {result['target']['name']} ({result['target']['backend']})",
+        "",
+        f"- LUT `{result['lut']}`; space {result['space']} {result.get('backbone') or ''}, input "
+        f"{'x'.join(map(str, result['input_shape']))}; {result['threads']} thread(s); statistic {result['statistic']}",
+        f"- {result['n']} sampled architectures (seed {result['seed']}), each built and timed end to end",
+        f"- toolchain: {', '.join(f'{k} {v}' for k, v in sorted(result['toolchain'].items()))}",
+        f"- machine: {result['machine'].get('cpu_model', '?')}, governor {result['machine'].get('governor')}, "
+        f"load average {result['machine'].get('load_average')}",
+        "",
+    ]
     if result.get("mismatch_allowed"):
         lines += [f"- **mismatch allowed**: {'; '.join(result['mismatch_allowed'])}", ""]
     lines += ["![predicted vs measured](scatter.png)", ""]
@@ -107,14 +199,16 @@ def markdown(result: dict) -> str:
 
 def html_page(result: dict) -> str:
     e = html.escape
-    parts = [f"<!doctype html><meta charset='utf-8'><title>LUT validation {e(result['target']['name'])}</title>",
-             "<style>body{font-family:sans-serif;max-width:70em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
-             "td{font-family:monospace}</style>",
-             f"<h1>LUT validation: {e(result['target']['name'])}</h1>",
-             f"<p>{result['n']} architectures, input {'x'.join(map(str, result['input_shape']))}, "
-             f"{result['threads']} thread(s), statistic {e(result['statistic'])}; machine "
-             f"{e(str(result['machine'].get('cpu_model', '?')))}, load {e(str(result['machine'].get('load_average')))}</p>",
-             "<img src='scatter.png' alt='predicted vs measured'>"]
+    parts = [
+        f"<!doctype html><meta charset='utf-8'><title>LUT validation {e(result['target']['name'])}</title>",
+        "<style>body{font-family:sans-serif;max-width:70em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
+        "td{font-family:monospace}</style>",
+        f"<h1>LUT validation: {e(result['target']['name'])}</h1>",
+        f"<p>{result['n']} architectures, input {'x'.join(map(str, result['input_shape']))}, "
+        f"{result['threads']} thread(s), statistic {e(result['statistic'])}; machine "
+        f"{e(str(result['machine'].get('cpu_model', '?')))}, load {e(str(result['machine'].get('load_average')))}</p>",
+        "<img src='scatter.png' alt='predicted vs measured'>",
+    ]
     for title, cols, rows, note in sections(result):
         parts.append(f"<h2>{e(title)}</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
@@ -125,6 +219,7 @@ def html_page(result: dict) -> str:
 def write_report(result: dict, folder: Path, fmt: str = "md") -> dict[str, Path]:
     """scatter.png, report.md or report.html and result.json in ``folder`` (each written atomically)."""
     import json
+
     folder.mkdir(parents=True, exist_ok=True)
     files = {"plot": write_plot(result, folder / "scatter.png")}
     text = markdown(result) if fmt == "md" else html_page(result)

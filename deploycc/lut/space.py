@@ -29,19 +29,29 @@ class ReducedSpace:
     space: str
     backbone: str | None
     input_shape: tuple[int, ...]
-    layers: list[list[str]]          # the units each searchable layer keeps
+    layers: list[list[str]]  # the units each searchable layer keeps
     rule: str = ""
     sources: list[str] = field(default_factory=list)
     source: str = "<space>"
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "version": VERSION, "space": self.space, "backbone": self.backbone,
-                "input_shape": list(self.input_shape), "layers": self.layers, "rule": self.rule,
-                "sources": self.sources}
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "space": self.space,
+            "backbone": self.backbone,
+            "input_shape": list(self.input_shape),
+            "layers": self.layers,
+            "rule": self.rule,
+            "sources": self.sources,
+        }
 
     def check_fits(self, space: str, backbone: str | None, num_layers: int, what: str) -> None:
-        for name, mine, theirs in (("space", self.space, space), ("backbone", self.backbone, backbone),
-                                   ("number of searchable layers", len(self.layers), num_layers)):
+        for name, mine, theirs in (
+            ("space", self.space, space),
+            ("backbone", self.backbone, backbone),
+            ("number of searchable layers", len(self.layers), num_layers),
+        ):
             if mine != theirs:
                 raise UserError(f"{self.source}: the reduced space is for {name} {mine!r}, {what} has {theirs!r}")
 
@@ -60,6 +70,7 @@ def save_space(space: ReducedSpace, path: str | os.PathLike) -> Path:
 
 def load_space(path: str | os.PathLike) -> ReducedSpace:
     from deploycc.models import unit_codes
+
     path = Path(path)
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
@@ -83,5 +94,12 @@ def load_space(path: str | os.PathLike) -> ReducedSpace:
         bad = [u for u in units if u not in valid]
         if bad:
             raise UserError(f"{path}: layer {i}: {', '.join(map(str, bad))} not in the {d['space']} space")
-    return ReducedSpace(d["space"], d["backbone"], tuple(d["input_shape"]), [list(u) for u in layers],
-                        d.get("rule", ""), list(d.get("sources", [])), str(path))
+    return ReducedSpace(
+        d["space"],
+        d["backbone"],
+        tuple(d["input_shape"]),
+        [list(u) for u in layers],
+        d.get("rule", ""),
+        list(d.get("sources", [])),
+        str(path),
+    )

@@ -69,6 +69,11 @@ def entry_agreement(first, second) -> dict:
     a = np.array([first.entry_ms(k) for k in keys])
     b = np.array([second.entry_ms(k) for k in keys])
     d = 100 * np.abs(b - a) / np.minimum(a, b)
-    return {"entries": len(keys), "median_pct": float(np.median(d)), "p90_pct": float(np.percentile(d, 90)),
-            "max_pct": float(d.max()), "within_5_pct": float(100 * np.mean(d <= 5)),
-            "within_10_pct": float(100 * np.mean(d <= 10))}
+    return {
+        "entries": len(keys),
+        "median_pct": float(np.median(d)),
+        "p90_pct": float(np.percentile(d, 90)),
+        "max_pct": float(d.max()),
+        "within_5_pct": float(100 * np.mean(d <= 5)),
+        "within_10_pct": float(100 * np.mean(d <= 10)),
+    }

@@ -27,8 +27,22 @@ FORMAT, VERSION = "deploycc-lut", 1
 # version 1 refuses it instead of summing its full-network entries as if they were units.
 CONTEXT_VERSION = 2
 MODES = ("isolated", "in-context")
-_REQUIRED = ("space", "backbone", "head", "num_classes", "input_shape", "target", "toolchain",
-             "threads", "statistic", "protocol", "stem", "head_entry", "layers", "entries")
+_REQUIRED = (
+    "space",
+    "backbone",
+    "head",
+    "num_classes",
+    "input_shape",
+    "target",
+    "toolchain",
+    "threads",
+    "statistic",
+    "protocol",
+    "stem",
+    "head_entry",
+    "layers",
+    "entries",
+)
 
 
 @dataclass
@@ -38,19 +52,19 @@ class LUT:
     head: str | None
     num_classes: int
     input_shape: tuple[int, ...]
-    target: dict                 # name, backend, sha256 of the target definition
-    toolchain: dict              # backend versions + deploycc, onnx, torch
+    target: dict  # name, backend, sha256 of the target definition
+    toolchain: dict  # backend versions + deploycc, onnx, torch
     threads: int
-    statistic: str               # which Latency statistic the predictor sums
+    statistic: str  # which Latency statistic the predictor sums
     protocol: dict
-    stem: str                    # entry key
-    head_entry: str              # entry key
-    layers: list[dict]           # index, c_in, c_out, stride, in_h, in_w, candidates{code: key}
-    entries: dict[str, dict]     # key -> {kind, code, c_in, c_out, stride, inputs, latency, ...}
+    stem: str  # entry key
+    head_entry: str  # entry key
+    layers: list[dict]  # index, c_in, c_out, stride, in_h, in_w, candidates{code: key}
+    entries: dict[str, dict]  # key -> {kind, code, c_in, c_out, stride, inputs, latency, ...}
     machine: dict = field(default_factory=dict)
     tune_trials: int = 0
     source: str = "<lut>"
-    mode: str = "isolated"       # or "in-context": entries are whole networks around a reference
+    mode: str = "isolated"  # or "in-context": entries are whole networks around a reference
     reference: list | None = None  # in-context: the reference genotype
 
     def entry_ms(self, key: str) -> float:
@@ -111,24 +125,36 @@ def load_lut(path: str | os.PathLike) -> LUT:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not a readable LUT (truncated or corrupt JSON at line {exc.lineno}, "
-                        f"column {exc.colno})") from None
+        raise UserError(
+            f"{path}: not a readable LUT (truncated or corrupt JSON at line {exc.lineno}, column {exc.colno})"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read the LUT file ({exc.__class__.__name__})") from None
     _check_header(payload, path)
     if payload.get("sha256") != checksum(payload):
-        raise UserError(f"{path}: LUT checksum does not match its contents (corrupt or edited by hand); "
-                        "rebuild it with `deploycc lut build`")
+        raise UserError(
+            f"{path}: LUT checksum does not match its contents (corrupt or edited by hand); "
+            "rebuild it with `deploycc lut build`"
+        )
     missing = [k for k in _REQUIRED if k not in payload]
     if missing:
         raise UserError(f"{path}: LUT is missing field(s) {', '.join(missing)}")
-    lut = LUT(**{k: payload[k] for k in _REQUIRED}, machine=payload.get("machine", {}),
-              tune_trials=int(payload.get("tune_trials", 0)), source=str(path),
-              mode=payload.get("mode", "isolated"), reference=payload.get("reference"))
-    if lut.mode not in MODES or (lut.mode == "in-context") != (payload["version"] == CONTEXT_VERSION) \
-            or (lut.mode == "in-context" and len(lut.reference or []) != len(lut.layers)):
-        raise UserError(f"{path}: LUT mode {lut.mode!r} does not fit its version {payload['version']} "
-                        "and reference; rebuild it")
+    lut = LUT(
+        **{k: payload[k] for k in _REQUIRED},
+        machine=payload.get("machine", {}),
+        tune_trials=int(payload.get("tune_trials", 0)),
+        source=str(path),
+        mode=payload.get("mode", "isolated"),
+        reference=payload.get("reference"),
+    )
+    if (
+        lut.mode not in MODES
+        or (lut.mode == "in-context") != (payload["version"] == CONTEXT_VERSION)
+        or (lut.mode == "in-context" and len(lut.reference or []) != len(lut.layers))
+    ):
+        raise UserError(
+            f"{path}: LUT mode {lut.mode!r} does not fit its version {payload['version']} and reference; rebuild it"
+        )
     lut.input_shape = tuple(lut.input_shape)
     _check_references(lut, path)
     return lut
@@ -138,8 +164,10 @@ def _check_header(payload, path: Path) -> None:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"{path}: not a deploycc LUT (format is not {FORMAT!r})")
     if payload.get("version") not in (VERSION, CONTEXT_VERSION):
-        raise UserError(f"{path}: LUT version {payload.get('version')!r} is not supported "
-                        f"(this deploycc reads versions {VERSION} and {CONTEXT_VERSION}); rebuild it")
+        raise UserError(
+            f"{path}: LUT version {payload.get('version')!r} is not supported "
+            f"(this deploycc reads versions {VERSION} and {CONTEXT_VERSION}); rebuild it"
+        )
 
 
 def _check_references(lut: LUT, path: Path) -> None:

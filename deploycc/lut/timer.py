@@ -32,11 +32,11 @@ if TYPE_CHECKING:  # the pipeline is imported when a job is built, not with the 
 class Job:
     """One thing to build here and time: an entry of a LUT or a sampled architecture."""
 
-    id: str                        # the entry key, or the architecture's index in the sample
-    key: str | None                # local cache key; None: nothing to time (``record`` is final)
-    record: dict                   # the record's fixed part, which the measurement completes
+    id: str  # the entry key, or the architecture's index in the sample
+    key: str | None  # local cache key; None: nothing to time (``record`` is final)
+    record: dict  # the record's fixed part, which the measurement completes
     write: Callable[[Path], Path] | None = None  # writes the model to build into a folder
-    target: str = ""               # the target to build for
+    target: str = ""  # the target to build for
     options: BuildOptions | None = None
 
 
@@ -74,6 +74,7 @@ class Timer(Protocol):
 def build_job(job: Job, folder: Path) -> tuple[Path, float]:
     """(artifact folder, build seconds) of ``job`` built in ``folder`` with the full pipeline."""
     from deploycc.pipeline.pipeline import build
+
     folder.mkdir(parents=True, exist_ok=True)
     model = job.write(folder)
     start = time.perf_counter()
@@ -92,7 +93,7 @@ class LocalTimer:
     in turns (``verify/repeat.py``), so that a disturbance spreads over all of them, and an
     anchor job set with :meth:`anchor_on` is timed in every group (``lut/anchor.py``)."""
 
-    load_check = LoadCheck()          # the default policy: flag (record) a loaded measurement
+    load_check = LoadCheck()  # the default policy: flag (record) a loaded measurement
     anchor: Job | None = None
 
     def __init__(self, load_check: LoadCheck | None = None):
@@ -111,6 +112,7 @@ class LocalTimer:
 
     def check_build(self, settings) -> None:
         from deploycc.core.errors import UserError
+
         if settings.protocol.clock == "cpu" and settings.threads != 1:
             raise UserError(f"--clock cpu measures latency only with --threads 1 (got {settings.threads})")
 
@@ -120,23 +122,33 @@ class LocalTimer:
     def run(self, jobs: list[Job], protocol, threads: int, report: Report, what: str = "") -> None:
         size = protocol.interleave if protocol.interleaved else 1
         with tempfile.TemporaryDirectory(prefix="deploycc-anchor-") as anchor_dir:
-            anchor = build_job(self.anchor, Path(anchor_dir)) if self.anchor and protocol.interleaved and jobs \
-                else None
+            anchor = build_job(self.anchor, Path(anchor_dir)) if self.anchor and protocol.interleaved and jobs else None
             for start in range(0, len(jobs), size):
-                group = jobs[start:start + size]
+                group = jobs[start : start + size]
                 # one scratch folder per group: a LUT's artifacts would otherwise pile up on disk
                 with tempfile.TemporaryDirectory(prefix="deploycc-lut-") as scratch:
                     built = [build_job(job, Path(scratch) / str(i)) for i, job in enumerate(group)]
-                    latencies, load = self._time(([anchor] if anchor else []) + built, protocol, threads,
-                                                 what or "timing")
+                    latencies, load = self._time(
+                        ([anchor] if anchor else []) + built, protocol, threads, what or "timing"
+                    )
                 extra = {"anchor": {"id": self.anchor.id, "latency": latencies.pop(0).to_dict()}} if anchor else {}
                 for job, (_, build_s), latency in zip(group, built, latencies):
-                    report(job, "done", {"latency": latency.to_dict(), "build_seconds": build_s,
-                                         "load_average": load["before"]["load_average"], "load": load, **extra})
+                    report(
+                        job,
+                        "done",
+                        {
+                            "latency": latency.to_dict(),
+                            "build_seconds": build_s,
+                            "load_average": load["before"]["load_average"],
+                            "load": load,
+                            **extra,
+                        },
+                    )
 
     def _time(self, built, protocol, threads: int, what: str):
         """(Latency per artifact, load record) of the built artifacts, timed pinned."""
         from deploycc.verify.repeat import time_interleaved
+
         before = self.load_check.enforce(self.load_check.state(threads), what)
         runs = [open_timed(artifact, threads)[1] for artifact, _ in built]
         with pinned(timing_cpus(threads)) as cpus:
@@ -145,8 +157,12 @@ class LocalTimer:
             else:
                 latencies = [time_callable(run, protocol, threads) for run in runs]
         after = self.load_check.enforce(self.load_check.state(threads), what)
-        return latencies, {"before": before, "after": after, "loaded": before["loaded"] or after["loaded"],
-                           "cpus": cpus}
+        return latencies, {
+            "before": before,
+            "after": after,
+            "loaded": before["loaded"] or after["loaded"],
+            "cpus": cpus,
+        }
 
     def machine(self, summary, cached: int) -> dict:
         return machine_facts()

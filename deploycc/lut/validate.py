@@ -33,7 +33,7 @@ from .timer import LocalTimer, Timer
 class ValidationPlan:
     n: int = 50
     seed: int = 0
-    train: int | None = None      # default: 40 % of n (at least 3)
+    train: int | None = None  # default: 40 % of n (at least 3)
     allow_mismatch: bool = False
 
     def n_train(self) -> int:
@@ -43,8 +43,9 @@ class ValidationPlan:
         return k
 
 
-def validate(lut: LUT, plan: ValidationPlan, cache=None, protocol=None, progress=None,
-             timer: Timer | None = None) -> dict:
+def validate(
+    lut: LUT, plan: ValidationPlan, cache=None, protocol=None, progress=None, timer: Timer | None = None
+) -> dict:
     """Measure ``plan.n`` sampled architectures and score the LUT; returns the full report data.
 
     ``timer`` times the architectures (default: :class:`LocalTimer`, here); ``progress`` is
@@ -63,17 +64,24 @@ def validate(lut: LUT, plan: ValidationPlan, cache=None, protocol=None, progress
     measured = measure_archs(timer, archs, lut, protocol, cache, progress, "lut validate")
     records = list(measured.records.values())
     latencies = np.array([r["latency"][f"{lut.statistic}_ms"] for r in records])
-    return (score(predictor, genotypes, latencies, n_train) | result_header(lut, plan, allowed)
-            | timer.result_fields(measured.summary, len(measured.cached), records)
-            | {"build_seconds": [r.get("build_seconds") for r in records],
-               "load_average": [r.get("load_average") for r in records]})
+    return (
+        score(predictor, genotypes, latencies, n_train)
+        | result_header(lut, plan, allowed)
+        | timer.result_fields(measured.summary, len(measured.cached), records)
+        | {
+            "build_seconds": [r.get("build_seconds") for r in records],
+            "load_average": [r.get("load_average") for r in records],
+        }
+    )
 
 
 def gmacs_of(predictor: Predictor, genotypes) -> np.ndarray:
     """Multiply-accumulates (G) of each architecture at the LUT's input shape."""
     from deploycc.models import build_module, count_macs
-    return np.array([count_macs(build_module(predictor.arch_of(g)), predictor.lut.input_shape).total / 1e9
-                     for g in genotypes])
+
+    return np.array(
+        [count_macs(build_module(predictor.arch_of(g)), predictor.lut.input_shape).total / 1e9 for g in genotypes]
+    )
 
 
 def score(predictor: Predictor, genotypes, measured, n_train: int) -> dict:
@@ -87,17 +95,32 @@ def score(predictor: Predictor, genotypes, measured, n_train: int) -> dict:
     corrected = correction.apply(predictor, idx, raw)
     a, b = stats.fit_affine(raw[tr], measured[tr])
     affine = a * raw + b
-    rows = [{"index": i, "genotype": list(g), "split": "train" if i < n_train else "test",
-             "measured_ms": float(m), "raw_ms": float(p), "corrected_ms": float(c), "affine_ms": float(f),
-             "raw_error_pct": float(100 * (p - m) / m), "gmacs": float(q), "macs_ms": float(ma * q + mb)}
-            for i, (g, m, p, c, f, q) in enumerate(zip(genotypes, measured, raw, corrected, affine, gmacs))]
+    rows = [
+        {
+            "index": i,
+            "genotype": list(g),
+            "split": "train" if i < n_train else "test",
+            "measured_ms": float(m),
+            "raw_ms": float(p),
+            "corrected_ms": float(c),
+            "affine_ms": float(f),
+            "raw_error_pct": float(100 * (p - m) / m),
+            "gmacs": float(q),
+            "macs_ms": float(ma * q + mb),
+        }
+        for i, (g, m, p, c, f, q) in enumerate(zip(genotypes, measured, raw, corrected, affine, gmacs))
+    ]
     return {
-        "n": len(genotypes), "n_train": n_train, "n_test": len(genotypes) - n_train,
+        "n": len(genotypes),
+        "n_train": n_train,
+        "n_test": len(genotypes) - n_train,
         "raw_all": stats.summary(raw, measured),
-        "held_out": {"raw": stats.summary(raw[te], measured[te]),
-                     "corrected": stats.summary(corrected[te], measured[te]),
-                     "affine": stats.summary(affine[te], measured[te]),
-                     "macs": stats.summary(ma * gmacs[te] + mb, measured[te])},
+        "held_out": {
+            "raw": stats.summary(raw[te], measured[te]),
+            "corrected": stats.summary(corrected[te], measured[te]),
+            "affine": stats.summary(affine[te], measured[te]),
+            "macs": stats.summary(ma * gmacs[te] + mb, measured[te]),
+        },
         "affine": {"a": a, "b_ms": b},
         "mac_baseline": {"a_ms_per_gmac": ma, "b_ms": mb},
         "correction": correction.to_dict() | {"terms": correction.terms_ms_per_mb()},
@@ -117,15 +140,32 @@ def per_unit_residuals(predictor: Predictor, idx: np.ndarray, raw, measured) -> 
     for code_i, d in zip(np.flatnonzero(used), delta):
         column = predictor.table[:, code_i]
         mean_ms = float(np.mean(column[np.isfinite(column)]))  # a used code has an entry somewhere
-        out.append({"unit": predictor.codes[code_i], "occurrences": int(counts[:, code_i].sum()),
-                    "residual_ms": float(d), "mean_entry_ms": mean_ms,
-                    "residual_pct_of_entry": float(100 * d / mean_ms) if mean_ms > 0 else None})
+        out.append(
+            {
+                "unit": predictor.codes[code_i],
+                "occurrences": int(counts[:, code_i].sum()),
+                "residual_ms": float(d),
+                "mean_entry_ms": mean_ms,
+                "residual_pct_of_entry": float(100 * d / mean_ms) if mean_ms > 0 else None,
+            }
+        )
     return sorted(out, key=lambda row: -abs(row["residual_ms"]))
 
 
 def result_header(lut, plan, allowed: bool) -> dict:
     """What a validation result records about its LUT, sampling plan and machine (local or fleet)."""
-    return {"lut": lut.source, "mode": lut.mode, "target": lut.target, "toolchain": lut.toolchain, "threads": lut.threads,
-            "statistic": lut.statistic, "input_shape": list(lut.input_shape), "space": lut.space,
-            "backbone": lut.backbone, "seed": plan.seed, "mismatch_allowed": allowed,
-            "machine": machine_facts(), "lut_machine": lut.machine}
+    return {
+        "lut": lut.source,
+        "mode": lut.mode,
+        "target": lut.target,
+        "toolchain": lut.toolchain,
+        "threads": lut.threads,
+        "statistic": lut.statistic,
+        "input_shape": list(lut.input_shape),
+        "space": lut.space,
+        "backbone": lut.backbone,
+        "seed": plan.seed,
+        "mismatch_allowed": allowed,
+        "machine": machine_facts(),
+        "lut_machine": lut.machine,
+    }

@@ -37,24 +37,25 @@ _LATENCY_ORDER = ("min_ms", "median_ms", "p90_ms", "p99_ms")
 class Step:
     """One thing that happened to one job, for a progress display."""
 
-    done: int                    # jobs finished so far, from the cache or measured
+    done: int  # jobs finished so far, from the cache or measured
     total: int
-    job: str                     # the entry key, or the architecture's index in the sample
-    event: str                   # "cached", "start", "done" or "failed"
-    record: dict | None = None   # the job's record ("cached", "done")
-    device: str | None = None    # the device it ran on (a fleet's jobs)
-    detail: str | None = None    # why it failed ("failed")
+    job: str  # the entry key, or the architecture's index in the sample
+    event: str  # "cached", "start", "done" or "failed"
+    record: dict | None = None  # the job's record ("cached", "done")
+    device: str | None = None  # the device it ran on (a fleet's jobs)
+    detail: str | None = None  # why it failed ("failed")
 
 
 @dataclass
 class Measured:
-    records: dict[str, dict]     # job id -> record, in the order of the jobs
-    cached: set[str]             # the ids served from the cache (or with nothing to time)
-    summary: object = None       # the timer's account of its run (see Timer.run)
+    records: dict[str, dict]  # job id -> record, in the order of the jobs
+    cached: set[str]  # the ids served from the cache (or with nothing to time)
+    summary: object = None  # the timer's account of its run (see Timer.run)
 
 
-def measure_jobs(timer: Timer, jobs: list[Job], folder: Path, protocol, threads: int, progress=None,
-                 what: str = "") -> Measured:
+def measure_jobs(
+    timer: Timer, jobs: list[Job], folder: Path, protocol, threads: int, progress=None, what: str = ""
+) -> Measured:
     """Every job's record: from ``folder`` (the cache) where it is there, else timed by ``timer``
     and cached as soon as it is measured. ``what`` names the command in a timer's errors."""
     tally = _Tally(len(jobs), progress)
@@ -73,7 +74,7 @@ def measure_jobs(timer: Timer, jobs: list[Job], folder: Path, protocol, threads:
     if not missing:
         summary = timer.run(missing, protocol, threads, report, what)
     else:
-        with _timing_lock(Path(folder)):   # another run timing this cache finishes first
+        with _timing_lock(Path(folder)):  # another run timing this cache finishes first
             missing = _serve_cached(missing, cache, keys, tally)
             summary = timer.run(missing, protocol, threads, report, what)
     unmeasured = [job.id for job in missing if job.id not in tally.records]
@@ -144,7 +145,7 @@ def _timing_lock(folder: Path):
     lock = lock_for(folder / "timing")
     try:
         lock.acquire(timeout=0)
-    except Timeout:   # another run holds it
+    except Timeout:  # another run holds it
         print(f"deploycc: waiting for another run timing into {folder}", file=sys.stderr)
         lock.acquire()
     try:

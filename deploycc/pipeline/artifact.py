@@ -34,8 +34,17 @@ from deploycc.core.errors import UserError
 MANIFEST = "manifest.json"
 SCHEMA = "deploycc-artifact/1"
 
-__all__ = ["MANIFEST", "SCHEMA", "check_output", "is_artifact", "read_manifest", "recover_output", "sha256_file",
-           "staging_dir", "write_manifest"]
+__all__ = [
+    "MANIFEST",
+    "SCHEMA",
+    "check_output",
+    "is_artifact",
+    "read_manifest",
+    "recover_output",
+    "sha256_file",
+    "staging_dir",
+    "write_manifest",
+]
 
 
 def is_artifact(path: Path) -> bool:
@@ -65,8 +74,10 @@ def check_output(out: Path, inputs: list, overwrite: bool = False) -> Path:
         raise UserError(f"-o {out}: {out.parent} is not a folder")
     if (out.exists() or out.is_symlink()) and not is_artifact(out) and not overwrite:
         what = "folder" if out.is_dir() else "file"
-        raise UserError(f"-o {out}: an existing {what} that is not a deploycc artifact (no {MANIFEST}); "
-                        "choose another path or pass --overwrite to replace it")
+        raise UserError(
+            f"-o {out}: an existing {what} that is not a deploycc artifact (no {MANIFEST}); "
+            "choose another path or pass --overwrite to replace it"
+        )
     return out
 
 
@@ -110,7 +121,7 @@ def recover_output(dest: Path) -> list[Path]:
 
 def _replace(tmp: Path, dest: Path) -> None:
     if (dest.exists() or dest.is_symlink()) and _exchange(tmp, dest):
-        old = tmp      # holds what was at dest
+        old = tmp  # holds what was at dest
     else:
         old = None
         if dest.exists() or dest.is_symlink():
@@ -135,8 +146,7 @@ def _exchange(a: Path, b: Path) -> bool:
 def write_manifest(folder: Path, manifest: dict) -> dict:
     """Add the schema and every file's sha256, then write ``manifest.json`` (sorted keys)."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
-    manifest = {"schema": SCHEMA, **manifest,
-                "files": {str(p.relative_to(folder)): sha256_file(p) for p in files}}
+    manifest = {"schema": SCHEMA, **manifest, "files": {str(p.relative_to(folder)): sha256_file(p) for p in files}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 

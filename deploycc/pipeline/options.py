@@ -43,25 +43,37 @@ def _counts(options) -> None:
     if options.calib_method is not None and options.calib_method not in CALIB_METHODS:
         raise UserError(f"--calib-method {options.calib_method!r}: choose one of {', '.join(CALIB_METHODS)}")
     drop = options.max_miou_drop
-    if drop is not None and (isinstance(drop, bool) or not isinstance(drop, (int, float))
-                             or not math.isfinite(drop) or not 0 <= drop <= 100):
+    if drop is not None and (
+        isinstance(drop, bool) or not isinstance(drop, (int, float)) or not math.isfinite(drop) or not 0 <= drop <= 100
+    ):
         raise UserError(f"--max-miou-drop {drop}: must be a number of mIoU points in [0, 100]")
 
 
 def _int8_only(options, target: Target) -> None:
     if target.precision != "int8":
-        _refuse_given((("--calib-data", options.calib_data), ("--calib-method", options.calib_method),
-                       ("--calib-images", options.calib_images), ("--max-miou-drop", options.max_miou_drop)),
-                      f"does not apply to target {target.name} (precision {target.precision}): "
-                      "calibration options are for INT8 targets")
+        _refuse_given(
+            (
+                ("--calib-data", options.calib_data),
+                ("--calib-method", options.calib_method),
+                ("--calib-images", options.calib_images),
+                ("--max-miou-drop", options.max_miou_drop),
+            ),
+            f"does not apply to target {target.name} (precision {target.precision}): "
+            "calibration options are for INT8 targets",
+        )
 
 
 def _tvm_only(options, target: Target) -> None:
     if target.backend != "tvm":
-        _refuse_given((("--tune-trials", options.tune_trials or None), ("--trials-per-task", options.trials_per_task),
-                       ("--tuning-db", options.tuning_db), ("--remote", options.tune_remote)),
-                      f"does not apply to target {target.name} (backend {target.backend}): "
-                      "tuning options are for TVM targets")
+        _refuse_given(
+            (
+                ("--tune-trials", options.tune_trials or None),
+                ("--trials-per-task", options.trials_per_task),
+                ("--tuning-db", options.tuning_db),
+                ("--remote", options.tune_remote),
+            ),
+            f"does not apply to target {target.name} (backend {target.backend}): tuning options are for TVM targets",
+        )
 
 
 def _refuse_given(options: tuple, why: str) -> None:
@@ -73,13 +85,18 @@ def _refuse_given(options: tuple, why: str) -> None:
 
 def _tune_here(options, target: Target) -> None:
     from deploycc.targets.tvm.backend import runs_elsewhere
+
     if (options.tune_remote or options.tune_key) and not options.tune_trials:
-        raise UserError("--remote/--key on a build say where tuning measures, so they apply only with --tune-trials "
-                        "(to run or time an artifact on a device: deploycc verify/bench --remote)")
+        raise UserError(
+            "--remote/--key on a build say where tuning measures, so they apply only with --tune-trials "
+            "(to run or time an artifact on a device: deploycc verify/bench --remote)"
+        )
     if options.tune_trials and target.backend == "tvm" and runs_elsewhere(target) and not options.tune_remote:
-        raise UserError(f"--tune-trials: target {target.name} runs on another kind of machine, and tuning here "
-                        "measures candidates on this one; measure them on the device with --remote HOST:PORT "
-                        "--key KEY (the build without --tune-trials uses the default schedules)")
+        raise UserError(
+            f"--tune-trials: target {target.name} runs on another kind of machine, and tuning here "
+            "measures candidates on this one; measure them on the device with --remote HOST:PORT "
+            "--key KEY (the build without --tune-trials uses the default schedules)"
+        )
 
 
 def _int_at_least(option: str, value, minimum: int) -> None:

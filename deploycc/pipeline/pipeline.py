@@ -18,10 +18,6 @@ import onnx
 import onnxsim
 
 from deploycc import __version__
-from deploycc.pipeline.artifact import check_output, staging_dir, write_manifest
-from deploycc.pipeline.options import check_build_options
-from deploycc.pipeline.sources import load_source
-from deploycc.pipeline.stages import Stages
 from deploycc.core.errors import GateFailed, UserError, first_line
 from deploycc.core.loader import graph_inputs
 from deploycc.core.metadata import metadata_json, model_sha256, preprocessing_of
@@ -30,38 +26,41 @@ from deploycc.core.scratch import clean_stale_scratch, scratch_dir
 from deploycc.core.second_opinion import second_opinion
 from deploycc.core.verdict import FAILED, PASSED, not_run
 from deploycc.passes import PassContext, resolve_passes, run_passes
+from deploycc.pipeline.artifact import check_output, staging_dir, write_manifest
+from deploycc.pipeline.options import check_build_options
+from deploycc.pipeline.sources import load_source
+from deploycc.pipeline.stages import Stages
 from deploycc.quantize.stage import quantization_error, quantize_for_target
 from deploycc.targets import Target, load_target
-from deploycc.targets.tensorrt.offline_checks import failures as trt_failures
 from deploycc.targets.backend import Backend, get_backend, require_available
 from deploycc.targets.placement import placement_map
+from deploycc.targets.tensorrt.offline_checks import failures as trt_failures
 
-
-DEFAULT_FP32_FLOOR = 0.9   # INT8 vs FP32 cosine below which an artifact is nonsense (target: min_fp32_cosine)
+DEFAULT_FP32_FLOOR = 0.9  # INT8 vs FP32 cosine below which an artifact is nonsense (target: min_fp32_cosine)
 
 
 @dataclass
 class BuildOptions:
     input_shape: object = None
     weights: str | None = None
-    passes: list[str] | None = None       # None: the target's own list
+    passes: list[str] | None = None  # None: the target's own list
     verify_passes: bool = True
     simplify: bool = True
     force: bool = False
     tune_trials: int = 0
     trials_per_task: int | None = None
     tuning_db: str | None = None
-    tune_remote: str | None = None        # TVM tuning: measure on the devices of this RPC tracker (HOST:PORT)
-    tune_key: str | None = None           # ... registered under this key
+    tune_remote: str | None = None  # TVM tuning: measure on the devices of this RPC tracker (HOST:PORT)
+    tune_key: str | None = None  # ... registered under this key
     threads: int = 0
     seed: int = 0
     extra: dict = field(default_factory=dict)
-    backend: str | None = None            # override the target's backend (e.g. tvm for xavier-int8)
-    calib_data: str | None = None         # INT8: folder of calibration images (default: synthetic)
-    calib_method: str | None = None       # INT8: minmax | entropy | percentile (default: the target's)
+    backend: str | None = None  # override the target's backend (e.g. tvm for xavier-int8)
+    calib_data: str | None = None  # INT8: folder of calibration images (default: synthetic)
+    calib_method: str | None = None  # INT8: minmax | entropy | percentile (default: the target's)
     calib_images: int | None = None
-    max_miou_drop: float | None = None    # INT8: keep sensitive layers in float until this holds
-    overwrite: bool = False               # replace an existing output that is not a deploycc artifact
+    max_miou_drop: float | None = None  # INT8: keep sensitive layers in float until this holds
+    overwrite: bool = False  # replace an existing output that is not a deploycc artifact
 
 
 @dataclass
@@ -71,21 +70,32 @@ class BuildResult:
     manifest: dict
     times: dict
     ok: bool
-    passes: list = field(default_factory=list)   # pass records with their times (the manifest blanks them)
-    legality: dict | None = None                 # per node accelerator or fallback, before and after the passes
-    log: dict = field(default_factory=dict)      # run-dependent facts (cache hits, seconds), kept out of the manifest
+    passes: list = field(default_factory=list)  # pass records with their times (the manifest blanks them)
+    legality: dict | None = None  # per node accelerator or fallback, before and after the passes
+    log: dict = field(default_factory=dict)  # run-dependent facts (cache hits, seconds), kept out of the manifest
 
     def report_data(self, model: str, written: bool) -> dict:
         """What the build report shows (``deploycc.report.build.page``), as plain data."""
         m = self.manifest
-        return {"model": model, "artifact": str(self.out), "written": written, "target": self.target.name,
-                "backend": m["backend"], "ok": self.ok, "stage_seconds": self.times, "passes": self.passes,
-                "legality": self.legality, "verification": m["verification"], "remaining": m["remaining"],
-                "toolchain": m.get("toolchain", {})}
+        return {
+            "model": model,
+            "artifact": str(self.out),
+            "written": written,
+            "target": self.target.name,
+            "backend": m["backend"],
+            "ok": self.ok,
+            "stage_seconds": self.times,
+            "passes": self.passes,
+            "legality": self.legality,
+            "verification": m["verification"],
+            "remaining": m["remaining"],
+            "toolchain": m.get("toolchain", {}),
+        }
 
 
-def build(model: str, target_name: str, out: str | Path, options: BuildOptions | None = None,
-          stages: Stages | None = None) -> BuildResult:
+def build(
+    model: str, target_name: str, out: str | Path, options: BuildOptions | None = None, stages: Stages | None = None
+) -> BuildResult:
     options = options or BuildOptions()
     stages = stages or Stages()
     target = _with_backend(load_target(target_name), options.backend)
@@ -106,18 +116,29 @@ def build(model: str, target_name: str, out: str | Path, options: BuildOptions |
         with stages.step("quantize"):
             quant = quantize_for_target(graph, original, target, options)
         with staging_dir(out) as stage:
-            manifest = _compile_and_verify(original, source, graph, quant, target, backend, records, options,
-                                           stage, stages, out)
+            manifest = _compile_and_verify(
+                original, source, graph, quant, target, backend, records, options, stage, stages, out
+            )
             log = {"stage_seconds": dict(stages.times), **({"quantization": quant.log()} if quant is not None else {})}
-            result = BuildResult(out, target, manifest, dict(stages.times),
-                                 manifest["verification"]["status"] == PASSED, [r.to_dict() for r in records],
-                                 legality, log)
+            result = BuildResult(
+                out,
+                target,
+                manifest,
+                dict(stages.times),
+                manifest["verification"]["status"] == PASSED,
+                [r.to_dict() for r in records],
+                legality,
+                log,
+            )
             trt_failed = manifest.get("trt_offline_checks", {}).get("failures")
             if manifest["verification"]["status"] == FAILED or trt_failed:
-                line = (_failure_line(manifest["verification"], target) if manifest["verification"]["status"] == FAILED
-                        else f"what TensorRT will read fails its offline check: {trt_failed[0]}")
+                line = (
+                    _failure_line(manifest["verification"], target)
+                    if manifest["verification"]["status"] == FAILED
+                    else f"what TensorRT will read fails its offline check: {trt_failed[0]}"
+                )
                 failed = GateFailed(line)
-                failed.result = result   # what the build found, for its report (nothing is written at out)
+                failed.result = result  # what the build found, for its report (nothing is written at out)
                 raise failed
     return result
 
@@ -133,7 +154,7 @@ def _compile_and_verify(original, source, graph, quant, target, backend, records
         manifest["quantization"] = quant.manifest() | {"error": quantization_error(original, quant)}
     with stages.step("verify"):
         manifest["verification"] = _verify(original, backend, stage, manifest, target, options, quant)
-        if backend.name == "tensorrt":   # what TensorRT will read, checked here (it cannot run here)
+        if backend.name == "tensorrt":  # what TensorRT will read, checked here (it cannot run here)
             manifest["trt_offline_checks"] = _trt_offline_checks(stage, original, quant, target, options)
             manifest["trt_offline_checks"]["failures"] = trt_failures(manifest["trt_offline_checks"])
     return write_manifest(stage, manifest)
@@ -156,10 +177,16 @@ def _run_target_passes(graph, target: Target, options: BuildOptions):
 
 
 def _compile_options(options: BuildOptions, quant=None, out: Path | None = None) -> dict:
-    return {"tune_trials": options.tune_trials, "trials_per_task": options.trials_per_task,
-            "tuning_db": options.tuning_db, "tune_remote": options.tune_remote, "tune_key": options.tune_key,
-            "quantization": quant, "artifact_path": str(out) if out else None,
-            **options.extra}
+    return {
+        "tune_trials": options.tune_trials,
+        "trials_per_task": options.trials_per_task,
+        "tuning_db": options.tuning_db,
+        "tune_remote": options.tune_remote,
+        "tune_key": options.tune_key,
+        "quantization": quant,
+        "artifact_path": str(out) if out else None,
+        **options.extra,
+    }
 
 
 def _with_backend(target: Target, backend: str | None) -> Target:
@@ -169,6 +196,7 @@ def _with_backend(target: Target, backend: str | None) -> Target:
     if backend in ("tvm", "ort", "tensorrt") and backend not in target.settings:
         raise UserError(f"--backend {backend}: target {target.name} has no {backend} settings table")
     import dataclasses
+
     if backend == "tvm" and target.precision == "int8":
         # TVM 0.27 imports Q/DQ as float fake-quantization (no INT8 conv kernels): build in FP32.
         return dataclasses.replace(target, backend=backend, precision="fp32")
@@ -202,8 +230,9 @@ def _manifest(original, source, target: Target, backend: Backend, result, record
     }
 
 
-def _verify(original, backend: Backend, stage: Path, manifest: dict, target: Target, options: BuildOptions,
-            quant=None) -> dict:
+def _verify(
+    original, backend: Backend, stage: Path, manifest: dict, target: Target, options: BuildOptions, quant=None
+) -> dict:
     tol = Tolerance.of(target.verify)
     subject = "the artifact"
     if manifest["remaining"]:
@@ -230,16 +259,24 @@ def _verify(original, backend: Backend, stage: Path, manifest: dict, target: Tar
     runs = [(feeds, session.run(feeds)) for feeds in feed_sets]
     expected = [run_reference(reference, feeds) for feeds in feed_sets]
     stats = [s for (feeds, got), ref in zip(runs, expected) for s in compare_all(names, ref, got, tol)]
-    second = second_opinion(reference, feed_sets[0], expected[0])   # is the reference itself right?
+    second = second_opinion(reference, feed_sets[0], expected[0])  # is the reference itself right?
     ok = all(s.ok for s in stats) and second["status"] != FAILED
-    result = {"status": PASSED if ok else FAILED, "ok": ok, "seed": options.seed, "tolerance": tol.__dict__, "inputs": inputs,
-              "subject": subject, "reference": reference_text, "outputs": [s.to_dict() for s in stats],
-              "second_opinion": second}
+    result = {
+        "status": PASSED if ok else FAILED,
+        "ok": ok,
+        "seed": options.seed,
+        "tolerance": tol.__dict__,
+        "inputs": inputs,
+        "subject": subject,
+        "reference": reference_text,
+        "outputs": [s.to_dict() for s in stats],
+        "second_opinion": second,
+    }
     if quant is not None:
         result["fp32_floor"] = _fp32_floor(original, runs, names, target)
         result["ok"] = result["ok"] and result["fp32_floor"]["ok"]
         result["status"] = PASSED if result["ok"] else FAILED
-    if session.int8_kernels:   # which INT8 kernels ran, and the CPU feature that chose them
+    if session.int8_kernels:  # which INT8 kernels ran, and the CPU feature that chose them
         result["int8_kernels"] = session.int8_kernels
     return result
 
@@ -249,39 +286,54 @@ def _fp32_floor(original, runs, names: list[str], target: Target) -> dict:
     the target's own cosine that only nonsense (corrupt ranges, a broken Q/DQ model) falls under,
     since the check against the artifact's own Q/DQ model cannot see a bad calibration."""
     floor = float(target.verify.get("min_fp32_cosine", DEFAULT_FP32_FLOOR))
-    loose = Tolerance(min_argmax_agreement=1e-9)   # only the cosine is read
+    loose = Tolerance(min_argmax_agreement=1e-9)  # only the cosine is read
     cosines = [s.cosine for feeds, got in runs for s in compare_all(names, run_reference(original, feeds), got, loose)]
     worst = min(cosines)
-    return {"reference": "onnxruntime, graph optimizations disabled, original FP32 model", "cosine_min": worst,
-            "min_cosine": floor, "ok": bool(worst >= floor)}
+    return {
+        "reference": "onnxruntime, graph optimizations disabled, original FP32 model",
+        "cosine_min": worst,
+        "min_cosine": floor,
+        "ok": bool(worst >= floor),
+    }
 
 
 def _trt_offline_checks(stage: Path, original, quant, target: Target, options: BuildOptions) -> dict:
     from deploycc.targets.tensorrt.backend import equal_input_ops
     from deploycc.targets.tensorrt.offline_checks import offline_checks
-    feeds = quant.verify_feeds if quant is not None else [random_feeds(value_specs(graph_inputs(original)), options.seed)]
+
+    feeds = (
+        quant.verify_feeds if quant is not None else [random_feeds(value_specs(graph_inputs(original)), options.seed)]
+    )
     return offline_checks(stage, original, quant, feeds, Tolerance.of(target.verify), equal_input_ops(target))
 
 
 def _failure_line(verification: dict, target: Target) -> str:
     bad = [o for o in verification["outputs"] if not o["ok"]]
     second = verification.get("second_opinion") or {}
-    if not bad and second.get("status") == FAILED:   # the artifact matches ORT, and ORT is in doubt
+    if not bad and second.get("status") == FAILED:  # the artifact matches ORT, and ORT is in doubt
         worst = next(o for o in second["outputs"] if not o["ok"])
-        return (f"numerical verification failed on target {target.name}: the reference itself is in doubt: ONNX "
-                f"Runtime and onnx.reference disagree on output {worst['output']!r} (max abs {worst['max_abs']:.3g}, "
-                f"allowed {worst['allowed_abs']:.3g}); the artifact agrees with ONNX Runtime")
+        return (
+            f"numerical verification failed on target {target.name}: the reference itself is in doubt: ONNX "
+            f"Runtime and onnx.reference disagree on output {worst['output']!r} (max abs {worst['max_abs']:.3g}, "
+            f"allowed {worst['allowed_abs']:.3g}); the artifact agrees with ONNX Runtime"
+        )
     floor = verification.get("fp32_floor")
     if not bad and floor and not floor["ok"]:
-        return (f"numerical verification failed on target {target.name}: the INT8 artifact against the FP32 model "
-                f"has cosine {floor['cosine_min']:.4f} < floor {floor['min_cosine']} (corrupt calibration ranges or "
-                "a broken quantization)")
+        return (
+            f"numerical verification failed on target {target.name}: the INT8 artifact against the FP32 model "
+            f"has cosine {floor['cosine_min']:.4f} < floor {floor['min_cosine']} (corrupt calibration ranges or "
+            "a broken quantization)"
+        )
     bad = bad[0]
     if bad.get("argmax_agreement") is not None:
         tol = verification["tolerance"]
-        return (f"numerical verification failed on target {target.name}: output {bad['output']!r} cosine "
-                f"{bad['cosine']:.5f}, argmax agreement {bad['argmax_agreement']:.4f}, max abs error "
-                f"{bad['max_abs']:.3g} (need cosine >= {tol['min_cosine']}, agreement >= "
-                f"{tol['min_argmax_agreement']}, max abs <= {bad['allowed_abs']:.3g})")
-    return (f"numerical verification failed on target {target.name}: output {bad['output']!r} max abs error "
-            f"{bad['max_abs']:.3g} > allowed {bad['allowed_abs']:.3g} (cosine {bad['cosine']:.6f})")
+        return (
+            f"numerical verification failed on target {target.name}: output {bad['output']!r} cosine "
+            f"{bad['cosine']:.5f}, argmax agreement {bad['argmax_agreement']:.4f}, max abs error "
+            f"{bad['max_abs']:.3g} (need cosine >= {tol['min_cosine']}, agreement >= "
+            f"{tol['min_argmax_agreement']}, max abs <= {bad['allowed_abs']:.3g})"
+        )
+    return (
+        f"numerical verification failed on target {target.name}: output {bad['output']!r} max abs error "
+        f"{bad['max_abs']:.3g} > allowed {bad['allowed_abs']:.3g} (cosine {bad['cosine']:.6f})"
+    )

@@ -21,13 +21,17 @@ def is_architecture(model: str) -> bool:
     if path.suffix == ".onnx" or path.exists():
         return False
     from deploycc.models import zoo_names
+
     return model in zoo_names()
 
 
-def load_source(model: str, scratch: Path, input_shape=None, weights: str | None = None) -> tuple[onnx.ModelProto, Path]:
+def load_source(
+    model: str, scratch: Path, input_shape=None, weights: str | None = None
+) -> tuple[onnx.ModelProto, Path]:
     """The validated ONNX model for MODEL, and the ONNX file it was read from."""
     if is_architecture(model):
         from deploycc.models import export_onnx, resolve_arch
+
         arch = resolve_arch(model)
         shape = input_shape if isinstance(input_shape, tuple) else None
         path = export_onnx(arch, scratch / f"{arch.name}.onnx", input_shape=shape, weights=weights)

@@ -28,8 +28,13 @@ from PIL import Image
 
 from deploycc.core.errors import UserError, first_line
 
-IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 1 / 255,
-            "layout": "NCHW", "color": "RGB"}
+IMAGENET = {
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+    "scale": 1 / 255,
+    "layout": "NCHW",
+    "color": "RGB",
+}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 DEFAULT_SOURCE = "synthetic street scenes (deploycc data synth generator)"
 
@@ -56,24 +61,41 @@ class CalibrationSet:
         return [{self.input_name: t} for t in self.tensors]
 
     def describe(self) -> dict:
-        return {"source": self.source, "images": len(self.tensors), "names": self.names,
-                "preprocessing": self.preprocessing, "preprocessing_source": self.preprocessing_source,
-                "sha256": self.sha256()}
+        return {
+            "source": self.source,
+            "images": len(self.tensors),
+            "names": self.names,
+            "preprocessing": self.preprocessing,
+            "preprocessing_source": self.preprocessing_source,
+            "sha256": self.sha256(),
+        }
 
 
-def calibration_set(input_name: str, input_shape, preprocessing: dict | None, folder: str | Path | None = None,
-                    count: int = 8, seed: int = 0, offset: int = 0) -> CalibrationSet:
+def calibration_set(
+    input_name: str,
+    input_shape,
+    preprocessing: dict | None,
+    folder: str | Path | None = None,
+    count: int = 8,
+    seed: int = 0,
+    offset: int = 0,
+) -> CalibrationSet:
     """The calibration set for a model input of ``input_shape`` (N x 3 x H x W).
 
     ``offset`` skips that many images of a folder (held-out images for verification; a folder too
     small to hold any more falls back to its first images); synthetic images take ``seed`` instead.
     """
     if len(input_shape) != 4 or input_shape[1] != 3:
-        raise UserError(f"input {input_name!r} has shape {list(input_shape)}; calibration from images needs N x 3 x H x W")
+        raise UserError(
+            f"input {input_name!r} has shape {list(input_shape)}; calibration from images needs N x 3 x H x W"
+        )
     if count < 1:
         raise UserError(f"--calib-images {count}: needs at least one image")
-    prep, prep_source = (preprocessing, "model metadata (deploycc.preprocessing)") if preprocessing else \
-        (dict(IMAGENET), "default (ImageNet mean/std; the model records no preprocessing)")
+    prep, prep_source = (
+        (preprocessing, "model metadata (deploycc.preprocessing)")
+        if preprocessing
+        else (dict(IMAGENET), "default (ImageNet mean/std; the model records no preprocessing)")
+    )
     check_preprocessing(prep)
     hw = (int(input_shape[2]), int(input_shape[3]))
     batch = int(input_shape[0])
@@ -82,10 +104,10 @@ def calibration_set(input_name: str, input_shape, preprocessing: dict | None, fo
         names, source = [f"synth_{seed}_{i}" for i in range(len(images))], f"{DEFAULT_SOURCE}, seed {seed}"
     else:
         files = image_files(Path(folder))
-        paths = files[offset: offset + count * batch] or files[: count * batch]
+        paths = files[offset : offset + count * batch] or files[: count * batch]
         images, names, source = (_read(p) for p in paths), [p.name for p in paths], str(folder)
     tensors = [preprocess(img, prep, hw) for img in images]
-    batches = [np.stack(tensors[i:i + batch]) for i in range(0, len(tensors) - batch + 1, batch)]
+    batches = [np.stack(tensors[i : i + batch]) for i in range(0, len(tensors) - batch + 1, batch)]
     if not batches:
         raise UserError(f"--calib-data {folder}: fewer images than the batch size {batch}")
     return CalibrationSet(input_name, batches, source, names, prep, prep_source)
@@ -100,8 +122,9 @@ def check_preprocessing(prep) -> None:
     for key in ("mean", "std"):
         value = prep.get(key, IMAGENET[key])
         values = value if isinstance(value, list) else [value]
-        if len(values) not in (1, 3) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                and np.isfinite(v) for v in values):
+        if len(values) not in (1, 3) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values
+        ):
             raise UserError(f"{where}: {key} {value!r} must be one or three finite numbers")
         if key == "std" and any(v == 0 for v in values):
             raise UserError(f"{where}: std {value!r} must not be 0")
@@ -118,6 +141,7 @@ def image_files(folder: Path) -> list[Path]:
         raise UserError(f"--calib-data {folder}: no such folder")
     try:
         from deploycc.data import open_dataset
+
         return [s.image for s in open_dataset(folder, require_labels=False).samples]
     except UserError:
         pass  # not a dataset layout: a plain folder of images
@@ -144,6 +168,7 @@ def preprocess(image: np.ndarray, prep: dict, hw: tuple[int, int]) -> np.ndarray
 def synthetic_images(count: int, hw: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
     """``count`` H x W x 3 uint8 procedural street scenes (``deploycc data synth``'s generator)."""
     from deploycc.data.synth import scene
+
     return [scene(seed, i, hw[0], hw[1])[0] for i in range(count)]
 
 

@@ -32,9 +32,9 @@ import numpy as np
 import onnx
 
 from deploycc.core.cache import JsonCache, cache_home, environment, finite
-from deploycc.core.scratch import scratch_dir
 from deploycc.core.errors import UserError
 from deploycc.core.metadata import model_sha256
+from deploycc.core.scratch import scratch_dir
 from deploycc.quantize.calibration import CalibrationSet
 
 METHODS = ("minmax", "entropy", "percentile")
@@ -44,8 +44,8 @@ METHODS = ("minmax", "entropy", "percentile")
 class QuantConfig:
     method: str = "minmax"
     per_channel: bool = True
-    symmetric: bool = True                  # activations: zero point 0 (TensorRT) or not
-    activation_type: str = "int8"           # int8 | uint8
+    symmetric: bool = True  # activations: zero point 0 (TensorRT) or not
+    activation_type: str = "int8"  # int8 | uint8
     percentile: float = 99.999
     op_types: tuple[str, ...] | None = None  # None: everything ORT knows how to quantize
     exclude: tuple[str, ...] = ()
@@ -69,7 +69,7 @@ class Ranges:
     cache_hit: bool
     seconds: float
     key: str
-    tensors: dict | None = None      # ORT's TensorsData JSON, which quantize_static reads back
+    tensors: dict | None = None  # ORT's TensorsData JSON, which quantize_static reads back
 
     def symmetric_scale(self, name: str) -> float:
         """TensorRT's INT8 scale of a tensor: max(|min|, |max|) / 127."""
@@ -85,13 +85,17 @@ class QuantResult:
     config: QuantConfig
     calibration: dict
     info: dict = field(default_factory=dict)
-    verify_feeds: list | None = None       # held-out inputs for the INT8 numerics check (not recorded)
+    verify_feeds: list | None = None  # held-out inputs for the INT8 numerics check (not recorded)
 
     def manifest(self) -> dict:
         """What the artifact's manifest records: only what decides its bytes (the same inputs give
         the same manifest); how this run got the ranges is in :meth:`log`."""
-        return {"config": asdict(self.config), "calibration": self.calibration,
-                "ranges_key": self.ranges.key, **self.info}
+        return {
+            "config": asdict(self.config),
+            "calibration": self.calibration,
+            "ranges_key": self.ranges.key,
+            **self.info,
+        }
 
     def log(self) -> dict:
         """Run-dependent facts for the build log: whether the ranges came from the cache, and how long."""
@@ -108,20 +112,25 @@ def ranges_cache() -> JsonCache:
 
 def calibrate(model: onnx.ModelProto, calib: CalibrationSet, config: QuantConfig) -> Ranges:
     """Ranges of every float tensor of ``model`` on ``calib`` (cached by model, data and method)."""
-    key = hashlib.sha256(json.dumps({"model": model_sha256(model), "data": calib.sha256(),
-                                     **config.calibration_params(), **environment()},
-                                    sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha256(
+        json.dumps(
+            {"model": model_sha256(model), "data": calib.sha256(), **config.calibration_params(), **environment()},
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
     cache = ranges_cache()
     start = time.perf_counter()
-    with cache.lock(key):   # two builds of one model calibrate it once
+    with cache.lock(key):  # two builds of one model calibrate it once
         tensors = cache.get(key, _ranges_check)
         hit = tensors is not None
         if not hit:
             tensors = _collect(model, calib, config)
             problem = _ranges_check(tensors)
             if problem:
-                raise UserError(f"calibration of the model gave unusable ranges ({problem}): "
-                                "check the calibration images and the model's weights")
+                raise UserError(
+                    f"calibration of the model gave unusable ranges ({problem}): "
+                    "check the calibration images and the model's weights"
+                )
             cache.put(key, tensors)
     return Ranges(ranges_of(tensors), cache.path(key), hit, time.perf_counter() - start, key, tensors)
 
@@ -129,38 +138,53 @@ def calibrate(model: onnx.ModelProto, calib: CalibrationSet, config: QuantConfig
 def quantize(model: onnx.ModelProto, ranges: Ranges, config: QuantConfig) -> onnx.ModelProto:
     """The Q/DQ model of ``model`` from cached ``ranges`` (ORT ``quantize_static``, QDQ format)."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
     act = QuantType.QInt8 if config.activation_type == "int8" else QuantType.QUInt8
     extra = {"ActivationSymmetric": config.symmetric, "WeightSymmetric": True}
     if config.method == "percentile":
         extra["CalibPercentile"] = config.percentile
     with scratch_dir("quant") as tmp:
         out = Path(tmp) / "model.qdq.onnx"
-        calibration_file = Path(tmp) / "ranges.json"   # the verified ranges, for ORT to read back
+        calibration_file = Path(tmp) / "ranges.json"  # the verified ranges, for ORT to read back
         calibration_file.write_text(json.dumps(ranges.tensors))
         names = {n.name for n in model.graph.node}
         unknown = [n for n in config.exclude if n not in names]
         if unknown:
             raise UserError(f"quantization exclusions name unknown node(s) {unknown[:3]}")
-        with _quiet_root_logger():   # ORT logs "consider pre-processing" warnings on the root logger
-            quantize_static(model, out, calibration_data_reader=None, calibration_cache_path=calibration_file,
-                            quant_format=QuantFormat.QDQ, per_channel=config.per_channel, activation_type=act,
-                            weight_type=QuantType.QInt8, calibrate_method=_method(config.method),
-                            nodes_to_exclude=list(config.exclude),
-                            op_types_to_quantize=list(config.op_types) if config.op_types else None,
-                            extra_options=extra)
+        with _quiet_root_logger():  # ORT logs "consider pre-processing" warnings on the root logger
+            quantize_static(
+                model,
+                out,
+                calibration_data_reader=None,
+                calibration_cache_path=calibration_file,
+                quant_format=QuantFormat.QDQ,
+                per_channel=config.per_channel,
+                activation_type=act,
+                weight_type=QuantType.QInt8,
+                calibrate_method=_method(config.method),
+                nodes_to_exclude=list(config.exclude),
+                op_types_to_quantize=list(config.op_types) if config.op_types else None,
+                extra_options=extra,
+            )
         return onnx.load(str(out))
 
 
 def _collect(model: onnx.ModelProto, calib: CalibrationSet, config: QuantConfig) -> dict:
     from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+
     # MinMax's augmented graph returns per-tensor ReduceMin/ReduceMax scalars, and each
     # collect_data call folds its images into the running ranges; histogram methods merge too.
     options = {"percentile": config.percentile} if config.method == "percentile" else {}
     with scratch_dir("calib") as tmp:
         src = Path(tmp) / "model.onnx"
         onnx.save(model, str(src))
-        calibrator = create_calibrator(src, None, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
-                                       calibrate_method=_method(config.method), extra_options=options)
+        calibrator = create_calibrator(
+            src,
+            None,
+            augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+            calibrate_method=_method(config.method),
+            extra_options=options,
+        )
         # ORT's histogram calibrators print progress on stdout, which would corrupt --json output.
         with contextlib.redirect_stdout(io.StringIO()):
             for feed in calib.feeds():  # one image per call: histograms merge, memory stays flat
@@ -173,6 +197,7 @@ def _collect(model: onnx.ModelProto, calib: CalibrationSet, config: QuantConfig)
 def ranges_of(tensors: dict) -> dict[str, tuple[float, float]]:
     """(min, max) per tensor of ORT's TensorsData JSON (``lowest``/``highest`` may be arrays)."""
     from onnxruntime.quantization.calibrate import TensorsData
+
     data = TensorsData.from_dict(tensors)
     out = {}
     for name, td in data.data.items():
@@ -196,8 +221,12 @@ def _ranges_check(tensors) -> str | None:
 
 def _method(name: str):
     from onnxruntime.quantization import CalibrationMethod
-    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-            "percentile": CalibrationMethod.Percentile}[name]
+
+    return {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[name]
 
 
 @contextlib.contextmanager

@@ -27,8 +27,23 @@ from deploycc.targets.onnxruntime import int8_cpu
 
 # Every op ORT gives a Q/DQ pair of its own (activations like Relu fold into their producer):
 # on mac_small the residual Adds alone cost 18 points with every conv kept in float.
-LAYER_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Concat", "AveragePool",
-             "GlobalAveragePool", "MaxPool", "Resize", "Sigmoid", "Softmax", "ReduceMean")
+LAYER_OPS = (
+    "Conv",
+    "ConvTranspose",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Sub",
+    "Mul",
+    "Concat",
+    "AveragePool",
+    "GlobalAveragePool",
+    "MaxPool",
+    "Resize",
+    "Sigmoid",
+    "Softmax",
+    "ReduceMean",
+)
 
 
 def run_model(model: onnx.ModelProto, feeds: list[dict], threads: int = 0) -> list[np.ndarray]:
@@ -58,8 +73,14 @@ def output_drop(refs: list[np.ndarray], outs: list[np.ndarray]) -> dict:
     return {"rel_l2": (num / den) ** 0.5, "miou_drop": 100.0 * (1.0 - miou)}
 
 
-def layer_sensitivity(model: onnx.ModelProto, ranges: Ranges, config: QuantConfig, feeds: list[dict],
-                      refs: list[np.ndarray], threads: int = 0) -> list[dict]:
+def layer_sensitivity(
+    model: onnx.ModelProto,
+    ranges: Ranges,
+    config: QuantConfig,
+    feeds: list[dict],
+    refs: list[np.ndarray],
+    threads: int = 0,
+) -> list[dict]:
     """One row per quantized node (``LAYER_OPS``, not already excluded), most sensitive first."""
     rows = []
     excluded = set(config.exclude)
@@ -71,9 +92,18 @@ def layer_sensitivity(model: onnx.ModelProto, ranges: Ranges, config: QuantConfi
     return sorted(rows, key=lambda r: (r["miou_drop"], r["rel_l2"]), reverse=True)
 
 
-def fit_budget(model: onnx.ModelProto, ranges: Ranges, config: QuantConfig, feeds: list[dict],
-               refs: list[np.ndarray], ranking: list[dict], budget: float, threads: int = 0) -> dict:
+def fit_budget(
+    model: onnx.ModelProto,
+    ranges: Ranges,
+    config: QuantConfig,
+    feeds: list[dict],
+    refs: list[np.ndarray],
+    ranking: list[dict],
+    budget: float,
+    threads: int = 0,
+) -> dict:
     """The fewest most-sensitive layers to keep in float so the agreement-mIoU drop is <= ``budget``."""
+
     def drop_with(k: int) -> dict:
         keep = tuple(r["node"] for r in ranking[:k])
         q = quantize(model, ranges, replace(config, exclude=tuple(config.exclude) + keep))
@@ -83,7 +113,7 @@ def fit_budget(model: onnx.ModelProto, ranges: Ranges, config: QuantConfig, feed
     trials = [{"kept_layers": 0, "miou_drop": best["miou_drop"]}]
     if best["miou_drop"] <= budget:
         return {**best, "budget": budget, "met": True, "trials": trials}
-    lo, hi = 0, len(ranking)          # drop(lo) > budget; drop(hi) <= budget once checked
+    lo, hi = 0, len(ranking)  # drop(lo) > budget; drop(hi) <= budget once checked
     result = drop_with(hi)
     trials.append({"kept_layers": hi, "miou_drop": result["miou_drop"]})
     if result["miou_drop"] > budget:

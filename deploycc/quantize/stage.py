@@ -31,8 +31,9 @@ DATA_MOVEMENT = {"Resize", "Upsample", "Transpose", "Reshape", "Identity", "Flat
 HELD_OUT = 2
 
 
-def quantize_for_target(graph: onnx.ModelProto, original: onnx.ModelProto, target: Target,
-                        options) -> QuantResult | None:
+def quantize_for_target(
+    graph: onnx.ModelProto, original: onnx.ModelProto, target: Target, options
+) -> QuantResult | None:
     """The INT8 result for ``graph`` when ``target`` is an INT8 target, else None."""
     if target.precision != "int8":
         return None
@@ -46,8 +47,11 @@ def quantize_for_target(graph: onnx.ModelProto, original: onnx.ModelProto, targe
     calib = calibration_set(name, shape, prep, options.calib_data, count)
     held = calibration_set(name, shape, prep, options.calib_data, HELD_OUT, seed=options.seed + 1, offset=count)
     ranges = calibrate(graph, calib, config)
-    info = {"placement": settings.get("placement", "all"), "placement_exclusions": list(config.exclude),
-            "held_out": {k: v for k, v in held.describe().items() if k != "preprocessing"}}
+    info = {
+        "placement": settings.get("placement", "all"),
+        "placement_exclusions": list(config.exclude),
+        "held_out": {k: v for k, v in held.describe().items() if k != "preprocessing"},
+    }
     if options.max_miou_drop is not None:
         kept = _fit(graph, ranges, config, held, options, info)
         config = replace(config, exclude=tuple(config.exclude) + tuple(kept))
@@ -61,13 +65,17 @@ def quantization_error(original: onnx.ModelProto, quant: QuantResult) -> dict:
     and the relative L2 error and agreement-mIoU drop of the first output (points)."""
     from deploycc.core.numerics import Tolerance, compare_all, run_reference
     from deploycc.quantize.sensitivity import output_drop
+
     names = [o.name for o in original.graph.output]
     refs = [run_reference(original, f) for f in quant.verify_feeds]
     outs = [run_reference(quant.qdq, f) for f in quant.verify_feeds]
     stats = [s for r, o in zip(refs, outs) for s in compare_all(names, r, o, Tolerance(min_argmax_agreement=1e-9))]
-    return {"reference": "original FP32 model vs the Q/DQ model, both on ONNX Runtime (optimizations off)",
-            **output_drop([r[0] for r in refs], [o[0] for o in outs]),
-            "cosine_min": min(s.cosine for s in stats), "argmax_agreement_min": min(s.argmax_agreement for s in stats)}
+    return {
+        "reference": "original FP32 model vs the Q/DQ model, both on ONNX Runtime (optimizations off)",
+        **output_drop([r[0] for r in refs], [o[0] for o in outs]),
+        "cosine_min": min(s.cosine for s in stats),
+        "argmax_agreement_min": min(s.argmax_agreement for s in stats),
+    }
 
 
 def tail_exclusions(model: onnx.ModelProto) -> list[str]:
@@ -84,24 +92,33 @@ def tail_exclusions(model: onnx.ModelProto) -> list[str]:
 
 def _fit(graph, ranges, config, held, options, info: dict) -> list[str]:
     from deploycc.quantize.sensitivity import fit_budget, layer_precisions, layer_sensitivity, run_model
+
     feeds = held.feeds()
     refs = run_model(graph, feeds, options.threads)
     ranking = layer_sensitivity(graph, ranges, config, feeds, refs, options.threads)
     fit = fit_budget(graph, ranges, config, feeds, refs, ranking, float(options.max_miou_drop), options.threads)
-    info.update(sensitivity=ranking, budget={k: fit[k] for k in ("budget", "met", "miou_drop", "rel_l2", "trials")},
-                excluded=fit["kept"], layer_precisions=layer_precisions(fit["kept"]))
+    info.update(
+        sensitivity=ranking,
+        budget={k: fit[k] for k in ("budget", "met", "miou_drop", "rel_l2", "trials")},
+        excluded=fit["kept"],
+        layer_precisions=layer_precisions(fit["kept"]),
+    )
     if not fit["met"]:
-        raise GateFailed(f"--max-miou-drop {options.max_miou_drop}: even with every layer in higher precision the "
-                        f"agreement-mIoU drop is {fit['miou_drop']:.2f} points (the un-quantizable ops cost it)")
+        raise GateFailed(
+            f"--max-miou-drop {options.max_miou_drop}: even with every layer in higher precision the "
+            f"agreement-mIoU drop is {fit['miou_drop']:.2f} points (the un-quantizable ops cost it)"
+        )
     return fit["kept"]
 
 
 def _config(settings: dict, options) -> QuantConfig:
-    return QuantConfig(method=options.calib_method or settings.get("method", "minmax"),
-                       per_channel=bool(settings.get("per_channel", True)),
-                       symmetric=bool(settings.get("symmetric", True)),
-                       activation_type=str(settings.get("activation_type", "int8")),
-                       percentile=float(settings.get("percentile", 99.999)))
+    return QuantConfig(
+        method=options.calib_method or settings.get("method", "minmax"),
+        per_channel=bool(settings.get("per_channel", True)),
+        symmetric=bool(settings.get("symmetric", True)),
+        activation_type=str(settings.get("activation_type", "int8")),
+        percentile=float(settings.get("percentile", 99.999)),
+    )
 
 
 def _image_input(model: onnx.ModelProto) -> tuple[str, list[int]]:

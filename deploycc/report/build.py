@@ -12,23 +12,29 @@ from __future__ import annotations
 from . import figures
 from .page import Html, Page, badge, details, esc, figure, note, table, verdict_of
 
-_LIST_INLINE = 12   # longer lists of rewrites or nodes fold into a <details> element
+_LIST_INLINE = 12  # longer lists of rewrites or nodes fold into a <details> element
 
 
 def page(d: dict) -> Page:
     v = d["verification"]
     verdict = "not run" if v.get("status") == "not_run" or v.get("skipped") else verdict_of(d["ok"])
-    facts = {"model": d["model"], "target": f"{d['target']} ({d['backend']})",
-             "artifact": d["artifact"] if d["written"] else f"{d['artifact']} (not written: numerics failed)",
-             "total time": f"{sum(d['stage_seconds'].values()):.2f} s", "toolchain": _toolchain(d.get("toolchain", {}))}
+    facts = {
+        "model": d["model"],
+        "target": f"{d['target']} ({d['backend']})",
+        "artifact": d["artifact"] if d["written"] else f"{d['artifact']} (not written: numerics failed)",
+        "total time": f"{sum(d['stage_seconds'].values()):.2f} s",
+        "toolchain": _toolchain(d.get("toolchain", {})),
+    }
     p = Page("build", f"{d['model']} for {d['target']}", facts, verdict)
     p.add("Pipeline stages", *_stages(d["stage_seconds"]))
     p.add("Passes", *_passes(d["passes"]))
     p.add("Legality map", *legality_section(d.get("legality")))
     p.add("Numerics vs reference", *_numerics(v))
     if d.get("remaining"):
-        p.add("Remaining on the device", table(["step", "command"], [[s.get("what", ""), s.get("command", "")]
-                                                                     for s in d["remaining"]]))
+        p.add(
+            "Remaining on the device",
+            table(["step", "command"], [[s.get("what", ""), s.get("command", "")] for s in d["remaining"]]),
+        )
     return p
 
 
@@ -40,20 +46,39 @@ def _stages(times: dict) -> list:
     total = sum(times.values()) or 1.0
     fig = figures.hbars(list(times), {"seconds": list(times.values())}, "seconds", width=7.0)
     rows = [[name, round(s, 4), f"{100 * s / total:.1f} %"] for name, s in times.items()]
-    return [figure(fig, "time per pipeline stage (load, simplify, passes, quantize, compile, verify)", "stages"),
-            table(["stage", "seconds", "share"], rows)]
+    return [
+        figure(fig, "time per pipeline stage (load, simplify, passes, quantize, compile, verify)", "stages"),
+        table(["stage", "seconds", "share"], rows),
+    ]
 
 
 def _passes(records: list[dict]) -> list:
     if not records:
         return [note("no passes ran (the target lists none, or --passes was empty)")]
     names = [r["name"] for r in records]
-    fig = figures.hbars(names, {"nodes before": [r["nodes_before"] for r in records],
-                                "nodes after": [r["nodes_after"] for r in records]}, "nodes", width=7.0)
-    rows = [[r["name"], "yes" if r["modified"] else "no", r["nodes_before"], r["nodes_after"], len(r["rewrites"]),
-             len(r["refusals"]), round(1e3 * r["seconds"]["pass"], 2), _verified(r)] for r in records]
-    out = [figure(fig, "graph nodes before and after each pass", "pass-nodes"),
-           table(["pass", "modified", "nodes before", "nodes after", "rewrites", "refusals", "pass ms", "verified"], rows)]
+    fig = figures.hbars(
+        names,
+        {"nodes before": [r["nodes_before"] for r in records], "nodes after": [r["nodes_after"] for r in records]},
+        "nodes",
+        width=7.0,
+    )
+    rows = [
+        [
+            r["name"],
+            "yes" if r["modified"] else "no",
+            r["nodes_before"],
+            r["nodes_after"],
+            len(r["rewrites"]),
+            len(r["refusals"]),
+            round(1e3 * r["seconds"]["pass"], 2),
+            _verified(r),
+        ]
+        for r in records
+    ]
+    out = [
+        figure(fig, "graph nodes before and after each pass", "pass-nodes"),
+        table(["pass", "modified", "nodes before", "nodes after", "rewrites", "refusals", "pass ms", "verified"], rows),
+    ]
     for r in records:
         out.append(Html(f"<h3 id='pass-{r['name']}'>{r['name']}</h3>"))
         out += _pass_detail(r)
@@ -71,8 +96,11 @@ def _verified(r: dict) -> str:
 def _pass_detail(r: dict) -> list:
     out = []
     ops = sorted(set(r["ops_before"]) | set(r["ops_after"]))
-    changed = [[op, r["ops_before"].get(op, 0), r["ops_after"].get(op, 0)] for op in ops
-               if r["ops_before"].get(op, 0) != r["ops_after"].get(op, 0)]
+    changed = [
+        [op, r["ops_before"].get(op, 0), r["ops_after"].get(op, 0)]
+        for op in ops
+        if r["ops_before"].get(op, 0) != r["ops_after"].get(op, 0)
+    ]
     out.append(table(["op", "before", "after"], changed) if changed else note("no op count changed"))
     rewrites = [[", ".join(w.get("nodes", [])), w.get("detail", "")] for w in r["rewrites"]]
     if rewrites:
@@ -81,10 +109,14 @@ def _pass_detail(r: dict) -> list:
         out.append(note("no rewrites"))
     refusals = [[x.get("node", ""), x.get("reason", "")] for x in r["refusals"]]
     if refusals:
-        out.append(_maybe_folded(f"{len(refusals)} refusal(s)", table(["node left alone", "why"], refusals), len(refusals)))
+        out.append(
+            _maybe_folded(f"{len(refusals)} refusal(s)", table(["node left alone", "why"], refusals), len(refusals))
+        )
     else:
         out.append(note("no refusals"))
-    scalars = {k: v for k, v in r.get("stats", {}).items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+    scalars = {
+        k: v for k, v in r.get("stats", {}).items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)
+    }
     legality = r.get("stats", {}).get("legality")
     if isinstance(legality, dict) and legality.get("verdict"):
         scalars["legality"] = legality["verdict"]
@@ -107,17 +139,30 @@ def legality_section(leg: dict | None) -> list:
         return [note(leg["note"] + " (no per-node accelerator / fallback map to draw)")]
     b, a = leg["before"]["summary"], leg["after"]["summary"]
     accel, fallback = b["accelerator"], b["fallback"]
-    rows = {"before passes": [_kind(n["unit"], accel) for n in leg["before"]["nodes"]],
-            "after passes": [_kind(n["unit"], accel) for n in leg["after"]["nodes"]]}
-    fig = figures.unit_strips(rows, {"accelerator": f"runs on {accel}", "fallback": f"falls back to {fallback}",
-                                     "folded": "not a layer (folded)"})
-    out = [figure(fig, f"each node in graph order: on {accel}, falling back to {fallback}, or not a layer", "legality"),
-           table(["graph", "layers", f"on {accel}", f"fall back to {fallback}"],
-                 [["before passes", b["layers"], b["on_accelerator"], b["fallbacks"]],
-                  ["after passes", a["layers"], a["on_accelerator"], a["fallbacks"]]])]
+    rows = {
+        "before passes": [_kind(n["unit"], accel) for n in leg["before"]["nodes"]],
+        "after passes": [_kind(n["unit"], accel) for n in leg["after"]["nodes"]],
+    }
+    fig = figures.unit_strips(
+        rows,
+        {"accelerator": f"runs on {accel}", "fallback": f"falls back to {fallback}", "folded": "not a layer (folded)"},
+    )
+    out = [
+        figure(fig, f"each node in graph order: on {accel}, falling back to {fallback}, or not a layer", "legality"),
+        table(
+            ["graph", "layers", f"on {accel}", f"fall back to {fallback}"],
+            [
+                ["before passes", b["layers"], b["on_accelerator"], b["fallbacks"]],
+                ["after passes", a["layers"], a["on_accelerator"], a["fallbacks"]],
+            ],
+        ),
+    ]
     for when in ("before", "after"):
-        falls = [[n["node"], n["op"], n["unit"], n["rule"], "; ".join(n["reasons"])]
-                 for n in leg[when]["nodes"] if _kind(n["unit"], accel) == "fallback"]
+        falls = [
+            [n["node"], n["op"], n["unit"], n["rule"], "; ".join(n["reasons"])]
+            for n in leg[when]["nodes"]
+            if _kind(n["unit"], accel) == "fallback"
+        ]
         title = f"{len(falls)} node(s) falling back to {fallback} {when} the passes"
         if falls:
             out.append(_maybe_folded(title, table(["node", "op", "runs on", "rule", "why"], falls), len(falls)))
@@ -125,8 +170,11 @@ def legality_section(leg: dict | None) -> list:
             out.append(note(f"{title}: every layer runs on {accel}"))
     refusals = [[r["name"], r["node"], r["reason"]] for r in leg.get("refusals", [])]
     if refusals:
-        out.append(_maybe_folded(f"{len(refusals)} refusal(s) by the passes", table(["pass", "node", "why"], refusals),
-                                 len(refusals)))
+        out.append(
+            _maybe_folded(
+                f"{len(refusals)} refusal(s) by the passes", table(["pass", "node", "why"], refusals), len(refusals)
+            )
+        )
     return out
 
 
@@ -135,22 +183,47 @@ def _kind(unit: str, accel: str) -> str:
 
 
 def _numerics(v: dict) -> list:
-    if v.get("status") == "not_run":   # deploycc.core.verdict: why, and what would run it
+    if v.get("status") == "not_run":  # deploycc.core.verdict: why, and what would run it
         return [Html(f"<p>{badge('not run')} {esc(v['reason'])}; to run it: <code>{esc(v['needs'])}</code></p>")]
     if v.get("skipped"):
         return [Html(f"<p>{badge('not run')} {v['skipped']}</p>")]
     outs = v.get("outputs", [])
-    facts = table(["checked", "reference", "inputs", "tolerance"],
-                  [[v.get("subject", "the artifact"), v.get("reference", ""), v.get("inputs", ""),
-                    ", ".join(f"{k} {x:g}" for k, x in v.get("tolerance", {}).items())]])
-    rows = [[o["output"], o["max_abs"], o["allowed_abs"], o["max_rel"], round(o["cosine"], 8),
-             "—" if o.get("argmax_agreement") is None else o["argmax_agreement"],
-             badge(verdict_of(o["ok"]))] for o in outs]
-    out = [facts, table(["output", "max abs error", "allowed", "max rel", "cosine", "argmax agreement", "verdict"], rows)]
+    facts = table(
+        ["checked", "reference", "inputs", "tolerance"],
+        [
+            [
+                v.get("subject", "the artifact"),
+                v.get("reference", ""),
+                v.get("inputs", ""),
+                ", ".join(f"{k} {x:g}" for k, x in v.get("tolerance", {}).items()),
+            ]
+        ],
+    )
+    rows = [
+        [
+            o["output"],
+            o["max_abs"],
+            o["allowed_abs"],
+            o["max_rel"],
+            round(o["cosine"], 8),
+            "—" if o.get("argmax_agreement") is None else o["argmax_agreement"],
+            badge(verdict_of(o["ok"])),
+        ]
+        for o in outs
+    ]
+    out = [
+        facts,
+        table(["output", "max abs error", "allowed", "max rel", "cosine", "argmax agreement", "verdict"], rows),
+    ]
     if outs:
-        fig = figures.dots([o["output"] for o in outs],
-                           {"max abs error": [max(o["max_abs"], 1e-12) for o in outs],
-                            "allowed": [max(o["allowed_abs"], 1e-12) for o in outs]},
-                           "absolute error (log scale)", colors=[figures.ARTIFACT, figures.LIMIT])
+        fig = figures.dots(
+            [o["output"] for o in outs],
+            {
+                "max abs error": [max(o["max_abs"], 1e-12) for o in outs],
+                "allowed": [max(o["allowed_abs"], 1e-12) for o in outs],
+            },
+            "absolute error (log scale)",
+            colors=[figures.ARTIFACT, figures.LIMIT],
+        )
         out.insert(1, figure(fig, "largest absolute error of each output against the allowed error", "numerics"))
     return out

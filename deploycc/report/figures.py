@@ -19,8 +19,14 @@ def new(width: float, height: float) -> tuple[Figure, object]:
     return fig, fig.add_subplot()
 
 
-def hbars(labels: list[str], series: dict[str, list[float]], xlabel: str, colors: list[str] | None = None,
-          log: bool = False, width: float = 8.0) -> Figure:
+def hbars(
+    labels: list[str],
+    series: dict[str, list[float]],
+    xlabel: str,
+    colors: list[str] | None = None,
+    log: bool = False,
+    width: float = 8.0,
+) -> Figure:
     """Horizontal bars, one row per label, one bar per series (side by side), top to bottom."""
     n, k = len(labels), max(1, len(series))
     fig, ax = new(width, max(1.6, 0.22 * n * max(1, k * 0.75) + 0.9))
@@ -41,15 +47,29 @@ def hbars(labels: list[str], series: dict[str, list[float]], xlabel: str, colors
     return fig
 
 
-def dots(labels: list[str], series: dict[str, list[float]], xlabel: str, colors: list[str], markers: str = "o|",
-         log: bool = True) -> Figure:
+def dots(
+    labels: list[str],
+    series: dict[str, list[float]],
+    xlabel: str,
+    colors: list[str],
+    markers: str = "o|",
+    log: bool = True,
+) -> Figure:
     """One row per label, one marker per series: values that differ by orders of magnitude (an error
     and its limit) stay comparable on a log axis, where bars would start at an arbitrary floor."""
     fig, ax = new(7.0, max(1.4, 0.35 * len(labels) + 0.9))
     y = np.arange(len(labels))
     for i, (name, values) in enumerate(series.items()):
-        ax.scatter(values, y, color=colors[i % len(colors)], marker=markers[i % len(markers)], s=90, label=name,
-                   zorder=3, linewidths=2.5)
+        ax.scatter(
+            values,
+            y,
+            color=colors[i % len(colors)],
+            marker=markers[i % len(markers)],
+            s=90,
+            label=name,
+            zorder=3,
+            linewidths=2.5,
+        )
     ax.set_yticks(y, labels)
     ax.set_ylim(len(labels) - 0.5, -0.5)
     if log:
@@ -66,8 +86,9 @@ def histogram(samples: list[float], marks: dict[str, float], xlabel: str) -> Fig
     ax.hist(samples, bins=min(40, max(5, len(samples) // 2)), color=ARTIFACT, alpha=0.85)
     styles = ["-", "--", ":", "-."]
     for i, (name, value) in enumerate(marks.items()):
-        ax.axvline(value, color=LIMIT if i == 0 else MUTED, linestyle=styles[i % len(styles)],
-                   label=f"{name} {value:.3g}")
+        ax.axvline(
+            value, color=LIMIT if i == 0 else MUTED, linestyle=styles[i % len(styles)], label=f"{name} {value:.3g}"
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("runs")
     ax.legend(fontsize="small")
@@ -99,8 +120,9 @@ def heatmap(matrix: np.ndarray, labels: list[str], xlabel: str, ylabel: str, tit
     ax.set_title(title, fontsize=10)
     for (i, j), v in np.ndenumerate(share):
         if m[i, j] > 0 and v >= 0.005:
-            ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6,
-                    color="white" if v > 0.5 else "#1f2328")
+            ax.text(
+                j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6, color="white" if v > 0.5 else "#1f2328"
+            )
     fig.colorbar(im, ax=ax, shrink=0.7, label="share of the row's pixels")
     return fig
 
@@ -109,6 +131,7 @@ def unit_strips(rows: dict[str, list[str]], names: dict[str, str]) -> Figure:
     """One strip per row (e.g. before / after the passes), one cell per node in graph order, coloured
     by the unit it runs on (``accelerator``, ``fallback``, ``folded``); ``names`` labels the units."""
     from matplotlib.patches import Patch
+
     fig, ax = new(10.0, 0.6 * len(rows) + 1.3)
     for r, (label, units) in enumerate(rows.items()):
         for kind in UNIT_COLORS:
@@ -119,6 +142,11 @@ def unit_strips(rows: dict[str, list[str]], names: dict[str, str]) -> Figure:
     ax.invert_yaxis()
     ax.set_xlabel("node (graph order)")
     ax.set_xlim(0, max(1, max(len(u) for u in rows.values())))
-    fig.legend(handles=[Patch(color=UNIT_COLORS[k], label=names.get(k, k)) for k in UNIT_COLORS],
-               loc="outside lower center", ncols=3, fontsize="small", frameon=False)
+    fig.legend(
+        handles=[Patch(color=UNIT_COLORS[k], label=names.get(k, k)) for k in UNIT_COLORS],
+        loc="outside lower center",
+        ncols=3,
+        fontsize="small",
+        frameon=False,
+    )
     return fig

@@ -13,17 +13,22 @@ from .page import Page, details, figure, note, table
 
 
 def page(d: dict) -> Page:
-    facts = {"model": d["model"], "inputs": ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in d["inputs"].items()),
-             "MACs": f"{d['total_macs'] / 1e9:.4f} G (conv {d['conv_macs'] / 1e9:.4f} G)",
-             "parameters": f"{d['params']:,}"}
+    facts = {
+        "model": d["model"],
+        "inputs": ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in d["inputs"].items()),
+        "MACs": f"{d['total_macs'] / 1e9:.4f} G (conv {d['conv_macs'] / 1e9:.4f} G)",
+        "parameters": f"{d['params']:,}",
+    }
     p = Page("inspect", f"inspect {d['model']}", facts)
     layers = [l for l in d["layers"] if l["macs"] or l["params"]]
     p.add("MACs per layer", *_bars(layers, "macs", 1e6, "M MACs", "multiply-accumulates per layer"))
     p.add("Parameters per layer", *_bars(layers, "params", 1e3, "thousand parameters", "parameters per layer"))
     ops = d["ops"]
-    p.add("Ops", figure(figures.hbars(list(ops), {"nodes": list(ops.values())}, "nodes", width=6.0),
-                        "nodes per op type", "ops"),
-          table(["op", "nodes"], [[k, v] for k, v in ops.items()]))
+    p.add(
+        "Ops",
+        figure(figures.hbars(list(ops), {"nodes": list(ops.values())}, "nodes", width=6.0), "nodes per op type", "ops"),
+        table(["op", "nodes"], [[k, v] for k, v in ops.items()]),
+    )
     if "legality" in d:
         p.add("Legality map", *legality_section(d["legality"]))
     return p
@@ -33,8 +38,16 @@ def _bars(layers: list[dict], key: str, scale: float, unit: str, caption: str) -
     if not layers:
         return [note("no layer has MACs or parameters")]
     total = sum(l[key] for l in layers) or 1
-    fig = figures.hbars([f"{l['name']} ({l['op']})"[-50:] for l in layers], {unit: [l[key] / scale for l in layers]}, unit)
-    rows = [[l["name"], l["op"], "x".join(map(str, l["shape"])), l[key], f"{100 * l[key] / total:.1f} %"] for l in layers]
-    return [figure(fig, f"{caption}, graph order (total {total / scale:,.3f} {unit})", key),
-            details(f"the {len(rows)} layers as a table", table(["node", "op", "output", "MACs" if key == "macs" else key,
-                                                                 "share"], rows))]
+    fig = figures.hbars(
+        [f"{l['name']} ({l['op']})"[-50:] for l in layers], {unit: [l[key] / scale for l in layers]}, unit
+    )
+    rows = [
+        [l["name"], l["op"], "x".join(map(str, l["shape"])), l[key], f"{100 * l[key] / total:.1f} %"] for l in layers
+    ]
+    return [
+        figure(fig, f"{caption}, graph order (total {total / scale:,.3f} {unit})", key),
+        details(
+            f"the {len(rows)} layers as a table",
+            table(["node", "op", "output", "MACs" if key == "macs" else key, "share"], rows),
+        ),
+    ]

@@ -45,8 +45,16 @@ def picture_with_legend(picture: np.ndarray, legend: list[tuple[str, tuple[int, 
     fig = Figure(figsize=(fig_w / _DPI, fig_h / _DPI), dpi=_DPI)
     fig.figimage(picture, xo=0, yo=fig_h - ph, origin="upper")
     handles = [Patch(facecolor=np.asarray(c) / 255.0, edgecolor="#444", label=name) for name, c in legend]
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(pw / fig_w, 1.0), fontsize=9,
-               title=title, title_fontsize=9, frameon=False, borderaxespad=0.4)
+    fig.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(pw / fig_w, 1.0),
+        fontsize=9,
+        title=title,
+        title_fontsize=9,
+        frameon=False,
+        borderaxespad=0.4,
+    )
     return fig
 
 

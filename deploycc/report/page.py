@@ -18,8 +18,14 @@ from pathlib import Path
 import numpy as np
 
 #: verdict -> badge colour; "not run" is a verdict of its own, never shown as passed
-VERDICT_COLORS = {"passed": "#1a7f37", "failed": "#cf222e", "not run": "#6e7781", "unverified": "#9a6700", "error": "#9a6700",
-                  "skipped": "#6e7781"}
+VERDICT_COLORS = {
+    "passed": "#1a7f37",
+    "failed": "#cf222e",
+    "not run": "#6e7781",
+    "unverified": "#9a6700",
+    "error": "#9a6700",
+    "skipped": "#6e7781",
+}
 
 STYLE = """
 :root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--head:#f6f8fa;--link:#0969da}
@@ -55,8 +61,9 @@ def esc(value) -> Html:
 
 def badge(verdict: str) -> Html:
     color = VERDICT_COLORS.get(verdict, "#59636e")
-    return Html(f"<span class='badge verdict' data-verdict='{esc(verdict)}' style='background:{color}'>"
-                f"{esc(verdict)}</span>")
+    return Html(
+        f"<span class='badge verdict' data-verdict='{esc(verdict)}' style='background:{color}'>{esc(verdict)}</span>"
+    )
 
 
 def verdict_of(ok: bool | None, status: str | None = None) -> str:
@@ -125,8 +132,10 @@ def figure(fig, caption: str, name: str = "figure") -> Html:
 
 def png_figure(png: bytes, caption: str, name: str) -> Html:
     """PNG bytes as an embedded figure with its caption (``data-figure`` = ``name``)."""
-    return Html(f"<figure data-figure='{esc(name)}'><img alt='{esc(caption)}' src='{png_uri(png)}'>"
-                f"<figcaption>{esc(caption)}</figcaption></figure>")
+    return Html(
+        f"<figure data-figure='{esc(name)}'><img alt='{esc(caption)}' src='{png_uri(png)}'>"
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
 
 
 def slug(title: str) -> str:
@@ -147,17 +156,22 @@ class Page:
 
     def render(self) -> str:
         from deploycc import __version__
+
         verdict = f" {badge(self.verdict)}" if self.verdict else ""
         nav = "".join(f"<a href='#{sid}'>{esc(title)}</a>" for sid, title, _ in self.sections)
-        sections = "".join(f"<section id='{sid}' data-section='{esc(title)}'><h2>{esc(title)}</h2>{''.join(body)}"
-                           f"</section>" for sid, title, body in self.sections)
-        return (f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
-                f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
-                f"<title>deploycc {esc(self.kind)}: {esc(self.title)}</title><style>{STYLE}</style></head>"
-                f"<body data-report='{esc(self.kind)}'><header><div class='kind'>deploycc {esc(self.kind)} report</div>"
-                f"<h1>{esc(self.title)}{verdict}</h1>{facts_table(self.facts)}<nav>{nav}</nav></header>"
-                f"<main>{sections}</main><footer>written by deploycc {esc(__version__)}; self-contained: "
-                f"figures are embedded, nothing is loaded from elsewhere.</footer></body></html>\n")
+        sections = "".join(
+            f"<section id='{sid}' data-section='{esc(title)}'><h2>{esc(title)}</h2>{''.join(body)}</section>"
+            for sid, title, body in self.sections
+        )
+        return (
+            f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
+            f"<title>deploycc {esc(self.kind)}: {esc(self.title)}</title><style>{STYLE}</style></head>"
+            f"<body data-report='{esc(self.kind)}'><header><div class='kind'>deploycc {esc(self.kind)} report</div>"
+            f"<h1>{esc(self.title)}{verdict}</h1>{facts_table(self.facts)}<nav>{nav}</nav></header>"
+            f"<main>{sections}</main><footer>written by deploycc {esc(__version__)}; self-contained: "
+            f"figures are embedded, nothing is loaded from elsewhere.</footer></body></html>\n"
+        )
 
 
 def write_report(page: Page, path: str | Path) -> Path:

@@ -18,8 +18,12 @@ from matplotlib.patches import Patch
 from . import figures
 from .page import Html, Page, badge, figure, note, table, verdict_of
 
-_PANELS = (("image", "image"), ("prediction", "artifact prediction"), ("ground_truth", "ground truth"),
-           ("disagreement", "disagreement with the reference (red)"))
+_PANELS = (
+    ("image", "image"),
+    ("prediction", "artifact prediction"),
+    ("ground_truth", "ground truth"),
+    ("disagreement", "disagreement with the reference (red)"),
+)
 
 
 def gate_verdict(g: dict) -> str:
@@ -29,11 +33,13 @@ def gate_verdict(g: dict) -> str:
 def page(d: dict, pictures: dict | None = None) -> Page:
     gates = d.get("gates", [])
     verdicts = [gate_verdict(g) for g in gates]
-    verdict = ("failed" if "failed" in verdicts else "not run" if "not run" in verdicts or not verdicts
-               else "passed")
-    facts = {"artifact": d["artifact"], "target": f"{d.get('target')} ({d.get('backend')})",
-             "reference": d.get("reference") or "none (no --reference)",
-             "data": _data_line(d.get("data"))}
+    verdict = "failed" if "failed" in verdicts else "not run" if "not run" in verdicts or not verdicts else "passed"
+    facts = {
+        "artifact": d["artifact"],
+        "target": f"{d.get('target')} ({d.get('backend')})",
+        "reference": d.get("reference") or "none (no --reference)",
+        "data": _data_line(d.get("data")),
+    }
     p = Page("verify", f"verify {d['artifact']}", facts, verdict)
     acc = d.get("accuracy")
     if acc:
@@ -62,9 +68,11 @@ def _pct(x) -> str:
 
 def _accuracy_table(d: dict) -> Html:
     acc, ref, agree = d["accuracy"], d.get("reference_accuracy"), d.get("agreement")
-    rows = [["mIoU", _pct(acc["miou"]), _pct(ref["miou"]) if ref else "not run (no --reference)"],
-            ["pixel accuracy", _pct(acc["pixel_accuracy"]), _pct(ref["pixel_accuracy"]) if ref else "—"],
-            ["classes scored", acc["classes_scored"], ref["classes_scored"] if ref else "—"]]
+    rows = [
+        ["mIoU", _pct(acc["miou"]), _pct(ref["miou"]) if ref else "not run (no --reference)"],
+        ["pixel accuracy", _pct(acc["pixel_accuracy"]), _pct(ref["pixel_accuracy"]) if ref else "—"],
+        ["classes scored", acc["classes_scored"], ref["classes_scored"] if ref else "—"],
+    ]
     if ref:
         rows.append(["mIoU drop (reference − artifact)", f"{100 * (d.get('miou_drop') or 0):.2f} points", ""])
     if agree:
@@ -81,8 +89,11 @@ def _iou(d: dict) -> list:
         series["reference"] = [None if ref["iou"].get(n) is None else 100 * ref["iou"][n] for n in names]
     fig = figures.hbars(names, series, "IoU (%)")
     rows = [[n, _pct(acc["iou"][n])] + ([_pct(ref["iou"].get(n))] if ref else []) for n in names]
-    caption = "IoU per class" + (", artifact and reference side by side" if ref else "") + \
-              "; a class absent from prediction and ground truth has no bar (not scored)"
+    caption = (
+        "IoU per class"
+        + (", artifact and reference side by side" if ref else "")
+        + "; a class absent from prediction and ground truth has no bar (not scored)"
+    )
     return [figure(fig, caption, "iou"), table(["class", "artifact"] + (["reference"] if ref else []), rows)]
 
 
@@ -91,12 +102,20 @@ def _confusion(d: dict) -> list:
     if not conf:
         return [note("not run: the verify result carries no confusion matrix")]
     m = np.asarray(conf["matrix"])
-    keep = np.flatnonzero(m.sum(axis=0) + m.sum(axis=1))          # classes seen in prediction or ground truth
+    keep = np.flatnonzero(m.sum(axis=0) + m.sum(axis=1))  # classes seen in prediction or ground truth
     labels = [conf["classes"][i] for i in keep]
-    fig = figures.heatmap(m[np.ix_(keep, keep)], labels, "artifact prediction", "ground truth",
-                          "share of each ground-truth class's pixels (%)")
-    return [figure(fig, "confusion matrix of the artifact, rows normalised; classes absent from both are left out",
-                   "confusion")]
+    fig = figures.heatmap(
+        m[np.ix_(keep, keep)],
+        labels,
+        "artifact prediction",
+        "ground truth",
+        "share of each ground-truth class's pixels (%)",
+    )
+    return [
+        figure(
+            fig, "confusion matrix of the artifact, rows normalised; classes absent from both are left out", "confusion"
+        )
+    ]
 
 
 def _samples(pictures: dict | None) -> list:
@@ -109,7 +128,9 @@ def _samples(pictures: dict | None) -> list:
     height = len(samples) * (3.2 * h / w + 0.35) + legend_in + 0.3
     # a fixed grid instead of constrained layout: a dozen image panels need no layout solver (4x faster)
     fig = Figure(figsize=(3.2 * len(panels), height))
-    fig.subplots_adjust(left=0.01, right=0.99, top=1 - 0.3 / height, bottom=legend_in / height, wspace=0.03, hspace=0.15)
+    fig.subplots_adjust(
+        left=0.01, right=0.99, top=1 - 0.3 / height, bottom=legend_in / height, wspace=0.03, hspace=0.15
+    )
     axes = fig.subplots(len(samples), len(panels), squeeze=False)
     for r, s in enumerate(samples):
         for c, (key, title) in enumerate(panels):
@@ -122,19 +143,40 @@ def _samples(pictures: dict | None) -> list:
             if c == 0:
                 ax.text(0, -0.04, s["name"], transform=ax.transAxes, fontsize=7, va="top")
             if key == "disagreement" and s["disagreement_share"] is not None:
-                ax.text(1, -0.04, f"{100 * s['disagreement_share']:.2f} % of pixels", transform=ax.transAxes,
-                        fontsize=7, va="top", ha="right")
+                ax.text(
+                    1,
+                    -0.04,
+                    f"{100 * s['disagreement_share']:.2f} % of pixels",
+                    transform=ax.transAxes,
+                    fontsize=7,
+                    va="top",
+                    ha="right",
+                )
     handles = [Patch(facecolor=np.asarray(c) / 255, edgecolor="#444", label=n) for n, c in pictures["classes"]]
     fig.legend(handles=handles, loc="lower center", ncols=min(7, max(1, len(handles))), fontsize=8, frameon=False)
-    return [figure(fig, f"{len(samples)} images spread over the split, at the labels' resolution; class colours: "
-                        "Cityscapes palette, black = ignored", "samples")]
+    return [
+        figure(
+            fig,
+            f"{len(samples)} images spread over the split, at the labels' resolution; class colours: "
+            "Cityscapes palette, black = ignored",
+            "samples",
+        )
+    ]
 
 
 def _numerics(n: dict | None) -> list:
     if not n:
         return [Html(f"<p>{badge('not run')} no reference given (--reference MODEL)</p>")]
-    rows = [[o["output"], o["max_abs"], o["allowed_abs"], round(o["cosine"], 8),
-             badge(verdict_of(o["ok"])) if n["gated"] else "reported, not gated"] for o in n["outputs"]]
+    rows = [
+        [
+            o["output"],
+            o["max_abs"],
+            o["allowed_abs"],
+            round(o["cosine"], 8),
+            badge(verdict_of(o["ok"])) if n["gated"] else "reported, not gated",
+        ]
+        for o in n["outputs"]
+    ]
     parts = [table(["output", "max abs error", "allowed", "cosine", "verdict"], rows)]
     if n.get("note"):
         parts.append(note(n["note"]))
@@ -142,8 +184,11 @@ def _numerics(n: dict | None) -> list:
 
 
 def _latency(lat: dict) -> Html:
-    rows = [["measured", f"{lat['measured_ms']:.3f} ms ({lat.get('statistic', '')}, {lat.get('threads', '?')} thread(s))"],
-            ["LUT prediction", f"{lat['predicted_ms']:.3f} ms"], ["error", f"{lat['error_pct']:+.2f} %"]]
+    rows = [
+        ["measured", f"{lat['measured_ms']:.3f} ms ({lat.get('statistic', '')}, {lat.get('threads', '?')} thread(s))"],
+        ["LUT prediction", f"{lat['predicted_ms']:.3f} ms"],
+        ["error", f"{lat['error_pct']:+.2f} %"],
+    ]
     return table(["latency", "value"], rows)
 
 

@@ -52,9 +52,11 @@ class TrainConfig:
     val_split: str = "val"
 
     def command(self) -> str:
-        return (f"deploycc train {shlex.quote(self.arch)} --data {shlex.quote(self.data)} -o {shlex.quote(self.out)} "
-                f"--steps {self.steps} --batch {self.batch} --lr {self.lr:g} --seed {self.seed} --threads {self.threads} "
-                f"--train-split {self.train_split} --val-split {self.val_split}")
+        return (
+            f"deploycc train {shlex.quote(self.arch)} --data {shlex.quote(self.data)} -o {shlex.quote(self.out)} "
+            f"--steps {self.steps} --batch {self.batch} --lr {self.lr:g} --seed {self.seed} --threads {self.threads} "
+            f"--train-split {self.train_split} --val-split {self.val_split}"
+        )
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -70,8 +72,10 @@ def check_config(cfg: TrainConfig) -> None:
 def load_split(data: str, split: str, hw: tuple[int, int], prep: dict, num_classes: int):
     """(N x 3 x H x W float32 inputs, N x H x W uint8 labels) of a whole split, at ``hw``."""
     if not (Path(data) / "leftImg8bit").is_dir():
-        raise UserError(f"--data {data}: training reads the Cityscapes layout (leftImg8bit/ + gtFine/ with "
-                        f"{split!r} and validation splits); `deploycc data synth` writes one")
+        raise UserError(
+            f"--data {data}: training reads the Cityscapes layout (leftImg8bit/ + gtFine/ with "
+            f"{split!r} and validation splits); `deploycc data synth` writes one"
+        )
     dataset = open_dataset(data, split)
     if dataset.num_classes and dataset.num_classes != num_classes:
         raise UserError(f"{data}: {dataset.num_classes} classes, the architecture has {num_classes}")
@@ -118,7 +122,7 @@ def train(cfg: TrainConfig, log=None) -> dict:
     for step in range(cfg.steps):
         if len(order) < cfg.batch:
             order = torch.cat([order, torch.randperm(len(x_all), generator=gen)])
-        idx, order = order[: cfg.batch], order[cfg.batch:]
+        idx, order = order[: cfg.batch], order[cfg.batch :]
         x, y = _augment(x_all[idx], y_all[idx], gen)
         for group in opt.param_groups:
             group["lr"] = _lr(cfg, step)
@@ -143,6 +147,7 @@ def _lr(cfg: TrainConfig, step: int) -> float:
 def _augment(x, y, gen):
     """Random horizontal flips and brightness/contrast jitter (in normalized space), per sample."""
     import torch
+
     flip = torch.rand(len(x), generator=gen) < 0.5
     x, y = x.clone(), y.clone()
     x[flip], y[flip] = x[flip].flip(-1), y[flip].flip(-1)
@@ -155,12 +160,20 @@ def _finish(cfg: TrainConfig, arch, model, seconds: float, losses: list[float]) 
     import torch
 
     from deploycc.models import export_onnx
+
     out = Path(cfg.out)
     if not out.parent.is_dir():
         raise UserError(f"-o {out}: folder {out.parent} does not exist")
-    recipe = {"command": cfg.command(), "config": asdict(cfg), "arch": arch.to_dict(),
-              "data": _data_record(cfg), "torch": torch.__version__, "machine": platform.machine(),
-              "train_seconds": round(seconds, 1), "final_loss": float(np.mean(losses[-25:]))}
+    recipe = {
+        "command": cfg.command(),
+        "config": asdict(cfg),
+        "arch": arch.to_dict(),
+        "data": _data_record(cfg),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "train_seconds": round(seconds, 1),
+        "final_loss": float(np.mean(losses[-25:])),
+    }
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         weights = Path(tmp) / "weights.pth"
         torch.save(model.state_dict(), weights)
@@ -188,6 +201,7 @@ def _validate(onnx_path: Path, cfg: TrainConfig) -> dict:
     from deploycc.core.loader import load_model
     from deploycc.core.metadata import preprocessing_of
     from deploycc.verify.evaluate import OnnxReference, evaluate, model_io
+
     if not (Path(cfg.data) / "leftImg8bit" / cfg.val_split).is_dir():
         return {"skipped": f"no split {cfg.val_split!r} in {cfg.data}"}
     model = load_model(onnx_path)

@@ -113,18 +113,28 @@ class LoadCheck:
         if running is not None and running > free:
             reasons.append(f"{running} other runnable task(s) for {free} free CPU(s)")
         if jitter > self.max_jitter_pct:
-            reasons.append(f"CPU speed unsteady: a fixed loop varied {jitter:.1f} % run to run "
-                           f"(limit {self.max_jitter_pct:g} %)")
+            reasons.append(
+                f"CPU speed unsteady: a fixed loop varied {jitter:.1f} % run to run (limit {self.max_jitter_pct:g} %)"
+            )
         try:
             load = [round(v, 2) for v in os.getloadavg()]
         except OSError:  # pragma: no cover - platforms without getloadavg
             load = None
-        return {"loaded": bool(reasons), "reasons": reasons, "spin_ratio": ratio, "jitter_pct": jitter, "runnable": running,
-                "load_average": load, "policy": self.policy}
+        return {
+            "loaded": bool(reasons),
+            "reasons": reasons,
+            "spin_ratio": ratio,
+            "jitter_pct": jitter,
+            "runnable": running,
+            "load_average": load,
+            "policy": self.policy,
+        }
 
     def enforce(self, state: dict, what: str) -> dict:
         """``state`` back, or a UserError when the policy refuses a loaded measurement."""
         if state["loaded"] and self.policy == "refuse":
-            raise UserError(f"{what}: the machine is under load or unsteady ({'; '.join(state['reasons'])}); "
-                            "measure when it is quiet, or pass --on-load flag to record it instead")
+            raise UserError(
+                f"{what}: the machine is under load or unsteady ({'; '.join(state['reasons'])}); "
+                "measure when it is quiet, or pass --on-load flag to record it instead"
+            )
         return state

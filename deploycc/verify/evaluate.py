@@ -49,8 +49,10 @@ class ModelIO:
 def model_io(session, where: str) -> ModelIO:
     """Check that ``session`` takes one N x 3 x H x W image and returns N x C x h x w logits."""
     if len(session.inputs) != 1:
-        raise UserError(f"{where}: takes {len(session.inputs)} inputs {[s.name for s in session.inputs]}; "
-                        "accuracy verification needs a single image input")
+        raise UserError(
+            f"{where}: takes {len(session.inputs)} inputs {[s.name for s in session.inputs]}; "
+            "accuracy verification needs a single image input"
+        )
     spec = session.inputs[0]
     if len(spec.shape) != 4 or spec.shape[1] != 3 or min(spec.shape) < 1:
         raise UserError(f"{where}: input {spec.name!r} has shape {list(spec.shape)}; expected N x 3 x H x W")
@@ -58,21 +60,27 @@ def model_io(session, where: str) -> ModelIO:
     index = names.index("logits") if "logits" in names else 0
     out = session.outputs[index]
     if len(out.shape) != 4 or out.shape[0] != spec.shape[0]:
-        raise UserError(f"{where}: output {out.name!r} has shape {list(out.shape)}; expected "
-                        f"{spec.shape[0]} x classes x H x W logits")
+        raise UserError(
+            f"{where}: output {out.name!r} has shape {list(out.shape)}; expected "
+            f"{spec.shape[0]} x classes x H x W logits"
+        )
     return ModelIO(spec, index, int(out.shape[1]))
 
 
 def check_classes(io: ModelIO, dataset: Dataset, where: str) -> None:
     if dataset.num_classes and io.num_classes != dataset.num_classes:
-        raise UserError(f"{where}: output has {io.num_classes} channels but the {dataset.layout} data at "
-                        f"{dataset.root} has {dataset.num_classes} classes")
+        raise UserError(
+            f"{where}: output has {io.num_classes} channels but the {dataset.layout} data at "
+            f"{dataset.root} has {dataset.num_classes} classes"
+        )
 
 
 def check_reference(io: ModelIO, ref_io: ModelIO, where: str) -> None:
     if tuple(ref_io.input.shape) != tuple(io.input.shape) or ref_io.num_classes != io.num_classes:
-        raise UserError(f"{where}: reference takes {list(ref_io.input.shape)} and gives {ref_io.num_classes} "
-                        f"classes; the artifact takes {list(io.input.shape)} and gives {io.num_classes}")
+        raise UserError(
+            f"{where}: reference takes {list(ref_io.input.shape)} and gives {ref_io.num_classes} "
+            f"classes; the artifact takes {list(io.input.shape)} and gives {io.num_classes}"
+        )
 
 
 class OnnxReference(Session):
@@ -115,8 +123,9 @@ class _Timer:
         return now
 
 
-def evaluate_artifact(session, manifest: dict, dataset: Dataset, where: str, reference=None,
-                      ref_where: str = "reference", progress=None) -> tuple[dict, ModelIO, dict, str]:
+def evaluate_artifact(
+    session, manifest: dict, dataset: Dataset, where: str, reference=None, ref_where: str = "reference", progress=None
+) -> tuple[dict, ModelIO, dict, str]:
     """Check that ``session`` (and ``reference``) fit ``dataset``, then :func:`evaluate` it with the
     preprocessing its manifest records; returns (scores, its ModelIO, preprocessing, where that
     preprocessing came from). ``deploycc verify`` and ``deploycc ci`` both score through here."""
@@ -130,8 +139,16 @@ def evaluate_artifact(session, manifest: dict, dataset: Dataset, where: str, ref
     return evaluate(session, io, dataset, prep, reference, ref_io, progress), io, prep, prep_source
 
 
-def evaluate(session, io: ModelIO, dataset: Dataset, prep: dict, reference=None, ref_io: ModelIO | None = None,
-             progress=None, depth: int = 2) -> dict:
+def evaluate(
+    session,
+    io: ModelIO,
+    dataset: Dataset,
+    prep: dict,
+    reference=None,
+    ref_io: ModelIO | None = None,
+    progress=None,
+    depth: int = 2,
+) -> dict:
     """Scores of ``session`` on ``dataset`` (and of ``reference``, with agreement, when given)."""
     names = dataset.class_names or [str(i) for i in range(io.num_classes)]
     conf = Confusion(io.num_classes) if dataset.labelled else None
@@ -188,17 +205,24 @@ def _report(conf, ref_conf, agree, names, images, wall, decode, seconds) -> dict
     out: dict = {"images": images}
     if conf is not None:
         out["accuracy"] = conf.scores(names)
-        out["confusion"] = {"rows": "ground truth", "columns": "prediction", "classes": list(names),
-                            "matrix": conf.matrix.tolist()}
+        out["confusion"] = {
+            "rows": "ground truth",
+            "columns": "prediction",
+            "classes": list(names),
+            "matrix": conf.matrix.tolist(),
+        }
     if ref_conf is not None:
         out["reference_accuracy"] = ref_conf.scores(names)
         a, r = out["accuracy"]["miou"], out["reference_accuracy"]["miou"]
         out["miou_drop"] = None if a is None or r is None else r - a
     if agree is not None:
         out["agreement"] = agree.scores()
-    out["timing"] = {"seconds": wall, "images_per_second": images / wall if wall > 0 else None,
-                     "decode_seconds_in_background": decode,
-                     **{f"{k}_seconds": v for k, v in seconds.items()}}
+    out["timing"] = {
+        "seconds": wall,
+        "images_per_second": images / wall if wall > 0 else None,
+        "decode_seconds_in_background": decode,
+        **{f"{k}_seconds": v for k, v in seconds.items()},
+    }
     return out
 
 

@@ -41,8 +41,8 @@ class Protocol:
     max_seconds: float = 60.0
     rel_tol: float = 0.02
     window: int = 3
-    statistic: str = "median"   # the statistic whose stability ends the repeats: median or min
-    clock: str = "wall"         # wall, or cpu (process CPU time; one thread only)
+    statistic: str = "median"  # the statistic whose stability ends the repeats: median or min
+    clock: str = "wall"  # wall, or cpu (process CPU time; one thread only)
     # Interleaved repeats (``verify/repeat.py``): with rounds > 1, up to ``interleave`` jobs of a
     # LUT build or validation are timed in turns, ``min_repeats`` runs per round each, rounds
     # further than ``reject_mad`` scaled MADs from the median round rejected.
@@ -86,8 +86,8 @@ class Latency:
     clock: str = "wall"
     # every timed run in order, for a distribution plot; kept out of to_dict (LUT entries, reports)
     samples_ms: tuple[float, ...] = field(default=(), repr=False, compare=False)
-    rounds: int = 0               # interleaved rounds (0: one block of runs)
-    rejected: int = 0             # rounds the outlier rule rejected
+    rounds: int = 0  # interleaved rounds (0: one block of runs)
+    rejected: int = 0  # rounds the outlier rule rejected
     spread_pct: float | None = None  # max/min - 1 of the kept rounds' values
 
     def to_dict(self) -> dict:
@@ -103,7 +103,7 @@ class Latency:
         return float(getattr(self, f"{name}_ms"))
 
     @staticmethod
-    def from_dict(d: dict) -> "Latency":
+    def from_dict(d: dict) -> Latency:
         fields = Latency.__dataclass_fields__
         return Latency(**{k: v for k, v in d.items() if k in fields})
 
@@ -115,8 +115,10 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 def time_callable(fn, protocol: Protocol = Protocol(), threads: int = 0) -> Latency:
     if protocol.clock == "cpu" and threads != 1:
         from deploycc.core.errors import UserError
-        raise UserError(f"the cpu clock measures latency only with exactly 1 thread (got {threads}); "
-                        "use the wall clock or 1 thread")
+
+        raise UserError(
+            f"the cpu clock measures latency only with exactly 1 thread (got {threads}); use the wall clock or 1 thread"
+        )
     clock = CLOCKS[protocol.clock]
     for _ in range(protocol.warmup):
         fn()
@@ -139,9 +141,19 @@ def time_callable(fn, protocol: Protocol = Protocol(), threads: int = 0) -> Late
 
 def summarize(samples_ms, stable: bool, threads: int, clock: str = "wall") -> Latency:
     a = np.asarray(samples_ms, dtype=np.float64)
-    return Latency(float(np.median(a)), float(np.percentile(a, 90)), float(np.percentile(a, 99)),
-                   float(a.min()), float(a.mean()), int(a.size), bool(stable), int(threads),
-                   float(a.std()), clock, tuple(float(x) for x in a))
+    return Latency(
+        float(np.median(a)),
+        float(np.percentile(a, 90)),
+        float(np.percentile(a, 99)),
+        float(a.min()),
+        float(a.mean()),
+        int(a.size),
+        bool(stable),
+        int(threads),
+        float(a.std()),
+        clock,
+        tuple(float(x) for x in a),
+    )
 
 
 def time_session(session, feeds: dict, protocol: Protocol = Protocol(), threads: int = 0) -> Latency:
@@ -158,7 +170,7 @@ def time_batched(run_batch, protocol: Protocol = Protocol(), threads: int = 0, s
     """
     if protocol.warmup:
         run_batch(protocol.warmup)
-    if protocol.interleaved:   # one artifact per device at a time: rounds and the outlier rule, in turn
+    if protocol.interleaved:  # one artifact per device at a time: rounds and the outlier rule, in turn
         rounds = [[float(v) for v in run_batch(max(protocol.min_repeats, 1))] for _ in range(protocol.rounds)]
         return replace(reduce_rounds(rounds, protocol, threads), clock="device")
     reduce = np.median if protocol.statistic == "median" else np.min
@@ -188,7 +200,7 @@ def kept_rounds(values, k: float) -> np.ndarray:
     med = np.median(v)
     mad = 1.4826 * np.median(np.abs(v - med))
     keep = np.abs(v - med) <= k * mad if mad > 0 else np.ones(v.size, dtype=bool)
-    if keep.sum() * 2 < v.size:       # never throw away the majority: keep the closest half
+    if keep.sum() * 2 < v.size:  # never throw away the majority: keep the closest half
         keep = np.zeros(v.size, dtype=bool)
         keep[np.argsort(np.abs(v - med))[: (v.size + 1) // 2]] = True
     return keep
@@ -208,7 +220,7 @@ def reduce_rounds(rounds: list[list[float]], protocol: Protocol, threads: int) -
 def _stable(running: list[float], protocol: Protocol) -> bool:
     if len(running) < protocol.window:
         return False
-    recent = running[-protocol.window:]
+    recent = running[-protocol.window :]
     return (max(recent) - min(recent)) <= protocol.rel_tol * min(recent)
 
 
@@ -217,6 +229,7 @@ def pin_threads(backend: str, threads: int) -> None:
     if threads and backend == "tvm":
         import tvm  # noqa: F401  (registers the runtime's global functions)
         import tvm_ffi
+
         # affinity mode 1 ("big cores"): on a homogeneous CPU, simply `threads` workers
         tvm_ffi.get_global_func("runtime.config_threadpool")(1, int(threads))
 
@@ -225,8 +238,8 @@ def open_timed(path, threads: int = 0, seed: int = 0):
     """(manifest, run) for the artifact folder at ``path``: ``run()`` runs it once on fixed-seed
     random inputs, with the runtime's threads fixed (``Session.timed_runner``: no per-run copies
     in or out of the runtime's memory)."""
-    from deploycc.pipeline.runtime import open_artifact
     from deploycc.core.numerics import random_feeds
+    from deploycc.pipeline.runtime import open_artifact
 
     manifest, session = open_artifact(path, threads or None)
     pin_threads(manifest.get("backend", ""), threads)
@@ -248,8 +261,13 @@ def load_average() -> list[float] | None:
 
 def machine_facts() -> dict:
     """CPU model, core count, frequency governor and load average, where readable."""
-    facts = {"machine": platform.machine(), "system": platform.system(), "cpus": os.cpu_count(),
-             "python": platform.python_version(), "load_average": load_average()}
+    facts = {
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average": load_average(),
+    }
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         for line in cpuinfo.read_text(errors="replace").splitlines():

@@ -98,8 +98,22 @@ class _opened:
         self.img.close()
 
 
-_CHANNELS = {"1": 1, "L": 1, "I": 1, "F": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "LA": 2, "La": 2, "PA": 2,
-             "CMYK": 4, "RGBa": 4, "LAB": 3, "HSV": 3}
+_CHANNELS = {
+    "1": 1,
+    "L": 1,
+    "I": 1,
+    "F": 1,
+    "I;16": 1,
+    "I;16B": 1,
+    "I;16L": 1,
+    "LA": 2,
+    "La": 2,
+    "PA": 2,
+    "CMYK": 4,
+    "RGBa": 4,
+    "LAB": 3,
+    "HSV": 3,
+}
 
 
 def _check_mode(img: Image.Image, path: Path) -> None:
@@ -107,8 +121,7 @@ def _check_mode(img: Image.Image, path: Path) -> None:
     if img.mode in ("RGB", "P", "RGBA", "YCbCr"):
         return
     channels = _CHANNELS.get(img.mode, len(img.getbands()))
-    raise UserError(f"{path}: image has {channels} channel(s) (mode {img.mode}); the model takes "
-                    f"3-channel RGB photos")
+    raise UserError(f"{path}: image has {channels} channel(s) (mode {img.mode}); the model takes 3-channel RGB photos")
 
 
 @dataclass
@@ -142,8 +155,12 @@ class Predictor:
         return pred, ref
 
     def describe(self) -> dict:
-        return {"input": list(self.io.input.shape), "classes": self.io.num_classes,
-                "preprocessing": {**self.prep, "source": self.prep_source}, "resolution": RESOLUTION}
+        return {
+            "input": list(self.io.input.shape),
+            "classes": self.io.num_classes,
+            "preprocessing": {**self.prep, "source": self.prep_source},
+            "resolution": RESOLUTION,
+        }
 
 
 def class_shares(class_map: np.ndarray, names: list[str]) -> list[dict]:
@@ -154,24 +171,28 @@ def class_shares(class_map: np.ndarray, names: list[str]) -> list[dict]:
     return [{"class": int(c), "name": names[c], "share": float(counts[c] / total)} for c in order if counts[c]]
 
 
-def write_photo(pred: Predictor, photo: Path, image: np.ndarray, classes: np.ndarray, ref: np.ndarray | None,
-                folder: Path) -> dict:
+def write_photo(
+    pred: Predictor, photo: Path, image: np.ndarray, classes: np.ndarray, ref: np.ndarray | None, folder: Path
+) -> dict:
     """The class map, the overlay and (with a reference) the disagreement map of one photo."""
     stem = photo.stem
     files = {"classes": f"{stem}_trainIds.png", "overlay": f"{stem}_overlay.png"}
     Image.fromarray(classes, mode="L").save(folder / files["classes"])
     shares = class_shares(classes, pred.names)
     legend = [(f"{s['name']} {100 * s['share']:.1f} %", tuple(pred.colors[s["class"]])) for s in shares]
-    save_picture(picture_with_legend(blend(image, colorize(classes, pred.colors)), legend, "classes (share of pixels)"),
-                 folder / files["overlay"])
+    save_picture(
+        picture_with_legend(blend(image, colorize(classes, pred.colors)), legend, "classes (share of pixels)"),
+        folder / files["overlay"],
+    )
     record = {"photo": str(photo), "size": [int(image.shape[1]), int(image.shape[0])], "classes": shares}
     if ref is not None:
         differ = classes != ref
         share = float(differ.mean())
         files["disagreement"] = f"{stem}_disagreement.png"
         legend = [(f"artifact ≠ reference: {100 * share:.2f} %", DISAGREE), ("same class", (150, 150, 150))]
-        save_picture(picture_with_legend(disagreement(image, differ), legend, "disagreement"),
-                     folder / files["disagreement"])
+        save_picture(
+            picture_with_legend(disagreement(image, differ), legend, "disagreement"), folder / files["disagreement"]
+        )
         record["disagreement"] = share
     record["files"] = files
     return record

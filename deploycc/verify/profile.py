@@ -29,8 +29,8 @@ import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
-from deploycc.pipeline.artifact import read_manifest
 from deploycc.core.errors import UserError
+from deploycc.pipeline.artifact import read_manifest
 
 from .profile_names import place_of
 
@@ -51,11 +51,12 @@ def profile_artifact(path, threads: int = 1, runs: int = 10, warmup: int = 2, se
         rows = _ort_rows(path, manifest, threads, runs, warmup, seed)
     else:
         from .profile_tvm import tvm_rows
+
         rows = tvm_rows(path, manifest, threads, runs, warmup, seed)
     layers = []
     for name, op_type, ms, origin in rows:
         layer, unit = place_of(name, arch)
-        for candidate in ([origin] if isinstance(origin, str) else origin or []):
+        for candidate in [origin] if isinstance(origin, str) else origin or []:
             if layer is not None:
                 break
             layer, unit = place_of(candidate, arch)
@@ -76,10 +77,10 @@ def _ort_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, 
     """(node name, op type, mean ms per run, neighbour it serves) from ONNX Runtime's profiler."""
     import onnxruntime as ort
 
-    from deploycc.pipeline.runtime import open_artifact
     from deploycc.core.numerics import random_feeds
+    from deploycc.pipeline.runtime import open_artifact
 
-    _, session = open_artifact(path, threads or None)   # the checks and inputs of a normal run
+    _, session = open_artifact(path, threads or None)  # the checks and inputs of a normal run
     feeds = {s.name: v for s, v in zip(session.inputs, session.ordered_feeds(random_feeds(session.inputs, seed)))}
     with tempfile.TemporaryDirectory(prefix="deploycc-profile-") as tmp:
         so = ort.SessionOptions()
@@ -92,6 +93,7 @@ def _ort_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, 
         int8 = manifest.get("backend_info", {}).get("int8_kernels")
         if int8 is not None:
             from deploycc.targets.onnxruntime.int8_cpu import apply
+
             apply(so, int8)
         sess = ort.InferenceSession(str(path / "model.onnx"), so, providers=["CPUExecutionProvider"])
         for _ in range(warmup):
@@ -125,6 +127,7 @@ def _ort_neighbours(model_path: Path) -> dict[str, list[str]]:
     the node it serves: for a ``ReorderInput`` (NCHW to ORT's blocked layout) the node that reads
     its output, for any other node the one that wrote its first input."""
     import onnx
+
     graph = onnx.load(str(model_path), load_external_data=False).graph
     producer = {out: n.name for n in graph.node for out in n.output}
     consumer: dict[str, str] = {}

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import re
 
-_END = r"(\.\d+)*(/|$)"   # "/stem/stem.2/Relu", or "/stem.0" as a module path spells it
+_END = r"(\.\d+)*(/|$)"  # "/stem/stem.2/Relu", or "/stem.0" as a module path spells it
 _PATTERNS = {
-    "squeezenas": (re.compile(r"(^|/)encoder/conv1" + _END), re.compile(r"(^|/)encoder/residuals\.(\d+)(/|$)"),
-                   re.compile(r"(^|/)(encoder/last_conv|decoder)" + _END)),
-    "fbnet": (re.compile(r"(^|/)stem" + _END), re.compile(r"(^|/)units\.(\d+)(/|$)"),
-              re.compile(r"(^|/)head" + _END)),
+    "squeezenas": (
+        re.compile(r"(^|/)encoder/conv1" + _END),
+        re.compile(r"(^|/)encoder/residuals\.(\d+)(/|$)"),
+        re.compile(r"(^|/)(encoder/last_conv|decoder)" + _END),
+    ),
+    "fbnet": (re.compile(r"(^|/)stem" + _END), re.compile(r"(^|/)units\.(\d+)(/|$)"), re.compile(r"(^|/)head" + _END)),
 }
 
 

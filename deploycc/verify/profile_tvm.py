@@ -28,7 +28,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 BUILTIN = "vm.builtin"
-WINDOW = 4     # how far ahead in forward order a convolution call may be matched
+WINDOW = 4  # how far ahead in forward order a convolution call may be matched
 
 
 def tvm_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, seed: int) -> list:
@@ -42,9 +42,11 @@ def tvm_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, s
 
     if "cuda" in manifest.get("backend_info", {}).get("target", ""):
         from deploycc.core.errors import UserError
+
         raise UserError(f"{path}: --profile times TVM artifacts on the CPU; this one is CUDA code")
     from deploycc.pipeline.runtime import open_artifact
-    open_artifact(path, threads or None)                 # hashes, host checks: as a normal run
+
+    open_artifact(path, threads or None)  # hashes, host checks: as a normal run
     pin_threads("tvm", threads)
     dev = tvm.cpu()
     vm = relax.VirtualMachine(tvm.runtime.load_module(str(path / "model.so")), dev)
@@ -58,8 +60,9 @@ def tvm_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, s
             started.append(time.perf_counter_ns())
         else:
             shapes = [tuple(a.shape) for a in call_args if hasattr(a, "shape")]
-            calls.append((str(symbol), (time.perf_counter_ns() - started.pop()) / 1e6,
-                          shapes[1] if len(shapes) > 1 else None))
+            calls.append(
+                (str(symbol), (time.perf_counter_ns() - started.pop()) / 1e6, shapes[1] if len(shapes) > 1 else None)
+            )
         return 0
 
     for _ in range(warmup):
@@ -117,8 +120,11 @@ def _conv_modules(arch: dict) -> list[tuple[str, tuple]]:
     a = parse_arch(arch, source="manifest")
     net = build_module(a).to("meta")
     seen: list[tuple[str, tuple]] = []
-    hooks = [m.register_forward_hook(lambda m, i, o, n=n: seen.append((_exported(n), tuple(m.weight.shape))))
-             for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o, n=n: seen.append((_exported(n), tuple(m.weight.shape))))
+        for n, m in net.named_modules()
+        if isinstance(m, nn.Conv2d)
+    ]
     try:
         with torch.no_grad():
             net(torch.zeros(tuple(a.input_shape), device="meta"))

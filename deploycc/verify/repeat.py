@@ -29,19 +29,21 @@ def time_interleaved(fns: list, protocol: Protocol, threads: int = 0) -> list[La
     """One Latency per callable in ``fns``, timed in interleaved rounds (see the module doc)."""
     if protocol.clock == "cpu" and threads != 1:
         from deploycc.core.errors import UserError
-        raise UserError(f"the cpu clock measures latency only with exactly 1 thread (got {threads}); "
-                        "use the wall clock or 1 thread")
+
+        raise UserError(
+            f"the cpu clock measures latency only with exactly 1 thread (got {threads}); use the wall clock or 1 thread"
+        )
     clock = CLOCKS[protocol.clock]
     for fn in fns:
         for _ in range(protocol.warmup):
             fn()
     per_round = max(protocol.min_repeats, 1)
-    rounds = max(1, min(protocol.rounds, protocol.max_repeats // per_round))   # max_repeats caps the runs
-    samples: list[list[list[float]]] = [[] for _ in fns]     # callable -> round -> runs (ms)
+    rounds = max(1, min(protocol.rounds, protocol.max_repeats // per_round))  # max_repeats caps the runs
+    samples: list[list[list[float]]] = [[] for _ in fns]  # callable -> round -> runs (ms)
     start = time.perf_counter()
     for r in range(rounds):
         if r >= 3 and time.perf_counter() - start > protocol.max_seconds * len(fns):
-            break                      # max_seconds is each callable's budget; 3 rounds at least
+            break  # max_seconds is each callable's budget; 3 rounds at least
         for k in range(len(fns)):
             i = (k + r) % len(fns)
             runs = []

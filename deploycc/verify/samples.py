@@ -17,8 +17,9 @@ from deploycc.report.overlay import blend, disagreement
 from deploycc.verify.evaluate import ModelIO, predict_classes
 
 
-def sample_pictures(session, io: ModelIO, dataset: Dataset, prep: dict, reference=None, ref_io: ModelIO | None = None,
-                    count: int = 3) -> dict:
+def sample_pictures(
+    session, io: ModelIO, dataset: Dataset, prep: dict, reference=None, ref_io: ModelIO | None = None, count: int = 3
+) -> dict:
     """``{"classes": [(name, rgb)...], "samples": [{"name", "image", "prediction", "ground_truth",
     "disagreement" (None without a reference), "disagreement_share"}...]}`` for up to ``count`` images."""
     names = list(dataset.class_names or class_names(io.num_classes))
@@ -29,11 +30,16 @@ def sample_pictures(session, io: ModelIO, dataset: Dataset, prep: dict, referenc
         sample = dataset.samples[i]
         image, label = dataset.read(sample)
         x = preprocess(image, prep, io.hw)
-        hw, shown = image.shape[:2], image      # a label has its image's size (checked by the dataset)
+        hw, shown = image.shape[:2], image  # a label has its image's size (checked by the dataset)
         pred = resize_nearest(predict_classes(session, io, [x])[0], hw)
-        item = {"name": sample.name, "image": shown, "prediction": blend(shown, colorize(pred, colors)),
-                "ground_truth": None if label is None else blend(shown, colorize(label, colors)),
-                "disagreement": None, "disagreement_share": None}
+        item = {
+            "name": sample.name,
+            "image": shown,
+            "prediction": blend(shown, colorize(pred, colors)),
+            "ground_truth": None if label is None else blend(shown, colorize(label, colors)),
+            "disagreement": None,
+            "disagreement_share": None,
+        }
         present |= set(np.unique(pred).tolist()) | (set(np.unique(label).tolist()) if label is not None else set())
         if reference is not None:
             ref = resize_nearest(predict_classes(reference, ref_io, [x])[0], hw)

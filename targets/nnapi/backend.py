@@ -37,28 +37,42 @@ class NNAPIBackend(Backend):
 
     def compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult:
         from deploycc.targets.placement import placements, summary
+
         onnx.save(model, str(workdir / "model.onnx"))
         items = placements(model, target.legality)
-        report = {"target": target.name, "summary": summary(items, target.legality),
-                  "nodes": [p.to_dict() for p in items]}
+        report = {
+            "target": target.name,
+            "summary": summary(items, target.legality),
+            "nodes": [p.to_dict() for p in items],
+        }
         (workdir / "legality.json").write_text(json.dumps(report, indent=2) + "\n")
         flags = list(target.settings.get("device", {}).get("flags", []))
         info = {"execution_provider": PROVIDER, "nnapi_flags": flags, "placement": report["summary"]}
-        step = device_step(f"run on the phone with ONNX Runtime for Android and the {PROVIDER} ({', '.join(flags) or 'no flags'})",
-                           f"adb push {options.get('artifact_path', 'ARTIFACT')}/model.onnx /data/local/tmp/ && "
-                           "onnxruntime_perf_test -e nnapi /data/local/tmp/model.onnx", RUN)
+        step = device_step(
+            f"run on the phone with ONNX Runtime for Android and the {PROVIDER} ({', '.join(flags) or 'no flags'})",
+            f"adb push {options.get('artifact_path', 'ARTIFACT')}/model.onnx /data/local/tmp/ && "
+            "onnxruntime_perf_test -e nnapi /data/local/tmp/model.onnx",
+            RUN,
+        )
         return CompileResult(["model.onnx", "legality.json"], info, [step])
 
     def load(self, artifact_dir: Path, manifest: dict) -> Session:
         if PROVIDER not in ort.get_available_providers():
-            raise Unavailable(f"artifact {artifact_dir} runs on Android NNAPI; this ONNX Runtime has no {PROVIDER} "
-                              "(only its Android builds do): run it on the phone")
+            raise Unavailable(
+                f"artifact {artifact_dir} runs on Android NNAPI; this ONNX Runtime has no {PROVIDER} "
+                "(only its Android builds do): run it on the phone"
+            )
         return host_session(artifact_dir / "model.onnx", int(manifest.get("runtime", {}).get("threads", 0)))
 
     def proxy_session(self, artifact_dir: Path, manifest: dict) -> Proxy:
         if manifest["target"].get("precision") == "fp16":
             from ..fp16_sim import SUBJECT, fp16_session
-            return Proxy(fp16_session(artifact_dir / "model.onnx"),
-                         SUBJECT.format(name="model.onnx", device="the phone's NNAPI FP16 run"))
-        return Proxy(host_session(artifact_dir / "model.onnx"),
-                     "model.onnx on ONNX Runtime CPU, FP32 (the phone runs it through NNAPI)")
+
+            return Proxy(
+                fp16_session(artifact_dir / "model.onnx"),
+                SUBJECT.format(name="model.onnx", device="the phone's NNAPI FP16 run"),
+            )
+        return Proxy(
+            host_session(artifact_dir / "model.onnx"),
+            "model.onnx on ONNX Runtime CPU, FP32 (the phone runs it through NNAPI)",
+        )

@@ -26,9 +26,9 @@ from deploycc.core.errors import UserError, first_line
 from deploycc.core.loader import graph_inputs
 from deploycc.core.numerics import value_specs
 
-from . import int8_cpu
 from ..backend import Backend, CompileResult, Session
 from ..target import Target
+from . import int8_cpu
 
 _LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -56,7 +56,9 @@ class ORTBackend(Backend):
     def compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult:
         level = target.settings.get("ort", {}).get("graph_optimization_level", "all")
         if level not in _LEVELS:
-            raise UserError(f"target {target.name}: ort.graph_optimization_level {level!r} is not one of {list(_LEVELS)}")
+            raise UserError(
+                f"target {target.name}: ort.graph_optimization_level {level!r} is not one of {list(_LEVELS)}"
+            )
         so = _options(level)
         so.optimized_model_filepath = str(workdir / "model.onnx")
         info = {"optimization_level": level, "machine": platform.machine()}
@@ -66,7 +68,7 @@ class ORTBackend(Backend):
         _normalise_node_names(workdir / "model.onnx", {n.name for n in model.graph.node})
         return CompileResult(["model.onnx"], info)
 
-    def load(self, artifact_dir: Path, manifest: dict) -> "ORTSession":
+    def load(self, artifact_dir: Path, manifest: dict) -> ORTSession:
         """The artifact as saved (optimizations off). INT8: refused on a CPU whose u8s8 kernels
         saturate when it was compiled for them (``int8_cpu.check_runs_here``)."""
         int8 = manifest.get("backend_info", {}).get("int8_kernels")
@@ -75,8 +77,10 @@ class ORTBackend(Backend):
         threads = int(manifest.get("runtime", {}).get("threads", 0))
         return ORTSession(artifact_dir / "model.onnx", threads, int8=int8)
 
-    def onnx_session(self, path: Path, threads: int = 0, level: str = "disable", host_int8: bool = False) -> "ORTSession":
-        return ORTSession(path, threads, level, int8={} if host_int8 else None)   # {}: this host's kernels
+    def onnx_session(
+        self, path: Path, threads: int = 0, level: str = "disable", host_int8: bool = False
+    ) -> ORTSession:
+        return ORTSession(path, threads, level, int8={} if host_int8 else None)  # {}: this host's kernels
 
 
 class ORTSession(Session):

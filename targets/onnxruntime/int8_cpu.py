@@ -56,9 +56,9 @@ class Int8Kernels:
     """The choice for one CPU, as recorded in manifests (``to_dict``)."""
 
     machine: str
-    vnni: bool | None          # None: not x86, or its flags were unreadable
-    feature: str               # the CPU feature (or its absence) that decided
-    x64quantprecision: bool    # whether deploycc sets ORT's u8u8 precision option
+    vnni: bool | None  # None: not x86, or its flags were unreadable
+    feature: str  # the CPU feature (or its absence) that decided
+    x64quantprecision: bool  # whether deploycc sets ORT's u8u8 precision option
 
     def to_dict(self) -> dict:
         kernels = "u8u8 (session.x64quantprecision=1)" if self.x64quantprecision else "ORT default"
@@ -98,8 +98,10 @@ def check_runs_here(record: dict | None, where: str) -> None:
     host = host_int8_kernels()
     if host.x64quantprecision and not (record or {}).get("x64quantprecision"):
         built = (record or {}).get("feature", "a CPU not recorded")
-        raise UserError(f"{where} was compiled for ONNX Runtime's u8s8 INT8 kernels ({built}); this CPU "
-                        f"({host.feature}) would saturate them: rebuild the artifact on this machine")
+        raise UserError(
+            f"{where} was compiled for ONNX Runtime's u8s8 INT8 kernels ({built}); this CPU "
+            f"({host.feature}) would saturate them: rebuild the artifact on this machine"
+        )
 
 
 def _cpu_flags(cpuinfo: Path) -> set[str] | None:

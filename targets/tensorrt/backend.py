@@ -27,10 +27,10 @@ import onnx
 from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import TensorSpec
 
-from . import engine as trt_engine
-from .trtexec import build_command
 from ..backend import FINISH, Backend, CompileResult, Proxy, host_session
 from ..target import Target
+from . import engine as trt_engine
+from .trtexec import build_command
 
 ENGINE = "model.engine"
 
@@ -52,9 +52,13 @@ class TensorRTBackend(Backend):
         quant = options.get("quantization")
         files = ["model.onnx"]
         onnx.save(model, str(workdir / "model.onnx"))
-        plan = trt_engine.EnginePlan(onnx="model.onnx", fp16=bool(settings.get("fp16", target.precision == "fp16")),
-                                     dla_core=settings.get("dla_core"), gpu_fallback=bool(settings.get("gpu_fallback", True)),
-                                     workspace_mib=int(settings.get("workspace_mib", 1024)))
+        plan = trt_engine.EnginePlan(
+            onnx="model.onnx",
+            fp16=bool(settings.get("fp16", target.precision == "fp16")),
+            dla_core=settings.get("dla_core"),
+            gpu_fallback=bool(settings.get("gpu_fallback", True)),
+            workspace_mib=int(settings.get("workspace_mib", 1024)),
+        )
         info = {"tensorrt_version": settings.get("version", "8.5.2"), "device": settings.get("device", target.name)}
         if target.precision == "int8":
             files += self._int8_files(model, quant, target, workdir)
@@ -64,17 +68,23 @@ class TensorRTBackend(Backend):
             files.append(_write_legality(model, target, workdir))
         info["plan"] = plan.__dict__ | {"fp16_layers": list(plan.fp16_layers)}
         info["commands"] = _commands(plan, target, info["tensorrt_version"])
-        files += _store_verification(model, quant, workdir)   # what the device verifies the engine with
+        files += _store_verification(model, quant, workdir)  # what the device verifies the engine with
         info["verify_files"] = {"inputs": "verify/input*.bin", "reference": "verify/reference.npz"}
         return self._finish(workdir, plan, info, files, options)
 
     def _int8_files(self, model, quant, target: Target, workdir: Path) -> list[str]:
         from deploycc.targets.tensorrt.calib_cache import cache_from_ranges
+
         if quant is None:
             raise Unavailable("an INT8 TensorRT target needs the quantize stage (calibration) first")
         settings = target.settings.get("tensorrt", {})
-        text = cache_from_ranges(model, quant.ranges.values, settings.get("version", "8.5.2"),
-                                 settings.get("calibrator", "EntropyCalibration2"), equal_input_ops(target))
+        text = cache_from_ranges(
+            model,
+            quant.ranges.values,
+            settings.get("version", "8.5.2"),
+            settings.get("calibrator", "EntropyCalibration2"),
+            equal_input_ops(target),
+        )
         (workdir / "calib.cache").write_text(text)
         onnx.save(quant.qdq, str(workdir / "model.qdq.onnx"))
         return ["calib.cache", "model.qdq.onnx"]
@@ -87,16 +97,21 @@ class TensorRTBackend(Backend):
             info["engine_build"] = trt_engine.build_engine(workdir, plan, ENGINE)
             info["plan"] = plan.__dict__ | {"fp16_layers": list(plan.fp16_layers)}
             return CompileResult(files + [ENGINE, "timing.cache"], info)
-        step = {"what": f"build the TensorRT engine on the {info['device']} (TensorRT {info['tensorrt_version']}); "
-                        f"not here: {reason}",
-                "command": f"deploycc build --resume {bundle}",
-                "trtexec": info["commands"]["trtexec"], "kind": FINISH}
+        step = {
+            "what": f"build the TensorRT engine on the {info['device']} (TensorRT {info['tensorrt_version']}); "
+            f"not here: {reason}",
+            "command": f"deploycc build --resume {bundle}",
+            "trtexec": info["commands"]["trtexec"],
+            "kind": FINISH,
+        }
         return CompileResult(files, info, [step])
 
     def load(self, artifact_dir: Path, manifest: dict) -> trt_engine.TRTSession:
         if not (artifact_dir / ENGINE).is_file():
-            raise Unavailable(f"artifact {artifact_dir} is a device bundle without a TensorRT engine yet; "
-                              f"finish it on the device with `deploycc build --resume {artifact_dir}`")
+            raise Unavailable(
+                f"artifact {artifact_dir} is a device bundle without a TensorRT engine yet; "
+                f"finish it on the device with `deploycc build --resume {artifact_dir}`"
+            )
         reason = trt_engine.unavailable()
         if reason:
             raise Unavailable(f"artifact {artifact_dir} holds a TensorRT engine and cannot run here: {reason}")
@@ -119,14 +134,22 @@ class TensorRTBackend(Backend):
         qdq = artifact_dir / "model.qdq.onnx"
         if not qdq.is_file() and manifest["target"].get("precision") == "fp16":
             from ..fp16_sim import SUBJECT, fp16_session
-            return Proxy(fp16_session(artifact_dir / "model.onnx", int(manifest.get("runtime", {}).get("threads", 0))),
-                         SUBJECT.format(name="model.onnx", device="the TensorRT FP16 engine (built on the device)"))
+
+            return Proxy(
+                fp16_session(artifact_dir / "model.onnx", int(manifest.get("runtime", {}).get("threads", 0))),
+                SUBJECT.format(name="model.onnx", device="the TensorRT FP16 engine (built on the device)"),
+            )
         path = qdq if qdq.is_file() else artifact_dir / "model.onnx"
-        session = host_session(path, int(manifest.get("runtime", {}).get("threads", 0)), level="all", host_int8=qdq.is_file())
+        session = host_session(
+            path, int(manifest.get("runtime", {}).get("threads", 0)), level="all", host_int8=qdq.is_file()
+        )
         int8 = session.int8_kernels
         kernels = f", {int8['kernels']}: {int8['feature']}" if int8 else ""
-        return Proxy(session, f"{path.name} on ONNX Runtime's INT8 kernels{kernels} (stands in for the TensorRT "
-                              f"engine until it is built on the device)")
+        return Proxy(
+            session,
+            f"{path.name} on ONNX Runtime's INT8 kernels{kernels} (stands in for the TensorRT "
+            f"engine until it is built on the device)",
+        )
 
 
 def _store_verification(model: onnx.ModelProto, quant, workdir: Path) -> list[str]:
@@ -140,6 +163,7 @@ def _store_verification(model: onnx.ModelProto, quant, workdir: Path) -> list[st
     from deploycc.core.numerics import random_feeds, run_reference, value_specs
 
     from . import trtexec
+
     if quant is not None:
         feeds, reference = quant.verify_feeds[0], quant.qdq
     else:
@@ -152,6 +176,7 @@ def _store_verification(model: onnx.ModelProto, quant, workdir: Path) -> list[st
 
 def _write_legality(model: onnx.ModelProto, target: Target, workdir: Path) -> str:
     from deploycc.targets.placement import placements, summary
+
     items = placements(model, target.legality)
     data = {"target": target.name, "summary": summary(items, target.legality), "nodes": [p.to_dict() for p in items]}
     (workdir / "legality.json").write_text(json.dumps(data, indent=2) + "\n")
@@ -164,8 +189,9 @@ def _commands(plan, target: Target, version: str) -> dict:
     args = build_command(plan, Path("timing.cache"))
     out = {"trtexec": " ".join(args), "tensorrt_family": version}
     if plan.int8:
-        out["trtexec_10"] = "trtexec --onnx=model.qdq.onnx --stronglyTyped --saveEngine=model.engine " \
-                            "--timingCacheFile=timing.cache"
+        out["trtexec_10"] = (
+            "trtexec --onnx=model.qdq.onnx --stronglyTyped --saveEngine=model.engine --timingCacheFile=timing.cache"
+        )
     return out
 
 

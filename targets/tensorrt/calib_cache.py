@@ -74,8 +74,13 @@ def parse_cache(text: str) -> tuple[dict, dict[str, float]]:
     return {"version": int(version), "calibrator": calibrator}, scales
 
 
-def cache_from_ranges(model, ranges: dict[str, tuple[float, float]], version: str,
-                      calibrator: str = "EntropyCalibration2", equal_input_ops=()) -> str:
+def cache_from_ranges(
+    model,
+    ranges: dict[str, tuple[float, float]],
+    version: str,
+    calibrator: str = "EntropyCalibration2",
+    equal_input_ops=(),
+) -> str:
     """The cache for every activation tensor of ``model`` (graph inputs, node outputs) with a range."""
     return write_cache(scales_from_ranges(model, ranges, equal_input_ops), version, calibrator)
 
@@ -86,7 +91,7 @@ def scales_from_ranges(model, ranges: dict[str, tuple[float, float]], equal_inpu
     (a target's ``[legality.elementwise] int8_equal_input_ranges``); their inputs get the largest."""
     names: list[str] = [i.name for i in graph_inputs(model)]
     for node in model.graph.node:
-        if node.op_type != "Constant":      # constants are weights to TensorRT, not activations
+        if node.op_type != "Constant":  # constants are weights to TensorRT, not activations
             names += [o for o in node.output if o]
     scales = {}
     for name in names:

@@ -51,6 +51,7 @@ def require() -> None:
 def trt_version() -> str | None:
     try:
         import tensorrt as trt
+
         return trt.__version__
     except Exception:
         return None
@@ -67,9 +68,9 @@ def gpu_name_and_arch() -> tuple[str, str]:
 class EnginePlan:
     """What to build, as recorded in the bundle's manifest (``tensorrt.plan``)."""
 
-    onnx: str                      # file in the bundle to parse
+    onnx: str  # file in the bundle to parse
     fp16: bool = False
-    int8: str | None = None        # "implicit" (calibration cache) | "explicit" (Q/DQ model) | None
+    int8: str | None = None  # "implicit" (calibration cache) | "explicit" (Q/DQ model) | None
     calib_cache: str | None = None
     dla_core: int | None = None
     gpu_fallback: bool = True
@@ -77,24 +78,27 @@ class EnginePlan:
     workspace_mib: int = 1024
 
     @staticmethod
-    def from_dict(d: dict) -> "EnginePlan":
+    def from_dict(d: dict) -> EnginePlan:
         return EnginePlan(**{**d, "fp16_layers": tuple(d.get("fp16_layers", ()))})
 
 
 def plan_for_installed(plan: EnginePlan) -> EnginePlan:
     """The plan as the installed TensorRT can build it: >= 10 takes INT8 only from the Q/DQ model."""
     import dataclasses
+
     version = trt_version()
     if plan.int8 and version and int(version.split(".")[0]) >= 10:
         return dataclasses.replace(plan, onnx="model.qdq.onnx", int8="explicit", calib_cache=None)
     return plan
 
 
-def build_engine(folder: Path, plan: EnginePlan, engine_file: str = "model.engine",
-                 timing_cache: str = "timing.cache") -> dict:
+def build_engine(
+    folder: Path, plan: EnginePlan, engine_file: str = "model.engine", timing_cache: str = "timing.cache"
+) -> dict:
     """Build the engine of ``plan`` from the files in ``folder``; returns build facts for the manifest."""
     require()
     import tensorrt as trt
+
     major, minor = (int(x) for x in trt.__version__.split(".")[:2])
     if plan.dla_core is not None and (major, minor) > (10, 7):
         raise Unavailable(f"TensorRT {trt.__version__} has no Xavier DLA support (10.7 was the last); use JetPack 5")
@@ -109,7 +113,7 @@ def build_engine(folder: Path, plan: EnginePlan, engine_file: str = "model.engin
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan.workspace_mib << 20)
     cache_path = folder / timing_cache
     name, arch = gpu_name_and_arch()
-    shared = timing_cache_path(trt.__version__, name, arch)   # reused across builds on this device
+    shared = timing_cache_path(trt.__version__, name, arch)  # reused across builds on this device
     cache = config.create_timing_cache(shared.read_bytes() if shared.is_file() else b"")
     config.set_timing_cache(cache, ignore_mismatch=False)
     _precision(trt, config, network, plan, folder, major)
@@ -123,12 +127,19 @@ def build_engine(folder: Path, plan: EnginePlan, engine_file: str = "model.engin
         raise UserError(f"TensorRT could not build an engine from {plan.onnx} (see the TensorRT log above)")
     (folder / engine_file).write_bytes(bytes(serialized))
     data = bytes(config.get_timing_cache().serialize())
-    cache_path.write_bytes(data)            # the artifact's own copy, as the build used it
+    cache_path.write_bytes(data)  # the artifact's own copy, as the build used it
     reused = shared.is_file()
     _write_atomic(shared, data)
-    return {"tensorrt": trt.__version__, "gpu": name, "gpu_arch": arch, "engine": engine_file,
-            "timing_cache": timing_cache, "shared_timing_cache": str(shared), "timing_cache_reused": reused,
-            "layers": network.num_layers}
+    return {
+        "tensorrt": trt.__version__,
+        "gpu": name,
+        "gpu_arch": arch,
+        "engine": engine_file,
+        "timing_cache": timing_cache,
+        "shared_timing_cache": str(shared),
+        "timing_cache_reused": reused,
+        "layers": network.num_layers,
+    }
 
 
 def timing_cache_path(tensorrt_version: str, gpu: str, arch: str) -> Path:
@@ -138,6 +149,7 @@ def timing_cache_path(tensorrt_version: str, gpu: str, arch: str) -> Path:
     import hashlib
     import os
     import re
+
     root = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc")) / "tensorrt-timing"
     digest = hashlib.sha256(f"{tensorrt_version}|{gpu}|{arch}".encode()).hexdigest()[:16]
     slug = re.sub(r"[^A-Za-z0-9.]+", "-", f"trt{tensorrt_version}-{arch}-{gpu}").strip("-")[:80]
@@ -146,6 +158,7 @@ def timing_cache_path(tensorrt_version: str, gpu: str, arch: str) -> Path:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     import os
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
@@ -168,7 +181,9 @@ def _precision(trt, config, network, plan: EnginePlan, folder: Path, major: int)
         config.set_flag(trt.BuilderFlag.FP16)
     if plan.int8 == "implicit":
         if major >= 11:
-            raise Unavailable(f"TensorRT {trt.__version__} removed implicit INT8; build the Q/DQ model (model.qdq.onnx)")
+            raise Unavailable(
+                f"TensorRT {trt.__version__} removed implicit INT8; build the Q/DQ model (model.qdq.onnx)"
+            )
         config.set_flag(trt.BuilderFlag.INT8)
         config.int8_calibrator = _cache_calibrator(trt, (folder / plan.calib_cache).read_bytes())
     if plan.fp16_layers:
@@ -210,6 +225,7 @@ class TRTSession(Session):
     def __init__(self, engine_path: Path, inputs: list[TensorSpec], outputs: list[TensorSpec]):
         require()
         import tensorrt as trt
+
         self._cudart = _cudart()
         self.inputs, self.outputs = inputs, outputs
         self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
@@ -254,11 +270,13 @@ class TRTSession(Session):
 def _cudart():
     try:
         from cuda.bindings import runtime as cudart
+
         return cudart
     except Exception:
         pass
     try:
         from cuda import cudart  # cuda-python < 12.6 (what JetPack 5 users have)
+
         return cudart
     except Exception:
         return None

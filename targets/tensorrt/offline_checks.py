@@ -33,8 +33,9 @@ from deploycc.core.verdict import FAILED, PASSED, not_run
 from .calib_cache import parse_cache, scales_from_ranges
 
 
-def offline_checks(bundle: Path, original: onnx.ModelProto, quant, feeds: list[dict], tol: Tolerance,
-                   equal_input_ops=()) -> dict:
+def offline_checks(
+    bundle: Path, original: onnx.ModelProto, quant, feeds: list[dict], tol: Tolerance, equal_input_ops=()
+) -> dict:
     checks: dict = {"model_onnx": _model_onnx(bundle / "model.onnx", original, feeds, tol)}
     cache = bundle / "calib.cache"
     if quant is None or not cache.is_file():
@@ -44,18 +45,23 @@ def offline_checks(bundle: Path, original: onnx.ModelProto, quant, feeds: list[d
     _, scales = parse_cache(cache.read_text())
     model = onnx.load(str(bundle / "model.onnx"))
     checks["calib_cache_ranges"] = _ranges(scales, scales_from_ranges(model, quant.ranges.values, equal_input_ops))
-    if equal_input_ops:     # the cache differs from the Q/DQ model on purpose: comparing them means nothing
+    if equal_input_ops:  # the cache differs from the Q/DQ model on purpose: comparing them means nothing
         checks["calib_cache_simulation"] = not_run(
             f"the target shares one INT8 scale across the inputs of {', '.join(equal_input_ops)} "
-            "(int8_equal_input_ranges), which its Q/DQ model does not", "a Q/DQ model with the shared scales")
+            "(int8_equal_input_ranges), which its Q/DQ model does not",
+            "a Q/DQ model with the shared scales",
+        )
     else:
         checks["calib_cache_simulation"] = _simulation(quant.qdq, scales, feeds, tol)
     return checks
 
 
 def failures(checks: dict) -> list[str]:
-    return [f"{name}: {c.get('message', '')}".rstrip(": ") for name, c in checks.items()
-            if isinstance(c, dict) and c.get("status") == FAILED]
+    return [
+        f"{name}: {c.get('message', '')}".rstrip(": ")
+        for name, c in checks.items()
+        if isinstance(c, dict) and c.get("status") == FAILED
+    ]
 
 
 def _model_onnx(path: Path, original: onnx.ModelProto, feeds: list[dict], tol: Tolerance) -> dict:
@@ -63,18 +69,28 @@ def _model_onnx(path: Path, original: onnx.ModelProto, feeds: list[dict], tol: T
     names = [o.name for o in original.graph.output]
     stats = [s for f in feeds for s in compare_all(names, run_reference(original, f), run_reference(model, f), tol)]
     ok = all(s.ok for s in stats)
-    return {"status": PASSED if ok else FAILED, "subject": "model.onnx (what TensorRT parses)",
-            "reference": "the original FP32 model", "worst_max_abs": max(s.max_abs for s in stats),
-            "message": "" if ok else "model.onnx does not compute the original model within the target's tolerance"}
+    return {
+        "status": PASSED if ok else FAILED,
+        "subject": "model.onnx (what TensorRT parses)",
+        "reference": "the original FP32 model",
+        "worst_max_abs": max(s.max_abs for s in stats),
+        "message": "" if ok else "model.onnx does not compute the original model within the target's tolerance",
+    }
 
 
 def _ranges(scales: dict[str, float], expected: dict[str, float]) -> dict:
     wrong = [f"{name}: in the cache, without a range" for name in scales if name not in expected]
     wrong += [f"{name}: has a range, missing from the cache" for name in expected if name not in scales]
-    wrong += [f"{name}: cache {scale:.9g}, range {expected[name]:.9g}" for name, scale in scales.items()
-              if name in expected and np.float32(scale) != np.float32(expected[name])]
-    return {"status": FAILED if wrong else PASSED, "tensors": len(scales),
-            "message": "; ".join(wrong[:3]) + (f"; and {len(wrong) - 3} more" if len(wrong) > 3 else "")}
+    wrong += [
+        f"{name}: cache {scale:.9g}, range {expected[name]:.9g}"
+        for name, scale in scales.items()
+        if name in expected and np.float32(scale) != np.float32(expected[name])
+    ]
+    return {
+        "status": FAILED if wrong else PASSED,
+        "tensors": len(scales),
+        "message": "; ".join(wrong[:3]) + (f"; and {len(wrong) - 3} more" if len(wrong) > 3 else ""),
+    }
 
 
 def _simulation(qdq: onnx.ModelProto, scales: dict[str, float], feeds: list[dict], tol: Tolerance) -> dict:
@@ -94,11 +110,16 @@ def _simulation(qdq: onnx.ModelProto, scales: dict[str, float], feeds: list[dict
             d.input[1] = new
         replaced += 1
     if replaced == 0:
-        return not_run("the Q/DQ model has no activation QuantizeLinear named like the cache's tensors",
-                       "a Q/DQ model made from the same ranges as the cache")
+        return not_run(
+            "the Q/DQ model has no activation QuantizeLinear named like the cache's tensors",
+            "a Q/DQ model made from the same ranges as the cache",
+        )
     names = [o.name for o in qdq.graph.output]
     stats = [s for f in feeds for s in compare_all(names, run_reference(qdq, f), run_reference(sim, f), tol)]
     ok = all(s.ok for s in stats)
-    return {"status": PASSED if ok else FAILED, "quantizers_from_cache": replaced,
-            "worst_max_abs": max(s.max_abs for s in stats),
-            "message": "" if ok else "INT8 simulated from calib.cache differs from the Q/DQ model"}
+    return {
+        "status": PASSED if ok else FAILED,
+        "quantizers_from_cache": replaced,
+        "worst_max_abs": max(s.max_abs for s in stats),
+        "message": "" if ok else "INT8 simulated from calib.cache differs from the Q/DQ model",
+    }

@@ -45,32 +45,50 @@ def find_trtexec() -> str | None:
 
 def build_command(plan, timing_cache: Path, engine: str = "model.engine", trtexec: str = "trtexec") -> list[str]:
     """The engine build of ``plan`` (``trt_engine.EnginePlan``), run in the bundle folder."""
-    args = [trtexec, f"--onnx={plan.onnx}", f"--saveEngine={engine}", f"--timingCacheFile={timing_cache}",
-            f"--memPoolSize=workspace:{int(plan.workspace_mib)}"]
+    args = [
+        trtexec,
+        f"--onnx={plan.onnx}",
+        f"--saveEngine={engine}",
+        f"--timingCacheFile={timing_cache}",
+        f"--memPoolSize=workspace:{int(plan.workspace_mib)}",
+    ]
     if plan.fp16 or plan.fp16_layers:
         args.append("--fp16")
     if plan.int8 == "implicit":
         args += ["--int8", f"--calib={plan.calib_cache}"]
     elif plan.int8 == "explicit":
-        args.append("--int8")                 # the Q/DQ model carries its scales
+        args.append("--int8")  # the Q/DQ model carries its scales
     if plan.dla_core is not None:
         args.append(f"--useDLACore={int(plan.dla_core)}")
         if plan.gpu_fallback:
             args.append("--allowGPUFallback")
     if plan.fp16_layers:
-        args += ["--precisionConstraints=obey",
-                 "--layerPrecisions=" + ",".join(f"{name}:fp16" for name in plan.fp16_layers)]
-    args += ["--profilingVerbosity=detailed", f"--exportLayerInfo={LAYER_INFO}", f"--exportProfile={PROFILE}",
-             "--separateProfileRun"]
+        args += [
+            "--precisionConstraints=obey",
+            "--layerPrecisions=" + ",".join(f"{name}:fp16" for name in plan.fp16_layers),
+        ]
+    args += [
+        "--profilingVerbosity=detailed",
+        f"--exportLayerInfo={LAYER_INFO}",
+        f"--exportProfile={PROFILE}",
+        "--separateProfileRun",
+    ]
     return args
 
 
-def verify_command(input_files: dict[str, str], engine: str = "model.engine", trtexec: str = "trtexec",
-                   dla_core: int | None = None) -> list[str]:
+def verify_command(
+    input_files: dict[str, str], engine: str = "model.engine", trtexec: str = "trtexec", dla_core: int | None = None
+) -> list[str]:
     """One inference of the engine on stored inputs, its outputs exported as JSON."""
-    args = [trtexec, f"--loadEngine={engine}",
-            "--loadInputs=" + ",".join(f"{name}:{path}" for name, path in input_files.items()),
-            f"--exportOutput={OUTPUTS}", "--iterations=1", "--warmUp=0", "--duration=0"]
+    args = [
+        trtexec,
+        f"--loadEngine={engine}",
+        "--loadInputs=" + ",".join(f"{name}:{path}" for name, path in input_files.items()),
+        f"--exportOutput={OUTPUTS}",
+        "--iterations=1",
+        "--warmUp=0",
+        "--duration=0",
+    ]
     if dla_core is not None:
         args.append(f"--useDLACore={int(dla_core)}")
     return args
@@ -89,8 +107,12 @@ def write_inputs(folder: Path, feeds: dict[str, np.ndarray]) -> dict[str, str]:
 
 def read_outputs(path: Path) -> dict[str, np.ndarray]:
     """trtexec's ``--exportOutput`` JSON as arrays (it writes ``inf``/``nan`` bare: made JSON first)."""
-    text = re.sub(r"(?<![\w\"])(-?)(inf|nan)(?![\w\"])", lambda m: f'"{m.group(1)}{m.group(2)}"',
-                  path.read_text(), flags=re.IGNORECASE)
+    text = re.sub(
+        r"(?<![\w\"])(-?)(inf|nan)(?![\w\"])",
+        lambda m: f'"{m.group(1)}{m.group(2)}"',
+        path.read_text(),
+        flags=re.IGNORECASE,
+    )
     try:
         items = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -100,7 +122,9 @@ def read_outputs(path: Path) -> dict[str, np.ndarray]:
         dims = [int(d) for d in str(item["dimensions"]).split("x") if d]
         values = np.array([float(v) for v in item["values"]], dtype=np.float32)
         if values.size != int(np.prod(dims)):
-            raise UserError(f"{path}: output {item['name']!r} has {values.size} values for dimensions {item['dimensions']}")
+            raise UserError(
+                f"{path}: output {item['name']!r} has {values.size} values for dimensions {item['dimensions']}"
+            )
         out[item["name"]] = values.reshape(dims)
     return out
 
@@ -108,8 +132,9 @@ def read_outputs(path: Path) -> dict[str, np.ndarray]:
 def run(args: list[str], folder: Path, what: str, timeout: float = 3600.0) -> str:
     """Run one trtexec command in ``folder``; a failure is one line with the tail of its log."""
     if find_trtexec() is None:
-        raise Unavailable("trtexec is not installed here (JetPack: /usr/src/tensorrt/bin/trtexec); "
-                          "the engine is built on the device")
+        raise Unavailable(
+            "trtexec is not installed here (JetPack: /usr/src/tensorrt/bin/trtexec); the engine is built on the device"
+        )
     proc = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=timeout)
     (folder / f"trtexec.{what}.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:

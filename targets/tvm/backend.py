@@ -21,10 +21,10 @@ from deploycc.core.cache import cache_home
 from deploycc.core.errors import Unavailable, UserError
 from deploycc.core.numerics import TensorSpec
 
-from . import fusion as tvm_fusion
-from . import tuning as tvm_tuning
 from ..backend import RUN, Backend, CompileResult, Session, device_step
 from ..target import Target
+from . import fusion as tvm_fusion
+from . import tuning as tvm_tuning
 from .precision import apply_precision
 from .threads import size_thread_pool
 
@@ -42,19 +42,25 @@ class TVMBackend(Backend):
     def versions(self) -> dict:
         import tvm
         import tvm_ffi
+
         return {"apache-tvm": tvm.__version__, "apache-tvm-ffi": getattr(tvm_ffi, "__version__", "?")}
 
     def check_supported(self, model: onnx.ModelProto, target: Target) -> None:
         from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
+
         known = _get_convert_map()
         from .support import refusal, shapes_of
+
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         shapes = None
         for node in model.graph.node:
-            where = f"node {node.name or node.output[0]!r} (op {node.domain + '::' if node.domain else ''}{node.op_type})"
+            where = (
+                f"node {node.name or node.output[0]!r} (op {node.domain + '::' if node.domain else ''}{node.op_type})"
+            )
             if node.domain not in ("", "ai.onnx") or node.op_type not in known:
-                raise UserError(f"{where} cannot be compiled by TVM {self.versions()['apache-tvm']}: "
-                                "no converter for this op")
+                raise UserError(
+                    f"{where} cannot be compiled by TVM {self.versions()['apache-tvm']}: no converter for this op"
+                )
             if node.op_type == "Resize":
                 shapes = shapes if shapes is not None else shapes_of(model)
                 why = refusal(node, model, opset, shapes)
@@ -62,7 +68,7 @@ class TVMBackend(Backend):
                     raise UserError(f"{where} cannot be compiled by TVM {self.versions()['apache-tvm']}: {why}")
 
     def compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult:
-        size_thread_pool()   # before any TVM code runs here: the numerics check, tuning's measurements
+        size_thread_pool()  # before any TVM code runs here: the numerics check, tuning's measurements
         import tvm
         from tvm import relax
 
@@ -73,13 +79,22 @@ class TVMBackend(Backend):
         tuned = None
         with tvm.target.Target(tvm_target):
             if db is not None and tvm_target.kind.name == "llvm" and not fusion.groups:
-                mod, tuned = tvm_tuning.tune_and_apply(mod, tvm_target, _cpu_facts(target, tvm_target), db,
-                                                       int(options.get("tune_trials", 0)),
-                                                       options.get("trials_per_task"), _tuning_device(target, options))
+                mod, tuned = tvm_tuning.tune_and_apply(
+                    mod,
+                    tvm_target,
+                    _cpu_facts(target, tvm_target),
+                    db,
+                    int(options.get("tune_trials", 0)),
+                    options.get("trials_per_task"),
+                    _tuning_device(target, options),
+                )
             elif db is not None:
                 mod = relax.get_pipeline(
-                    "static_shape_tuning", total_trials=int(options.get("tune_trials", 0)), target=tvm_target,
-                    work_dir=str(db), max_trials_per_task=options.get("trials_per_task"),
+                    "static_shape_tuning",
+                    total_trials=int(options.get("tune_trials", 0)),
+                    target=tvm_target,
+                    work_dir=str(db),
+                    max_trials_per_task=options.get("trials_per_task"),
                 )(mod)
             if tvm_target.kind.name == "cuda":
                 mod = _gpu_schedules(mod)
@@ -88,36 +103,48 @@ class TVMBackend(Backend):
         cc = target.settings.get("tvm", {}).get("cc")
         _export(ex, workdir / "model.so", cc)
         files, kernels = ["model.so"], None
-        if tvm_target.kind.name == "cuda":   # ship the kernels precompiled for the target GPU
+        if tvm_target.kind.name == "cuda":  # ship the kernels precompiled for the target GPU
             from .cuda import precompile
+
             extra, kernels = precompile(ex, str(tvm_target.attrs["arch"]), workdir)
             files += extra
-        info = {"target": str(tvm_target), "host_triple": triple, "cc": cc or "default",
-                "tuning_database": str(db) if db else None, "tune_trials": int(options.get("tune_trials", 0)),
-                "fusion": fusion.summary(), "precision": precision}
+        info = {
+            "target": str(tvm_target),
+            "host_triple": triple,
+            "cc": cc or "default",
+            "tuning_database": str(db) if db else None,
+            "tune_trials": int(options.get("tune_trials", 0)),
+            "fusion": fusion.summary(),
+            "precision": precision,
+        }
         if tuned is not None:
             info["tuning_space"] = {"space": "deploycc CPU rules (register tiles)", **tuned}
         if options.get("tuning_database_note"):
             info["tuning_database_note"] = options["tuning_database_note"]
-        if schedules:   # which kernels came from the tuning database, the default rules, or neither
-            info["schedules"] = {k: len(v) for k, v in schedules.items()} | {"unscheduled_functions": schedules["unscheduled"]}
+        if schedules:  # which kernels came from the tuning database, the default rules, or neither
+            info["schedules"] = {k: len(v) for k, v in schedules.items()} | {
+                "unscheduled_functions": schedules["unscheduled"]
+            }
         if kernels is not None:
             info["cuda_kernels"] = kernels
         return CompileResult(files, info, _device_steps(target, triple, tvm_target, options))
 
-    def load(self, artifact_dir: Path, manifest: dict) -> "TVMSession":
+    def load(self, artifact_dir: Path, manifest: dict) -> TVMSession:
         size_thread_pool()
         info = manifest.get("backend_info", {})
         triple = info.get("host_triple") or ""
         if triple and not triple.startswith(platform.machine()):
-            raise Unavailable(f"artifact {artifact_dir} is built for {triple} and cannot run on this "
-                              f"{platform.machine()} machine; run it on the device (or with --remote)")
+            raise Unavailable(
+                f"artifact {artifact_dir} is built for {triple} and cannot run on this "
+                f"{platform.machine()} machine; run it on the device (or with --remote)"
+            )
         if "cuda" in info.get("target", "") and not _has_cuda():
             raise Unavailable(f"artifact {artifact_dir} is CUDA code and this machine has no NVIDIA GPU")
         specs_in = [TensorSpec.from_dict(d) for d in manifest["inputs"]]
         specs_out = [TensorSpec.from_dict(d) for d in manifest["outputs"]]
         if "cuda_kernels" in info:
             from .cuda import install_kernel_cache
+
             install_kernel_cache(artifact_dir, info["cuda_kernels"])
         return TVMSession(artifact_dir / "model.so", specs_in, specs_out, "cuda" in info.get("target", ""))
 
@@ -126,12 +153,14 @@ class TVMSession(Session):
     def __init__(self, path: Path, inputs, outputs, cuda: bool = False):
         import tvm
         from tvm import relax
+
         self.inputs, self.outputs = inputs, outputs
         self._dev = tvm.cuda() if cuda else tvm.cpu()
         self._vm = relax.VirtualMachine(tvm.runtime.load_module(str(path)), self._dev)
 
     def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         import tvm
+
         args = [tvm.runtime.tensor(a, self._dev) for a in arrays]
         out = self._vm["main"](*args)
         items = list(out) if not hasattr(out, "numpy") else [out]
@@ -144,12 +173,14 @@ class TVMSession(Session):
         6,700 page faults and 78 ms of kernel time per run, 286 against 248 ms timed in
         alternation here; ONNX Runtime's run (outputs handed over without a copy) pays neither."""
         import tvm
+
         args = [tvm.runtime.tensor(a, self._dev) for a in self.ordered_feeds(feeds)]
         main, dev = self._vm["main"], self._dev
 
         def run():
             main(*args)
             dev.sync()
+
         return run
 
 
@@ -157,15 +188,23 @@ def _device_steps(target: Target, triple: str, tvm_target, options: dict) -> lis
     """What must happen elsewhere: a cross-compiled or CUDA library is verified on its device."""
     if not runs_elsewhere(target):
         return []
-    where = f"{triple}" + (f" with an NVIDIA GPU ({tvm_target.attrs.get('arch', 'cuda')})" if tvm_target.kind.name == "cuda" else "")
+    where = f"{triple}" + (
+        f" with an NVIDIA GPU ({tvm_target.attrs.get('arch', 'cuda')})" if tvm_target.kind.name == "cuda" else ""
+    )
     artifact = options.get("artifact_path") or "ARTIFACT"
-    return [device_step(f"run and time it on the device ({where}); this machine cannot execute it",
-                        f"deploycc verify {artifact} --reference MODEL --remote TRACKER --key KEY", RUN)]
+    return [
+        device_step(
+            f"run and time it on the device ({where}); this machine cannot execute it",
+            f"deploycc verify {artifact} --reference MODEL --remote TRACKER --key KEY",
+            RUN,
+        )
+    ]
 
 
 def resolve_target(target: Target):
     """The TVM target for ``target`` with ``mcpu = "host"`` resolved, and its host triple."""
     import tvm
+
     spec = dict(target.settings.get("tvm", {}).get("target", {"kind": "llvm", "mcpu": "host"}))
     if spec.get("mcpu") == "host":
         spec["mcpu"] = tvm.target.codegen.llvm_get_system_cpu()
@@ -205,7 +244,7 @@ def tuning_database(target: Target, tvm_target, options: dict) -> Path | None:
         if not (path / tvm_tuning.RECORDS).exists():
             shipped = tvm_tuning.shipped_for(target_key(tvm_target))
             if shipped is not None and trials <= 0:
-                return shipped   # the repository's database for exactly this CPU and target, applied as is
+                return shipped  # the repository's database for exactly this CPU and target, applied as is
             if shipped is not None:
                 tvm_tuning.seed_from(shipped, path)
     note = tvm_tuning.checked(path) if path.is_dir() else None
@@ -221,17 +260,22 @@ def _tuning_device(target: Target, options: dict) -> dict | None:
     """Where tuning measures: the fleet's devices (``--remote``/``--key``), else None (here)."""
     if not options.get("tune_remote"):
         return None
-    return {"remote": options["tune_remote"], "key": options["tune_key"],
-            "cc": target.settings.get("tvm", {}).get("cc")}
+    return {
+        "remote": options["tune_remote"],
+        "key": options["tune_key"],
+        "cc": target.settings.get("tvm", {}).get("cc"),
+    }
 
 
 def target_key(tvm_target) -> str:
     import hashlib
+
     return hashlib.sha256(str(tvm_target).encode()).hexdigest()[:16]
 
 
 def _cpu_facts(target: Target, tvm_target):
     from .cpu_schedules import CPUFacts
+
     return CPUFacts.of(tvm_target, target.onchip_memory())
 
 
@@ -240,16 +284,22 @@ def _cpu_pipeline(target: Target, tvm_target, report: dict, fuse: bool):
     if tvm_target.kind.name != "llvm":
         return None
     from .cpu_schedules import pipeline
+
     return pipeline(tvm_target, _cpu_facts(target, tvm_target), report, fuse)
 
 
 def _gpu_schedules(mod):
-    import tvm
     from tvm import relax
     from tvm.s_tir import dlight
+
     mod = relax.transform.LegalizeOps()(mod)
-    return dlight.ApplyDefaultSchedule(dlight.gpu.Matmul(), dlight.gpu.GEMV(), dlight.gpu.Reduction(),
-                                       dlight.gpu.GeneralReduction(), dlight.gpu.Fallback())(mod)
+    return dlight.ApplyDefaultSchedule(
+        dlight.gpu.Matmul(),
+        dlight.gpu.GEMV(),
+        dlight.gpu.Reduction(),
+        dlight.gpu.GeneralReduction(),
+        dlight.gpu.Fallback(),
+    )(mod)
 
 
 def _export(ex, path: Path, cc: str | None) -> None:
@@ -259,6 +309,7 @@ def _export(ex, path: Path, cc: str | None) -> None:
     import shutil
 
     from tvm.support import cc as tvm_cc
+
     if shutil.which(cc) is None:
         package = "gcc-" + cc.removesuffix("-gcc") if cc.endswith("-gcc") else cc
         raise Unavailable(f"cross compiler {cc} is not installed (Debian: apt-get install {package})")
@@ -268,6 +319,7 @@ def _export(ex, path: Path, cc: str | None) -> None:
 def _has_cuda() -> bool:
     try:
         import tvm
+
         return bool(tvm.cuda().exist)
     except Exception:
         return False

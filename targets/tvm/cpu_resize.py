@@ -19,29 +19,43 @@ ROWS, COLS = "deploycc_resize_rows", "deploycc_resize_cols"
 def legalize_resize2d(bb, call):
     """``LegalizeOps`` entry for ``relax.image.resize2d``."""
     from tvm.relax.transform.legalize_ops.image import _image_resize2d
+
     a = call.attrs
     if a.method != "linear" or a.layout != "NCHW" or a.coordinate_transformation_mode not in MODES:
         return _image_resize2d(bb, call)
-    return bb.call_te(_separable, call.args[0], call.args[1], str(a.coordinate_transformation_mode),
-                      primfunc_name_hint="resize2d_separable")
+    return bb.call_te(
+        _separable,
+        call.args[0],
+        call.args[1],
+        str(a.coordinate_transformation_mode),
+        primfunc_name_hint="resize2d_separable",
+    )
 
 
 def _separable(data, size, mode):
     from tvm import te
+
     n, c, h, w = data.shape
     ho, wo = size
     y_lo, y_hi, y_t = _tables(ho, h, mode, "y")
     x_lo, x_hi, x_t = _tables(wo, w, mode, "x")
-    rows = te.compute((n, c, ho, w), lambda b, ch, y, xs: data[b, ch, y_lo[y], xs] * (1.0 - y_t[y])
-                      + data[b, ch, y_hi[y], xs] * y_t[y], name=ROWS)
-    return te.compute((n, c, ho, wo), lambda b, ch, y, x: rows[b, ch, y, x_lo[x]] * (1.0 - x_t[x])
-                      + rows[b, ch, y, x_hi[x]] * x_t[x], name=COLS)
+    rows = te.compute(
+        (n, c, ho, w),
+        lambda b, ch, y, xs: data[b, ch, y_lo[y], xs] * (1.0 - y_t[y]) + data[b, ch, y_hi[y], xs] * y_t[y],
+        name=ROWS,
+    )
+    return te.compute(
+        (n, c, ho, wo),
+        lambda b, ch, y, x: rows[b, ch, y, x_lo[x]] * (1.0 - x_t[x]) + rows[b, ch, y, x_hi[x]] * x_t[x],
+        name=COLS,
+    )
 
 
 def _tables(out_len, in_len, mode, axis):
     """(low index, high index, fraction) per output coordinate, as TOPI's linear resize has them."""
     from tvm import te, tirx
     from tvm.topi.image.resize import get_inx
+
     pos = te.compute((out_len,), lambda i: get_inx(i, in_len, out_len, mode), name=f"deploycc_resize_{axis}_pos")
     last = (in_len - 1).astype("int32")
 
@@ -49,9 +63,14 @@ def _tables(out_len, in_len, mode, axis):
         return tirx.max(tirx.min(e, last), 0)
 
     lo = te.compute((out_len,), lambda i: clamp(tirx.floor(pos[i]).astype("int32")), name=f"deploycc_resize_{axis}_lo")
-    hi = te.compute((out_len,), lambda i: clamp(tirx.floor(pos[i]).astype("int32") + 1), name=f"deploycc_resize_{axis}_hi")
-    frac = te.compute((out_len,), lambda i: pos[i] - tirx.floor(pos[i]).astype("int32").astype("float32"),
-                      name=f"deploycc_resize_{axis}_t")
+    hi = te.compute(
+        (out_len,), lambda i: clamp(tirx.floor(pos[i]).astype("int32") + 1), name=f"deploycc_resize_{axis}_hi"
+    )
+    frac = te.compute(
+        (out_len,),
+        lambda i: pos[i] - tirx.floor(pos[i]).astype("int32").astype("float32"),
+        name=f"deploycc_resize_{axis}_t",
+    )
     return lo, hi, frac
 
 
@@ -65,6 +84,6 @@ def schedule(sch, facts) -> bool:
     for block in (blocks[ROWS], blocks[COLS]):
         n, c, y, x = sch.get_loops(block)
         sch.parallel(sch.fuse(n, c, y))
-        if int(sch.get(x).extent) % facts.lanes == 0:   # columns: AVX2/NEON gathers with int32 tables
+        if int(sch.get(x).extent) % facts.lanes == 0:  # columns: AVX2/NEON gathers with int32 tables
             sch.vectorize(sch.split(x, [None, facts.lanes])[1])
     return True

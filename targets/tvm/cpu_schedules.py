@@ -31,20 +31,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DATA_PAR, REDUCE = 0, 2
-ACCUMULATORS = 12          # vector registers kept for the accumulator tile (16 on AVX2/NEON)
+ACCUMULATORS = 12  # vector registers kept for the accumulator tile (16 on AVX2/NEON)
 
 
 @dataclass(frozen=True)
 class CPUFacts:
-    lanes: int = 8               # fp32 lanes per vector register
+    lanes: int = 8  # fp32 lanes per vector register
     onchip_bytes: int = 1 << 20  # per-core cache the row slab should fit in
 
     @staticmethod
-    def of(target, onchip_bytes: int | None = None) -> "CPUFacts":
+    def of(target, onchip_bytes: int | None = None) -> CPUFacts:
         """Lanes from the target's features (``llvm_get_vector_width`` says 512 bits for znver3,
         which has 256-bit AVX2, so it is not trusted)."""
         from tvm.target.codegen import llvm_cpu_has_features
-        lanes = 4   # SSE, NEON and anything unknown: 128-bit vectors
+
+        lanes = 4  # SSE, NEON and anything unknown: 128-bit vectors
         for feature, width in (("avx512f", 16), ("avx2", 8), ("avx", 8)):
             if llvm_cpu_has_features([feature], target):
                 lanes = width
@@ -55,6 +56,7 @@ class CPUFacts:
 def rules(facts: CPUFacts) -> list:
     """The rule list for ``dlight.ApplyDefaultSchedule``, most specific first."""
     from tvm.s_tir import dlight
+
     return [Resize(facts), WindowReduction(facts), Elementwise(facts), dlight.cpu.GEMV(), dlight.cpu.Reduction()]
 
 
@@ -76,17 +78,26 @@ def pipeline(tvm_target, facts: CPUFacts, report: dict | None = None, fuse: bool
             mod = dlight.ApplyDefaultSchedule(*rules(facts))(mod)
             if report is not None:
                 after = _scheduled(mod)
-                report.update(tuned=sorted(n for n, s in before.items() if s),
-                              default=sorted(n for n, s in after.items() if s and not before[n]),
-                              unscheduled=sorted(n for n, s in after.items() if not s))
-            return tvm.transform.Sequential(cpu.dataflow_lower_passes(tvm_target) + cpu.finalize_passes(tvm_target))(mod)
+                report.update(
+                    tuned=sorted(n for n, s in before.items() if s),
+                    default=sorted(n for n, s in after.items() if s and not before[n]),
+                    unscheduled=sorted(n for n, s in after.items() if not s),
+                )
+            return tvm.transform.Sequential(cpu.dataflow_lower_passes(tvm_target) + cpu.finalize_passes(tvm_target))(
+                mod
+            )
+
     return _pipeline
 
 
 def _scheduled(mod) -> dict[str, bool]:
     import tvm
-    return {gv.name_hint: bool(f.attrs and f.attrs.get("tirx.is_scheduled", False))
-            for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
+
+    return {
+        gv.name_hint: bool(f.attrs and f.attrs.get("tirx.is_scheduled", False))
+        for gv, f in mod.functions_items()
+        if isinstance(f, tvm.tirx.PrimFunc)
+    }
 
 
 def legalize_passes(tvm_target) -> list:
@@ -95,6 +106,7 @@ def legalize_passes(tvm_target) -> list:
     from tvm.relax.backend.cpu_generic import pipeline as cpu
 
     from .cpu_resize import legalize_resize2d
+
     passes = cpu.legalize_passes(tvm_target)
     assert isinstance(passes[0], type(relax.transform.LegalizeOps()))
     return [relax.transform.LegalizeOps({"relax.image.resize2d": legalize_resize2d})] + passes[1:]
@@ -102,6 +114,7 @@ def legalize_passes(tvm_target) -> list:
 
 def _base():
     from tvm.s_tir.dlight.cpu.base import CPUScheduleRule
+
     return CPUScheduleRule
 
 
@@ -117,6 +130,7 @@ def _extent(sch, loop) -> int:
 def _block_kinds(sch, block) -> list[int] | None:
     """Iter kinds of ``block`` if each of its loops binds exactly one iter var in order."""
     from tvm_ffi import get_global_func
+
     stmt = sch.get(block)
     loops = sch.get_loops(block)
     if len(loops) != len(stmt.iter_vars):
@@ -132,7 +146,7 @@ def _inline_chain(sch, blocks) -> bool:
     for b in blocks[:-1]:
         try:
             sch.compute_inline(b)
-        except Exception:  # noqa: BLE001 - TVM raises several ScheduleError kinds
+        except Exception:
             return False
     return True
 
@@ -140,6 +154,7 @@ def _inline_chain(sch, blocks) -> bool:
 def _reads_depend_on_channel(stmt) -> bool:
     """Whether the block's data input (its first read) is indexed by the output channel."""
     from tvm.tirx.analysis import undefined_vars
+
     c_var = stmt.iter_vars[1].var
     return any(v.same_as(c_var) for rng in stmt.reads[0].region for v in undefined_vars(rng.min))
 
@@ -192,6 +207,7 @@ def _coefficient(expr, var) -> int:
     """The constant coefficient of ``var`` in the linear index ``expr`` (1 if not linear)."""
     import tvm
     from tvm.sym.pattern import detect_linear_equation
+
     coeff = detect_linear_equation(expr, [var])
     return int(coeff[0]) if len(coeff) == 2 and isinstance(coeff[0], tvm.tirx.IntImm) else 1
 
@@ -209,6 +225,7 @@ class _Rule(_base()):
 
     def apply(self, func, target, tunable):
         from tvm import s_tir, tirx
+
         if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
             return None
         return self.schedule_func(s_tir.Schedule(func), tunable)
@@ -223,7 +240,7 @@ class WindowReduction(_Rule):
             return None
         try:
             self._schedule(sch, *found, self._tiles(sch, found[0]))
-        except Exception:  # noqa: BLE001 - a shape the rule cannot tile goes to the next rule
+        except Exception:
             return None
         return sch
 
@@ -238,7 +255,7 @@ class WindowReduction(_Rule):
             trial = sch.copy()
             try:
                 self._schedule(trial, *self._match(trial), tiles)
-            except Exception:  # noqa: BLE001 - a tiling this shape cannot take is left out
+            except Exception:
                 continue
             out.append(trial)
         return out
@@ -264,7 +281,7 @@ class WindowReduction(_Rule):
         if len(red) != 1 or kinds[red[0]][:4] != [DATA_PAR] * 4 or set(kinds[red[0]][4:]) != {REDUCE}:
             return None
         r = red[0]
-        conv, pads, tail = blocks[r], blocks[:r], blocks[r + 1:]
+        conv, pads, tail = blocks[r], blocks[:r], blocks[r + 1 :]
         if any(k is None or REDUCE in k for k in kinds[:r]) or len(pads) > 1:
             return None
         if tail and not _inline_chain(sch, list(tail)):
@@ -275,11 +292,11 @@ class WindowReduction(_Rule):
         """The analytic register tile (c_block, w_block)."""
         group = _channels_sharing_input(sch.get(conv))
         we, lanes = _extent(sch, sch.get_loops(conv)[3]), self.facts.lanes
-        if group > 1:   # every input vector feeds c_block accumulators: wide channel tile
+        if group > 1:  # every input vector feeds c_block accumulators: wide channel tile
             wb = _divisor_at_most(we, 2 * lanes)
             vectors = max(1, -(-wb // lanes))
-            return _divisor_at_most(group, max(1, ACCUMULATORS // vectors)), wb   # tiles stay in one group
-        return 1, _divisor_at_most(we, 4 * lanes)   # depthwise / pooling: no reuse, more columns for ILP
+            return _divisor_at_most(group, max(1, ACCUMULATORS // vectors)), wb  # tiles stay in one group
+        return 1, _divisor_at_most(we, 4 * lanes)  # depthwise / pooling: no reuse, more columns for ILP
 
     def _schedule(self, sch, conv, pad, out, tiles):
         reuse = _channels_sharing_input(sch.get(conv)) > 1
@@ -288,7 +305,7 @@ class WindowReduction(_Rule):
         n, c, h, w, *red = sch.get_loops(conv)
         co, ci = sch.split(c, [None, cb])
         wo, wi = sch.split(w, [None, wb])
-        if reuse:   # rows outermost: one row's input slab is reused by every channel tile
+        if reuse:  # rows outermost: one row's input slab is reused by every channel tile
             chunk = self._chunk(sch, conv, red, _extent(sch, wo), wb)
             if chunk:
                 wc, wo = sch.split(wo, [None, chunk])
@@ -296,7 +313,7 @@ class WindowReduction(_Rule):
             else:
                 sch.reorder(n, h, co, wo, *red, ci, wi)
             row = sch.fuse(n, h)
-        else:       # depthwise / pooling: per channel tile, each padded plane built once
+        else:  # depthwise / pooling: per channel tile, each padded plane built once
             sch.reorder(n, co, h, wo, *red, ci, wi)
             row = sch.fuse(n, co)
         sch.parallel(row)
@@ -337,6 +354,7 @@ class Resize(_Rule):
 
     def schedule_func(self, sch, tunable):
         from .cpu_resize import schedule
+
         return sch if schedule(sch, self.facts) else None
 
 
@@ -349,7 +367,7 @@ class Elementwise(_Rule):
         for b in blocks[:-1]:
             try:
                 sch.compute_inline(b)
-            except Exception:  # noqa: BLE001 - the block stays a separate loop nest
+            except Exception:
                 pass
         scheduled = False
         for b in sch.get_child_blocks(sch.get_sblock("root")):

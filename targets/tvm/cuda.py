@@ -52,20 +52,28 @@ def nvrtc_unavailable(arch: str) -> str | None:
 def precompile(executable, arch: str, workdir: Path) -> tuple[list[str], dict]:
     """(files, facts): ``kernels.<arch>.cubin`` compiled with NVRTC, or the reason it was not."""
     source = cuda_source(executable)
-    facts = {"arch": arch, "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
-             "runtime": "TVM's CUDA runtime loads the cubin if it matches, else compiles the source on the device"}
+    facts = {
+        "arch": arch,
+        "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
+        "runtime": "TVM's CUDA runtime loads the cubin if it matches, else compiles the source on the device",
+    }
     reason = nvrtc_unavailable(arch)
     if reason:
         return [], facts | {"precompiled": False, "reason": reason}
-    from cuda.bindings import nvrtc
     import tvm.support.nvcc as nvcc
+    from cuda.bindings import nvrtc
+
     with _cuda_path(_header_dirs()):
         cubin = bytes(nvcc.compile_cuda(source, target_format="cubin", arch=arch, compiler="nvrtc"))
     name = f"kernels.{arch}.cubin"
     (workdir / name).write_bytes(cubin)
     _, major, minor = nvrtc.nvrtcVersion()
-    return [name], facts | {"precompiled": True, "cubin": name, "nvrtc": f"{major}.{minor}",
-                            "cubin_arch": cubin_arch(cubin)}
+    return [name], facts | {
+        "precompiled": True,
+        "cubin": name,
+        "nvrtc": f"{major}.{minor}",
+        "cubin_arch": cubin_arch(cubin),
+    }
 
 
 def cubin_arch(data: bytes) -> str:
@@ -83,6 +91,7 @@ def install_kernel_cache(folder: Path, facts: dict) -> None:
     import tvm
     import tvm.support.nvcc as nvcc
     import tvm_ffi
+
     cubin = (folder / facts["cubin"]).read_bytes()
     device_arch = "sm_" + tvm.cuda(0).compute_version.replace(".", "")
 

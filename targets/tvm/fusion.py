@@ -36,23 +36,26 @@ GROUP_KEY, TILE_KEY = "deploycc.fusion.group", "deploycc.fusion.tile"
 class Group:
     id: str
     nodes: list[str]
-    inputs: list[str]          # ONNX values read from outside the group (activations and weights)
+    inputs: list[str]  # ONNX values read from outside the group (activations and weights)
     output: str
     tile: tuple[int, int] | None = None
-    function: str = ""         # the Relax/TIR function compiled for it (identical groups share one)
+    function: str = ""  # the Relax/TIR function compiled for it (identical groups share one)
 
 
 @dataclass
 class Fusion:
     groups: list[Group] = field(default_factory=list)
-    primfuncs: dict[str, int] = field(default_factory=dict)     # group id -> compute blocks in its PrimFunc
-    tiled: dict[str, int] = field(default_factory=dict)         # function -> blocks moved into the tile loop
+    primfuncs: dict[str, int] = field(default_factory=dict)  # group id -> compute blocks in its PrimFunc
+    tiled: dict[str, int] = field(default_factory=dict)  # function -> blocks moved into the tile loop
 
     def summary(self) -> dict:
-        return {"groups_planned": len(self.groups), "groups_fused": len(self.primfuncs),
-                "primfuncs": {g.function: self.primfuncs[g.id] for g in self.groups if g.id in self.primfuncs},
-                "function_of_group": {g.id: g.function for g in self.groups},
-                "tiled": {g.function: list(g.tile) for g in self.groups if g.function in self.tiled}}
+        return {
+            "groups_planned": len(self.groups),
+            "groups_fused": len(self.primfuncs),
+            "primfuncs": {g.function: self.primfuncs[g.id] for g in self.groups if g.id in self.primfuncs},
+            "function_of_group": {g.id: g.function for g in self.groups},
+            "tiled": {g.function: list(g.tile) for g in self.groups if g.function in self.tiled},
+        }
 
 
 def read_groups(model: onnx.ModelProto) -> list[Group]:
@@ -151,14 +154,18 @@ def _tile(mod, groups: list[Group], fusion: Fusion):
 def _import_keeping_table(model: onnx.ModelProto):
     try:
         from tvm.relax.frontend.onnx.onnx_frontend import ONNXGraphImporter
+
         importer = ONNXGraphImporter({}, "float32", keep_params_in_input=False, sanitize=True)
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         mod = importer.from_onnx(model.graph, opset)
         return importer._nodes, mod
     except (ImportError, AttributeError, TypeError) as exc:
         import tvm
-        raise UserError(f"TVM {tvm.__version__}: cannot map ONNX values to Relax to honour the fusion plan "
-                        f"({exc}); build without the fuse pass (--passes without fuse)") from None
+
+        raise UserError(
+            f"TVM {tvm.__version__}: cannot map ONNX values to Relax to honour the fusion plan "
+            f"({exc}); build without the fuse pass (--passes without fuse)"
+        ) from None
 
 
 def _partition(mod, table: dict, groups: list[Group]):
@@ -166,8 +173,9 @@ def _partition(mod, table: dict, groups: list[Group]):
 
     fn = mod["main"]
     if len(fn.body.blocks) != 1 or not isinstance(fn.body.blocks[0], relax.DataflowBlock):
-        raise UserError("fusion plan: the imported model is not one dataflow block (control flow); "
-                        "build without the fuse pass")
+        raise UserError(
+            "fusion plan: the imported model is not one dataflow block (control flow); build without the fuse pass"
+        )
     bindings = list(fn.body.blocks[0].bindings)
     var_of = {b.value: b.var for b in bindings}
     index = {b.var: i for i, b in enumerate(bindings)}
@@ -221,8 +229,11 @@ def _region(g: Group, table, var_of, index, bindings, users):
         if not users.get(v, set()) <= region:
             raise UserError(f"fusion group {g.id}: an intermediate Relax value is used outside the group")
     ordered = sorted(region, key=index.get)
-    inputs = [v for v in dict.fromkeys(u for r in ordered for u in relax.analysis.free_vars(bindings[index[r]].value))
-              if v not in region]
+    inputs = [
+        v
+        for v in dict.fromkeys(u for r in ordered for u in relax.analysis.free_vars(bindings[index[r]].value))
+        if v not in region
+    ]
     return region, out_var, inputs + _constants([bindings[index[r]].value for r in ordered])
 
 
@@ -247,6 +258,7 @@ def _emit_group(bb, g: Group, bindings, region, out_var, params):
 
 def _users(bindings) -> dict:
     from tvm import relax
+
     users: dict = {}
     for b in bindings:
         for v in relax.analysis.free_vars(b.value):
@@ -299,8 +311,10 @@ def _fused_primfuncs(lowered, groups: list[Group]) -> dict[str, int]:
     for g in groups:
         f = funcs.get(g.function)
         if f is None or not isinstance(f, tvm.tirx.PrimFunc):
-            raise UserError(f"fusion group {g.id} was not compiled as one fused function "
-                            f"(no PrimFunc {g.function or 'deploycc_' + g.id} after lowering)")
+            raise UserError(
+                f"fusion group {g.id} was not compiled as one fused function "
+                f"(no PrimFunc {g.function or 'deploycc_' + g.id} after lowering)"
+            )
         out[g.id] = _count_blocks(f)
     return out
 
@@ -308,4 +322,9 @@ def _fused_primfuncs(lowered, groups: list[Group]) -> dict[str, int]:
 def _count_blocks(func) -> int:
     """Compute blocks in a PrimFunc (TVM 0.27 has no Python TIR visitor; its script is stable)."""
     text = func.script()
-    return text.count("T.sblock(") + text.count("T.block(") - text.count('T.sblock("root")') - text.count('T.block("root")')
+    return (
+        text.count("T.sblock(")
+        + text.count("T.block(")
+        - text.count('T.sblock("root")')
+        - text.count('T.block("root")')
+    )

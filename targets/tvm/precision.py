@@ -27,8 +27,11 @@ def apply_precision(mod, target: Target, tvm_target) -> tuple[object, dict]:
     if target.precision != "fp16":
         raise UserError(f"target {target.name}: TVM builds fp32 or fp16 (CUDA), not {target.precision!r}")
     if tvm_target.kind.name != "cuda":
-        raise UserError(f"target {target.name}: precision fp16 is not supported on TVM's {tvm_target.kind.name} "
-                        f"(CPU) path; use precision = \"fp32\" or a CUDA target")
+        raise UserError(
+            f"target {target.name}: precision fp16 is not supported on TVM's {tvm_target.kind.name} "
+            f'(CPU) path; use precision = "fp32" or a CUDA target'
+        )
     from tvm import relax
+
     mod = relax.transform.ToMixedPrecision(out_dtype="float32")(mod)
     return mod, {"compute": "float16", "accumulate": "float32", "pass": "relax.transform.ToMixedPrecision"}

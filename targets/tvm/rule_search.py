@@ -72,20 +72,23 @@ def builder(remote: bool = False, cc: str | None = None):
 def _build_one(build_input, result_type, remote: bool, cc: str | None):
     from tvm import tirx
     from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+
     try:
         mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(build_input.mod)
         rt_mod = tirx.build(mod, target=build_input.target)
         folder = tempfile.mkdtemp(prefix="deploycc-candidate-")
         if remote:
             from tvm.support import cc as tvm_cc
+
             path = os.path.join(folder, "candidate.so")
             rt_mod.export_library(path, **({"fcompile": tvm_cc.cross_compiler(cc)} if cc else {}))
         else:
             from tvm.support.tar import tar
+
             path = os.path.join(folder, "candidate." + tar.output_format)
             rt_mod.export_library(path, fcompile=tar)
         return result_type(path, None)
-    except Exception as exc:  # noqa: BLE001 - one candidate's failure is that candidate's result
+    except Exception as exc:
         return result_type(None, f"deploycc in-process builder: {type(exc).__name__}: {exc}")
 
 
@@ -97,21 +100,26 @@ def device_runner(address: str, key: str, evaluator_args: dict, timeout_s: float
 
     from tvm import rpc
     from tvm.s_tir.meta_schedule.runner import EvaluatorConfig, RPCConfig, RPCRunner
+
     host, _, port = address.rpartition(":")
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()   # TVM's own connect retries for 60 s
+        socket.create_connection((host, int(port)), timeout=5).close()  # TVM's own connect retries for 60 s
         tracker = rpc.connect_tracker(host, int(port))
         devices = _devices_under(tracker.summary(), key)
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the tracker is the user's address
+    except Exception as exc:
         raise UserError(f"--remote {address}: cannot reach a TVM RPC tracker there ({exc})") from None
     if devices < 1:
         raise UserError(f"--key {key}: no device is registered under this key at the RPC tracker {address}")
     session = tracker.request(key, session_timeout=60)
     facts = device_facts(session)
-    del session   # hands the device back to the tracker for the runner
+    del session  # hands the device back to the tracker for the runner
     config = RPCConfig(tracker_host=host, tracker_port=int(port), tracker_key=key, session_timeout_sec=int(timeout_s))
-    runner = RPCRunner(rpc_config=config, evaluator_config=EvaluatorConfig(**evaluator_args), max_workers=devices,
-                       f_alloc_argument=alloc_on_device)
+    runner = RPCRunner(
+        rpc_config=config,
+        evaluator_config=EvaluatorConfig(**evaluator_args),
+        max_workers=devices,
+        f_alloc_argument=alloc_on_device,
+    )
     return runner, facts
 
 
@@ -121,6 +129,7 @@ def alloc_on_device(session, device, args_info, alloc_repeat):
     RPC runner's worker processes."""
     import numpy as np
     from tvm.s_tir.meta_schedule.runner.utils import alloc_argument_common
+
     try:
         fill = session.get_function("tvm.contrib.random.random_fill_for_measure")
     except AttributeError:
@@ -128,6 +137,7 @@ def alloc_on_device(session, device, args_info, alloc_repeat):
 
         def fill(tensor):
             tensor.copyfrom(rng.uniform(-1, 1, [int(d) for d in tensor.shape]).astype(str(tensor.dtype)))
+
     return alloc_argument_common(fill, device, args_info, alloc_repeat)
 
 
@@ -142,9 +152,10 @@ def device_facts(session) -> dict:
     plain ``tvm.exec.rpc_server`` says nothing, and then nothing is claimed. Used by tuning here
     and by the fleet's remote sessions."""
     import json
+
     try:
         return json.loads(session.get_function("deploycc.device_facts")())
-    except Exception:  # noqa: BLE001 - the function is absent on plain TVM servers
+    except Exception:
         return {"emulated": None, "reported": False}
 
 
@@ -172,7 +183,7 @@ def search_strategy():
         def generate_measure_candidates(self):
             if not self.pending:
                 return None
-            batch, self.pending = self.pending[:self.per_iter], self.pending[self.per_iter:]
+            batch, self.pending = self.pending[: self.per_iter], self.pending[self.per_iter :]
             return [MeasureCandidate(s, ArgInfo.from_entry_func(s.mod, remove_preproc=True)) for s in batch]
 
         def notify_runner_results(self, measure_candidates, results) -> None:

@@ -29,8 +29,14 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-SCALE_MODES = ("half_pixel", "asymmetric", "pytorch_half_pixel", "tf_half_pixel_for_nn", "tf_crop_and_resize",
-               "align_corners")   # where ONNX's coordinate mapping with ``scales`` uses the scale itself
+SCALE_MODES = (
+    "half_pixel",
+    "asymmetric",
+    "pytorch_half_pixel",
+    "tf_half_pixel_for_nn",
+    "tf_crop_and_resize",
+    "align_corners",
+)  # where ONNX's coordinate mapping with ``scales`` uses the scale itself
 
 
 def refusal(node: onnx.NodeProto, model: onnx.ModelProto, opset: int, shapes: dict) -> str | None:
@@ -44,7 +50,7 @@ def shapes_of(model: onnx.ModelProto) -> dict[str, list[int]]:
     """Static shapes of the model's values (shape inference; unknown dims are -1)."""
     try:
         inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # noqa: BLE001 - a model ONNX cannot infer: rules needing shapes do not fire
+    except Exception:
         inferred = model
     out = {}
     for vi in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
@@ -75,8 +81,12 @@ def _resize(node, model, opset: int, shapes: dict) -> str | None:
         out_shape = [int(np.floor(i * float(sc))) for i, sc in zip(in_shape, scales)]
     elif sizes is not None and sizes.size:
         out_shape = [int(v) for v in sizes]
-    if mode == "align_corners" and in_shape and out_shape and any(
-            o == 1 and i > 1 for i, o in zip(in_shape[2:], out_shape[2:])):
+    if (
+        mode == "align_corners"
+        and in_shape
+        and out_shape
+        and any(o == 1 and i > 1 for i, o in zip(in_shape[2:], out_shape[2:]))
+    ):
         return "align_corners to an output extent of 1 divides by zero in TVM's resize"
     if text.get("mode", "nearest") == "nearest" and in_shape and out_shape and min(in_shape) > 0:
         rounding = text.get("nearest_mode", "round_prefer_floor")
@@ -84,13 +94,17 @@ def _resize(node, model, opset: int, shapes: dict) -> str | None:
             scale = Fraction(float(scales[axis])) if scales is not None and scales.size else Fraction(o, i)
             hit = _nearest_boundary(i, o, scale, mode, rounding)
             if hit is not None:
-                return (f"nearest ({rounding}) output index {hit} of axis {axis} ({i} -> {o}) maps exactly onto a "
-                        "rounding boundary, which TVM's float32 arithmetic may round to the other pixel")
+                return (
+                    f"nearest ({rounding}) output index {hit} of axis {axis} ({i} -> {o}) maps exactly onto a "
+                    "rounding boundary, which TVM's float32 arithmetic may round to the other pixel"
+                )
     if scales is not None and scales.size and mode in SCALE_MODES and in_shape and min(in_shape) > 0:
         exact = np.asarray(in_shape, dtype=np.float64) * scales.astype(np.float64)
         if not np.allclose(exact, np.round(exact), atol=1e-6):
-            return (f"scales {scales.tolist()} do not give whole output sizes for input {in_shape}: ONNX maps "
-                    "coordinates with the given scale, TVM with the rounded size (pass sizes instead)")
+            return (
+                f"scales {scales.tolist()} do not give whole output sizes for input {in_shape}: ONNX maps "
+                "coordinates with the given scale, TVM with the rounded size (pass sizes instead)"
+            )
     return None
 
 

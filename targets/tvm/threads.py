@@ -26,8 +26,9 @@ def physical_cores() -> int:
     for cpu in cpus:
         topo = SYS_CPU / f"cpu{cpu}" / "topology"
         try:
-            cores.add((topo.joinpath("physical_package_id").read_text().strip(),
-                       topo.joinpath("core_id").read_text().strip()))
+            cores.add(
+                (topo.joinpath("physical_package_id").read_text().strip(), topo.joinpath("core_id").read_text().strip())
+            )
         except OSError:
             return len(cpus)
     return max(1, len(cores))

@@ -45,16 +45,17 @@ from pathlib import Path
 from deploycc.core.cache import cache_home
 
 WORKLOADS, RECORDS = "database_workload.json", "database_tuning_record.json"
-SHIPPED = Path(__file__).parent / "shipped_tuning"   # <target key>/: databases tools/tune_zoo.py --ship wrote
+SHIPPED = Path(__file__).parent / "shipped_tuning"  # <target key>/: databases tools/tune_zoo.py --ship wrote
 MEASURE_TIMEOUT_S = 600.0
 # Three means of >= 30 ms each, not MetaSchedule's one of >= 100 ms: this VM's speed drifts within
 # a second, and the database keeps the mean, so one unlucky stretch cannot pick a tile alone.
 EVALUATOR_ARGS = {"number": 3, "repeat": 3, "min_repeat_ms": 30}
-TRIALS_PER_TASK = 16      # no rule design space (WindowReduction.tilings) is larger: 4 channel x 4 column tiles
+TRIALS_PER_TASK = 16  # no rule design space (WindowReduction.tilings) is larger: 4 channel x 4 column tiles
 
 
-def tune_and_apply(mod, tvm_target, facts, work_dir: Path, trials: int, trials_per_task: int | None,
-                   device: dict | None = None):
+def tune_and_apply(
+    mod, tvm_target, facts, work_dir: Path, trials: int, trials_per_task: int | None, device: dict | None = None
+):
     """Tune ``mod``'s kernels into the database at ``work_dir`` (``trials`` > 0), then apply it;
     returns (module, what was tuned: {"tasks", "measured_on"}, or None without tuning). Kernels
     without a record stay unscheduled here and get the default schedules later. ``device``
@@ -63,15 +64,21 @@ def tune_and_apply(mod, tvm_target, facts, work_dir: Path, trials: int, trials_p
     from tvm import relax
 
     from .cpu_schedules import legalize_passes
+
     with tvm_target:
-        mod = tvm.transform.Sequential([relax.transform.DecomposeOpsForInference(),
-                                        relax.transform.CanonicalizeBindings()] + legalize_passes(tvm_target))(mod)
-        tuned = tune_rule_space(mod, tvm_target, facts, work_dir, trials, trials_per_task, device) if trials > 0 else None
+        mod = tvm.transform.Sequential(
+            [relax.transform.DecomposeOpsForInference(), relax.transform.CanonicalizeBindings()]
+            + legalize_passes(tvm_target)
+        )(mod)
+        tuned = (
+            tune_rule_space(mod, tvm_target, facts, work_dir, trials, trials_per_task, device) if trials > 0 else None
+        )
         return relax.transform.MetaScheduleApplyDatabase(str(work_dir))(mod), tuned
 
 
-def tune_rule_space(mod, tvm_target, facts, work_dir: Path, trials: int, trials_per_task: int | None,
-                    device: dict | None = None) -> dict:
+def tune_rule_space(
+    mod, tvm_target, facts, work_dir: Path, trials: int, trials_per_task: int | None, device: dict | None = None
+) -> dict:
     """Measure the rule design space of every convolution/pooling kernel of ``mod`` (at most
     ``trials`` candidates in all, ``trials_per_task`` each) into the database, on this machine
     or on ``device``; returns {"tasks": number of tasks, "measured_on": where}."""
@@ -80,18 +87,25 @@ def tune_rule_space(mod, tvm_target, facts, work_dir: Path, trials: int, trials_
 
     from . import rule_search
     from .cpu_schedules import WindowReduction
+
     rule = WindowReduction(facts)
-    tasks = [t for t in ms.relax_integration.extract_tasks(mod, tvm_target)
-             if rule.design_space(s_tir.Schedule(t.dispatched[0]))]
+    tasks = [
+        t
+        for t in ms.relax_integration.extract_tasks(mod, tvm_target)
+        if rule.design_space(s_tir.Schedule(t.dispatched[0]))
+    ]
     if device:
         runner, reported = rule_search.device_runner(device["remote"], device["key"], EVALUATOR_ARGS, MEASURE_TIMEOUT_S)
         measured_on = {"remote": device["remote"], "key": device["key"], **reported}
         if reported.get("emulated"):
-            measured_on["note"] = (f"EMULATED ({reported['emulated']}): the tiles were chosen by emulated speed, "
-                                   "not the device's; retune on a real device")
+            measured_on["note"] = (
+                f"EMULATED ({reported['emulated']}): the tiles were chosen by emulated speed, "
+                "not the device's; retune on a real device"
+            )
     else:
-        runner = ms.runner.LocalRunner(timeout_sec=MEASURE_TIMEOUT_S,
-                                       evaluator_config=ms.runner.EvaluatorConfig(**EVALUATOR_ARGS))
+        runner = ms.runner.LocalRunner(
+            timeout_sec=MEASURE_TIMEOUT_S, evaluator_config=ms.runner.EvaluatorConfig(**EVALUATOR_ARGS)
+        )
         measured_on = "this machine"
     if not tasks:
         return {"tasks": 0, "measured_on": measured_on}
@@ -99,15 +113,27 @@ def tune_rule_space(mod, tvm_target, facts, work_dir: Path, trials: int, trials_
     per_task = trials_per_task or TRIALS_PER_TASK
     _quiet_meta_schedule_console()
     where = f"device {device['key']} at {device['remote']}" if device else "this machine"
-    print(f"tuning {len(tasks)} tasks, up to {per_task} candidates each, on {where}, into {work_dir} "
-          f"(log: {work_dir / 'logs'})", file=sys.stderr, flush=True)
+    print(
+        f"tuning {len(tasks)} tasks, up to {per_task} candidates each, on {where}, into {work_dir} "
+        f"(log: {work_dir / 'logs'})",
+        file=sys.stderr,
+        flush=True,
+    )
     with rule_search.without_tensor_intrinsics():
         contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-            tasks, str(work_dir), space=space, strategy=rule_search.search_strategy())
-        ms.tune.tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(work_dir), max_trials_global=trials,
-                           max_trials_per_task=per_task, num_trials_per_iter=min(per_task, trials),
-                           builder=rule_search.builder(bool(device), device and device["cc"]), runner=runner,
-                           cost_model="random")
+            tasks, str(work_dir), space=space, strategy=rule_search.search_strategy()
+        )
+        ms.tune.tune_tasks(
+            tasks=contexts,
+            task_weights=weights,
+            work_dir=str(work_dir),
+            max_trials_global=trials,
+            max_trials_per_task=per_task,
+            num_trials_per_iter=min(per_task, trials),
+            builder=rule_search.builder(bool(device), device and device["cc"]),
+            runner=runner,
+            cost_model="random",
+        )
     return {"tasks": len(tasks), "measured_on": measured_on}
 
 
@@ -128,14 +154,15 @@ def shipped_for(key: str) -> Path | None:
         for name in (WORKLOADS, RECORDS):
             (tmp / name).write_bytes(gzip.decompress((packed / (name + ".gz")).read_bytes()))
         (tmp / "source.sha256").write_text(digest)
-    except OSError as exc:   # a read-only or full cache: build with the default schedules, say why
-        print(f"note: the shipped tuning database was not applied: cannot unpack it into {out} ({exc})",
-              file=sys.stderr)
+    except OSError as exc:  # a read-only or full cache: build with the default schedules, say why
+        print(
+            f"note: the shipped tuning database was not applied: cannot unpack it into {out} ({exc})", file=sys.stderr
+        )
         return None
     shutil.rmtree(out, ignore_errors=True)
     try:
-        tmp.replace(out)   # whole or absent: a build killed mid-unpack leaves only the .tmp folder
-    except OSError:        # another build unpacked it meanwhile
+        tmp.replace(out)  # whole or absent: a build killed mid-unpack leaves only the .tmp folder
+    except OSError:  # another build unpacked it meanwhile
         shutil.rmtree(tmp, ignore_errors=True)
     return out
 
@@ -174,10 +201,12 @@ def best_only(path: Path, out: Path) -> tuple[int, int]:
                 best[index] = (mean, record)
     out.mkdir(parents=True, exist_ok=True)
     kept = sorted(best)
-    texts = {WORKLOADS: "".join(json.dumps(workloads[i]) + "\n" for i in kept),
-             RECORDS: "".join(json.dumps([n, best[i][1]]) + "\n" for n, i in enumerate(kept))}
+    texts = {
+        WORKLOADS: "".join(json.dumps(workloads[i]) + "\n" for i in kept),
+        RECORDS: "".join(json.dumps([n, best[i][1]]) + "\n" for n, i in enumerate(kept)),
+    }
     for name, text in texts.items():
-        (out / (name + ".gz")).write_bytes(gzip.compress(text.encode(), mtime=0))   # mtime 0: same bytes each time
+        (out / (name + ".gz")).write_bytes(gzip.compress(text.encode(), mtime=0))  # mtime 0: same bytes each time
     return len(kept), len(records)
 
 
@@ -206,8 +235,10 @@ def checked(path: Path) -> str | None:
     for name in (WORKLOADS, RECORDS):
         if (path / name).exists():
             (path / name).replace(path / f"{name}.corrupt")
-    note = (f"tuning database {path} is damaged ({why}); ignored and moved to *.corrupt, "
-            "this build uses the default schedules")
+    note = (
+        f"tuning database {path} is damaged ({why}); ignored and moved to *.corrupt, "
+        "this build uses the default schedules"
+    )
     print(f"note: {note}", file=sys.stderr)
     return note
 

@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from PIL import Image
-
 from helpers import make_model
+from PIL import Image
 
 EXPECTED_MIOU = (0.75 + 1.0 + 0.0) / 3
 
@@ -48,7 +47,7 @@ def project(tmp_path_factory) -> Path:
     image[:, 16:, 1] = 255
     label = np.zeros((16, 32), np.uint8)
     label[:, 16:] = 1
-    label[:8, :8] = 2          # a quarter of the red half is labelled blue
+    label[:8, :8] = 2  # a quarter of the red half is labelled blue
     for sub in ("images", "labels"):
         (root / "data" / sub).mkdir(parents=True)
     Image.fromarray(image).save(root / "data" / "images" / "a.png")
@@ -63,8 +62,9 @@ def write_config():
     return _write_config
 
 
-def _write_config(project: Path, cache: Path, body: str, name: str = "deploycc.toml",
-                  targets: str = '"cpu", "cpu-ort"') -> Path:
+def _write_config(
+    project: Path, cache: Path, body: str, name: str = "deploycc.toml", targets: str = '"cpu", "cpu-ort"'
+) -> Path:
     head = f"""
 targets = [{targets}]
 [project]

@@ -5,17 +5,18 @@ from __future__ import annotations
 import threading
 from types import SimpleNamespace
 
-from deploycc.pipeline.pipeline import BuildOptions, build
 from deploycc.ci.cache import BuildCache
 from deploycc.ci.config import DataSource
 from deploycc.ci.runner import _data_folder
 from deploycc.core.cache import seal
+from deploycc.pipeline.pipeline import BuildOptions, build
 
 
 def _builder(model, calls):
     def run(out):
         calls.append(out)
         build(str(model), "cpu-ort", out, BuildOptions())
+
     return run
 
 
@@ -24,8 +25,11 @@ def test_bad_entry_json_and_unlisted_files_are_rebuilt(tmp_path, tiny_onnx, caps
     artifact, served = cache.store("ab" * 32, {"x": 1}, _builder(tiny_onnx, calls))
     assert not served and cache.lookup("ab" * 32) == (artifact, "hit")
     entry = cache.entry("ab" * 32) / "entry.json"
-    for text, why in (("[]", "not a sealed"), (seal("ci-build", "ab" * 32, []), "no manifest sha256"),
-                      (seal("ci-build", "cd" * 32, {"manifest_sha256": "0"}), "is not this entry's")):
+    for text, why in (
+        ("[]", "not a sealed"),
+        (seal("ci-build", "ab" * 32, []), "no manifest sha256"),
+        (seal("ci-build", "cd" * 32, {"manifest_sha256": "0"}), "is not this entry's"),
+    ):
         good = entry.read_text()
         entry.write_text(text)
         found, status = cache.lookup("ab" * 32)
@@ -40,8 +44,10 @@ def test_bad_entry_json_and_unlisted_files_are_rebuilt(tmp_path, tiny_onnx, caps
 
 def test_two_runs_on_one_entry_build_it_once(tmp_path, tiny_onnx):
     cache, calls, results = BuildCache(tmp_path / "builds"), [], []
-    runs = [threading.Thread(target=lambda: results.append(cache.store("ef" * 32, {}, _builder(tiny_onnx, calls))))
-            for _ in range(2)]
+    runs = [
+        threading.Thread(target=lambda: results.append(cache.store("ef" * 32, {}, _builder(tiny_onnx, calls))))
+        for _ in range(2)
+    ]
     for t in runs:
         t.start()
     for t in runs:
@@ -56,7 +62,7 @@ def test_cached_synthetic_data_is_verified_each_use(tmp_path, capsys):
     folder = _data_folder(cfg, source, "val", None)
     label = next(folder.rglob("*labelIds.png"))
     original = label.read_bytes()
-    label.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))     # a relabelled image
+    label.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # a relabelled image
     (folder / "stray.png").write_bytes(b"x")
     assert _data_folder(cfg, source, "val", None) == folder
     assert label.read_bytes() == original and not (folder / "stray.png").exists()

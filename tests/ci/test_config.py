@@ -10,13 +10,19 @@ from deploycc.core.errors import UserError
 
 
 def test_reads_pairs_gates_and_overrides(project, ci_cache, write_config):
-    cfg = load_config(write_config(project, ci_cache, """
+    cfg = load_config(
+        write_config(
+            project,
+            ci_cache,
+            """
 [gates]
 min_miou = 0.5
 max_latency_ms = 100
 [gates.target.cpu-ort]
 max_latency_ms = 10
-"""))
+""",
+        )
+    )
     assert [(m.name, t) for m, t in cfg.pairs()] == [("color", "cpu"), ("color", "cpu-ort")]
     assert cfg.gates_for("cpu") == {"min_miou": 0.5, "max_latency_ms": 100.0}
     assert cfg.gates_for("cpu-ort")["max_latency_ms"] == 10.0
@@ -24,16 +30,19 @@ max_latency_ms = 10
     assert cfg.validation.path == project / "data"
 
 
-@pytest.mark.parametrize("body, message", [
-    ("[gates]\nmin_mIoU = 0.5\n", "gates: unknown key(s) ['min_mIoU']"),
-    ("[gates]\nmin_miou = 70\n", "gates.min_miou: 70: give a fraction in [0, 1]"),
-    ("[gates]\nmax_latency_error_pct = 10\n", "max_latency_error_pct needs a LUT for cpu"),
-    ("[lut]\ncpu = \"missing.lut.json\"\n", "lut.cpu: no such file or folder"),
-    ("[lut]\nh100 = \"x.json\"\n", "lut: unknown key(s) ['h100']"),
-    ("[gates]\nmax_latency_ms = \"fast\"\n", "gates.max_latency_ms: must be a number, got 'fast'"),
-    ("[gates.target.cpu]\nmin_miou = 0.9\nspeed = 1\n", "gates.target.cpu: unknown key(s) ['speed']"),
-    ("[colour]\nx = 1\n", "top level: unknown key(s) ['colour']"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("[gates]\nmin_mIoU = 0.5\n", "gates: unknown key(s) ['min_mIoU']"),
+        ("[gates]\nmin_miou = 70\n", "gates.min_miou: 70: give a fraction in [0, 1]"),
+        ("[gates]\nmax_latency_error_pct = 10\n", "max_latency_error_pct needs a LUT for cpu"),
+        ('[lut]\ncpu = "missing.lut.json"\n', "lut.cpu: no such file or folder"),
+        ('[lut]\nh100 = "x.json"\n', "lut: unknown key(s) ['h100']"),
+        ('[gates]\nmax_latency_ms = "fast"\n', "gates.max_latency_ms: must be a number, got 'fast'"),
+        ("[gates.target.cpu]\nmin_miou = 0.9\nspeed = 1\n", "gates.target.cpu: unknown key(s) ['speed']"),
+        ("[colour]\nx = 1\n", "top level: unknown key(s) ['colour']"),
+    ],
+)
 def test_bad_project_file_is_one_line(project, ci_cache, write_config, body, message):
     with pytest.raises(UserError, match=None) as err:
         load_config(write_config(project, ci_cache, body, "bad.toml"))

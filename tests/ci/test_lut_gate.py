@@ -30,13 +30,27 @@ def lut_and_arch(tmp_path_factory):
     arch = template_arch("fbnet", (1, 3, 32, 32), None)
     stem, head, layers = plan(arch, ["skip", "k3_e1"])
     latency = {"median_ms": ENTRY_MS, "min_ms": ENTRY_MS, "mean_ms": ENTRY_MS, "p90_ms": ENTRY_MS}
-    entries = {s.key: {**s.to_dict(), "measured": not s.identity, "latency": {} if s.identity else latency}
-               for s in unique_specs(stem, head, layers)}
+    entries = {
+        s.key: {**s.to_dict(), "measured": not s.identity, "latency": {} if s.identity else latency}
+        for s in unique_specs(stem, head, layers)
+    }
     rows = [{"index": i, "candidates": {c: s.key for c, s in cands.items()}} for i, cands in enumerate(layers)]
-    lut = LUT(space="fbnet", backbone=None, head=arch.head, num_classes=arch.num_classes, input_shape=(1, 3, 32, 32),
-              target={"name": "cpu-ort", "backend": "ort", "sha256": target_digest(target)},
-              toolchain=_full_toolchain(target), threads=1, statistic="median", protocol={}, stem=stem.key,
-              head_entry=head.key, layers=rows, entries=entries)
+    lut = LUT(
+        space="fbnet",
+        backbone=None,
+        head=arch.head,
+        num_classes=arch.num_classes,
+        input_shape=(1, 3, 32, 32),
+        target={"name": "cpu-ort", "backend": "ort", "sha256": target_digest(target)},
+        toolchain=_full_toolchain(target),
+        threads=1,
+        statistic="median",
+        protocol={},
+        stem=stem.key,
+        head_entry=head.key,
+        layers=rows,
+        entries=entries,
+    )
     save_lut(lut, folder / "fbnet.lut.json")
     genotype = ["k3_e1"] * len(layers)
     save_arch(Predictor(lut).arch_of(genotype, name="all_k3_e1"), folder / "all_k3_e1.json")
@@ -63,6 +77,7 @@ max_latency_error_pct = {limit}
 
 def test_lut_gate_reports_prediction_and_fails_when_tightened(lut_and_arch, ci_cache):
     from deploycc.ci import write_reports
+
     folder, expected = lut_and_arch
     loose = run_ci(_config(folder, ci_cache, 1e6))
     pair = loose["pairs"][0]

@@ -8,9 +8,9 @@ dependency of deploycc).
 from __future__ import annotations
 
 import pytest
+from helpers import REPO
 
 from deploycc.ci import load_config
-from helpers import REPO
 
 WORKFLOW = REPO / ".github" / "workflows" / "deploycc.yml"
 
@@ -23,15 +23,25 @@ def test_example_project_file_is_valid():
 
 def test_workflow_has_the_jetson_and_hosted_jobs():
     text = WORKFLOW.read_text()
-    for needle in ("runs-on: [self-hosted, ARM64, jetson]", "nvpmodel -q", "jetson_clocks", "nv_tegra_release",
-                   "libnvinfer", "deploycc ci deploycc.toml", "actions/upload-artifact", "runs-on: ubuntu-",
-                   "pytest", "--target xavier-int8"):
+    for needle in (
+        "runs-on: [self-hosted, ARM64, jetson]",
+        "nvpmodel -q",
+        "jetson_clocks",
+        "nv_tegra_release",
+        "libnvinfer",
+        "deploycc ci deploycc.toml",
+        "actions/upload-artifact",
+        "runs-on: ubuntu-",
+        "pytest",
+        "--target xavier-int8",
+    ):
         assert needle in text, needle
     assert "\t" not in text
 
 
 def test_workflow_is_valid_yaml():
     import yaml
+
     data = yaml.safe_load(WORKFLOW.read_text())
     assert set(data["jobs"]) == {"hosted", "jetson"}
     assert data["jobs"]["jetson"]["runs-on"] == ["self-hosted", "ARM64", "jetson"]

@@ -6,11 +6,11 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-
-from deploycc.ci import load_config, run_ci
 from helpers import run_cli
 
-EXPECTED_MIOU = (0.75 + 1.0 + 0.0) / 3   # see conftest.py
+from deploycc.ci import load_config, run_ci
+
+EXPECTED_MIOU = (0.75 + 1.0 + 0.0) / 3  # see conftest.py
 GATES = """
 [gates]
 min_miou = 0.5
@@ -45,7 +45,7 @@ def test_pairs_pass_gates_and_write_every_report(project, ci_cache, write_config
     html = (project / "reports" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 2 and "color@cpu-ort" in html
     assert (project / "reports" / "miou.png").stat().st_size > 1000
-    for pair in ("color@cpu", "color@cpu-ort"):     # each pair's build and verify reports, linked
+    for pair in ("color@cpu", "color@cpu-ort"):  # each pair's build and verify reports, linked
         assert by_pair[pair]["reports"] == {"build": f"pairs/{pair}/build.html", "verify": f"pairs/{pair}/verify.html"}
         assert (project / "reports" / "pairs" / pair / "verify.html").stat().st_size > 10_000
         assert f"href='pairs/{pair}/build.html'" in html
@@ -83,39 +83,52 @@ def test_a_device_only_pair_is_unverified_until_its_gates_are_waived(project, ci
     # Waiving two of the three still leaves the pair unverified; waiving all three passes, and
     # every report names the waivers.
     two = GATES + "".join(XAVIER_WAIVERS.format(gate=g) for g in ("min-miou", "max-miou-drop"))
-    assert run_cli(["ci", write_config(project, ci_cache, two, "waived2.toml", targets='"cpu-ort", "xavier-int8"')]) == 3
+    assert (
+        run_cli(["ci", write_config(project, ci_cache, two, "waived2.toml", targets='"cpu-ort", "xavier-int8"')]) == 3
+    )
     three = two + XAVIER_WAIVERS.format(gate="max-latency")
     capsys.readouterr()
-    assert run_cli(["ci", write_config(project, ci_cache, three, "waived3.toml", targets='"cpu-ort", "xavier-int8"')]) == 0
+    assert (
+        run_cli(["ci", write_config(project, ci_cache, three, "waived3.toml", targets='"cpu-ort", "xavier-int8"')]) == 0
+    )
     out = capsys.readouterr().out
     assert out.count("waived in the project file: color@xavier-int8") == 3 and "checked on the Jetson runner" in out
     report = _report(project)
     assert report["outcome"] == "passed" and report["summary"]["waived"] == 3
     assert [w["covers"] for w in report["waivers"]] == ["not_run"] * 3
     root = ET.parse(project / "reports" / "junit.xml").getroot()
-    assert all(s.get("message").startswith("waived in the project file") for s in root.findall("testsuite/testcase/skipped"))
+    assert all(
+        s.get("message").startswith("waived in the project file") for s in root.findall("testsuite/testcase/skipped")
+    )
     assert "waived: color@xavier-int8 gate max-latency" in (project / "reports" / "report.html").read_text()
 
 
-def test_a_target_whose_compiler_is_missing_is_unverified_not_passed(project, ci_cache, write_config, capsys,
-                                                                    monkeypatch):
+def test_a_target_whose_compiler_is_missing_is_unverified_not_passed(
+    project, ci_cache, write_config, capsys, monkeypatch
+):
     from deploycc.targets.onnxruntime.backend import ORTBackend
+
     monkeypatch.setattr(ORTBackend, "available", lambda self: "onnxruntime is not installed")
     path = write_config(project, ci_cache, GATES, "missing.toml", targets='"cpu-ort"')
     assert run_cli(["ci", path]) == 3
     gates = _report(project)["pairs"][0]["gates"]
     assert [(g["gate"], g["status"]) for g in gates] == [
-        ("build", "not_run"), ("numerics", "not_run"), ("min-miou", "not_run"), ("max-miou-drop", "not_run"),
-        ("max-latency", "not_run")]
+        ("build", "not_run"),
+        ("numerics", "not_run"),
+        ("min-miou", "not_run"),
+        ("max-miou-drop", "not_run"),
+        ("max-latency", "not_run"),
+    ]
     assert "onnxruntime is not installed" in gates[0]["reason"]
 
 
 def test_a_waiver_must_name_a_pair_a_gate_and_a_reason(project, ci_cache, write_config, capsys):
     for body, message in (
-            ('[[waivers]]\npair = "color@h100"\ngate = "max-latency"\nreason = "x"\n', "'color@h100' is not a pair"),
-            ('[[waivers]]\npair = "color@cpu"\ngate = "speed"\nreason = "x"\n', "'speed' is not a gate"),
-            ('[[waivers]]\npair = "color@cpu"\ngate = "max-latency"\n', "missing key(s) ['reason']"),
-            ('[[waivers]]\npair = "color@cpu"\ngate = "max-latency"\nreason = " "\n', "say why")):
+        ('[[waivers]]\npair = "color@h100"\ngate = "max-latency"\nreason = "x"\n', "'color@h100' is not a pair"),
+        ('[[waivers]]\npair = "color@cpu"\ngate = "speed"\nreason = "x"\n', "'speed' is not a gate"),
+        ('[[waivers]]\npair = "color@cpu"\ngate = "max-latency"\n', "missing key(s) ['reason']"),
+        ('[[waivers]]\npair = "color@cpu"\ngate = "max-latency"\nreason = " "\n', "say why"),
+    ):
         capsys.readouterr()
         assert run_cli(["ci", write_config(project, ci_cache, GATES + body, "bad-waiver.toml")]) == 2
         assert message in capsys.readouterr().err
@@ -132,7 +145,9 @@ def test_tightened_gate_fails_naming_pair_gate_and_figure(project, ci_cache, wri
     failures = root.findall("testsuite/testcase/failure")
     assert root.get("failures") == "2" and len(failures) == 2
     assert all("min-miou failed value=0.583333" in f.get("message") for f in failures)
-    path = write_config(project, ci_cache, GATES.replace("max_latency_ms = 10000", "max_latency_ms = 0.0001"), "fast.toml")
+    path = write_config(
+        project, ci_cache, GATES.replace("max_latency_ms = 10000", "max_latency_ms = 0.0001"), "fast.toml"
+    )
     assert run_cli(["ci", path, "--only", "color@cpu-ort"]) == 1
     assert "color@cpu-ort gate max-latency failed" in capsys.readouterr().err
     assert run_cli(["ci", path, "--only", "color@h100"]) == 2
@@ -169,10 +184,11 @@ def test_a_changed_model_is_rebuilt(project, ci_cache, write_config, tmp_path):
 
     import numpy as np
     import onnx
+
     cfg = load_config(write_config(project, ci_cache, GATES, "changed.toml"))
     before = run_ci(cfg, only=["color@cpu-ort"])["pairs"][0]
     model = onnx.load(project / "color.onnx")
-    w = onnx.numpy_helper.to_array(model.graph.initializer[0]) * 2.0   # same argmax, other bytes
+    w = onnx.numpy_helper.to_array(model.graph.initializer[0]) * 2.0  # same argmax, other bytes
     model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(w.astype(np.float32), "w"))
     copy = tmp_path / "p"
     shutil.copytree(project, copy, ignore=shutil.ignore_patterns("reports"))

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import run_cli
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["build", "x.onnx", "--bogus"], "--bogus"),
-    (["nosuch"], "nosuch"),
-    (["build", "x.onnx", "--threads", "abc"], "--threads"),
-    (["run", "art"], "--input"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["build", "x.onnx", "--bogus"], "--bogus"),
+        (["nosuch"], "nosuch"),
+        (["build", "x.onnx", "--threads", "abc"], "--threads"),
+        (["run", "art"], "--input"),
+    ],
+)
 def test_usage_errors_are_one_line(capsys, args, needle):
     assert run_cli(args) == 2
     err = capsys.readouterr().err
@@ -24,9 +26,9 @@ def test_an_internal_error_exits_4_with_one_line_and_the_traceback_file(tmp_path
     import re
 
     import onnx
+    from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, make_model
 
     from deploycc.pipeline import pipeline
-    from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, make_model
 
     def broken(model, source):
         raise ZeroDivisionError("a bug in a pass")

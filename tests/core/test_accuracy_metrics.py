@@ -39,7 +39,7 @@ def test_iou_by_hand():
 
 def test_class_absent_from_both_is_not_scored_but_a_false_positive_class_scores_zero():
     gt = np.array([0, 0, 1, 1], np.uint8)
-    pred = np.array([0, 0, 1, 3], np.uint8)   # class 2: absent from both; class 3: predicted, not in gt
+    pred = np.array([0, 0, 1, 3], np.uint8)  # class 2: absent from both; class 3: predicted, not in gt
     scores = Confusion(4)
     scores.add(gt, pred)
     iou = iou_per_class(scores.matrix)
@@ -74,7 +74,7 @@ def test_agreement():
     a.add(ref, got)
     s = a.scores()
     assert s["pixel_agreement"] == pytest.approx(3 / 4)
-    assert s["miou"] == pytest.approx((1 / 2 + 2 / 3) / 2)   # class 2 absent from both: not scored
+    assert s["miou"] == pytest.approx((1 / 2 + 2 / 3) / 2)  # class 2 absent from both: not scored
     b = Agreement(3)
     b.add(ref, ref)
     assert b.scores() == {"pixel_agreement": 1.0, "miou": 1.0, "pixels": 4}
@@ -83,9 +83,10 @@ def test_agreement():
 def _official(tmp_path, gts, preds) -> dict:
     """Run cityscapesscripts' own evaluation on labelId PNGs made from train-id arrays."""
     from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as ev
+
     to_label = np.zeros(256, np.uint8)
     to_label[: len(TRAIN_TO_LABEL_ID)] = TRAIN_TO_LABEL_ID
-    to_label[255] = 0   # unlabeled: ignored in evaluation
+    to_label[255] = 0  # unlabeled: ignored in evaluation
     gt_files, pred_files = [], []
     for i, (g, p) in enumerate(zip(gts, preds)):
         gt_files.append(str(tmp_path / f"c_000000_{i:06d}_gtFine_labelIds.png"))
@@ -105,7 +106,9 @@ def test_equals_the_official_cityscapes_evaluation(tmp_path_factory, seed, used)
     for _ in range(2):
         g = rng.integers(0, used, (6, 10)).astype(np.uint8)
         g[rng.random(g.shape) < 0.15] = 255
-        p = np.where(rng.random(g.shape) < 0.6, np.where(g == 255, 0, g), rng.integers(0, used, g.shape)).astype(np.uint8)
+        p = np.where(rng.random(g.shape) < 0.6, np.where(g == 255, 0, g), rng.integers(0, used, g.shape)).astype(
+            np.uint8
+        )
         gts.append(g)
         preds.append(p)
     official = _official(tmp_path_factory.mktemp("cs"), gts, preds)
@@ -121,6 +124,7 @@ def test_equals_the_official_cityscapes_evaluation(tmp_path_factory, seed, used)
 
 def official_names():
     from deploycc.data.cityscapes import TRAIN_CLASSES
+
     return TRAIN_CLASSES
 
 

@@ -8,8 +8,17 @@ import time
 
 import pytest
 
-from deploycc.core.cache import (FolderCache, JsonCache, environment, finite, folder_listing, folder_problem,
-                                 lock_for, seal, unseal)
+from deploycc.core.cache import (
+    FolderCache,
+    JsonCache,
+    environment,
+    finite,
+    folder_listing,
+    folder_problem,
+    lock_for,
+    seal,
+    unseal,
+)
 
 
 def _positive(payload):
@@ -25,16 +34,19 @@ def test_round_trip_and_key_includes_environment(tmp_path):
     assert set(env) == {"deploycc_source", "cpu", "machine"} and len(env["deploycc_source"]) == 64
 
 
-@pytest.mark.parametrize("corrupt, why", [
-    (lambda text: text[: len(text) // 2], "not JSON"),
-    (lambda text: "[]", "not a sealed"),
-    (lambda text: b"\xff\xfe garbage".decode("latin-1"), "not JSON"),
-    (lambda text: text.replace("1.5", "1000000.0"), "does not match its sha256"),
-    (lambda text: seal("demo", "k1", {"ms": -5}), "is not positive"),
-    (lambda text: seal("demo", "k1", {"ms": float("nan")}), "is not positive"),
-    (lambda text: seal("demo", "other", {"ms": 1.5}), "is not this entry's"),
-    (lambda text: seal("other-kind", "k1", {"ms": 1.5}), "is not this entry's"),
-])
+@pytest.mark.parametrize(
+    "corrupt, why",
+    [
+        (lambda text: text[: len(text) // 2], "not JSON"),
+        (lambda text: "[]", "not a sealed"),
+        (lambda text: b"\xff\xfe garbage".decode("latin-1"), "not JSON"),
+        (lambda text: text.replace("1.5", "1000000.0"), "does not match its sha256"),
+        (lambda text: seal("demo", "k1", {"ms": -5}), "is not positive"),
+        (lambda text: seal("demo", "k1", {"ms": float("nan")}), "is not positive"),
+        (lambda text: seal("demo", "other", {"ms": 1.5}), "is not this entry's"),
+        (lambda text: seal("other-kind", "k1", {"ms": 1.5}), "is not this entry's"),
+    ],
+)
 def test_bad_entry_is_reported_removed_and_absent(tmp_path, capsys, corrupt, why):
     cache = JsonCache(tmp_path, "demo", _positive)
     cache.put("k1", {"ms": 1.5})
@@ -110,8 +122,17 @@ def test_entry_lock_makes_a_second_process_wait(tmp_path):
     assert waited > 0.3
 
 
-@pytest.mark.parametrize("value, positive, ok", [(1.0, True, True), (0.0, True, False), (-1, False, True),
-                                                 (float("inf"), False, False), (True, False, False),
-                                                 ("1", False, False), (None, False, False)])
+@pytest.mark.parametrize(
+    "value, positive, ok",
+    [
+        (1.0, True, True),
+        (0.0, True, False),
+        (-1, False, True),
+        (float("inf"), False, False),
+        (True, False, False),
+        ("1", False, False),
+        (None, False, False),
+    ],
+)
 def test_finite(value, positive, ok):
     assert finite(value, positive) is ok

@@ -56,7 +56,8 @@ def test_checker_failure(tmp_path, capsys):
 
 def test_dynamic_input_needs_shape(tmp_path, capsys):
     text = CONV_BN_RELU.replace("float[1,3,16,16] image", "float[N,3,H,W] image").replace(
-        "float[1,8,16,16] logits", "float[N,8,H,W] logits")
+        "float[1,8,16,16] logits", "float[N,8,H,W] logits"
+    )
     path = tmp_path / "dyn.onnx"
     onnx.save(make_model(text, CONV_BN_RELU_WEIGHTS, positive=("v",)), path)
     out = tmp_path / "out"
@@ -122,15 +123,19 @@ def test_bad_input_shape_option(tmp_path, tiny_onnx, capsys):
     _refused(capsys, ["build", tiny_onnx, "-o", out, "--input-shape", "1x3xbig"], out, "--input-shape")
 
 
-@pytest.mark.parametrize("mutation, needle", [
-    (lambda d: d["genotype"].__setitem__(3, "k9e9"), "k9e9"),
-    (lambda d: d["genotype"].pop(), "units"),
-    (lambda d: d.__setitem__("num_classes", 0), "num_classes"),
-])
+@pytest.mark.parametrize(
+    "mutation, needle",
+    [
+        (lambda d: d["genotype"].__setitem__(3, "k9e9"), "k9e9"),
+        (lambda d: d["genotype"].pop(), "units"),
+        (lambda d: d.__setitem__("num_classes", 0), "num_classes"),
+    ],
+)
 def test_bad_architecture_file(tmp_path, capsys, mutation, needle):
     import json
 
     from deploycc.models import resolve_arch
+
     data = resolve_arch("mac_small").to_dict()
     mutation(data)
     path = tmp_path / "arch.json"

@@ -12,12 +12,25 @@ from deploycc.core.loader import load_model
 from deploycc.core.macs import conv_macs, layer_costs, total_params
 from deploycc.models import build_module, count_macs, export_onnx, resolve_arch
 
-PUBLISHED_GMACS = {"mac_small": 3.01, "lat_small": 4.47, "mac_large": 9.39, "lat_large": 19.57,
-                   "mac_xlarge": 21.84, "lat_xlarge": 32.73}
+PUBLISHED_GMACS = {
+    "mac_small": 3.01,
+    "lat_small": 4.47,
+    "mac_large": 9.39,
+    "lat_large": 19.57,
+    "mac_xlarge": 21.84,
+    "lat_xlarge": 32.73,
+}
 
 
-@pytest.mark.parametrize("name, shape", [("mac_small", (1, 3, 784, 784)), ("lat_xlarge", (1, 3, 256, 512)),
-                                         ("fbnet_a", (1, 3, 224, 224)), ("squeezenet1_1", (1, 3, 224, 224))])
+@pytest.mark.parametrize(
+    "name, shape",
+    [
+        ("mac_small", (1, 3, 784, 784)),
+        ("lat_xlarge", (1, 3, 256, 512)),
+        ("fbnet_a", (1, 3, 224, 224)),
+        ("squeezenet1_1", (1, 3, 224, 224)),
+    ],
+)
 def test_onnx_count_matches_torch_count(tmp_path, name, shape):
     arch = resolve_arch(name)
     model = load_model(export_onnx(arch, tmp_path / f"{name}.onnx", input_shape=shape))

@@ -27,7 +27,7 @@ def test_label_table_is_the_official_one():
 
 
 def test_to_train_ids_maps_and_rejects_unknown_values():
-    ids = np.array([[7, 8, 1], [26, 0, 33]], np.uint8)   # road, sidewalk, ego vehicle / car, unlabeled, bicycle
+    ids = np.array([[7, 8, 1], [26, 0, 33]], np.uint8)  # road, sidewalk, ego vehicle / car, unlabeled, bicycle
     np.testing.assert_array_equal(to_train_ids(ids, "x.png"), [[0, 1, 255], [13, 255, 18]])
     with pytest.raises(UserError, match=r"x.png: label value\(s\) 34, 200"):
         to_train_ids(np.array([34, 200, 7], np.uint8), "x.png")
@@ -91,7 +91,7 @@ def test_prefetch_keeps_order_and_stays_bounded():
         out.append(value)
         consumed[0] += 1
     assert out == [i * i for i in range(50)]
-    assert max(ahead) <= 3 + 1   # the queue plus the item being computed
+    assert max(ahead) <= 3 + 1  # the queue plus the item being computed
 
 
 def test_prefetch_raises_where_the_error_happened_and_stops_early():

@@ -17,8 +17,7 @@ from deploycc.data.synth import scene, write_split
 
 
 def digests(root) -> dict:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*.png"))}
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*.png"))}
 
 
 def test_same_seed_same_bytes_other_seed_other_scenes(tmp_path):
@@ -47,7 +46,7 @@ def test_scene_content(seed):
     assert np.all(LABEL_TO_TRAIN[labels] >= 0), "every value is a Cityscapes labelId"
     present = set(np.unique(labels).tolist())
     assert {LABEL_IDS["road"], LABEL_IDS["sky"], LABEL_IDS["building"]} <= present
-    assert image.std() > 20   # textured, not flat colour
+    assert image.std() > 20  # textured, not flat colour
 
 
 def test_classes_over_a_small_set():
@@ -85,12 +84,15 @@ def test_cli(tmp_path, capsys):
     assert report["images"] == 2 and report["sizes"] == {"64x128": 2} and report["pixels_per_class"]["road"] > 0
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--size", "64"], ["--size", "H x W"]),
-    (["--size", "16x16"], ["--size 16x16", "at least"]),
-    (["--n", "0"], ["--n 0"]),
-    (["--split", "../x"], ["--split"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--size", "64"], ["--size", "H x W"]),
+        (["--size", "16x16"], ["--size 16x16", "at least"]),
+        (["--n", "0"], ["--n 0"]),
+        (["--split", "../x"], ["--split"]),
+    ],
+)
 def test_cli_bad_options(tmp_path, capsys, args, words):
     assert run_cli(["data", "synth", "--out", tmp_path / "o", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()

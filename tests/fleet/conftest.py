@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 HOST = "127.0.0.1"
-START_TIMEOUT = 120.0   # TVM's import alone takes seconds on a loaded 2-core machine
+START_TIMEOUT = 120.0  # TVM's import alone takes seconds on a loaded 2-core machine
 
 
 def free_port() -> int:
@@ -40,15 +40,31 @@ class LoopbackFleet:
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.logdir / f"{name}.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.procs[name] = proc
         return proc
 
     def start_tracker(self) -> None:
         self.tracker_port = free_port()
-        self._spawn("tracker", ["tvm.exec.rpc_tracker", "--host", HOST, "--port", str(self.tracker_port),
-                                "--port-end", str(self.tracker_port + 1), "--silent"])
+        self._spawn(
+            "tracker",
+            [
+                "tvm.exec.rpc_tracker",
+                "--host",
+                HOST,
+                "--port",
+                str(self.tracker_port),
+                "--port-end",
+                str(self.tracker_port + 1),
+                "--silent",
+            ],
+        )
         end = time.monotonic() + START_TIMEOUT
         while time.monotonic() < end:
             try:
@@ -62,12 +78,28 @@ class LoopbackFleet:
     def start_server(self, key: str) -> str:
         """Start one rpc_server registered under ``key``; returns its address HOST:PORT."""
         port = free_port()
-        self._spawn(f"server-{port}", ["tvm.exec.rpc_server", "--tracker", self.address, "--key", key,
-                                       "--host", HOST, "--port", str(port), "--port-end", str(port + 1), "--silent"])
+        self._spawn(
+            f"server-{port}",
+            [
+                "tvm.exec.rpc_server",
+                "--tracker",
+                self.address,
+                "--key",
+                key,
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--port-end",
+                str(port + 1),
+                "--silent",
+            ],
+        )
         return f"{HOST}:{port}"
 
     def wait_free(self, key: str, count: int) -> None:
         from deploycc.fleet import Tracker
+
         tracker = Tracker(self.address, timeout=5)
         end = time.monotonic() + START_TIMEOUT
         while time.monotonic() < end:
@@ -152,6 +184,7 @@ def artifacts(tmp_path_factory):
     from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, make_model
 
     from deploycc.pipeline.pipeline import build
+
     folder = tmp_path_factory.mktemp("remote-artifacts")
     model = folder / "tiny.onnx"
     onnx.save(make_model(CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, positive=("v",)), model)

@@ -21,11 +21,12 @@ from helpers import run_cli
 
 from deploycc.fleet import emulator
 
-REASON = emulator.unavailable() or (None if shutil.which("aarch64-linux-gnu-gcc") else
-                                    "aarch64-linux-gnu-gcc is not installed (make setup installs it)")
+REASON = emulator.unavailable() or (
+    None if shutil.which("aarch64-linux-gnu-gcc") else "aarch64-linux-gnu-gcc is not installed (make setup installs it)"
+)
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"emulated arm64 device: {REASON}")
 KEY = "arm64-emulated"
-START_TIMEOUT = 300.0    # an emulated Python importing TVM's runtime on a loaded 2-core machine
+START_TIMEOUT = 300.0  # an emulated Python importing TVM's runtime on a loaded 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +38,16 @@ def device(tracker_only):
         port = s.getsockname()[1]
     argv, env = emulator.server_command(fleet.address, KEY, port=port, port_end=port + 1)
     log = open(fleet.logdir / "emulated.log", "w")
-    fleet.procs[f"server-{port}"] = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                                    stdin=subprocess.DEVNULL, start_new_session=True)
+    fleet.procs[f"server-{port}"] = subprocess.Popen(
+        argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
     _wait_registered(fleet, fleet.procs[f"server-{port}"])
     return fleet
 
 
 def _wait_registered(fleet, proc) -> None:
     from deploycc.fleet import Tracker
+
     tracker = Tracker(fleet.address, timeout=5)
     end = time.monotonic() + START_TIMEOUT
     while time.monotonic() < end:
@@ -60,20 +63,25 @@ def _wait_registered(fleet, proc) -> None:
 def arm64_artifact(tmp_path_factory):
     import onnx
     from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, make_model
+
     folder = tmp_path_factory.mktemp("arm64-artifact")
     model = folder / "tiny.onnx"
     onnx.save(make_model(CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, positive=("v",)), model)
-    assert run_cli(["build", model, "--target", "arm64-cpu", "-o", folder / "tiny.arm64"]) == 3   # not verified here
+    assert run_cli(["build", model, "--target", "arm64-cpu", "-o", folder / "tiny.arm64"]) == 3  # not verified here
     return {"onnx": model, "arm64": folder / "tiny.arm64"}
 
 
 def test_arm64_artifact_is_verified_on_the_emulated_device(device, arm64_artifact, capsys):
     art = arm64_artifact["arm64"]
-    assert run_cli(["verify", art, "--reference", arm64_artifact["onnx"]]) == 3     # cannot run on x86
+    assert run_cli(["verify", art, "--reference", arm64_artifact["onnx"]]) == 3  # cannot run on x86
     assert "--remote" in capsys.readouterr().err
     start = time.perf_counter()
-    assert run_cli(["verify", art, "--reference", arm64_artifact["onnx"], "--remote", device.address,
-                    "--key", KEY, "--json"]) == 0
+    assert (
+        run_cli(
+            ["verify", art, "--reference", arm64_artifact["onnx"], "--remote", device.address, "--key", KEY, "--json"]
+        )
+        == 0
+    )
     seconds = time.perf_counter() - start
     data = json.loads(capsys.readouterr().out)
     facts = data["remote"]["device_facts"]
@@ -84,42 +92,106 @@ def test_arm64_artifact_is_verified_on_the_emulated_device(device, arm64_artifac
 
 
 def test_emulated_latency_is_labelled_and_never_a_device_figure(device, arm64_artifact, capsys):
-    assert run_cli(["bench", arm64_artifact["arm64"], "--remote", device.address, "--key", KEY,
-                    "--max-repeats", "3", "--max-seconds", "5", "--json"]) == 0
+    assert (
+        run_cli(
+            [
+                "bench",
+                arm64_artifact["arm64"],
+                "--remote",
+                device.address,
+                "--key",
+                KEY,
+                "--max-repeats",
+                "3",
+                "--max-seconds",
+                "5",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["remote"]["timing"].startswith("EMULATED (") and "not a device figure" in data["remote"]["timing"]
     assert data["remote"]["device_facts"]["emulated"]
 
 
-def test_lut_build_remote_on_the_emulated_device_is_labelled_and_refused_by_the_gate(device, arm64_artifact,
-                                                                                   tmp_path, capsys):
+def test_lut_build_remote_on_the_emulated_device_is_labelled_and_refused_by_the_gate(
+    device, arm64_artifact, tmp_path, capsys
+):
     out = tmp_path / "fbnet.arm64.lut.json"
-    args = ["lut", "build", "--space", "fbnet", "--target", "arm64-cpu", "--input-shape", "1x3x32x32",
-            "--units", "k3_e1", "--threads", "1", "--max-repeats", "3", "--statistic", "min",
-            "--cache", tmp_path / "cache", "-o", out, "--remote", device.address, "--key", KEY, "--json"]
+    args = [
+        "lut",
+        "build",
+        "--space",
+        "fbnet",
+        "--target",
+        "arm64-cpu",
+        "--input-shape",
+        "1x3x32x32",
+        "--units",
+        "k3_e1",
+        "--threads",
+        "1",
+        "--max-repeats",
+        "3",
+        "--statistic",
+        "min",
+        "--cache",
+        tmp_path / "cache",
+        "-o",
+        out,
+        "--remote",
+        device.address,
+        "--key",
+        KEY,
+        "--json",
+    ]
     assert run_cli(args) == 0
     from deploycc.lut import load_lut
+
     lut = load_lut(out)
     timed = [e for e in lut.entries.values() if e.get("measured", True)]
     assert timed and all("qemu-aarch64" in e["latency"]["emulated"] for e in timed)
     assert lut.machine["fleet"]["emulated"] and lut.machine["fleet"]["key"] == KEY
-    from deploycc.lut.gate import latency_check
     from deploycc.core.errors import UserError
+    from deploycc.lut.gate import latency_check
+
     with pytest.raises(UserError, match="measured under emulation"):
         latency_check(arm64_artifact["arm64"], out, 10.0)
 
 
-def test_tuning_on_the_emulated_device_is_labelled_and_its_build_verifies_there(device, arm64_artifact, tmp_path,
-                                                                                capsys):
+def test_tuning_on_the_emulated_device_is_labelled_and_its_build_verifies_there(
+    device, arm64_artifact, tmp_path, capsys
+):
     """`build --tune-trials --remote` measures arm64 candidates (cross-linked here) on the device;
     emulated speed is not the device's, so the manifest says so."""
     out = tmp_path / "tuned.arm64"
-    assert run_cli(["build", arm64_artifact["onnx"], "--target", "arm64-cpu", "--tune-trials", "3",
-                    "--tuning-db", tmp_path / "db", "--remote", device.address, "--key", KEY, "-o", out]) == 3
+    assert (
+        run_cli(
+            [
+                "build",
+                arm64_artifact["onnx"],
+                "--target",
+                "arm64-cpu",
+                "--tune-trials",
+                "3",
+                "--tuning-db",
+                tmp_path / "db",
+                "--remote",
+                device.address,
+                "--key",
+                KEY,
+                "-o",
+                out,
+            ]
+        )
+        == 3
+    )
     info = json.loads((out / "manifest.json").read_text())["backend_info"]
     measured = info["tuning_space"]["measured_on"]
     assert "qemu-aarch64" in measured["emulated"] and measured["note"].startswith("EMULATED")
     assert info["schedules"]["tuned"] == 1 and info["schedules"]["unscheduled"] == 0
     capsys.readouterr()
-    assert run_cli(["verify", out, "--reference", arm64_artifact["onnx"], "--remote", device.address,
-                    "--key", KEY]) == 0
+    assert (
+        run_cli(["verify", out, "--reference", arm64_artifact["onnx"], "--remote", device.address, "--key", KEY]) == 0
+    )

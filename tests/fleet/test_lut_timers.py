@@ -21,8 +21,9 @@ def _settings() -> ProfileSettings:
 
 
 def _build(path, cache, timer=None, progress=None):
-    return build_lut("fbnet", path, _settings(), SHAPE, statistic="min", cache=cache, units=["skip"],
-                     progress=progress, timer=timer)
+    return build_lut(
+        "fbnet", path, _settings(), SHAPE, statistic="min", cache=cache, units=["skip"], progress=progress, timer=timer
+    )
 
 
 def test_local_and_fleet_timers_give_the_same_lut(fleet, tmp_path):
@@ -40,7 +41,7 @@ def test_local_and_fleet_timers_give_the_same_lut(fleet, tmp_path):
     assert same == {k: v for k, v in remote.to_dict().items() if k not in ("entries", "machine")}
     assert list(local.entries) == list(remote.entries)
     timed = [k for k, e in local.entries.items() if e["measured"]]
-    assert timed and len(timed) < len(local.entries)          # identity entries too
+    assert timed and len(timed) < len(local.entries)  # identity entries too
     for key, mine in local.entries.items():
         theirs = remote.entries[key]
         if not mine["measured"]:
@@ -68,13 +69,26 @@ def test_local_and_fleet_timers_give_the_same_lut(fleet, tmp_path):
 def test_local_and_fleet_timers_give_the_same_validation(fleet, tmp_path):
     """Five sampled FBNet networks validated here and on the fleet (ten TVM builds)."""
     from deploycc.lut.validate import ValidationPlan, validate
-    lut = build_lut("fbnet", tmp_path / "lut.json", _settings(), SHAPE, statistic="min", cache=tmp_path / "cache",
-                    units=["k3_e1", "skip"], timer=FleetTimer(FleetOptions(fleet.address, "cpu")))
+
+    lut = build_lut(
+        "fbnet",
+        tmp_path / "lut.json",
+        _settings(),
+        SHAPE,
+        statistic="min",
+        cache=tmp_path / "cache",
+        units=["k3_e1", "skip"],
+        timer=FleetTimer(FleetOptions(fleet.address, "cpu")),
+    )
     plan = ValidationPlan(n=5, seed=0, train=3)
     here = validate(lut, plan, tmp_path / "cache")
     there = validate(lut, plan, tmp_path / "cache", timer=FleetTimer(FleetOptions(fleet.address, "cpu")))
     assert list(there) == [k for k in here if k not in ("build_seconds", "load_average")] + [
-        "fleet", "devices", "build_seconds", "load_average"]
+        "fleet",
+        "devices",
+        "build_seconds",
+        "load_average",
+    ]
     assert [r["genotype"] for r in here["architectures"]] == [r["genotype"] for r in there["architectures"]]
     assert all(isinstance(x, list) for x in here["load_average"]) and there["load_average"] == [None] * 5
     assert set(there["devices"]) <= set(fleet.servers) and there["fleet"]["jobs_run"] == 5

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from helpers import run_cli
 
-from deploycc.pipeline.runtime import open_artifact
 from deploycc.core.errors import Unavailable
 from deploycc.core.numerics import random_feeds
 from deploycc.fleet import RemoteError, RemoteSession, Tracker, fan_out, open_remote
+from deploycc.pipeline.runtime import open_artifact
 from deploycc.verify.measure import Protocol
 
 FAST = Protocol(warmup=1, min_repeats=3, max_repeats=6, max_seconds=5.0, window=2)
@@ -34,7 +34,7 @@ def test_run_on_a_device_matches_the_local_run_and_times_with_the_protocol(fleet
         got = remote.run(feeds)
         expected = open_artifact(artifacts["cpu"])[1].run(feeds)
         assert [g.shape for g in got] == [e.shape for e in expected]
-        np.testing.assert_array_equal(got[0], expected[0])      # the same library, the same CPU
+        np.testing.assert_array_equal(got[0], expected[0])  # the same library, the same CPU
         lat = remote.time(feeds, FAST)
         assert lat.clock == "device" and FAST.min_repeats <= lat.runs <= FAST.max_repeats
         assert 0 < lat.min_ms <= lat.median_ms <= lat.p99_ms
@@ -43,12 +43,28 @@ def test_run_on_a_device_matches_the_local_run_and_times_with_the_protocol(fleet
 
 
 def test_bench_and_verify_with_remote(fleet, artifacts, capsys):
-    assert run_cli(["bench", artifacts["cpu"], "--remote", fleet.address, "--key", "cpu", "--max-repeats", "5",
-                    "--json"]) == 0
+    assert (
+        run_cli(["bench", artifacts["cpu"], "--remote", fleet.address, "--key", "cpu", "--max-repeats", "5", "--json"])
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["remote"]["device"] in fleet.servers and data["latency"]["clock"] == "device"
-    assert run_cli(["verify", artifacts["cpu"], "--reference", artifacts["onnx"], "--remote", fleet.address,
-                    "--key", "cpu", "--json"]) == 0
+    assert (
+        run_cli(
+            [
+                "verify",
+                artifacts["cpu"],
+                "--reference",
+                artifacts["onnx"],
+                "--remote",
+                fleet.address,
+                "--key",
+                "cpu",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["numerics"]["ok"] and data["remote"]["device"] in fleet.servers
 
@@ -66,10 +82,40 @@ def test_bad_remote_input_is_one_line_exit_2(fleet, artifacts, capsys):
 
 def test_lut_build_remote_spreads_entries_over_the_fleet(fleet, tmp_path, capsys):
     out = tmp_path / "fbnet.cpu.lut.json"
-    assert run_cli(["lut", "build", "--space", "fbnet", "--target", "cpu", "--input-shape", "1x3x32x32",
-                    "--units", "k3_e1", "--threads", "1", "--max-repeats", "4", "--statistic", "min",
-                    "--cache", tmp_path / "cache", "-o", out, "--remote", fleet.address, "--key", "cpu", "--json"]) == 0
+    assert (
+        run_cli(
+            [
+                "lut",
+                "build",
+                "--space",
+                "fbnet",
+                "--target",
+                "cpu",
+                "--input-shape",
+                "1x3x32x32",
+                "--units",
+                "k3_e1",
+                "--threads",
+                "1",
+                "--max-repeats",
+                "4",
+                "--statistic",
+                "min",
+                "--cache",
+                tmp_path / "cache",
+                "-o",
+                out,
+                "--remote",
+                fleet.address,
+                "--key",
+                "cpu",
+                "--json",
+            ]
+        )
+        == 0
+    )
     from deploycc.lut import load_lut
+
     lut = load_lut(out)
     timed = [e for e in lut.entries.values() if e.get("measured", True)]
     assert timed and all(e["device"] in fleet.servers and e["latency"]["clock"] == "device" for e in timed)
@@ -77,14 +123,44 @@ def test_lut_build_remote_spreads_entries_over_the_fleet(fleet, tmp_path, capsys
     assert sum(d["jobs"] for d in stats.values()) == len(timed)
     assert set(stats) <= set(fleet.servers) and lut.machine["fleet"]["key"] == "cpu"
     # a second run is served from the remote cache: nothing is measured again
-    assert run_cli(["lut", "build", "--space", "fbnet", "--target", "cpu", "--input-shape", "1x3x32x32",
-                    "--units", "k3_e1", "--threads", "1", "--max-repeats", "4", "--statistic", "min",
-                    "--cache", tmp_path / "cache", "-o", out, "--remote", fleet.address, "--key", "cpu", "--json"]) == 0
+    assert (
+        run_cli(
+            [
+                "lut",
+                "build",
+                "--space",
+                "fbnet",
+                "--target",
+                "cpu",
+                "--input-shape",
+                "1x3x32x32",
+                "--units",
+                "k3_e1",
+                "--threads",
+                "1",
+                "--max-repeats",
+                "4",
+                "--statistic",
+                "min",
+                "--cache",
+                tmp_path / "cache",
+                "-o",
+                out,
+                "--remote",
+                fleet.address,
+                "--key",
+                "cpu",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert load_lut(out).machine["fleet"]["jobs_run"] == 0
 
 
 def _busy_work(artifact, seconds: float):
     """A real remote workload of about ``seconds``: load the artifact, run it again and again."""
+
     def work(lease, _prepared):
         session = RemoteSession(lease, artifact, call_timeout=10)
         feeds = random_feeds(session.inputs, 0)
@@ -94,6 +170,7 @@ def _busy_work(artifact, seconds: float):
             session.run(feeds)
             runs += 1
         return runs
+
     return work
 
 
@@ -105,6 +182,7 @@ def _drop_first_started_device(fleet, sig, delay: float):
         if event == "start" and not victim:
             victim["device"] = device
             threading.Timer(delay, fleet.kill, (device, sig)).start()
+
     return progress, victim
 
 
@@ -112,8 +190,16 @@ def test_a_device_killed_mid_run_has_its_work_retried_on_the_other(fleet, artifa
     devices = extra_servers("drop", 2)
     progress, victim = _drop_first_started_device(fleet, signal.SIGKILL, 0.5)
     start = time.monotonic()
-    result = fan_out(Tracker(fleet.address), "drop", [(i, i) for i in range(4)], lambda p: p,
-                     _busy_work(artifacts["cpu"], 1.0), job_timeout=20, lease_timeout=10, progress=progress)
+    result = fan_out(
+        Tracker(fleet.address),
+        "drop",
+        [(i, i) for i in range(4)],
+        lambda p: p,
+        _busy_work(artifacts["cpu"], 1.0),
+        job_timeout=20,
+        lease_timeout=10,
+        progress=progress,
+    )
     assert time.monotonic() - start < 60
     assert result.ok, result.failures
     assert sorted(result.results) == ["0", "1", "2", "3"]
@@ -122,11 +208,19 @@ def test_a_device_killed_mid_run_has_its_work_retried_on_the_other(fleet, artifa
     assert all(device == survivor for _, device in result.results.values() if device != lost)
     assert result.devices[survivor]["jobs"] >= 3
     # now the last device drops too: its job is reported, not retried forever, and the run ends
-    fleet.wait_free("drop", 1)      # the survivor re-registers once its sessions have ended
+    fleet.wait_free("drop", 1)  # the survivor re-registers once its sessions have ended
     progress, victim = _drop_first_started_device(fleet, signal.SIGKILL, 0.5)
     start = time.monotonic()
-    result = fan_out(Tracker(fleet.address), "drop", [(i, i) for i in range(3)], lambda p: p,
-                     _busy_work(artifacts["cpu"], 1.0), job_timeout=20, lease_timeout=3, progress=progress)
+    result = fan_out(
+        Tracker(fleet.address),
+        "drop",
+        [(i, i) for i in range(3)],
+        lambda p: p,
+        _busy_work(artifacts["cpu"], 1.0),
+        job_timeout=20,
+        lease_timeout=3,
+        progress=progress,
+    )
     assert time.monotonic() - start < 60
     assert not result.ok and victim["device"] == survivor
     assert "could not be run on any device" in result.failure_line()
@@ -136,8 +230,16 @@ def test_a_device_that_hangs_is_bounded_by_the_job_timeout(fleet, artifacts, ext
     devices = extra_servers("hang", 2)
     progress, victim = _drop_first_started_device(fleet, signal.SIGSTOP, 0.3)
     start = time.monotonic()
-    result = fan_out(Tracker(fleet.address), "hang", [(i, i) for i in range(3)], lambda p: p,
-                     _busy_work(artifacts["cpu"], 0.5), job_timeout=6, lease_timeout=5, progress=progress)
+    result = fan_out(
+        Tracker(fleet.address),
+        "hang",
+        [(i, i) for i in range(3)],
+        lambda p: p,
+        _busy_work(artifacts["cpu"], 0.5),
+        job_timeout=6,
+        lease_timeout=5,
+        progress=progress,
+    )
     assert time.monotonic() - start < 60
     assert result.ok, result.failures
     stuck = result.devices[victim["device"]]
@@ -155,12 +257,36 @@ def test_lut_validate_remote(fleet, tmp_path, capsys):
     """Five sampled FBNet networks built here and timed on the fleet (about 40 s of compiles)."""
     out = tmp_path / "fbnet.cpu.lut.json"
     common = ["--cache", tmp_path / "cache", "--remote", fleet.address, "--key", "cpu", "--json"]
-    assert run_cli(["lut", "build", "--space", "fbnet", "--target", "cpu", "--input-shape", "1x3x32x32",
-                    "--units", "k3_e1,skip", "--threads", "1", "--max-repeats", "4", "--statistic", "min",
-                    "-o", out, *common]) == 0
+    assert (
+        run_cli(
+            [
+                "lut",
+                "build",
+                "--space",
+                "fbnet",
+                "--target",
+                "cpu",
+                "--input-shape",
+                "1x3x32x32",
+                "--units",
+                "k3_e1,skip",
+                "--threads",
+                "1",
+                "--max-repeats",
+                "4",
+                "--statistic",
+                "min",
+                "-o",
+                out,
+                *common,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert run_cli(["lut", "validate", "--lut", out, "--n", "5", "--train", "3", "-o", tmp_path / "report",
-                    *common]) == 0
+    assert (
+        run_cli(["lut", "validate", "--lut", out, "--n", "5", "--train", "3", "-o", tmp_path / "report", *common]) == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["n"] == 5 and set(data["devices"]) <= set(fleet.servers)
     assert sum(d["jobs"] for d in data["fleet"]["devices"].values()) == 5

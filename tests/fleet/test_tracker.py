@@ -31,11 +31,11 @@ def test_parse_address():
 def test_unreachable_tracker_is_one_line_within_the_bound():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]      # bound, never listening: connections are refused
+        port = s.getsockname()[1]  # bound, never listening: connections are refused
         start = time.monotonic()
         with pytest.raises(RemoteError, match=f"--remote 127.0.0.1:{port}: no RPC tracker answers there"):
             Tracker(f"127.0.0.1:{port}", timeout=2).require("cpu")
-    assert time.monotonic() - start < 10          # our bound, not TVM's 60 s of retries
+    assert time.monotonic() - start < 10  # our bound, not TVM's 60 s of retries
 
 
 def test_a_service_that_is_not_a_tracker_is_refused():
@@ -60,7 +60,7 @@ def test_a_service_that_is_not_a_tracker_is_refused():
 def test_a_silent_service_times_out():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
-    server.listen()                     # accepts (kernel backlog) but never answers
+    server.listen()  # accepts (kernel backlog) but never answers
     try:
         start = time.monotonic()
         with pytest.raises(RemoteError, match="did not complete the RPC tracker handshake"):
@@ -92,12 +92,14 @@ def test_batched_protocol_applies_the_stopping_rule_per_sample():
 
     protocol = Protocol(warmup=2, min_repeats=4, max_repeats=30, rel_tol=0.01, window=3)
     lat = time_batched(batch, protocol, threads=1)
-    assert calls == [2, 4, 3]                      # warm-up, then min_repeats, then window-sized batches
+    assert calls == [2, 4, 3]  # warm-up, then min_repeats, then window-sized batches
     assert (lat.runs, lat.stable, lat.median_ms, lat.clock) == (6, True, 10.0, "device")
 
 
 def test_batched_protocol_never_exceeds_max_repeats():
-    values = iter([1.0, 100.0] * 50)               # the running median never settles
-    lat = time_batched(lambda n: [next(values) for _ in range(n)],
-                       Protocol(warmup=0, min_repeats=3, max_repeats=10, rel_tol=0.001, window=3))
+    values = iter([1.0, 100.0] * 50)  # the running median never settles
+    lat = time_batched(
+        lambda n: [next(values) for _ in range(n)],
+        Protocol(warmup=0, min_repeats=3, max_repeats=10, rel_tol=0.001, window=3),
+    )
     assert (lat.runs, lat.stable) == (10, False)

@@ -18,13 +18,14 @@ from deploycc.verify.measure import Protocol
 
 FAST = Protocol(warmup=1, min_repeats=3, max_repeats=5, max_seconds=2.0, window=2)
 SHAPE = (1, 3, 32, 32)
-UNITS = ["k3_e1", "k3_e6", "k5_e1_g2", "skip"]   # a reduced space keeps the session LUT quick
+UNITS = ["k3_e1", "k3_e6", "k5_e1_g2", "skip"]  # a reduced space keeps the session LUT quick
 
 
 @pytest.fixture(scope="session")
 def K():
     """The constants of the session LUT (protocol, input shape, units), for the tests to share."""
     from types import SimpleNamespace
+
     return SimpleNamespace(FAST=FAST, SHAPE=SHAPE, UNITS=UNITS)
 
 
@@ -45,9 +46,17 @@ def lut_cache(tmp_path_factory) -> Path:
 def fbnet_lut(lut_cache, tmp_path_factory) -> Path:
     """A real LUT: FBNet space (four candidate units) at 1x3x32x32 on cpu-ort, one thread, statistic min."""
     from deploycc.lut.profile import ProfileSettings, build_lut
+
     out = tmp_path_factory.mktemp("lut") / "fbnet.cpu-ort.lut.json"
-    build_lut("fbnet", out, ProfileSettings(target="cpu-ort", threads=1, protocol=FAST), SHAPE,
-              statistic="min", cache=lut_cache / "lut", units=UNITS)
+    build_lut(
+        "fbnet",
+        out,
+        ProfileSettings(target="cpu-ort", threads=1, protocol=FAST),
+        SHAPE,
+        statistic="min",
+        cache=lut_cache / "lut",
+        units=UNITS,
+    )
     return out
 
 
@@ -57,9 +66,18 @@ def space_arch(fbnet_lut, tmp_path_factory) -> Path:
     from deploycc.lut import load_lut
     from deploycc.lut.measure_arch import sample_genotypes
     from deploycc.models import parse_arch, save_arch
+
     geno = sample_genotypes(load_lut(fbnet_lut), 1, 0)[0]
-    arch = parse_arch({"format": "deploycc-arch", "version": 1, "name": "pick", "space": "fbnet", "genotype": geno,
-                       "input_shape": list(SHAPE)})
+    arch = parse_arch(
+        {
+            "format": "deploycc-arch",
+            "version": 1,
+            "name": "pick",
+            "space": "fbnet",
+            "genotype": geno,
+            "input_shape": list(SHAPE),
+        }
+    )
     return save_arch(arch, tmp_path_factory.mktemp("arch") / "pick.json")
 
 
@@ -82,17 +100,42 @@ def synthetic_lut(fn, space: str = "fbnet", shape=SHAPE):
     from deploycc.lut.profile import plan, unique_specs
     from deploycc.lut.table import LUT
     from deploycc.models import searchable_layers
+
     arch = template_arch(space, shape)
     stem, head, layers = plan(arch)
     entries = {}
     for spec in unique_specs(stem, head, layers):
         ms = 0.0 if spec.identity else float(fn(spec))
-        entries[spec.key] = {**spec.to_dict(), "measured": not spec.identity,
-                             "latency": {} if spec.identity else {"median_ms": ms, "min_ms": ms}}
-    rows = [{"index": li.index, "c_in": li.c_in, "c_out": li.c_out, "stride": li.stride, "in_h": li.in_h,
-             "in_w": li.in_w, "candidates": {c: s.key for c, s in cands.items()}}
-            for li, cands in zip(searchable_layers(arch), layers)]
-    return LUT(space=space, backbone=arch.backbone, head=arch.head, num_classes=arch.num_classes,
-               input_shape=tuple(arch.input_shape), target={"name": "cpu-ort", "backend": "ort", "sha256": "x"},
-               toolchain={"onnxruntime": "0"}, threads=1, statistic="median", protocol={}, stem=stem.key,
-               head_entry=head.key, layers=rows, entries=entries)
+        entries[spec.key] = {
+            **spec.to_dict(),
+            "measured": not spec.identity,
+            "latency": {} if spec.identity else {"median_ms": ms, "min_ms": ms},
+        }
+    rows = [
+        {
+            "index": li.index,
+            "c_in": li.c_in,
+            "c_out": li.c_out,
+            "stride": li.stride,
+            "in_h": li.in_h,
+            "in_w": li.in_w,
+            "candidates": {c: s.key for c, s in cands.items()},
+        }
+        for li, cands in zip(searchable_layers(arch), layers)
+    ]
+    return LUT(
+        space=space,
+        backbone=arch.backbone,
+        head=arch.head,
+        num_classes=arch.num_classes,
+        input_shape=tuple(arch.input_shape),
+        target={"name": "cpu-ort", "backend": "ort", "sha256": "x"},
+        toolchain={"onnxruntime": "0"},
+        threads=1,
+        statistic="median",
+        protocol={},
+        stem=stem.key,
+        head_entry=head.key,
+        layers=rows,
+        entries=entries,
+    )

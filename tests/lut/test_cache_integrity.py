@@ -17,23 +17,42 @@ def _entry_files(cache):
     return sorted((cache / "entries").glob("*.json"))
 
 
-@pytest.mark.parametrize("edit, why", [
-    (lambda e: "garbage \x00\xff", "not JSON"),
-    (lambda e: seal("lut-record", e["key"], {**e["payload"], "latency": {**e["payload"]["latency"], "median_ms": -5}}),
-     "not positive and finite"),
-    (lambda e: seal("lut-record", e["key"], {**e["payload"], "latency": {**e["payload"]["latency"], "median_ms": 1e6}}),
-     "out of order"),
-    (lambda e: seal("lut-record", e["key"], {**e["payload"], "measured": False}), "field 'measured'"),
-    (lambda e: json.dumps({**e, "payload": {**e["payload"], "build_seconds": 0.5}}), "does not match its sha256"),
-])
+@pytest.mark.parametrize(
+    "edit, why",
+    [
+        (lambda e: "garbage \x00\xff", "not JSON"),
+        (
+            lambda e: seal(
+                "lut-record", e["key"], {**e["payload"], "latency": {**e["payload"]["latency"], "median_ms": -5}}
+            ),
+            "not positive and finite",
+        ),
+        (
+            lambda e: seal(
+                "lut-record", e["key"], {**e["payload"], "latency": {**e["payload"]["latency"], "median_ms": 1e6}}
+            ),
+            "out of order",
+        ),
+        (lambda e: seal("lut-record", e["key"], {**e["payload"], "measured": False}), "field 'measured'"),
+        (lambda e: json.dumps({**e, "payload": {**e["payload"], "build_seconds": 0.5}}), "does not match its sha256"),
+    ],
+)
 def test_a_bad_record_is_reported_and_timed_again(fbnet_lut, lut_cache, tmp_path, K, capsys, edit, why):
     cache = tmp_path / "cache"
     shutil.copytree(lut_cache / "lut", cache)
     path = _entry_files(cache)[0]
     path.write_text(edit(json.loads(path.read_text())))
     steps = []
-    build_lut("fbnet", tmp_path / "lut.json", ProfileSettings(target="cpu-ort", threads=1, protocol=K.FAST), K.SHAPE,
-              statistic="min", cache=cache, units=K.UNITS, progress=steps.append)
+    build_lut(
+        "fbnet",
+        tmp_path / "lut.json",
+        ProfileSettings(target="cpu-ort", threads=1, protocol=K.FAST),
+        K.SHAPE,
+        statistic="min",
+        cache=cache,
+        units=K.UNITS,
+        progress=steps.append,
+    )
     err = [line for line in capsys.readouterr().err.splitlines() if "corrupt" in line]
     assert len(err) == 1 and why in err[0] and path.name in err[0]
     assert [s.event for s in steps].count("done") == 1
@@ -47,10 +66,17 @@ def test_two_builds_on_one_cache_time_each_entry_once(tmp_path, K):
 
     def run(i):
         try:
-            build_lut("fbnet", tmp_path / f"lut{i}.json", ProfileSettings(target="cpu-ort", threads=1, protocol=K.FAST),
-                      K.SHAPE, statistic="min", cache=tmp_path / "cache", units=K.UNITS[:2],
-                      progress=lambda s: timed[i].append(s.job) if s.event == "done" else None)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            build_lut(
+                "fbnet",
+                tmp_path / f"lut{i}.json",
+                ProfileSettings(target="cpu-ort", threads=1, protocol=K.FAST),
+                K.SHAPE,
+                statistic="min",
+                cache=tmp_path / "cache",
+                units=K.UNITS[:2],
+                progress=lambda s: timed[i].append(s.job) if s.event == "done" else None,
+            )
+        except BaseException as exc:
             errors.append(exc)
 
     runs = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
@@ -59,6 +85,6 @@ def test_two_builds_on_one_cache_time_each_entry_once(tmp_path, K):
     for t in runs:
         t.join(600)
     assert not errors
-    assert sorted(timed[0] + timed[1]) == sorted(s.key for s in specs)     # each entry timed once in all
+    assert sorted(timed[0] + timed[1]) == sorted(s.key for s in specs)  # each entry timed once in all
     a, b = (json.loads((tmp_path / f"lut{i}.json").read_text())["entries"] for i in (0, 1))
     assert a == b

@@ -20,25 +20,59 @@ def _run(args, capsys):
 
 def test_build_command_writes_a_lut(tmp_path, capsys, lut_cache):
     out = tmp_path / "skip.lut.json"
-    code, stdout, _ = _run(["lut", "build", "--space", "fbnet", "--target", "cpu-ort", "--input-shape", "1x3x32x32",
-                            "--units", "skip", "--max-repeats", "5", "--cache", str(tmp_path / "c"), "-o", str(out),
-                            "--json"], capsys)
+    code, stdout, _ = _run(
+        [
+            "lut",
+            "build",
+            "--space",
+            "fbnet",
+            "--target",
+            "cpu-ort",
+            "--input-shape",
+            "1x3x32x32",
+            "--units",
+            "skip",
+            "--max-repeats",
+            "5",
+            "--cache",
+            str(tmp_path / "c"),
+            "-o",
+            str(out),
+            "--json",
+        ],
+        capsys,
+    )
     data = json.loads(stdout)
     assert code == 0 and data["lut"] == str(out) and data["measured_entries"] >= 3
     lut = load_lut(out)
     assert lut.threads == 1 and lut.statistic == "median" and lut.protocol["max_repeats"] == 5
 
 
-@pytest.mark.parametrize("args,words", [
-    (["--threads", "0"], "--threads 0"),
-    (["--clock", "sundial"], "--clock 'sundial'"),
-    (["--clock", "cpu", "--threads", "2"], "--clock cpu measures latency only with --threads 1"),
-    (["--space", "squeezenet"], "--space 'squeezenet'"),
-    (["--target", "nowhere"], "unknown target 'nowhere'"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--threads", "0"], "--threads 0"),
+        (["--clock", "sundial"], "--clock 'sundial'"),
+        (["--clock", "cpu", "--threads", "2"], "--clock cpu measures latency only with --threads 1"),
+        (["--space", "squeezenet"], "--space 'squeezenet'"),
+        (["--target", "nowhere"], "unknown target 'nowhere'"),
+    ],
+)
 def test_build_command_bad_options(tmp_path, capsys, args, words):
-    base = ["lut", "build", "--space", "fbnet", "--target", "cpu-ort", "--input-shape", "1x3x32x32",
-            "--cache", str(tmp_path), "-o", str(tmp_path / "x.json")]
+    base = [
+        "lut",
+        "build",
+        "--space",
+        "fbnet",
+        "--target",
+        "cpu-ort",
+        "--input-shape",
+        "1x3x32x32",
+        "--cache",
+        str(tmp_path),
+        "-o",
+        str(tmp_path / "x.json"),
+    ]
     code, _, err = _run(base + args, capsys)
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.json").exists()
@@ -47,8 +81,16 @@ def test_build_command_bad_options(tmp_path, capsys, args, words):
 def test_predict_command(fbnet_lut, tmp_path, capsys):
     lut = load_lut(fbnet_lut)
     geno = sample_genotypes(lut, 1, 0)[0]
-    arch = parse_arch({"format": "deploycc-arch", "version": 1, "name": "pick", "space": "fbnet", "genotype": geno,
-                       "input_shape": [1, 3, 32, 32]})
+    arch = parse_arch(
+        {
+            "format": "deploycc-arch",
+            "version": 1,
+            "name": "pick",
+            "space": "fbnet",
+            "genotype": geno,
+            "input_shape": [1, 3, 32, 32],
+        }
+    )
     path = save_arch(arch, tmp_path / "pick.json")
     code, stdout, _ = _run(["lut", "predict", str(path), "--lut", str(fbnet_lut), "--breakdown", "--json"], capsys)
     row = json.loads(stdout)["predictions"][0]
@@ -61,9 +103,30 @@ def test_predict_command(fbnet_lut, tmp_path, capsys):
 
 def test_validate_command_writes_plot_report_and_figures(fbnet_lut, tmp_path, capsys):
     folder = tmp_path / "val"
-    code, stdout, _ = _run(["lut", "validate", "--lut", str(fbnet_lut), "--n", "6", "--train", "3", "--seed", "1",
-                            "-o", str(folder), "--format", "html", "--cache", str(tmp_path / "c"), "--profile", "1",
-                            "--json"], capsys)
+    code, stdout, _ = _run(
+        [
+            "lut",
+            "validate",
+            "--lut",
+            str(fbnet_lut),
+            "--n",
+            "6",
+            "--train",
+            "3",
+            "--seed",
+            "1",
+            "-o",
+            str(folder),
+            "--format",
+            "html",
+            "--cache",
+            str(tmp_path / "c"),
+            "--profile",
+            "1",
+            "--json",
+        ],
+        capsys,
+    )
     result = json.loads(stdout)
     assert code == 0 and result["n"] == 6 and result["n_test"] == 3
     assert (folder / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -73,16 +136,20 @@ def test_validate_command_writes_plot_report_and_figures(fbnet_lut, tmp_path, ca
     errors = [abs(r["raw_ms"] - r["measured_ms"]) / r["measured_ms"] for r in rows]
     assert result["raw_all"]["mape_pct"] == pytest.approx(100 * sum(errors) / len(errors))
     assert set(result["held_out"]) == {"raw", "corrected", "affine", "macs"}
-    view = result["per_layer"]                       # --profile 1: LUT entries against in-network times
+    view = result["per_layer"]  # --profile 1: LUT entries against in-network times
     assert view["architectures"] == 1 and {r["layer"] for r in view["rows"]} >= {"stem", "head", "layer 0"}
     assert all(r["in_network_ms"] >= 0 for r in view["rows"]) and "Per unit inside the network" in page
     assert json.loads((folder / "result.json").read_text())["n"] == 6
 
 
 def test_validate_command_bad_input(fbnet_lut, tmp_path, capsys):
-    for args, words in ((["--n", "3"], "--n 3"), (["--n", "6", "--train", "5"], "--train 5"),
-                        (["--format", "pdf"], "--format 'pdf'"), (["--profile", "-1"], "--profile -1"),
-                        (["--on-load", "sometimes"], "--on-load 'sometimes'")):
+    for args, words in (
+        (["--n", "3"], "--n 3"),
+        (["--n", "6", "--train", "5"], "--train 5"),
+        (["--format", "pdf"], "--format 'pdf'"),
+        (["--profile", "-1"], "--profile -1"),
+        (["--on-load", "sometimes"], "--on-load 'sometimes'"),
+    ):
         code, _, err = _run(["lut", "validate", "--lut", str(fbnet_lut), "--cache", str(tmp_path)] + args, capsys)
         assert code == 2 and words in err
 
@@ -92,17 +159,30 @@ def artifact(fbnet_lut, tmp_path_factory):
     """An FBNet architecture of the LUT's space, built for cpu-ort at 1x3x32x32."""
     folder = tmp_path_factory.mktemp("art")
     geno = sample_genotypes(load_lut(fbnet_lut), 1, 7)[0]
-    arch = parse_arch({"format": "deploycc-arch", "version": 1, "name": "gate", "space": "fbnet", "genotype": geno,
-                       "input_shape": [1, 3, 32, 32]})
+    arch = parse_arch(
+        {
+            "format": "deploycc-arch",
+            "version": 1,
+            "name": "gate",
+            "space": "fbnet",
+            "genotype": geno,
+            "input_shape": [1, 3, 32, 32],
+        }
+    )
     path = save_arch(arch, folder / "gate.json")
-    assert main(["build", str(path), "--target", "cpu-ort", "-o", str(folder / "gate.cpu-ort"), "--threads", "1",
-                 "--json"]) == 0
+    assert (
+        main(
+            ["build", str(path), "--target", "cpu-ort", "-o", str(folder / "gate.cpu-ort"), "--threads", "1", "--json"]
+        )
+        == 0
+    )
     return folder / "gate.cpu-ort"
 
 
 def test_gate_passes_within_the_limit_and_fails_beyond_it(artifact, fbnet_lut, tmp_path, capsys):
-    code, stdout, _ = _run(["lut", "check", str(artifact), "--lut", str(fbnet_lut), "--max-latency-error", "1e6",
-                            "--json"], capsys)
+    code, stdout, _ = _run(
+        ["lut", "check", str(artifact), "--lut", str(fbnet_lut), "--max-latency-error", "1e6", "--json"], capsys
+    )
     result = json.loads(stdout)
     assert code == 0 and result["ok"] and result["predicted_ms"] > 0 and result["measured_ms"] > 0
     # the same LUT claiming every entry takes 100x longer: the gate must fail with exit 1
@@ -119,19 +199,23 @@ def test_gate_passes_within_the_limit_and_fails_beyond_it(artifact, fbnet_lut, t
 def test_gate_bad_input(artifact, fbnet_lut, tiny_onnx, tmp_path, capsys):
     code, _, err = _run(["lut", "check", str(artifact), "--lut", str(fbnet_lut), "--max-latency-error", "0"], capsys)
     assert code == 2 and "--max-latency-error 0" in err
-    code, _, err = _run(["lut", "check", str(artifact), "--lut", str(fbnet_lut), "--max-latency-error", "10",
-                         "--arch", "fbnet_a"], capsys)
+    code, _, err = _run(
+        ["lut", "check", str(artifact), "--lut", str(fbnet_lut), "--max-latency-error", "10", "--arch", "fbnet_a"],
+        capsys,
+    )
     assert code == 2 and "outside the LUT's space" in err
     assert main(["build", str(tiny_onnx), "--target", "cpu-ort", "-o", str(tmp_path / "plain")]) == 0
     capsys.readouterr()
-    code, _, err = _run(["lut", "check", str(tmp_path / "plain"), "--lut", str(fbnet_lut), "--max-latency-error", "10"],
-                        capsys)
+    code, _, err = _run(
+        ["lut", "check", str(tmp_path / "plain"), "--lut", str(fbnet_lut), "--max-latency-error", "10"], capsys
+    )
     assert code == 2 and "records no architecture" in err
 
 
 def test_verify_command_carries_the_latency_gate(artifact, fbnet_lut, tmp_path, capsys):
-    code, stdout, _ = _run(["verify", str(artifact), "--lut", str(fbnet_lut), "--max-latency-error", "1e6", "--json"],
-                           capsys)
+    code, stdout, _ = _run(
+        ["verify", str(artifact), "--lut", str(fbnet_lut), "--max-latency-error", "1e6", "--json"], capsys
+    )
     report = json.loads(stdout)
     assert code == 0 and report["latency"]["measured_ms"] > 0
     assert [g["gate"] for g in report["gates"]] == ["max-latency-error"]

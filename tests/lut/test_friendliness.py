@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import run_cli
 
 from deploycc.core.errors import UserError
 from deploycc.lut import Predictor, load_lut
@@ -13,8 +14,6 @@ from deploycc.lut.friendliness import analyse, equal_macs, reduce
 from deploycc.lut.profile import plan
 from deploycc.lut.space import load_space, save_space
 from deploycc.lut.table import save_lut
-from helpers import run_cli
-
 
 KEEP = ("k3_e1", "k5_e1", "k5_e1_g2", "k5_e6", "skip")
 
@@ -27,7 +26,7 @@ def _slow_g2(spec):
 def lut_file(tmp_path_factory, make_lut):
     path = tmp_path_factory.mktemp("friendly") / "fbnet.lut.json"
     lut = make_lut(_slow_g2)
-    for layer in lut.layers:      # five units keep the MAC counting short
+    for layer in lut.layers:  # five units keep the MAC counting short
         layer["candidates"] = {c: k for c, k in layer["candidates"].items() if c in KEEP}
     save_lut(lut, path)
     return path
@@ -64,30 +63,45 @@ def test_reduced_space_is_accepted_by_predictor_build_plan_and_cli(lut_file, ana
     with pytest.raises(UserError, match="outside the LUT's space"):
         pred.predict([bad])
     from deploycc.lut.entries import template_arch
+
     _, _, layers = plan(template_arch("fbnet", lut.input_shape), again)
     assert [sorted(c) for c in layers] == [sorted(u) for u in again.layers]
     rows = equal_macs(lut, again, analysis, n=300, bins=3)
     assert sum(r["full"]["n"] for r in rows) >= 300 and all(r["gmacs"][0] <= r["gmacs"][1] for r in rows)
     # the CLI: report, reduced space, and refusals
     html, red = tmp_path / "f.html", tmp_path / "r.json"
-    other = load_lut(lut_file)                     # a second target whose g2 unit is not slow
+    other = load_lut(lut_file)  # a second target whose g2 unit is not slow
     other.target = {**other.target, "name": "cpu"}
     for key, entry in other.entries.items():
         if entry.get("code") == "k5_e1_g2":
             entry["latency"] = {"median_ms": 0.5, "min_ms": 0.5}
     save_lut(other, tmp_path / "cpu.lut.json")
-    assert run_cli(["lut", "friendliness", lut_file, tmp_path / "cpu.lut.json", "--html", html, "--reduce", red,
-                    "--json"]) == 0
+    assert (
+        run_cli(["lut", "friendliness", lut_file, tmp_path / "cpu.lut.json", "--html", html, "--reduce", red, "--json"])
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert html.read_text().count("data:image/png;base64,") == 2
     comp = data["comparison"]
     assert comp["targets"] == ["cpu-ort", "cpu"] and "k5_e1_g2" not in comp["never_on_frontier"]["cpu"]
     assert comp["efficiency"]["k5_e1_g2"][1] > comp["efficiency"]["k5_e1_g2"][0]
-    assert any("k5_e1_g2" in units for units in load_space(red).layers)   # kept: on the frontier of "cpu"
+    assert any("k5_e1_g2" in units for units in load_space(red).layers)  # kept: on the frontier of "cpu"
     arch = tmp_path / "a.json"
     from deploycc.models import parse_arch, save_arch
-    save_arch(parse_arch({"format": "deploycc-arch", "version": 1, "name": "a", "space": "fbnet", "genotype": bad,
-                          "input_shape": list(lut.input_shape)}), arch)
+
+    save_arch(
+        parse_arch(
+            {
+                "format": "deploycc-arch",
+                "version": 1,
+                "name": "a",
+                "space": "fbnet",
+                "genotype": bad,
+                "input_shape": list(lut.input_shape),
+            }
+        ),
+        arch,
+    )
     assert run_cli(["lut", "predict", arch, "--lut", lut_file, "--space-file", path, "--allow-mismatch"]) == 2
     assert "outside the LUT's space" in capsys.readouterr().err
 
@@ -96,12 +110,32 @@ def test_space_file_refusals(tmp_path, lut_file):
     (tmp_path / "x.json").write_text("{}")
     with pytest.raises(UserError, match="not a deploycc space file"):
         load_space(tmp_path / "x.json")
-    (tmp_path / "y.json").write_text(json.dumps({"format": "deploycc-space", "version": 1, "space": "fbnet",
-                                                 "backbone": None, "input_shape": [1, 3, 32, 32], "layers": [["k9"]]}))
+    (tmp_path / "y.json").write_text(
+        json.dumps(
+            {
+                "format": "deploycc-space",
+                "version": 1,
+                "space": "fbnet",
+                "backbone": None,
+                "input_shape": [1, 3, 32, 32],
+                "layers": [["k9"]],
+            }
+        )
+    )
     with pytest.raises(UserError, match="layer 0: k9 not in the fbnet space"):
         load_space(tmp_path / "y.json")
-    (tmp_path / "z.json").write_text(json.dumps({"format": "deploycc-space", "version": 1, "space": "fbnet",
-                                                 "backbone": None, "input_shape": [1, 3, 32, 32], "layers": [["skip"]]}))
+    (tmp_path / "z.json").write_text(
+        json.dumps(
+            {
+                "format": "deploycc-space",
+                "version": 1,
+                "space": "fbnet",
+                "backbone": None,
+                "input_shape": [1, 3, 32, 32],
+                "layers": [["skip"]],
+            }
+        )
+    )
     with pytest.raises(UserError, match="number of searchable layers"):
         Predictor(load_lut(lut_file), space=load_space(tmp_path / "z.json"))
     assert np.isfinite(Predictor(load_lut(lut_file)).table).any()

@@ -28,8 +28,11 @@ def predictor(make_lut):
 def test_prediction_is_the_hand_sum(predictor):
     lut = predictor.lut
     geno = sample_genotypes(lut, 1, 3)[0]
-    by_hand = lut.entry_ms(lut.stem) + lut.entry_ms(lut.head_entry) + sum(
-        lut.entry_ms(layer["candidates"][code]) for layer, code in zip(lut.layers, geno))
+    by_hand = (
+        lut.entry_ms(lut.stem)
+        + lut.entry_ms(lut.head_entry)
+        + sum(lut.entry_ms(layer["candidates"][code]) for layer, code in zip(lut.layers, geno))
+    )
     assert predictor.predict([geno])[0] == pytest.approx(by_hand)
     assert sum(ms for _, _, ms in predictor.breakdown(geno)) == pytest.approx(by_hand)
 
@@ -50,7 +53,9 @@ def test_expectation_of_one_hot_is_the_prediction_and_is_linear(predictor):
         one_hot[n, np.arange(predictor.num_layers), idx[n]] = 1.0
     assert np.allclose(predictor.expected(one_hot), predictor.predict(genos))
     mix = 0.25 * one_hot[0] + 0.75 * one_hot[1]
-    assert predictor.expected(mix) == pytest.approx(0.25 * predictor.predict(genos)[0] + 0.75 * predictor.predict(genos)[1])
+    assert predictor.expected(mix) == pytest.approx(
+        0.25 * predictor.predict(genos)[0] + 0.75 * predictor.predict(genos)[1]
+    )
 
 
 def test_weight_on_a_candidate_outside_the_lut_is_refused(make_lut):

@@ -16,19 +16,31 @@ from deploycc.lut.profile import ProfileSettings, build_lut
 from deploycc.lut.stats import entry_agreement
 from deploycc.verify.measure import Protocol
 
-PROTOCOL = Protocol(warmup=1, min_repeats=3, max_repeats=40, rounds=5, interleave=16, reject_mad=3.0,
-                    clock="cpu", statistic="min")
+PROTOCOL = Protocol(
+    warmup=1, min_repeats=3, max_repeats=40, rounds=5, interleave=16, reject_mad=3.0, clock="cpu", statistic="min"
+)
 
 
 @pytest.mark.slow
 def test_two_builds_agree_within_the_stated_tolerance(tmp_path):
     from deploycc.verify.conditions import LoadCheck
+
     state = LoadCheck().state(1)
-    if state["loaded"]:   # the tolerance is stated for a quiet machine (issue 12)
+    if state["loaded"]:  # the tolerance is stated for a quiet machine (issue 12)
         pytest.skip(f"machine under load, the tolerance holds on a quiet one: {'; '.join(state['reasons'])}")
     settings = ProfileSettings(target="cpu-ort", threads=1, protocol=PROTOCOL)
-    luts = [build_lut("fbnet", tmp_path / f"{k}.json", settings, (1, 3, 64, 64), statistic="min",
-                      cache=tmp_path / f"cache{k}", units=["k3_e6", "k5_e1"]) for k in range(2)]
+    luts = [
+        build_lut(
+            "fbnet",
+            tmp_path / f"{k}.json",
+            settings,
+            (1, 3, 64, 64),
+            statistic="min",
+            cache=tmp_path / f"cache{k}",
+            units=["k3_e6", "k5_e1"],
+        )
+        for k in range(2)
+    ]
     agree = entry_agreement(*luts)
     print("entry agreement of two builds:", agree)
     assert agree["entries"] >= 20

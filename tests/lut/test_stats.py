@@ -16,7 +16,7 @@ from deploycc.lut.validate import score
 
 def test_summary_against_hand_computed_values():
     meas = [10.0, 20.0, 40.0, 50.0]
-    pred = [11.0, 19.0, 44.0, 45.0]          # errors +10 %, -5 %, +10 %, -10 %
+    pred = [11.0, 19.0, 44.0, 45.0]  # errors +10 %, -5 %, +10 %, -10 %
     s = summary(pred, meas)
     assert s["mape_pct"] == pytest.approx((10 + 5 + 10 + 10) / 4)
     assert s["bias_pct"] == pytest.approx((10 - 5 + 10 - 10) / 4)
@@ -79,14 +79,18 @@ def test_fusion_correction_learns_boundary_costs_and_generalizes(make_lut):
 def test_identity_units_are_not_boundaries(make_lut):
     pred = Predictor(make_lut(_per_spec))
     lut = pred.lut
-    layer = next(i for i, l in enumerate(lut.layers) if "skip" in l["candidates"]
-                 and not lut.entries[l["candidates"]["skip"]].get("measured", True))
+    layer = next(
+        i
+        for i, l in enumerate(lut.layers)
+        if "skip" in l["candidates"] and not lut.entries[l["candidates"]["skip"]].get("measured", True)
+    )
     genos = sample_genotypes(lut, 1, 0)
     base = list(genos[0])
     with_identity = list(base)
     with_identity[layer] = "skip"
     x_id = FusionCorrection.features(pred, pred.encode([with_identity]))[0]
     names = FusionCorrection.feature_names(pred)
-    n_timed = sum(1 for li, c in enumerate(with_identity)
-                  if lut.entries[lut.layers[li]["candidates"][c]].get("measured", True))
+    n_timed = sum(
+        1 for li, c in enumerate(with_identity) if lut.entries[lut.layers[li]["candidates"][c]].get("measured", True)
+    )
     assert x_id[names.index("entries")] == n_timed

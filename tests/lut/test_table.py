@@ -49,8 +49,9 @@ def test_edited_file_fails_its_checksum(lut_copy, refusal):
     assert "checksum" in refusal(lut_copy)
 
 
-@pytest.mark.parametrize("field,value,words", [("format", "other", "not a deploycc LUT"),
-                                               ("version", 99, "version 99 is not supported")])
+@pytest.mark.parametrize(
+    "field,value,words", [("format", "other", "not a deploycc LUT"), ("version", 99, "version 99 is not supported")]
+)
 def test_unknown_format_or_version(lut_copy, capsys, field, value, words, refusal):
     d = json.loads(lut_copy.read_text())
     d[field] = value

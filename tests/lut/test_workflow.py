@@ -32,7 +32,7 @@ class GivesUpAfter(LocalTimer):
 def _forget(cache, specs) -> None:
     """Remove the cached records of ``specs``, as if they had never been measured."""
     for path in (cache / "entries").glob("*.json"):
-        record = json.loads(path.read_text())["payload"]   # a sealed cache entry
+        record = json.loads(path.read_text())["payload"]  # a sealed cache entry
         if any(all(record[k] == v for k, v in spec.to_dict().items()) for spec in specs):
             path.unlink()
 
@@ -48,16 +48,24 @@ def test_a_timer_that_fails_leaves_what_it_measured_cached(lut_cache, tmp_path, 
     out = tmp_path / "lut.json"
     steps = []
     with pytest.raises(RuntimeError, match="lut build: gave up after 2 job"):
-        build_lut("fbnet", out, settings, K.SHAPE, statistic="min", cache=cache, units=K.UNITS,
-                  progress=steps.append, timer=GivesUpAfter(2))
+        build_lut(
+            "fbnet",
+            out,
+            settings,
+            K.SHAPE,
+            statistic="min",
+            cache=cache,
+            units=K.UNITS,
+            progress=steps.append,
+            timer=GivesUpAfter(2),
+        )
     assert not out.exists()
     assert [s.job for s in steps if s.event == "done"] == [s.key for s in forgotten[:2]]
     added = {p.name for p in (cache / "entries").glob("*.json")} - before
     assert len(added) == 2 and not list((cache / "entries").glob(".*tmp*"))
     # the next run times only the one entry that was never measured
     steps.clear()
-    lut = build_lut("fbnet", out, settings, K.SHAPE, statistic="min", cache=cache, units=K.UNITS,
-                    progress=steps.append)
+    lut = build_lut("fbnet", out, settings, K.SHAPE, statistic="min", cache=cache, units=K.UNITS, progress=steps.append)
     assert [s.job for s in steps if s.event == "done"] == [forgotten[2].key]
     assert lut.entries[forgotten[0].key]["latency"]["runs"] >= K.FAST.min_repeats
 
@@ -68,13 +76,21 @@ def test_progress_counts_every_job_once_in_order(fbnet_lut, lut_cache, tmp_path,
     specs = unique_specs(*plan(template_arch("fbnet", K.SHAPE), K.UNITS))
     _forget(cache, [s for s in specs if not s.identity][-1:])
     steps = []
-    lut = build_lut("fbnet", tmp_path / "lut.json", ProfileSettings(target="cpu-ort", threads=1, protocol=K.FAST),
-                    K.SHAPE, statistic="min", cache=cache, units=K.UNITS, progress=steps.append)
+    lut = build_lut(
+        "fbnet",
+        tmp_path / "lut.json",
+        ProfileSettings(target="cpu-ort", threads=1, protocol=K.FAST),
+        K.SHAPE,
+        statistic="min",
+        cache=cache,
+        units=K.UNITS,
+        progress=steps.append,
+    )
     assert [s.done for s in steps] == list(range(1, len(specs) + 1))
     assert all(s.total == len(specs) and s.record is not None and s.device is None for s in steps)
     assert sorted(s.job for s in steps) == sorted(s.key for s in specs)
     assert [s.event for s in steps].count("done") == 1 and steps[-1].event == "done"
-    assert list(lut.entries) == [s.key for s in specs]          # the LUT keeps the space's order
+    assert list(lut.entries) == [s.key for s in specs]  # the LUT keeps the space's order
     assert lut.entries.keys() == load_lut(fbnet_lut).entries.keys()
 
 
@@ -85,10 +101,11 @@ def test_a_timer_must_measure_what_it_is_handed(lut_cache, tmp_path, K):
 
     from deploycc.lut.profile import entry_job
     from deploycc.targets import load_target
+
     arch = template_arch("fbnet", K.SHAPE)
     spec = next(s for s in unique_specs(*plan(arch, ["k3_e1"])) if not s.identity)
     settings = ProfileSettings(target="cpu-ort", threads=1, protocol=K.FAST)
     job = entry_job(spec, arch, load_target("cpu-ort"), settings)
     with pytest.raises(RuntimeError, match=f"Idle returned without measuring {spec.key}"):
         measure_jobs(Idle(), [job], tmp_path, K.FAST, 1)
-    assert [p.name for p in tmp_path.iterdir()] == ["timing.lock"]   # no record; the timing lock stays
+    assert [p.name for p in tmp_path.iterdir()] == ["timing.lock"]  # no record; the timing lock stays

@@ -19,8 +19,9 @@ def published():
     def get(name: str) -> Path:
         p = SQUEEZENAS_DATA / f"{name}.pth"
         if not p.is_file():
-            pytest.skip(f"published SqueezeNAS weights not found at {p} "
-                        "(the shared data folder beside the repo is absent)")
+            pytest.skip(
+                f"published SqueezeNAS weights not found at {p} (the shared data folder beside the repo is absent)"
+            )
         return p
 
     return get

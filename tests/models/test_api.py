@@ -30,9 +30,9 @@ def test_searchable_layers_mac_small():
     assert (layers[-1].c_in, layers[-1].c_out, layers[-1].in_h) == (96, 96, 64)
 
 
-@pytest.mark.parametrize("name,shape", [("mac_small", [1, 3, 784, 800]),
-                                        ("lat_xlarge", [1, 3, 128, 256]),
-                                        ("fbnet_a", [1, 3, 224, 224])])
+@pytest.mark.parametrize(
+    "name,shape", [("mac_small", [1, 3, 784, 800]), ("lat_xlarge", [1, 3, 128, 256]), ("fbnet_a", [1, 3, 224, 224])]
+)
 def test_pieces_compose_to_the_whole(name, shape):
     """stem -> units at their LayerInfo shapes -> head: shapes chain and MACs add up."""
     arch = resolve_arch(name).with_input_shape(shape)
@@ -67,6 +67,7 @@ def _head_macs(head):
             total += out.numel() * m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
         elif isinstance(m, torch.nn.Linear):
             total += out.numel() * m.in_features
+
     hs = [m.register_forward_hook(hook) for m in head.modules()]
     with torch.no_grad():
         head(*[torch.zeros(s) for s in head.input_shapes])
@@ -97,16 +98,22 @@ def test_build_unit_errors():
 def test_skip_variants():
     assert build_unit("squeezenas", "skip", 16, 16, 1).op.__class__.__name__ == "Identity"
     assert list(build_unit("squeezenas", "skip", 16, 24, 1).state_dict()) == [
-        "op.1.weight", "op.2.weight", "op.2.bias", "op.2.running_mean", "op.2.running_var",
-        "op.2.num_batches_tracked"]
+        "op.1.weight",
+        "op.2.weight",
+        "op.2.bias",
+        "op.2.running_mean",
+        "op.2.running_var",
+        "op.2.num_batches_tracked",
+    ]
     x = torch.randn(1, 16, 8, 8)
     assert torch.equal(build_unit("squeezenas", "skip", 16, 16, 1)(x), x)
     assert torch.equal(build_unit("fbnet", "skip", 16, 16, 1)(x), x)
 
 
-@pytest.mark.parametrize("space,backbone,n", [("squeezenas", "small", 20),
-                                              ("squeezenas", "large", 22),
-                                              ("squeezenas", "xlarge", 22), ("fbnet", None, 22)])
+@pytest.mark.parametrize(
+    "space,backbone,n",
+    [("squeezenas", "small", 20), ("squeezenas", "large", 22), ("squeezenas", "xlarge", 22), ("fbnet", None, 22)],
+)
 def test_sample_genotype(space, backbone, n):
     rng = random.Random(3)
     geno = sample_genotype(space, rng, backbone=backbone or "small")

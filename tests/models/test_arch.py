@@ -9,8 +9,7 @@ import pytest
 from deploycc.core.errors import UserError
 from deploycc.models import load_arch, parse_arch, resolve_arch, save_arch, zoo_names, zoo_path
 
-ZOO = ["fbnet_a", "lat_large", "lat_small", "lat_xlarge", "mac_large", "mac_small",
-       "mac_xlarge", "squeezenet1_1"]
+ZOO = ["fbnet_a", "lat_large", "lat_small", "lat_xlarge", "mac_large", "mac_small", "mac_xlarge", "squeezenet1_1"]
 
 
 def test_zoo_names():
@@ -28,9 +27,16 @@ def test_zoo_round_trip(name, tmp_path):
 
 
 def test_defaults_filled_in():
-    arch = parse_arch({"format": "deploycc-arch", "version": 1, "name": "x",
-                       "space": "squeezenas", "backbone": "small",
-                       "genotype": ["skip"] * 20})
+    arch = parse_arch(
+        {
+            "format": "deploycc-arch",
+            "version": 1,
+            "name": "x",
+            "space": "squeezenas",
+            "backbone": "small",
+            "genotype": ["skip"] * 20,
+        }
+    )
     assert arch.head == "lraspp" and arch.num_classes == 19
     assert arch.input_shape == (1, 3, 1024, 2048)
     assert arch.preprocessing.mean == (0.485, 0.456, 0.406)
@@ -183,6 +189,7 @@ def test_missing_name(zoo_dict):
 
 def test_grouped_unit_needs_divisible_channels():
     from deploycc.models.spaces import unit_problem
+
     assert "divisible" in unit_problem("squeezenas", "k3e1g2", 15, 16, 1)
     assert "even" in unit_problem("squeezenas", "skip", 16, 15, 2)
     assert unit_problem("squeezenas", "k3e1g2", 16, 24, 2) is None

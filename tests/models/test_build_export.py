@@ -15,10 +15,16 @@ from deploycc.models import export_onnx, resolve_arch, zoo_names
 from deploycc.models.export import build_for_export
 
 # small but legal shapes per arch (LR-ASPP needs H, W >= 784)
-SMALL = {"mac_small": [1, 3, 784, 784], "lat_small": [1, 3, 784, 784],
-         "mac_large": [1, 3, 784, 784], "lat_large": [1, 3, 784, 784],
-         "mac_xlarge": [1, 3, 128, 256], "lat_xlarge": [1, 3, 128, 256],
-         "fbnet_a": [1, 3, 224, 224], "squeezenet1_1": [1, 3, 224, 224]}
+SMALL = {
+    "mac_small": [1, 3, 784, 784],
+    "lat_small": [1, 3, 784, 784],
+    "mac_large": [1, 3, 784, 784],
+    "lat_large": [1, 3, 784, 784],
+    "mac_xlarge": [1, 3, 128, 256],
+    "lat_xlarge": [1, 3, 128, 256],
+    "fbnet_a": [1, 3, 224, 224],
+    "squeezenet1_1": [1, 3, 224, 224],
+}
 
 
 def test_every_zoo_arch_has_a_small_shape():

@@ -10,16 +10,17 @@ from hypothesis import strategies as st
 
 from deploycc.models import build_module, parse_arch, sample_genotype
 
-_SETTINGS = settings(max_examples=4, deadline=None, derandomize=True,
-                     suppress_health_check=[HealthCheck.too_slow])
+_SETTINGS = settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 # (backbone, input shape): LR-ASPP needs H, W >= 784; ASPP runs at any multiple of 16
 # (the large backbone is covered by the zoo tests; at 784x784 it is too slow for many examples)
 _SQUEEZENAS = [("small", [1, 3, 784, 784]), ("xlarge", [1, 3, 64, 96])]
 
 
 def _arch(space: str, geno: list[str], **extra):
-    return parse_arch({"format": "deploycc-arch", "version": 1, "name": "sampled",
-                       "space": space, "genotype": geno, **extra}, source="<sampled>")
+    return parse_arch(
+        {"format": "deploycc-arch", "version": 1, "name": "sampled", "space": space, "genotype": geno, **extra},
+        source="<sampled>",
+    )
 
 
 @_SETTINGS
@@ -44,10 +45,10 @@ def test_random_fbnet(seed, size):
 
 
 @settings(max_examples=25, deadline=None, derandomize=True)
-@given(geno=st.lists(st.sampled_from(["k3e1", "k5e6", "skip", "k3e1g2d2", "bogus"]),
-                     min_size=18, max_size=22))
+@given(geno=st.lists(st.sampled_from(["k3e1", "k5e6", "skip", "k3e1g2d2", "bogus"]), min_size=18, max_size=22))
 def test_arbitrary_genotypes_parse_or_user_error(geno):
     from deploycc.core.errors import UserError
+
     try:
         arch = _arch("squeezenas", geno, backbone="small")
     except UserError as e:

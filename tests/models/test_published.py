@@ -11,8 +11,14 @@ import torch
 from deploycc.models import build_module, export_onnx, load_weights, resolve_arch
 from deploycc.models.macs_torch import count_macs
 
-PUBLISHED_GMACS = {"mac_small": 3.01, "lat_small": 4.47, "mac_large": 9.39,
-                   "lat_large": 19.57, "mac_xlarge": 21.84, "lat_xlarge": 32.73}
+PUBLISHED_GMACS = {
+    "mac_small": 3.01,
+    "lat_small": 4.47,
+    "mac_large": 9.39,
+    "lat_large": 19.57,
+    "mac_xlarge": 21.84,
+    "lat_xlarge": 32.73,
+}
 PARAMS = {"mac_small": (366, 287_018), "lat_small": (294, 479_166)}
 
 
@@ -39,8 +45,7 @@ def test_published_weights_predict_something(published):
     """Trained BN statistics should keep activations sane on a normalized image."""
     module = load_weights(build_module(resolve_arch("mac_small")), published("mac_small"))
     x = torch.rand(1, 3, 784, 784)
-    x = (x - torch.tensor([0.485, 0.456, 0.406])[:, None, None]) / \
-        torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    x = (x - torch.tensor([0.485, 0.456, 0.406])[:, None, None]) / torch.tensor([0.229, 0.224, 0.225])[:, None, None]
     with torch.no_grad():
         y = module(x)
     assert y.shape == (1, 19, 784, 784) and torch.isfinite(y).all()

@@ -19,8 +19,7 @@ def test_round_trip(net, tmp_path):
     torch.save(net.state_dict(), p)
     other = build_module(resolve_arch("squeezenet1_1"))
     load_weights(other, p)
-    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(),
-                                                  other.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), other.state_dict().values()))
 
 
 def test_torchvision_names(net):
@@ -75,8 +74,11 @@ def test_shape_mismatch(net, tmp_path):
     sd["classifier.1.weight"] = torch.zeros(10, 512, 1, 1)
     p = tmp_path / "shape.pth"
     torch.save(sd, p)
-    with pytest.raises(UserError, match=r"classifier.1.weight file \(10, 512, 1, 1\) vs model "
-                                        r"\(1000, 512, 1, 1\)"):
+    with pytest.raises(
+        UserError,
+        match=r"classifier.1.weight file \(10, 512, 1, 1\) vs model "
+        r"\(1000, 512, 1, 1\)",
+    ):
         load_weights(net, p)
 
 

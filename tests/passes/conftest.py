@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:   # pytest runs with --import-mode=importlib: no implicit sys.path entry
+if str(HERE) not in sys.path:  # pytest runs with --import-mode=importlib: no implicit sys.path entry
     sys.path.insert(0, str(HERE))
 
 
@@ -16,4 +16,5 @@ if str(HERE) not in sys.path:   # pytest runs with --import-mode=importlib: no i
 def dla_target():
     """A stand-in for the Xavier DLA target (the DLA conv rules and Xavier's figures)."""
     from deploycc.targets import load_target
+
     return load_target(HERE / "xavier-dla-test.toml")

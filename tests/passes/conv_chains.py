@@ -25,7 +25,7 @@ AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 
 @dataclass
 class Layer:
-    kind: str                       # "conv" | "convT"
+    kind: str  # "conv" | "convT"
     cout: int
     kernel: tuple[int, int]
     stride: tuple[int, int]
@@ -34,7 +34,7 @@ class Layer:
     auto_pad: str
     group: int
     bias: bool
-    bn: str                         # "after" | "before" | "none"
+    bn: str  # "after" | "before" | "none"
     relu: bool
     residual: bool
     eps: float | None
@@ -60,10 +60,13 @@ def out_size(n: int, layer: Layer, axis: int) -> int:
 
 @st.composite
 def chains(draw, max_layers: int = 3, max_size: int = 20) -> Chain:
-    small = draw(st.booleans())          # small maps: dilations reach past them (degenerate taps)
+    small = draw(st.booleans())  # small maps: dilations reach past them (degenerate taps)
     hi = 6 if small else max_size
-    chain = Chain(draw(st.sampled_from([1, 1, 2])), draw(st.integers(1, 6)),
-                  (draw(st.integers(3, hi)), draw(st.integers(3, max_size))))
+    chain = Chain(
+        draw(st.sampled_from([1, 1, 2])),
+        draw(st.integers(1, 6)),
+        (draw(st.integers(3, hi)), draw(st.integers(3, max_size))),
+    )
     c, size = chain.channels, chain.size
     for _ in range(draw(st.integers(1, max_layers))):
         layer = draw(_layer(c))
@@ -73,7 +76,7 @@ def chains(draw, max_layers: int = 3, max_size: int = 20) -> Chain:
         chain.layers.append(layer)
         c, size = layer.cout, new
     if any(lay.auto_pad.startswith("SAME") and max(lay.dilation) > 1 for lay in chain.layers):
-        for lay in chain.layers:   # onnx.reference (the fallback oracle there) cannot run grouped ConvTranspose
+        for lay in chain.layers:  # onnx.reference (the fallback oracle there) cannot run grouped ConvTranspose
             if lay.kind == "convT":
                 lay.group = 1
     return chain
@@ -85,11 +88,11 @@ def _layer(draw, c: int) -> Layer:
     group = draw(st.sampled_from([g for g in (1, 2, 3, c) if c % g == 0]))
     cout = group * draw(st.integers(1, 3)) if group > 1 else draw(st.integers(1, 6))
     if draw(st.booleans()) and group == c:
-        cout = c                                        # depthwise
+        cout = c  # depthwise
     kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     stride = draw(st.sampled_from([(1, 1), (1, 1), (1, 1), (2, 2), (1, 2), (2, 1)]))
     dil_max = 2 if kind == "convT" else 4
-    d = draw(st.integers(1, dil_max))            # equal dilations half the time (space-to-batch needs them)
+    d = draw(st.integers(1, dil_max))  # equal dilations half the time (space-to-batch needs them)
     dilation = (d, d) if draw(st.booleans()) else (d, draw(st.integers(1, dil_max)))
     pads = tuple(draw(st.integers(0, 4)) for _ in range(4))
     auto_pad = "NOTSET" if kind == "convT" else draw(st.sampled_from(("NOTSET",) * 3 + AUTO_PADS))
@@ -97,8 +100,21 @@ def _layer(draw, c: int) -> Layer:
         pads = tuple(min(p, k - 1) for p, k in zip(pads, kernel * 2))
     bn = draw(st.sampled_from(["after", "after", "before", "none"]))
     eps = draw(st.sampled_from([None, 1e-5, 1e-3, 1e-9]))
-    return Layer(kind, cout, kernel, stride, dilation, pads, auto_pad, group, draw(st.booleans()), bn,
-                 draw(st.booleans()), draw(st.booleans()), eps)
+    return Layer(
+        kind,
+        cout,
+        kernel,
+        stride,
+        dilation,
+        pads,
+        auto_pad,
+        group,
+        draw(st.booleans()),
+        bn,
+        draw(st.booleans()),
+        draw(st.booleans()),
+        eps,
+    )
 
 
 def build(chain: Chain, seed: int = 0) -> onnx.ModelProto:
@@ -121,8 +137,13 @@ def build(chain: Chain, seed: int = 0) -> onnx.ModelProto:
             nodes.append(helper.make_node("Add", [x, skip], [f"add{i}"], name=f"add{i}"))
             x = f"add{i}"
     n, (h, w) = chain.batch, chain.size
-    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, chain.channels, h, w])],
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)], inits)
+    graph = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, chain.channels, h, w])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     return onnx.shape_inference.infer_shapes(model, strict_mode=True)
 
@@ -135,8 +156,9 @@ def _conv(nodes, inits, rng, name: str, x: str, c: int, layer: Layer) -> str:
     inputs = [x, _init(inits, f"{name}.w", rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:])))]
     if layer.bias:
         inputs.append(_init(inits, f"{name}.b", rng.standard_normal(layer.cout)))
-    attrs = dict(kernel_shape=list(layer.kernel), strides=list(layer.stride), dilations=list(layer.dilation),
-                 group=layer.group)
+    attrs = dict(
+        kernel_shape=list(layer.kernel), strides=list(layer.stride), dilations=list(layer.dilation), group=layer.group
+    )
     if layer.auto_pad == "NOTSET":
         attrs["pads"] = list(layer.pads)
     else:

@@ -11,9 +11,9 @@ import textwrap
 
 import onnx
 import pytest
+from helpers import REPO, make_model, run_cli
 
 from deploycc.passes import PASSES, PassContext, PassFailed, op_histogram, register_pass, run_passes
-from helpers import REPO, make_model, run_cli
 
 HOW_TO = (REPO / "docs" / "passes.md").read_text().split("## How to add a pass", 1)[1]
 # Step 1: the document's own example: a file with a DeployPass subclass.

@@ -16,7 +16,7 @@ BN = {"s": (8,), "b": (8,), "m": (8,), "v": (8,)}
 
 def fold(model):
     p = FoldBatchNorm()
-    out, records = run_passes(model, [p])       # verify=True: the ORT oracle must agree
+    out, records = run_passes(model, [p])  # verify=True: the ORT oracle must agree
     return out, records[0]
 
 
@@ -38,7 +38,7 @@ def test_conv_any_group_with_or_without_bias(group, bias):
     out, rec = fold(make_model(text, weights, positive=("v",)))
     assert ops(out) == {"Conv": 1} and rec.modified and len(rec.log.rewrites) == 1
     assert rec.verification[0].ok and rec.oracle.startswith("onnxruntime")
-    assert set(inits(out)) == {"Conv_0.folded_weight", "Conv_0.folded_bias"}   # old params released
+    assert set(inits(out)) == {"Conv_0.folded_weight", "Conv_0.folded_bias"}  # old params released
 
 
 def test_missing_epsilon_means_1e5():
@@ -48,7 +48,7 @@ def test_missing_epsilon_means_1e5():
     model = make_model(text, {"w": (8, 8, 1, 1), **BN}, positive=("v",))
     p = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in model.graph.initializer}
     out, _ = fold(model)
-    s = p["s"] / np.sqrt(p["v"] + float(np.float32(1e-5)))   # the attribute is a float32
+    s = p["s"] / np.sqrt(p["v"] + float(np.float32(1e-5)))  # the attribute is a float32
     np.testing.assert_allclose(inits(out)["Conv_0.folded_bias"], p["b"] - p["m"] * s, rtol=1e-6)
 
 
@@ -61,8 +61,9 @@ def test_conv_transpose_grouped_weight_layout(group):
     assert ops(out) == {"ConvTranspose": 1} and rec.verification[0].ok
 
 
-@pytest.mark.parametrize("trans_b,alpha,beta,bias", [(0, 1.0, 1.0, True), (1, 0.5, 2.0, True),
-                                                     (1, 1.5, 0.0, True), (0, 2.0, 1.0, False)])
+@pytest.mark.parametrize(
+    "trans_b,alpha,beta,bias", [(0, 1.0, 1.0, True), (1, 0.5, 2.0, True), (1, 1.5, 0.0, True), (0, 2.0, 1.0, False)]
+)
 def test_gemm_trans_b_alpha_beta(trans_b, alpha, beta, bias):
     c = ", gc" if bias else ""
     text = f"""{HEAD} g (float[3,5] x) => (float[3,8] y)
@@ -100,22 +101,47 @@ def test_shared_weight_gets_a_new_initializer():
     model = make_model(text, {"w": (8, 8, 1, 1), **BN}, positive=("v",))
     original = inits(model)["w"]
     out, _ = fold(model)
-    assert np.array_equal(inits(out)["w"], original)                 # untouched, still used by z
+    assert np.array_equal(inits(out)["w"], original)  # untouched, still used by z
     assert [n.input[1] for n in out.graph.node] == ["Conv_0.folded_weight", "w"]
 
 
 REFUSALS = [
-    ("conv output has another consumer", """c = Conv(x, w)
+    (
+        "conv output has another consumer",
+        """c = Conv(x, w)
        y = BatchNormalization(c, s, b, m, v)
-       z = Relu(c)""", "2 consumers", "y, z"),
-    ("conv output is a graph output", """c = Conv(x, w)
-       y = BatchNormalization(c, s, b, m, v)""", "graph output", "y, c"),
-    ("training mode", """c = Conv(x, w)
-       y, rm, rv = BatchNormalization<training_mode=1>(c, s, b, m, v)""", "training mode", "y"),
-    ("var + eps <= 0", """c = Conv(x, w)
-       y = BatchNormalization<epsilon=0.0>(c, s, b, m, zv)""", "var + epsilon <= 0", "y"),
-    ("padded conv after BN", """a = BatchNormalization(x, s, b, m, v)
-       y = Conv<pads=[1,1,1,1]>(a, w3)""", "pads [1, 1, 1, 1] are not all zero", "y"),
+       z = Relu(c)""",
+        "2 consumers",
+        "y, z",
+    ),
+    (
+        "conv output is a graph output",
+        """c = Conv(x, w)
+       y = BatchNormalization(c, s, b, m, v)""",
+        "graph output",
+        "y, c",
+    ),
+    (
+        "training mode",
+        """c = Conv(x, w)
+       y, rm, rv = BatchNormalization<training_mode=1>(c, s, b, m, v)""",
+        "training mode",
+        "y",
+    ),
+    (
+        "var + eps <= 0",
+        """c = Conv(x, w)
+       y = BatchNormalization<epsilon=0.0>(c, s, b, m, zv)""",
+        "var + epsilon <= 0",
+        "y",
+    ),
+    (
+        "padded conv after BN",
+        """a = BatchNormalization(x, s, b, m, v)
+       y = Conv<pads=[1,1,1,1]>(a, w3)""",
+        "pads [1, 1, 1, 1] are not all zero",
+        "y",
+    ),
 ]
 
 
@@ -167,19 +193,25 @@ def test_refuses_a_dtype_the_fold_does_not_compute_in():
       y = BatchNormalization(c, s, b, m, v) }"""
     model = onnx.parser.parse_model(text)
     for name, shape in {"w": (8, 8, 1, 1), **BN}.items():
-        model.graph.initializer.append(onnx.helper.make_tensor(name, onnx.TensorProto.BFLOAT16, shape,
-                                                               np.ones(int(np.prod(shape)))))
+        model.graph.initializer.append(
+            onnx.helper.make_tensor(name, onnx.TensorProto.BFLOAT16, shape, np.ones(int(np.prod(shape))))
+        )
     _, records = run_passes(model, [FoldBatchNorm()], verify=False)
     assert "has dtype BFLOAT16, not float16/float32/float64" in records[0].log.refusals[0]["reason"]
 
 
 def test_refuses_a_fold_that_overflows_fp16():
-    text = f"""<ir_version: 8, opset_import: ["" : 17]> g (float16[1,8,5,5] x) => (float16[1,8,5,5] y)
-    {{ c = Conv(x, w)
-       y = BatchNormalization<epsilon=1e-12>(c, s, b, m, v) }}"""
+    text = """<ir_version: 8, opset_import: ["" : 17]> g (float16[1,8,5,5] x) => (float16[1,8,5,5] y)
+    { c = Conv(x, w)
+       y = BatchNormalization<epsilon=1e-12>(c, s, b, m, v) }"""
     model = onnx.parser.parse_model(text)
-    values = {"w": np.full((8, 8, 1, 1), 60000.0), "s": np.full(8, 100.0), "b": np.zeros(8), "m": np.zeros(8),
-              "v": np.zeros(8)}
+    values = {
+        "w": np.full((8, 8, 1, 1), 60000.0),
+        "s": np.full(8, 100.0),
+        "b": np.zeros(8),
+        "m": np.zeros(8),
+        "v": np.zeros(8),
+    }
     for name, a in values.items():
         model.graph.initializer.append(numpy_helper.from_array(a.astype(np.float16), name))
     _, records = run_passes(model, [FoldBatchNorm()], verify=False)

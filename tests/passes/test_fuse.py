@@ -25,8 +25,12 @@ IR_WEIGHTS = {"w1": (32, 8, 1, 1), "b1": (32,), "w2": (32, 1, 3, 3), "b2": (32,)
 
 
 def cpu(memory=1 << 20) -> Target:
-    return Target("cpu-test", "tvm", "fp32", hardware={"peak_ops": {"fp32": 195e9}, "dram_bandwidth": 25e9,
-                                                      "onchip_memory": memory})
+    return Target(
+        "cpu-test",
+        "tvm",
+        "fp32",
+        hardware={"peak_ops": {"fp32": 195e9}, "dram_bandwidth": 25e9, "onchip_memory": memory},
+    )
 
 
 def fuse(model, target=None, **options):
@@ -39,7 +43,7 @@ def test_conv_extent_is_out_minus_one_times_stride_plus_dilated_kernel():
     t = {"i": Tensor("i", 1, 1, (100, 100), 4), "o": Tensor("o", 1, 1, (48, 48), 4)}
     op = Op("c", "Conv", ("i",), "o", kernel=(3, 3), stride=(2, 2), dilation=(2, 2), pad_begin=(0, 0))
     sums = axis_extents([op], t, 0, 8)
-    assert sums["i"][1] == (8 - 1) * 2 + (3 - 1) * 2 + 1          # 19 rows for an 8-row output tile
+    assert sums["i"][1] == (8 - 1) * 2 + (3 - 1) * 2 + 1  # 19 rows for an 8-row output tile
     assert sums["o"] == (48, 8)
 
 
@@ -47,7 +51,7 @@ def test_padding_is_clipped_at_the_borders():
     t = {"i": Tensor("i", 1, 1, (16, 16), 4), "o": Tensor("o", 1, 1, (16, 16), 4)}
     op = Op("c", "Conv", ("i",), "o", kernel=(3, 3), pad_begin=(1, 1))
     total, largest = axis_extents([op], t, 0, 4)["i"]
-    assert largest == 6 and total == 5 + 6 + 6 + 5                # edge tiles lose the padded row
+    assert largest == 6 and total == 5 + 6 + 6 + 5  # edge tiles lose the padded row
 
 
 def test_inverted_residual_becomes_one_group_with_its_plan_written():
@@ -78,8 +82,10 @@ def test_no_group_when_no_tile_fits_the_on_chip_memory():
 def test_a_group_the_model_scores_as_a_loss_is_never_formed():
     # tiny activations, big weights that do not fit: streaming them once per tile costs more than it saves
     t = {n: Tensor(n, 1, 64, (32, 32), 4) for n in ("x", "a", "b")}
-    ops = [Op("c1", "Conv", ("x",), "a", weight_bytes=600_000, unfused_bytes=t["x"].bytes + t["a"].bytes + 600_000),
-           Op("c2", "Conv", ("a",), "b", weight_bytes=600_000, unfused_bytes=t["a"].bytes + t["b"].bytes + 600_000)]
+    ops = [
+        Op("c1", "Conv", ("x",), "a", weight_bytes=600_000, unfused_bytes=t["x"].bytes + t["a"].bytes + 600_000),
+        Op("c2", "Conv", ("a",), "b", weight_bytes=600_000, unfused_bytes=t["a"].bytes + t["b"].bytes + 600_000),
+    ]
     costs = Costs(bandwidth=25e9, mac_rate=97.5e9, budget=700_000)
     assert evaluate(ops, t, costs) is None
     plan = partition(ops, t, {"a": {"c2"}, "b": set()}, {"b"}, costs)
@@ -93,14 +99,15 @@ def test_a_value_used_outside_stops_the_group():
        y = Conv(r, w3, b3) }}"""
     out, rec = fuse(make_model(text, IR_WEIGHTS))
     for g in rec.log.stats["groups"]:
-        assert "Relu_1" not in g["ops"][:-1]                       # r is a graph output: it may only end a group
+        assert "Relu_1" not in g["ops"][:-1]  # r is a graph output: it may only end a group
 
 
 def test_int8_target_counts_one_byte_per_value():
     model = make_model(INVERTED_RESIDUAL, IR_WEIGHTS)
     _, fp32 = fuse(model)
-    int8 = Target("i8", "ort", "int8", hardware={"peak_ops": {"int8": 5.7e12}, "dram_bandwidth": 137e9,
-                                                 "onchip_memory": 1 << 20})
+    int8 = Target(
+        "i8", "ort", "int8", hardware={"peak_ops": {"int8": 5.7e12}, "dram_bandwidth": 137e9, "onchip_memory": 1 << 20}
+    )
     _, rec = fuse(model, target=int8)
     assert rec.log.stats["dram_bytes_unfused"] * 4 == fp32.log.stats["dram_bytes_unfused"]
 
@@ -117,10 +124,13 @@ def test_tvm_compiles_each_group_as_one_fused_function(tmp_path):
     fusion = result.info["fusion"]
     assert fusion["groups_planned"] == fusion["groups_fused"] == 1
     assert fusion["function_of_group"] == {"fg0": "deploycc_fg0"}
-    assert fusion["primfuncs"]["deploycc_fg0"] >= 6                  # all six ops' blocks in one PrimFunc
+    assert fusion["primfuncs"]["deploycc_fg0"] >= 6  # all six ops' blocks in one PrimFunc
     specs = value_specs(model.graph.input)
-    manifest = {"inputs": [s.to_dict() for s in specs], "outputs": [s.to_dict() for s in value_specs(model.graph.output)],
-                "backend_info": result.info}
+    manifest = {
+        "inputs": [s.to_dict() for s in specs],
+        "outputs": [s.to_dict() for s in value_specs(model.graph.output)],
+        "backend_info": result.info,
+    }
     feeds = random_feeds(specs, 0)
     got = backend.load(tmp_path, manifest).run(feeds)[0]
     np.testing.assert_allclose(got, run_reference(model, feeds)[0], rtol=1e-4, atol=1e-4)
@@ -139,7 +149,7 @@ def test_tvm_tiling_schedules_the_group_at_the_planned_tile_and_keeps_numerics()
     ex = tvm_fusion.build(mod, tvm.target.Target({"kind": "llvm"}), fusion)
     summary = fusion.summary()
     assert summary["tiled"] == {"deploycc_fg0": rec.log.stats["groups"][0]["tile"]}
-    assert fusion.tiled["deploycc_fg0"] >= 5                          # producers moved into the tile loop
+    assert fusion.tiled["deploycc_fg0"] >= 5  # producers moved into the tile loop
     feeds = random_feeds(value_specs(model.graph.input), 0)
     got = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(feeds["x"])).numpy()
     np.testing.assert_allclose(got, run_reference(model, feeds)[0], rtol=1e-4, atol=1e-4)

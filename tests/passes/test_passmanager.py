@@ -26,13 +26,18 @@ def model():
 
 class Scale(DeployPass):
     """Deliberately wrong: scales the first conv's weight."""
+
     name = "scale"
 
     def call(self, m):
         conv = next(iter(m.graph))
         w = conv.inputs[1]
-        new = ir.Value(name="w1.scaled", shape=w.shape, type=w.type,
-                       const_value=ir.tensor(w.const_value.numpy() * 1.01, name="w1.scaled"))
+        new = ir.Value(
+            name="w1.scaled",
+            shape=w.shape,
+            type=w.type,
+            const_value=ir.tensor(w.const_value.numpy() * 1.01, name="w1.scaled"),
+        )
         m.graph.register_initializer(new)
         conv.replace_input_with(1, new)
         m.graph.initializers.pop("w1")
@@ -68,7 +73,7 @@ class Breaks(DeployPass):
     name = "breaks"
 
     def call(self, m):
-        m.graph.remove(next(iter(m.graph)), safe=False)      # leaves Relu reading a value nobody makes
+        m.graph.remove(next(iter(m.graph)), safe=False)  # leaves Relu reading a value nobody makes
         return ir.passes.PassResult(m, modified=True)
 
 
@@ -84,6 +89,7 @@ class FailsEnsures(DeployPass):
 
 class SameAutoPad(DeployPass):
     """Makes a conv dilated with auto_pad SAME_UPPER, which ONNX Runtime refuses to run."""
+
     name = "same-auto-pad"
 
     def call(self, m):
@@ -102,14 +108,17 @@ def test_a_numerical_change_names_the_pass_the_node_and_the_figures():
     assert "first divergence at value 'r' (output of Relu 'Relu_1'), downstream of rewritten node(s) Conv_0" in msg
 
 
-@pytest.mark.parametrize("bad,expected", [
-    (Lies, "reported modified=False but the graph changed"),
-    (Dangling, "left initializer(s) without a use: ['junk']"),
-    (RenamesOutput, "changed the graph's inputs or outputs"),
-    (Breaks, "the ONNX checker rejects its output"),
-    (FailsEnsures, "pass fails-ensures: postcondition failed: promised something"),
-    (SameAutoPad, "pass same-auto-pad: onnxruntime cannot run its output"),
-])
+@pytest.mark.parametrize(
+    "bad,expected",
+    [
+        (Lies, "reported modified=False but the graph changed"),
+        (Dangling, "left initializer(s) without a use: ['junk']"),
+        (RenamesOutput, "changed the graph's inputs or outputs"),
+        (Breaks, "the ONNX checker rejects its output"),
+        (FailsEnsures, "pass fails-ensures: postcondition failed: promised something"),
+        (SameAutoPad, "pass same-auto-pad: onnxruntime cannot run its output"),
+    ],
+)
 def test_invariant_violations_fail_with_the_pass_name(bad, expected):
     with pytest.raises(PassFailed) as err:
         run_passes(model(), [bad()])
@@ -118,12 +127,14 @@ def test_invariant_violations_fail_with_the_pass_name(bad, expected):
 
 def test_failure_lists_the_passes_already_run():
     from deploycc.passes import FoldBatchNorm
+
     with pytest.raises(PassFailed, match=r"passes already run: fold-bn\)"):
         run_passes(model(), [FoldBatchNorm(), Scale()])
 
 
 def test_trace_records_counts_rewrites_times_and_oracle():
     from deploycc.passes import FoldBatchNorm
+
     text = f"""{HEAD} g (float[1,4,8,8] x) => (float[1,4,8,8] y)
     {{ c = Conv<pads=[1,1,1,1]>(x, w1)
        y = BatchNormalization(c, s, b, m, v) }}"""
@@ -152,12 +163,25 @@ ASPP_WEIGHTS = {"w18": (8, 1, 3, 3), "w1": (8, 8, 1, 1), "s": (8,), "b": (8,), "
 
 def test_optimize_writes_the_model_and_a_trace_and_states_dla_legality(tmp_path, capsys):
     from conftest import HERE
+
     src = tmp_path / "aspp.onnx"
     onnx.save(make_model(ASPP_FILE, ASPP_WEIGHTS, positive=("v",)), src)
     out, trace = tmp_path / "out" / "aspp.opt.onnx", tmp_path / "trace.json"
-    code = run_cli(["optimize", src, "-o", out, "--target", HERE / "xavier-dla-test.toml",
-                    "--passes", "fold-bn,rewrite-dilated,fuse", "--trace", trace])
-    printed = " ".join(capsys.readouterr().out.split())      # rich wraps long lines
+    code = run_cli(
+        [
+            "optimize",
+            src,
+            "-o",
+            out,
+            "--target",
+            HERE / "xavier-dla-test.toml",
+            "--passes",
+            "fold-bn,rewrite-dilated,fuse",
+            "--trace",
+            trace,
+        ]
+    )
+    printed = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
     assert code == 0 and out.is_file() and "every dilated conv is legal for DLA" in printed
     data = json.loads(trace.read_text())
     assert [p["name"] for p in data["passes"]] == ["fold-bn", "rewrite-dilated", "fuse"]
@@ -166,11 +190,14 @@ def test_optimize_writes_the_model_and_a_trace_and_states_dla_legality(tmp_path,
     assert data["passes"][1]["rewrites"][0]["factor"] == [9, 9]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--passes", "fold-bn,nope"], "unknown pass 'nope'"),
-    (["--pass-option", "fuse.alpha"], "expected KEY=VALUE"),
-    (["--pass-option", "rewrite-dilated.method=fast"], "rewrite-dilated.method='fast': must be one of auto"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--passes", "fold-bn,nope"], "unknown pass 'nope'"),
+        (["--pass-option", "fuse.alpha"], "expected KEY=VALUE"),
+        (["--pass-option", "rewrite-dilated.method=fast"], "rewrite-dilated.method='fast': must be one of auto"),
+    ],
+)
 def test_optimize_usage_errors_exit_2_and_write_nothing(tmp_path, capsys, args, message):
     src = tmp_path / "m.onnx"
     onnx.save(make_model(ASPP_FILE, ASPP_WEIGHTS, positive=("v",)), src)
@@ -181,6 +208,7 @@ def test_optimize_usage_errors_exit_2_and_write_nothing(tmp_path, capsys, args, 
 
 def test_unnamed_and_repeated_node_names_are_made_unique_before_the_passes():
     from deploycc.passes import FoldBatchNorm
+
     m = model()
     m.graph.node[0].name = m.graph.node[1].name = "dup"
     out, _ = run_passes(m, [FoldBatchNorm()])
@@ -190,5 +218,6 @@ def test_unnamed_and_repeated_node_names_are_made_unique_before_the_passes():
 
 def test_a_pass_run_outside_the_manager_on_unnamed_nodes_fails_its_precondition():
     from deploycc.passes import FoldBatchNorm
+
     with pytest.raises(ir.passes.PreconditionError):
         FoldBatchNorm()(ir.serde.deserialize_model(model()))

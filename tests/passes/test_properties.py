@@ -16,8 +16,12 @@ from hypothesis import strategies as st
 from deploycc.passes import FoldBatchNorm, FuseGroups, PassContext, RewriteDilatedConv, run_passes
 from deploycc.targets import Target
 
-SETTINGS = dict(deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+SETTINGS = dict(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 METHODS = ["keep", "degenerate", "zero-insert", "space-to-batch"]
 
 
@@ -27,7 +31,7 @@ def test_fold_bn_preserves_numerics(chain):
     model = cc.build(chain)
     _, [rec] = run_passes(model, [FoldBatchNorm()])
     bns = sum(1 for layer in chain.layers if layer.bn != "none")
-    assert len(rec.log.rewrites) + len(rec.log.refusals) == bns      # every BN folded or refused, never silent
+    assert len(rec.log.rewrites) + len(rec.log.refusals) == bns  # every BN folded or refused, never silent
 
 
 @settings(max_examples=70, **SETTINGS)
@@ -40,7 +44,7 @@ def test_rewrite_dilated_preserves_numerics(chain, method, force):
         assert o["action"] in ("kept", "rewritten", "refused")
         if o["action"] == "rewritten" and o["method"] in ("zero-insert", "space-to-batch"):
             node = next(n for n in out.graph.node if n.name == o["node"])
-            factor = o.get("factor", o["dilations"])          # space-to-batch: a dense conv
+            factor = o.get("factor", o["dilations"])  # space-to-batch: a dense conv
             left = [d // m for d, m in zip(o["dilations"], factor)]
             assert [list(a.ints) for a in node.attribute if a.name == "dilations"] == [left]
 
@@ -48,8 +52,9 @@ def test_rewrite_dilated_preserves_numerics(chain, method, force):
 @settings(max_examples=45, **SETTINGS)
 @given(cc.chains(max_size=24), st.sampled_from([16384, 1 << 20]))
 def test_fuse_preserves_numerics_and_plans_only_gains(chain, memory):
-    target = Target("chip", "tvm", "fp32", hardware={"peak_ops": {"fp32": 195e9}, "dram_bandwidth": 25e9,
-                                                     "onchip_memory": memory})
+    target = Target(
+        "chip", "tvm", "fp32", hardware={"peak_ops": {"fp32": 195e9}, "dram_bandwidth": 25e9, "onchip_memory": memory}
+    )
     _, [rec] = run_passes(cc.build(chain), [FuseGroups(PassContext(target=target))])
     for g in rec.log.stats["groups"]:
         assert g["working_set"] <= rec.log.stats["budget"] and g["seconds_after"] < g["seconds_before"]
@@ -58,10 +63,17 @@ def test_fuse_preserves_numerics_and_plans_only_gains(chain, memory):
 @settings(max_examples=45, **SETTINGS)
 @given(cc.chains())
 def test_all_passes_in_sequence_on_an_accelerator_target(chain):
-    target = Target("dla", "ort", "fp32", hardware={"peak_ops": {"fp32": 1e12}, "dram_bandwidth": 137e9,
-                                                    "onchip_memory": 1 << 20},
-                    legality={"accelerator": "DLA", "fallback": "GPU", "native_dilated_conv": True,
-                              "conv": {"kernel": [1, 5], "dilation": [1, 2], "padding": [0, 3],
-                                       "padding_less_than_kernel": True}})
+    target = Target(
+        "dla",
+        "ort",
+        "fp32",
+        hardware={"peak_ops": {"fp32": 1e12}, "dram_bandwidth": 137e9, "onchip_memory": 1 << 20},
+        legality={
+            "accelerator": "DLA",
+            "fallback": "GPU",
+            "native_dilated_conv": True,
+            "conv": {"kernel": [1, 5], "dilation": [1, 2], "padding": [0, 3], "padding_less_than_kernel": True},
+        },
+    )
     ctx = PassContext(target=target)
     run_passes(cc.build(chain), [FoldBatchNorm(ctx), RewriteDilatedConv(ctx), FuseGroups(ctx)])

@@ -12,8 +12,9 @@ from deploycc.targets import Target
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
 
 
-def conv_model(n=1, c=4, h=11, w=13, cout=4, k=3, d=(2, 2), s=(1, 1), pads="2,1,3,2", group=1, bias=True,
-               auto_pad=None):
+def conv_model(
+    n=1, c=4, h=11, w=13, cout=4, k=3, d=(2, 2), s=(1, 1), pads="2,1,3,2", group=1, bias=True, auto_pad=None
+):
     pad_attr = f'auto_pad="{auto_pad}"' if auto_pad else f"pads=[{pads}]"
     b = ", cb" if bias else ""
     p = [int(v) for v in pads.split(",")] if pads and not auto_pad else [0, 0, 0, 0]
@@ -28,7 +29,7 @@ def conv_model(n=1, c=4, h=11, w=13, cout=4, k=3, d=(2, 2), s=(1, 1), pads="2,1,
 
 def rewrite(model, method="auto", target=None, force=False):
     p = RewriteDilatedConv(PassContext(target=target, force=force, options={"rewrite-dilated.method": method}))
-    out, records = run_passes(model, [p])      # verify=True: the strict oracle compares before/after
+    out, records = run_passes(model, [p])  # verify=True: the strict oracle compares before/after
     return out, records[0]
 
 
@@ -96,10 +97,16 @@ def test_degenerate_is_refused_when_every_tap_reads_input():
 def _target(native=True, rules=True) -> Target:
     legality = {"accelerator": "DLA", "fallback": "GPU", "native_dilated_conv": native}
     if rules:
-        legality["conv"] = {"kernel": [1, 32], "stride": [1, 8], "dilation": [1, 32], "padding": [0, 31],
-                            "padding_less_than_kernel": True}
-    return Target("t", "ort", "int8", hardware={"peak_ops": {"int8": 5.7e12}, "dram_bandwidth": 137e9},
-                  legality=legality)
+        legality["conv"] = {
+            "kernel": [1, 32],
+            "stride": [1, 8],
+            "dilation": [1, 32],
+            "padding": [0, 31],
+            "padding_less_than_kernel": True,
+        }
+    return Target(
+        "t", "ort", "int8", hardware={"peak_ops": {"int8": 5.7e12}, "dram_bandwidth": 137e9}, legality=legality
+    )
 
 
 ASPP = """{head} g (float[1,16,{h},{w}] x) => (float[1,4,{h},{w}] y6, float[1,4,{h},{w}] y12, float[1,4,{h},{w}] y18,
@@ -110,10 +117,12 @@ ASPP = """{head} g (float[1,16,{h},{w}] x) => (float[1,4,{h},{w}] y6, float[1,4,
    yd2 = Conv<pads=[2,2,2,2], dilations=[2,2], group=16>(x, wd) }}"""
 
 
-@pytest.mark.parametrize("h,w", [(64, 128), (32, 64)])     # the stride-16 maps of 1024x2048 and 512x1024
+@pytest.mark.parametrize("h,w", [(64, 128), (32, 64)])  # the stride-16 maps of 1024x2048 and 512x1024
 def test_aspp_branches_become_dla_legal(h, w, dla_target):
-    model = make_model(ASPP.format(head=HEAD, h=h, w=w), {"w6": (4, 4, 3, 3), "w12": (4, 4, 3, 3),
-                                                          "w18": (4, 4, 3, 3), "wd": (16, 1, 3, 3)})
+    model = make_model(
+        ASPP.format(head=HEAD, h=h, w=w),
+        {"w6": (4, 4, 3, 3), "w12": (4, 4, 3, 3), "w18": (4, 4, 3, 3), "wd": (16, 1, 3, 3)},
+    )
     _, rec = rewrite(model, target=dla_target)
     by_node = {o["node"]: o for o in rec.log.stats["convs"]}
     # partial zero-insertion: the fewest taps at dilation 2 whose kernel exceeds the pad
@@ -121,8 +130,8 @@ def test_aspp_branches_become_dla_legal(h, w, dla_target):
         assert by_node[node]["method"] == "zero-insert" and by_node[node]["factor"] == factor
         assert by_node[node]["violations_before"] and by_node[node]["violations_after"] == []
     full_18 = next(c for c in by_node["Conv_2"]["candidates"] if c.get("factor") == [18, 18])
-    assert full_18["violations"] == ["kernel [37, 37] outside [1, 32]"]     # full insertion: 37 taps
-    assert by_node["Conv_3"]["action"] == "kept"                    # d=2, pad 2 < 3: legal natively
+    assert full_18["violations"] == ["kernel [37, 37] outside [1, 32]"]  # full insertion: 37 taps
+    assert by_node["Conv_3"]["action"] == "kept"  # d=2, pad 2 < 3: legal natively
     legality = rec.log.stats["legality"]
     assert legality["still_illegal"] == [] and legality["needs_fallback_ops"] == []
     assert legality["verdict"] == "every dilated conv is legal for DLA after the pass"
@@ -130,6 +139,7 @@ def test_aspp_branches_become_dla_legal(h, w, dla_target):
 
 def _no_dilation(dla_target, ops):
     from dataclasses import replace
+
     conv = {**dla_target.legality["conv"], "dilation": [1, 1]}
     return replace(dla_target, legality={**dla_target.legality, "conv": conv, "ops": ops})
 
@@ -142,7 +152,9 @@ def test_space_to_batch_where_the_accelerator_has_no_dilation(dla_target):
     assert rec.log.stats["legality"]["needs_fallback_ops"] == []
     _, rec = rewrite(model, target=_no_dilation(dla_target, ["Conv", "Slice"]))
     assert rec.log.stats["convs"][0]["method"] == "space-to-batch"
-    assert "Pad, SpaceToDepth, Reshape, DepthToSpace ops have no accelerator layer" in rec.log.stats["convs"][0]["reason"]
+    assert (
+        "Pad, SpaceToDepth, Reshape, DepthToSpace ops have no accelerator layer" in rec.log.stats["convs"][0]["reason"]
+    )
     assert rec.log.stats["legality"]["needs_fallback_ops"] == ["Conv_0"]
     assert "run on GPU" in rec.log.stats["legality"]["verdict"]
 
@@ -155,7 +167,9 @@ def test_says_so_when_no_rewrite_makes_a_conv_legal(dla_target):
     assert not rec.modified
     reason = rec.log.refusals[0]["reason"]
     assert reason.startswith("no exact rewrite makes it legal")
-    assert "zero-insert x31x31: kernel [63, 63] outside [1, 32]" in reason and "space-to-batch: needs stride 1" in reason
+    assert (
+        "zero-insert x31x31: kernel [63, 63] outside [1, 32]" in reason and "space-to-batch: needs stride 1" in reason
+    )
     assert rec.log.stats["legality"]["still_illegal"] == ["Conv_0"]
 
 
@@ -167,7 +181,7 @@ def test_forced_method_that_stays_illegal_is_reported(dla_target):
 
 def test_native_target_keeps_legal_dilated_convs_unless_forced():
     model = conv_model(d=(2, 2), pads="2,2,2,2")
-    _, kept = rewrite(model)                                   # no target: no rules, native
+    _, kept = rewrite(model)  # no target: no rules, native
     assert not kept.modified and kept.log.stats["convs"][0]["action"] == "kept"
     out, forced = rewrite(model, force=True)
     assert forced.modified and forced.log.stats["convs"][0]["action"] == "rewritten"
@@ -177,14 +191,14 @@ def test_non_native_target_rewrites_every_dilated_conv_to_a_dense_one():
     out, rec = rewrite(conv_model(d=(4, 4), pads="4,4,4,4"), target=_target(native=False, rules=False))
     assert rec.modified and rec.log.stats["convs"][0]["action"] == "rewritten"
     conv = next(n for n in out.graph.node if n.op_type == "Conv")
-    assert [list(a.ints) for a in conv.attribute if a.name == "dilations"] == [[1, 1]]   # no partial insertion
+    assert [list(a.ints) for a in conv.attribute if a.name == "dilations"] == [[1, 1]]  # no partial insertion
 
 
 def test_kept_conv_gets_explicit_pads_instead_of_same_auto_pad():
     out, rec = rewrite(conv_model(h=10, w=9, d=(2, 2), auto_pad="SAME_UPPER"))
     conv = out.graph.node[0]
     assert rec.modified and "auto_pad" not in [a.name for a in conv.attribute]
-    assert rec.oracle.startswith("onnx.reference")            # ORT refuses the pre-pass model
+    assert rec.oracle.startswith("onnx.reference")  # ORT refuses the pre-pass model
 
 
 def test_unknown_method_is_a_usage_error():

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
+from deploycc.passes import FoldBatchNorm, PassContext, RewriteDilatedConv, run_passes
 from deploycc.pipeline.pipeline import simplify
 from deploycc.pipeline.sources import load_source
-from deploycc.passes import FoldBatchNorm, PassContext, RewriteDilatedConv, run_passes
 from deploycc.targets import TARGET_DIR, load_target
 
 HERE = Path(__file__).resolve().parent
@@ -37,8 +37,11 @@ def test_aspp_branches_are_dla_legal_after_rewrite_dilated(net, shape):
     assert set(aspp) == {(6, 6), (12, 12), (18, 18)}
     # partial zero-insertion at dilation 2 (full insertion would need 13, 25 and 37 taps)
     assert {d: (o["method"], o.get("factor")) for d, o in aspp.items()} == {
-        (6, 6): ("zero-insert", [3, 3]), (12, 12): ("zero-insert", [6, 6]), (18, 18): ("zero-insert", [9, 9])}
-    assert all(o["violations_before"] for o in aspp.values())        # padding >= kernel before the pass
+        (6, 6): ("zero-insert", [3, 3]),
+        (12, 12): ("zero-insert", [6, 6]),
+        (18, 18): ("zero-insert", [9, 9]),
+    }
+    assert all(o["violations_before"] for o in aspp.values())  # padding >= kernel before the pass
     assert stats["legality"]["needs_fallback_ops"] == []
 
 
@@ -48,8 +51,9 @@ ZOO = ["mac_small", "lat_small", "mac_large", "lat_large", "mac_xlarge", "lat_xl
 @pytest.mark.parametrize("net", ZOO)
 def test_optimize_runs_every_pass_on_every_zoo_net(net, tmp_path, capsys):
     out, trace = tmp_path / f"{net}.onnx", tmp_path / "trace.json"
-    code = run_cli(["optimize", net, "-o", out, "--target", DLA, "--passes", "fold-bn,rewrite-dilated,fuse",
-                    "--trace", trace])
+    code = run_cli(
+        ["optimize", net, "-o", out, "--target", DLA, "--passes", "fold-bn,rewrite-dilated,fuse", "--trace", trace]
+    )
     assert code == 0 and out.is_file()
     data = json.loads(trace.read_text())
     assert [p["name"] for p in data["passes"]] == ["fold-bn", "rewrite-dilated", "fuse"]

@@ -7,13 +7,12 @@ import json
 import numpy as np
 import onnx
 import pytest
-from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, make_model, run_cli
+from helpers import run_cli
 
+from deploycc.core.errors import UserError
+from deploycc.core.numerics import run_reference
 from deploycc.pipeline.artifact import read_manifest
 from deploycc.pipeline.pipeline import BuildOptions, build
-from deploycc.pipeline.runtime import open_artifact
-from deploycc.core.errors import GateFailed, UserError
-from deploycc.core.numerics import random_feeds, run_reference, value_specs
 
 
 @pytest.mark.parametrize("target, files", [("cpu", {"model.so"}), ("cpu-ort", {"model.onnx"})])
@@ -42,9 +41,11 @@ def test_same_inputs_same_hashes(tmp_path, tiny_onnx):
 
 def test_tolerance_violation_exits_1_and_leaves_nothing(tmp_path, tiny_onnx, capsys):
     strict = tmp_path / "strict.toml"
-    strict.write_text('name = "strict"\nbackend = "tvm"\nprecision = "fp32"\npasses = ["fold-bn"]\n'
-                      '[verify]\natol_rel = 0.0\nrtol = 0.0\nmin_cosine = 1.0000001\n'
-                      '[tvm]\ntarget = { kind = "llvm", mcpu = "host" }\n')
+    strict.write_text(
+        'name = "strict"\nbackend = "tvm"\nprecision = "fp32"\npasses = ["fold-bn"]\n'
+        "[verify]\natol_rel = 0.0\nrtol = 0.0\nmin_cosine = 1.0000001\n"
+        '[tvm]\ntarget = { kind = "llvm", mcpu = "host" }\n'
+    )
     out = tmp_path / "art"
     assert run_cli(["build", tiny_onnx, "-t", strict, "-o", out]) == 1
     assert "numerical verification failed" in capsys.readouterr().err
@@ -92,8 +93,11 @@ def test_bench_reports_latency(tmp_path, tiny_onnx, capsys):
 def test_bench_threads_on_tvm_and_bad_repeats_are_refused(tmp_path, tiny_onnx, capsys):
     out = tmp_path / "art"
     build(str(tiny_onnx), "cpu", out)
-    for args, words in ((["--threads", "2"], "does not apply to TVM artifact"), (["--max-repeats", "-1"], "--max-repeats"),
-                        (["--max-seconds", "nan"], "--max-seconds")):
+    for args, words in (
+        (["--threads", "2"], "does not apply to TVM artifact"),
+        (["--max-repeats", "-1"], "--max-repeats"),
+        (["--max-seconds", "nan"], "--max-seconds"),
+    ):
         assert run_cli(["bench", out, *args]) == 2
         assert words in capsys.readouterr().err
     assert run_cli(["bench", out, "--max-repeats", "3"]) == 0
@@ -101,17 +105,28 @@ def test_bench_threads_on_tvm_and_bad_repeats_are_refused(tmp_path, tiny_onnx, c
 
 def test_build_from_architecture_with_published_weights(tmp_path, squeezenas_weights):
     out = tmp_path / "mac_small"
-    result = build("mac_small", "cpu-ort", out, BuildOptions(
-        input_shape=(1, 3, 784, 784), weights=str(squeezenas_weights / "mac_small.pth")))
+    result = build(
+        "mac_small",
+        "cpu-ort",
+        out,
+        BuildOptions(input_shape=(1, 3, 784, 784), weights=str(squeezenas_weights / "mac_small.pth")),
+    )
     assert result.ok
     fold = result.manifest["passes"][0]
     assert fold["ops_before"]["BatchNormalization"] == 60 and "BatchNormalization" not in fold["ops_after"]
     assert result.manifest["preprocessing"]["mean"] == [0.485, 0.456, 0.406]
 
 
-ZOO_SMALL = {"mac_small": (1, 3, 784, 784), "lat_small": (1, 3, 784, 784), "mac_large": (1, 3, 784, 784),
-             "lat_large": (1, 3, 784, 784), "mac_xlarge": (1, 3, 256, 512), "lat_xlarge": (1, 3, 256, 512),
-             "fbnet_a": (1, 3, 224, 224), "squeezenet1_1": (1, 3, 224, 224)}
+ZOO_SMALL = {
+    "mac_small": (1, 3, 784, 784),
+    "lat_small": (1, 3, 784, 784),
+    "mac_large": (1, 3, 784, 784),
+    "lat_large": (1, 3, 784, 784),
+    "mac_xlarge": (1, 3, 256, 512),
+    "lat_xlarge": (1, 3, 256, 512),
+    "fbnet_a": (1, 3, 224, 224),
+    "squeezenet1_1": (1, 3, 224, 224),
+}
 
 
 @pytest.mark.parametrize("name", sorted(ZOO_SMALL))
@@ -135,8 +150,9 @@ def test_every_zoo_net_builds_on_tvm(tmp_path, name):
 @pytest.mark.slow
 def test_tuning_database_is_filled_and_reused(tmp_path, tiny_onnx):
     db = tmp_path / "db"
-    tuned = build(str(tiny_onnx), "cpu", tmp_path / "t1",
-                  BuildOptions(tune_trials=4, trials_per_task=2, tuning_db=str(db)))
+    tuned = build(
+        str(tiny_onnx), "cpu", tmp_path / "t1", BuildOptions(tune_trials=4, trials_per_task=2, tuning_db=str(db))
+    )
     records = db / "database_tuning_record.json"
     assert tuned.ok and records.is_file() and records.read_text().strip()
     reused = build(str(tiny_onnx), "cpu", tmp_path / "t2", BuildOptions(tuning_db=str(db)))

@@ -8,10 +8,10 @@ import shutil
 import pytest
 from helpers import run_cli
 
-from deploycc.pipeline.artifact import check_output, is_artifact, read_manifest, recover_output
-from deploycc.pipeline.pipeline import build
 from deploycc.core.errors import UserError
 from deploycc.core.scratch import clean_stale_scratch
+from deploycc.pipeline.artifact import check_output, is_artifact, read_manifest, recover_output
+from deploycc.pipeline.pipeline import build
 
 
 def _one_line_exit_2(capsys, args, needle):
@@ -33,9 +33,11 @@ def test_existing_folder_that_is_not_an_artifact_is_kept(tmp_path, tiny_onnx, ca
 
 def test_output_equal_to_or_inside_or_holding_the_input_is_refused(tmp_path, tiny_onnx, capsys):
     before = tiny_onnx.read_bytes()
-    for out, needle in ((tiny_onnx, "is or lies inside the input"),
-                        (tiny_onnx / "sub", "is or lies inside the input"),
-                        (tmp_path, "holds the input")):
+    for out, needle in (
+        (tiny_onnx, "is or lies inside the input"),
+        (tiny_onnx / "sub", "is or lies inside the input"),
+        (tmp_path, "holds the input"),
+    ):
         _one_line_exit_2(capsys, ["build", tiny_onnx, "-t", "cpu-ort", "-o", out, "--overwrite"], needle)
     assert tiny_onnx.read_bytes() == before
 
@@ -57,7 +59,9 @@ def test_an_artifact_is_replaced(tmp_path, tiny_onnx):
 
 
 def test_missing_input_makes_no_staging_folder(tmp_path, capsys):
-    _one_line_exit_2(capsys, ["build", tmp_path / "missing.onnx", "-t", "cpu-ort", "-o", tmp_path / "o"], "missing.onnx")
+    _one_line_exit_2(
+        capsys, ["build", tmp_path / "missing.onnx", "-t", "cpu-ort", "-o", tmp_path / "o"], "missing.onnx"
+    )
     assert list(tmp_path.iterdir()) == []
 
 

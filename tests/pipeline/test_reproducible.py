@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploycc.pipeline.pipeline import build
 from deploycc.core.errors import Unavailable
+from deploycc.pipeline.pipeline import build
 
 
 def _files(folder):
@@ -19,7 +19,7 @@ def _files(folder):
 @pytest.mark.parametrize("target", ["cpu", "cpu-ort", "cpu-int8", "xavier-int8", "kirin970-npu"])
 def test_two_builds_give_the_same_bytes(tmp_path, tiny_onnx, target, monkeypatch):
     monkeypatch.setenv("DEPLOYCC_CACHE", str(tmp_path / "cache"))
-    out = tmp_path / "art"   # one path: a device bundle's manifest names it in its remaining command
+    out = tmp_path / "art"  # one path: a device bundle's manifest names it in its remaining command
     try:
         first = build(str(tiny_onnx), target, out)
     except Unavailable as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from int8_nets import small_net
 
 

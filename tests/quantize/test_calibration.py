@@ -23,8 +23,11 @@ def test_folder_images_get_the_models_preprocessing(tmp_path):
     cs = calibration_set("image", (1, 3, 16, 32), PREP, tmp_path / "imgs", count=2)
     assert len(cs.tensors) == 2 and cs.tensors[0].shape == (1, 3, 16, 32)
     # pixel (0, 100, 200) -> (x / 255 - 0.5) / 0.25 per channel, resized to 16 x 32
-    np.testing.assert_allclose(cs.tensors[0][0, :, 5, 5], [(0 / 255 - .5) / .25, (100 / 255 - .5) / .25,
-                                                           (200 / 255 - .5) / .25], rtol=1e-5)
+    np.testing.assert_allclose(
+        cs.tensors[0][0, :, 5, 5],
+        [(0 / 255 - 0.5) / 0.25, (100 / 255 - 0.5) / 0.25, (200 / 255 - 0.5) / 0.25],
+        rtol=1e-5,
+    )
     assert cs.names == ["img0.png", "img1.png"] and cs.describe()["source"].endswith("imgs")
 
 
@@ -62,9 +65,17 @@ def test_bad_calibration_inputs_are_one_line_user_errors(tmp_path):
         calibration_set("image", (1, 3, 8, 8), PREP, tmp_path / "broken")
 
 
-@pytest.mark.parametrize("prep, words", [({"mean": "abc"}, "mean 'abc'"), ({"std": [0, 1, 1]}, "must not be 0"),
-                                         ({"mean": [1, 2]}, "one or three"), ({"scale": -1}, "scale -1"),
-                                         ({"color": "CMYK"}, "RGB or BGR"), (["x"], "JSON object")])
+@pytest.mark.parametrize(
+    "prep, words",
+    [
+        ({"mean": "abc"}, "mean 'abc'"),
+        ({"std": [0, 1, 1]}, "must not be 0"),
+        ({"mean": [1, 2]}, "one or three"),
+        ({"scale": -1}, "scale -1"),
+        ({"color": "CMYK"}, "RGB or BGR"),
+        (["x"], "JSON object"),
+    ],
+)
 def test_bad_preprocessing_metadata_is_one_line(prep, words):
     with pytest.raises(UserError, match=words):
         calibration_set("image", (1, 3, 32, 32), prep, None, count=1)

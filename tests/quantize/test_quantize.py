@@ -8,11 +8,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from deploycc.targets.onnxruntime import int8_cpu
 from deploycc.core.errors import UserError
 from deploycc.quantize.calibration import calibration_set
 from deploycc.quantize.qdq import QuantConfig, calibrate, quantize
 from deploycc.quantize.stage import tail_exclusions
+from deploycc.targets.onnxruntime import int8_cpu
 
 
 def _calib(seed=0, count=2):
@@ -36,7 +36,7 @@ def test_ranges_cover_every_activation_and_are_cached(net):
     assert activations <= set(first.values)
     again = calibrate(net, _calib(), cfg)
     assert again.cache_hit and again.values == first.values
-    assert calibrate(net, _calib(seed=5), cfg).key != first.key          # other images, other key
+    assert calibrate(net, _calib(seed=5), cfg).key != first.key  # other images, other key
     assert calibrate(net, _calib(), QuantConfig(method="percentile")).key != first.key
 
 
@@ -65,7 +65,7 @@ def test_excluded_nodes_stay_float(net):
     qdq = quantize(net, calibrate(net, _calib(), cfg), cfg)
     producer = {o: n for n in qdq.graph.node for o in n.output}
     resize = next(n for n in qdq.graph.node if n.op_type == "Resize")
-    assert resize.output[0] == "logits"              # no Q/DQ pair after the float resize
+    assert resize.output[0] == "logits"  # no Q/DQ pair after the float resize
     assert producer[resize.input[0]].op_type == "DequantizeLinear"
 
 

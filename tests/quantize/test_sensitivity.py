@@ -22,7 +22,7 @@ def test_output_drop_is_zero_for_identical_outputs_and_counts_flips():
     ref[:, 0] = 1.0
     assert output_drop([ref], [ref]) == {"rel_l2": 0.0, "miou_drop": 0.0}
     flipped = ref.copy()
-    flipped[0, 1, 0, 0] = 2.0                       # one of 4 pixels changes class
+    flipped[0, 1, 0, 0] = 2.0  # one of 4 pixels changes class
     drop = output_drop([ref], [flipped])["miou_drop"]
     assert 0 < drop <= 100
 
@@ -32,7 +32,7 @@ def test_every_layer_is_ranked(net):
     rows = layer_sensitivity(net, ranges, cfg, feeds, refs)
     assert sorted(r["node"] for r in rows) == ["add4", "conv0", "conv2", "conv5", "resize6"]
     assert rows == sorted(rows, key=lambda r: (r["miou_drop"], r["rel_l2"]), reverse=True)
-    assert all(r["rel_l2"] > 0 for r in rows if r["op"] == "Conv")   # a lone Resize gets no Q/DQ: 0 is right
+    assert all(r["rel_l2"] > 0 for r in rows if r["op"] == "Conv")  # a lone Resize gets no Q/DQ: 0 is right
 
 
 def test_budget_keeps_the_fewest_layers(net):
@@ -40,7 +40,7 @@ def test_budget_keeps_the_fewest_layers(net):
     rows = layer_sensitivity(net, ranges, cfg, feeds, refs)
     loose = fit_budget(net, ranges, cfg, feeds, refs, rows, budget=100.0)
     assert loose["met"] and loose["kept"] == []
-    tight = fit_budget(net, ranges, cfg, feeds, refs, rows, budget=-1.0)   # unreachable: everything kept
+    tight = fit_budget(net, ranges, cfg, feeds, refs, rows, budget=-1.0)  # unreachable: everything kept
     assert not tight["met"] and len(tight["kept"]) == 5
 
 

@@ -28,8 +28,14 @@ def report_inputs(tmp_path_factory) -> dict:
     onnx.save(seg_model(), root / "golden.onnx")
     onnx.save(seg_model(drop_class=5), root / "no5.onnx")
     write_cityscapes(root / "data", n=4, seed=3)
-    return {"root": root, "dilated": root / "dilated.onnx", "golden": root / "golden.onnx",
-            "no5": root / "no5.onnx", "data": root / "data", "target": target_file(root)}
+    return {
+        "root": root,
+        "dilated": root / "dilated.onnx",
+        "golden": root / "golden.onnx",
+        "no5": root / "no5.onnx",
+        "data": root / "data",
+        "target": target_file(root),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -39,13 +45,60 @@ def reports(report_inputs, tmp_path_factory) -> dict:
     golden = out / "golden.cpu-ort"
     assert run_cli(["build", i["golden"], "--target", "cpu-ort", "-o", golden]) == 0
     paths = {k: out / f"{k}.html" for k in ("build", "verify", "bench", "inspect")}
-    assert run_cli(["build", i["dilated"], "--target", i["target"], "-o", out / "dilated.art",
-                    "--report", paths["build"], "--json"]) == 0
+    assert (
+        run_cli(
+            [
+                "build",
+                i["dilated"],
+                "--target",
+                i["target"],
+                "-o",
+                out / "dilated.art",
+                "--report",
+                paths["build"],
+                "--json",
+            ]
+        )
+        == 0
+    )
     # exit 1: the numerics gate fails against a reference that is another model; the report is still written
-    assert run_cli(["verify", golden, "--data", i["data"], "--reference", i["no5"], "--min-miou", "50",
-                    "--max-miou-drop", "100", "--report", paths["verify"], "--json"]) == 1
-    assert run_cli(["bench", golden, "--max-repeats", "8", "--profile", "--profile-runs", "3",
-                    "--report", paths["bench"], "--json"]) == 0
+    assert (
+        run_cli(
+            [
+                "verify",
+                golden,
+                "--data",
+                i["data"],
+                "--reference",
+                i["no5"],
+                "--min-miou",
+                "50",
+                "--max-miou-drop",
+                "100",
+                "--report",
+                paths["verify"],
+                "--json",
+            ]
+        )
+        == 1
+    )
+    assert (
+        run_cli(
+            [
+                "bench",
+                golden,
+                "--max-repeats",
+                "8",
+                "--profile",
+                "--profile-runs",
+                "3",
+                "--report",
+                paths["bench"],
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert run_cli(["inspect", i["dilated"], "--target", i["target"], "--report", paths["inspect"], "--json"]) == 0
     assert run_cli(["ci", ci_project(i["root"], out / "ci-cache"), "-o", out / "ci", "--json"]) == 0
     return {**paths, "ci": out / "ci" / "report.html", "folder": out}

@@ -23,9 +23,9 @@ def images(page: str) -> list[str]:
 
 def test_build_report_shows_rewrites_refusals_and_the_legality_map(reports):
     page = text_of(reports["build"])
-    assert "Conv+BatchNormalization -&gt; Conv" in page                     # fold-bn's rewrite
-    assert "dilated Conv -&gt; zero-insert" in page                         # rewrite-dilated's rewrite
-    assert "no exact rewrite makes it legal" in page                        # its refusal, with the reason
+    assert "Conv+BatchNormalization -&gt; Conv" in page  # fold-bn's rewrite
+    assert "dilated Conv -&gt; zero-insert" in page  # rewrite-dilated's rewrite
+    assert "no exact rewrite makes it legal" in page  # its refusal, with the reason
     assert "3 node(s) falling back to GPU before the passes" in page
     assert "2 node(s) falling back to GPU after the passes" in page
     assert "DLA has no Softmax layer" in page and "dilation [4, 4] outside [1, 1]" in page
@@ -35,17 +35,19 @@ def test_build_report_shows_rewrites_refusals_and_the_legality_map(reports):
 
 def test_failed_numerics_still_write_the_build_report_and_no_artifact(tmp_path, capsys):
     onnx.save(make_model(DILATED, DILATED_WEIGHTS, positive=("v",)), tmp_path / "m.onnx")
-    target = target_file(tmp_path, verify="[verify]\nmin_cosine = 1.5\n")   # no output can reach it
-    code = run_cli(["build", tmp_path / "m.onnx", "--target", target, "-o", tmp_path / "art",
-                    "--report", tmp_path / "r.html"])
+    target = target_file(tmp_path, verify="[verify]\nmin_cosine = 1.5\n")  # no output can reach it
+    code = run_cli(
+        ["build", tmp_path / "m.onnx", "--target", target, "-o", tmp_path / "art", "--report", tmp_path / "r.html"]
+    )
     assert code == 1
     assert not (tmp_path / "art").exists()
     page = text_of(tmp_path / "r.html")
     assert "data-verdict='failed'" in page and "(not written: numerics failed)" in page
 
 
-@pytest.mark.parametrize("command", [["build", "M", "--target", "cpu"], ["verify", "A", "--data", "D"],
-                                     ["bench", "A"], ["inspect", "M"]])
+@pytest.mark.parametrize(
+    "command", [["build", "M", "--target", "cpu"], ["verify", "A", "--data", "D"], ["bench", "A"], ["inspect", "M"]]
+)
 def test_report_must_be_an_html_file(tmp_path, capsys, command):
     args = [tmp_path / c if c in ("M", "A", "D") else c for c in command]
     assert run_cli([*args, "--report", tmp_path / "r.txt"]) == 2
@@ -64,21 +66,46 @@ def test_verify_report_scores_and_samples(reports):
 
 
 def test_verify_report_without_data_says_what_did_not_run(tmp_path):
-    d = {"artifact": "a", "target": "cpu", "backend": "tvm", "reference": None,
-         "gates": [{"gate": "max-latency-error", "value": None, "limit": 10, "unit": "%", "status": "not run",
-                    "reason": "no LUT entry for this target"}]}
+    d = {
+        "artifact": "a",
+        "target": "cpu",
+        "backend": "tvm",
+        "reference": None,
+        "gates": [
+            {
+                "gate": "max-latency-error",
+                "value": None,
+                "limit": 10,
+                "unit": "%",
+                "status": "not run",
+                "reason": "no LUT entry for this target",
+            }
+        ],
+    }
     page = write_report(verify.page(d), tmp_path / "v.html").read_text()
     assert "no labelled data given (--data DIR)" in page and "no reference given (--reference MODEL)" in page
-    assert page.count("data-verdict='not run'") == 4          # header, accuracy, numerics, the gate
+    assert page.count("data-verdict='not run'") == 4  # header, accuracy, numerics, the gate
     assert "no LUT entry for this target" in page
 
 
 def test_bench_report_draws_the_profile_or_says_why_not(tmp_path, reports, capsys):
-    page = text_of(reports["bench"])                        # bench --profile
+    page = text_of(reports["bench"])  # bench --profile
     assert "data-figure='profile-layers'" in page and "data-figure='profile-nodes'" in page
     assert "not run" not in page and "on ort (sum of its nodes)" in page
-    assert run_cli(["bench", reports["folder"] / "golden.cpu-ort", "--max-repeats", "6", "--json",
-                    "--report", tmp_path / "b.html"]) == 0
+    assert (
+        run_cli(
+            [
+                "bench",
+                reports["folder"] / "golden.cpu-ort",
+                "--max-repeats",
+                "6",
+                "--json",
+                "--report",
+                tmp_path / "b.html",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert len(data["samples_ms"]) == data["latency"]["runs"] and "samples_ms" not in data["latency"]
     without = text_of(tmp_path / "b.html")
@@ -86,8 +113,21 @@ def test_bench_report_draws_the_profile_or_says_why_not(tmp_path, reports, capsy
 
 
 def test_profile_bars_group_nodes_by_layer_and_unit(tmp_path):
-    data = {"artifact": "a", "target": "cpu", "latency": {"median_ms": 1.0, "p90_ms": 1.2, "p99_ms": 1.3, "min_ms": 0.9,
-            "mean_ms": 1.05, "runs": 3, "stable": True, "threads": 1}, "samples_ms": [0.9, 1.0, 1.3],
-            "profile": sample_profile()}
+    data = {
+        "artifact": "a",
+        "target": "cpu",
+        "latency": {
+            "median_ms": 1.0,
+            "p90_ms": 1.2,
+            "p99_ms": 1.3,
+            "min_ms": 0.9,
+            "mean_ms": 1.05,
+            "runs": 3,
+            "stable": True,
+            "threads": 1,
+        },
+        "samples_ms": [0.9, 1.0, 1.3],
+        "profile": sample_profile(),
+    }
     page = write_report(bench.page(data), tmp_path / "b.html").read_text()
     assert "layer 0 (k3e1)" in page and "not traced to a layer" in page

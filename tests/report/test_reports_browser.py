@@ -11,13 +11,22 @@ from helpers import REPO
 SHOTS = REPO / "build" / "test-artifacts" / "reports"
 
 EXPECTED = {
-    "build": (["pipeline-stages", "passes", "legality-map", "numerics-vs-reference"],
-              ["stages", "pass-nodes", "legality", "numerics"]),
-    "verify": (["accuracy", "per-class-iou", "confusion-matrix", "samples", "numerics-vs-reference", "gates"],
-               ["iou", "confusion", "samples"]),
-    "bench": (["latency-distribution", "per-layer-profile"],
-              ["latency-histogram", "latency-runs", "profile-layers", "profile-nodes"]),
-    "inspect": (["macs-per-layer", "parameters-per-layer", "ops", "legality-map"], ["macs", "params", "ops", "legality"]),
+    "build": (
+        ["pipeline-stages", "passes", "legality-map", "numerics-vs-reference"],
+        ["stages", "pass-nodes", "legality", "numerics"],
+    ),
+    "verify": (
+        ["accuracy", "per-class-iou", "confusion-matrix", "samples", "numerics-vs-reference", "gates"],
+        ["iou", "confusion", "samples"],
+    ),
+    "bench": (
+        ["latency-distribution", "per-layer-profile"],
+        ["latency-histogram", "latency-runs", "profile-layers", "profile-nodes"],
+    ),
+    "inspect": (
+        ["macs-per-layer", "parameters-per-layer", "ops", "legality-map"],
+        ["macs", "params", "ops", "legality"],
+    ),
 }
 
 
@@ -38,7 +47,7 @@ def test_report_renders_in_chromium(browser, reports, kind):
     sections, figures = EXPECTED[kind]
     assert seen["errors"] == []
     assert seen["kind"] == kind
-    assert seen["resources"] == []                       # self-contained: nothing fetched
+    assert seen["resources"] == []  # self-contained: nothing fetched
     assert seen["sections"] == sections
     assert seen["figures"] == figures
     assert seen["images"] and all(i["ok"] and i["w"] > 100 for i in seen["images"]), seen["images"]
@@ -47,10 +56,10 @@ def test_report_renders_in_chromium(browser, reports, kind):
 
 def test_verdicts_are_shown_as_badges(browser, reports):
     build = browser.render(reports["build"], SHOTS / "build.png")
-    assert build["verdicts"][0] == "passed"              # the header badge, then one per output
+    assert build["verdicts"][0] == "passed"  # the header badge, then one per output
     verify = browser.render(reports["verify"], SHOTS / "verify.png")
-    assert verify["verdicts"][0] == "failed"             # the header: the numerics gate failed
-    assert sorted(verify["verdicts"][-3:]) == ["failed", "passed", "passed"]   # the gates table
+    assert verify["verdicts"][0] == "failed"  # the header: the numerics gate failed
+    assert sorted(verify["verdicts"][-3:]) == ["failed", "passed", "passed"]  # the gates table
 
 
 def test_ci_report_links_each_pairs_build_and_verify_reports(browser, reports):

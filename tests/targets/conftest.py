@@ -6,7 +6,6 @@ from pathlib import Path
 
 import onnx
 import pytest
-
 from int8_nets import small_net
 
 

@@ -34,6 +34,7 @@ g (float[1,4,16,16] x) => (float[1,8,32,32] y, float[1,8,16,16] sm, float[1,4,1,
 def head():
     import numpy as np
     from onnx import numpy_helper
+
     model = make_model(HEAD, {"w6": (4, 4, 3, 3), "w1": (4, 4, 3, 3)})
     model.graph.initializer.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"))
     for i, n in enumerate(model.graph.node):
@@ -49,15 +50,22 @@ def test_each_rule_family_decides_its_nodes(head):
     assert by["ac"].rule == "legality.resize" and "align_corners" in by["ac"].reasons[0]
     assert by["sm"].rule == "legality.softmax" and "Xavier" in by["sm"].reasons[0]
     assert by["m"].rule == "legality.ops" and by["pool"].rule == "legality.pool"
-    assert summary(list(by.values()), DLA) == {"accelerator": "DLA", "fallback": "GPU", "layers": 8,
-                                               "on_accelerator": 3, "fallbacks": 5}
+    assert summary(list(by.values()), DLA) == {
+        "accelerator": "DLA",
+        "fallback": "GPU",
+        "layers": 8,
+        "on_accelerator": 3,
+        "fallbacks": 5,
+    }
 
 
 def test_rule_functions_read_the_documented_tables():
     assert pool_violations((8, 8), (1, 1), (0, 0, 0, 0), DLA["pool"]) == []
     assert pool_violations((9, 9), (1, 1), (0, 0, 0, 0), DLA["pool"])
     assert resize_violations("linear", "half_pixel", [4.0, 4.0], False, DLA["resize"]) == []
-    assert any("outside [1, 4]" in r for r in resize_violations("linear", "half_pixel", [8.0, 8.0], False, DLA["resize"]))
+    assert any(
+        "outside [1, 4]" in r for r in resize_violations("linear", "half_pixel", [8.0, 8.0], False, DLA["resize"])
+    )
     assert any("not integers" in r for r in resize_violations("nearest", "asymmetric", [1.5, 2], False, DLA["resize"]))
     assert any("output sizes" in r for r in resize_violations("linear", "half_pixel", [2, 2], True, DLA["resize"]))
     assert softmax_violations({}) == [] and concat_violations(-1, 4, DLA["concat"])

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from helpers import REPO
 from onnx import numpy_helper
 
 from deploycc.core.errors import UserError
@@ -32,19 +33,36 @@ from deploycc.core.loader import graph_inputs
 from deploycc.core.numerics import value_specs
 from deploycc.targets import load_target
 from deploycc.targets.backend import get_backend
-from helpers import REPO
 
 DATA = REPO / "build" / "onnx-node-tests" / "node"
-OPS = ("conv", "batchnorm", "relu", "add", "concat", "maxpool", "averagepool", "globalaveragepool", "resize",
-       "sigmoid", "mul", "clip", "hardsigmoid", "hardswish")
-RTOL, ATOL = 1e-3, 1e-5          # ONNX's backend test runner uses rtol 1e-3 (atol 1e-7; ours covers float32 sums)
+OPS = (
+    "conv",
+    "batchnorm",
+    "relu",
+    "add",
+    "concat",
+    "maxpool",
+    "averagepool",
+    "globalaveragepool",
+    "resize",
+    "sigmoid",
+    "mul",
+    "clip",
+    "hardsigmoid",
+    "hardswish",
+)
+RTOL, ATOL = 1e-3, 1e-5  # ONNX's backend test runner uses rtol 1e-3 (atol 1e-7; ours covers float32 sums)
 
 # (target, case) -> what was measured; a strict xfail.
 KNOWN_WRONG = {
-    ("cpu-ort", "test_resize_downsample_scales_cubic_align_corners"):
-        "ONNX Runtime 1.32 downsamples with align_corners unlike ONNX's reference (cubic)",
-    ("cpu-ort", "test_resize_downsample_scales_linear_align_corners"):
-        "ONNX Runtime 1.32 downsamples with align_corners unlike ONNX's reference (linear)",
+    (
+        "cpu-ort",
+        "test_resize_downsample_scales_cubic_align_corners",
+    ): "ONNX Runtime 1.32 downsamples with align_corners unlike ONNX's reference (cubic)",
+    (
+        "cpu-ort",
+        "test_resize_downsample_scales_linear_align_corners",
+    ): "ONNX Runtime 1.32 downsamples with align_corners unlike ONNX's reference (linear)",
 }
 
 
@@ -99,8 +117,12 @@ def run_case(target_name: str, model: onnx.ModelProto, feeds: dict) -> list[np.n
     except UserError as exc:
         return f"refused: {exc}"
     specs = value_specs(graph_inputs(model))
-    manifest = {"inputs": [s.to_dict() for s in specs], "outputs": [s.to_dict() for s in value_specs(model.graph.output)],
-                "runtime": {"threads": 1}, "target": target.to_dict()}
+    manifest = {
+        "inputs": [s.to_dict() for s in specs],
+        "outputs": [s.to_dict() for s in value_specs(model.graph.output)],
+        "runtime": {"threads": 1},
+        "target": target.to_dict(),
+    }
     with tempfile.TemporaryDirectory(prefix="deploycc-node-") as scratch:
         result = backend.compile(model, target, Path(scratch), {"artifact_path": scratch})
         session = backend.load(Path(scratch), {**manifest, "backend_info": result.info})

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import onnx
+from helpers import make_model, run_cli
 
 from deploycc.targets import HardwareFigures, load_target
-from helpers import make_model, run_cli
 
 BOARD = """
 name = "my-board"
@@ -63,13 +63,14 @@ def test_a_target_file_in_a_folder_of_ones_own_builds_and_verifies(tmp_path):
     passes = {p["name"]: p for p in manifest["passes"]}
     assert list(passes) == ["fold-bn", "rewrite-dilated"]
     convs = passes["rewrite-dilated"]["stats"]["convs"]
-    assert [c["action"] for c in convs] == ["rewritten"]      # the file's rule: no native dilated conv
+    assert [c["action"] for c in convs] == ["rewritten"]  # the file's rule: no native dilated conv
 
 
 def test_the_files_figures_are_what_the_passes_see(tmp_path):
     target = load_target(_board(tmp_path))
-    assert target.figures() == HardwareFigures(peak_ops=50e9, dram_bandwidth=10e9, onchip_memory=262144,
-                                               bytes_per_element=4)
+    assert target.figures() == HardwareFigures(
+        peak_ops=50e9, dram_bandwidth=10e9, onchip_memory=262144, bytes_per_element=4
+    )
     assert target.ops_per_byte() == 5.0
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import run_cli
 
 from deploycc.targets import list_targets, load_target
-from helpers import run_cli
 
 REQUIRED = ["xavier-int8", "xavier-fp16", "xavier-dla-int8", "kirin970-npu", "arm64-cpu", "h100", "cpu-int8"]
 
@@ -18,9 +18,16 @@ def test_required_targets_load(name):
     assert t.name == name and t.backend in ("tensorrt", "tvm", "ort", "nnapi") and t.passes[0] == "fold-bn"
 
 
-@pytest.mark.parametrize("name, ratio", [("xavier-int8", 30e12 / 137e9), ("kirin970-npu", 1.92e12 / 30e9),
-                                         ("v100", 112e12 / 900e9), ("k20", 3.5e12 / 208e9),
-                                         ("mali-t628", 120e9 / 12.8e9)])
+@pytest.mark.parametrize(
+    "name, ratio",
+    [
+        ("xavier-int8", 30e12 / 137e9),
+        ("kirin970-npu", 1.92e12 / 30e9),
+        ("v100", 112e12 / 900e9),
+        ("k20", 3.5e12 / 208e9),
+        ("mali-t628", 120e9 / 12.8e9),
+    ],
+)
 def test_seed_figures_give_the_ops_per_byte(name, ratio):
     assert load_target(name).ops_per_byte() == pytest.approx(ratio)
 

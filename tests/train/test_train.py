@@ -12,9 +12,18 @@ from onnx import numpy_helper
 
 from deploycc.data.synth import write_split
 
-ARCH = {"format": "deploycc-arch", "version": 1, "name": "tiny_seg", "space": "squeezenas", "backbone": "xlarge",
-        "head": "aspp", "genotype": ["skip"] * 22, "num_classes": 19, "input_shape": [1, 3, 64, 128]}
-ARCH["genotype"][1] = ARCH["genotype"][5] = ARCH["genotype"][9] = "k3e1"   # stride-2 units with a conv
+ARCH = {
+    "format": "deploycc-arch",
+    "version": 1,
+    "name": "tiny_seg",
+    "space": "squeezenas",
+    "backbone": "xlarge",
+    "head": "aspp",
+    "genotype": ["skip"] * 22,
+    "num_classes": 19,
+    "input_shape": [1, 3, 64, 128],
+}
+ARCH["genotype"][1] = ARCH["genotype"][5] = ARCH["genotype"][9] = "k3e1"  # stride-2 units with a conv
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +37,25 @@ def setup(tmp_path_factory):
 
 def _train(root, name: str) -> tuple[int, onnx.ModelProto]:
     out = root / f"{name}.onnx"
-    code = run_cli(["train", root / "arch.json", "--data", root / "data", "-o", out, "--steps", "2", "--batch", "2",
-                    "--threads", "1", "--seed", "5", "--json"])
+    code = run_cli(
+        [
+            "train",
+            root / "arch.json",
+            "--data",
+            root / "data",
+            "-o",
+            out,
+            "--steps",
+            "2",
+            "--batch",
+            "2",
+            "--threads",
+            "1",
+            "--seed",
+            "5",
+            "--json",
+        ]
+    )
     return code, onnx.load(str(out)) if out.exists() else None
 
 
@@ -51,10 +77,13 @@ def test_two_runs_give_the_same_weights_and_record_the_recipe(setup, capsys):
     onnx.checker.check_model(a)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--steps", "0"], ["--steps 0"]),
-    (["-o", "model.pth"], [".onnx"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--steps", "0"], ["--steps 0"]),
+        (["-o", "model.pth"], [".onnx"]),
+    ],
+)
 def test_bad_options(setup, capsys, args, words):
     base = ["train", setup / "arch.json", "--data", setup / "data", "-o", setup / "m.onnx"]
     assert run_cli(base + args) == 2

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from seg_golden import seg_model, write_cityscapes, write_folder
 from helpers import run_cli
 from PIL import Image
+from seg_golden import seg_model, write_cityscapes, write_folder
 
 from deploycc.pipeline.pipeline import build
 
@@ -17,8 +17,10 @@ def art(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
     onnx.save(seg_model(), root / "golden.onnx")
     onnx.save(seg_model(classes=5), root / "five.onnx")
-    return {"19": build(str(root / "golden.onnx"), "cpu-ort", root / "g").out,
-            "5": build(str(root / "five.onnx"), "cpu-ort", root / "f").out}
+    return {
+        "19": build(str(root / "golden.onnx"), "cpu-ort", root / "g").out,
+        "5": build(str(root / "five.onnx"), "cpu-ort", root / "f").out,
+    }
 
 
 def fails(capsys, args, *words) -> None:
@@ -102,13 +104,16 @@ def test_missing_split_names_the_ones_there(tmp_path, capsys, art):
     fails(capsys, [art["19"], "--data", tmp_path / "cs"], "'val'", "train")
 
 
-@pytest.mark.parametrize("args, words", [
-    ([], ["--data", "--reference"]),
-    (["--data", "D", "--min-miou", "170"], ["--min-miou 170", "percent"]),
-    (["--data", "D", "--min-miou", "0.7"], ["--min-miou 0.7", "--min-miou 70"]),
-    (["--data", "D", "--max-miou-drop", "0.01"], ["--max-miou-drop", "--reference"]),
-    (["--max-miou-drop", "0.01", "--reference", "x.onnx"], ["--max-miou-drop", "--data"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        ([], ["--data", "--reference"]),
+        (["--data", "D", "--min-miou", "170"], ["--min-miou 170", "percent"]),
+        (["--data", "D", "--min-miou", "0.7"], ["--min-miou 0.7", "--min-miou 70"]),
+        (["--data", "D", "--max-miou-drop", "0.01"], ["--max-miou-drop", "--reference"]),
+        (["--max-miou-drop", "0.01", "--reference", "x.onnx"], ["--max-miou-drop", "--data"]),
+    ],
+)
 def test_bad_options(tmp_path, capsys, art, args, words):
     fails(capsys, [art["19"], *[str(tmp_path / a) if a == "D" else a for a in args]], *words)
 

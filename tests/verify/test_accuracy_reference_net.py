@@ -27,7 +27,9 @@ def net():
 def test_recipe_names_command_data_and_score(net):
     model, recipe = net
     assert recipe["command"].startswith("deploycc train models/zoo/trained/street_ref.json --data ")
-    assert {"train", "val"} <= set(recipe["data"]) and recipe["data"]["val"]["generator"].startswith("deploycc.data.synth/")
+    assert {"train", "val"} <= set(recipe["data"]) and recipe["data"]["val"]["generator"].startswith(
+        "deploycc.data.synth/"
+    )
     assert recipe["arch"] == resolve_arch(ZOO / "street_ref.json").to_dict()
     assert (ZOO / "street_ref.onnx").stat().st_size < 8e6
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import onnx
 import pytest
-from seg_golden import H, W, class_image, seg_model, write_cityscapes, write_folder
 from helpers import run_cli
 from PIL import Image
+from seg_golden import H, W, class_image, seg_model, write_cityscapes, write_folder
 
 from deploycc.pipeline.pipeline import build
 
@@ -30,7 +30,7 @@ def artifacts(tmp_path_factory):
 def verify(capsys, *args) -> tuple[int, dict | str]:
     code = run_cli(["verify", *args, "--json"])
     out, err = capsys.readouterr()
-    if code in (2, 3):   # bad input, or not verified: one line on stderr, no report
+    if code in (2, 3):  # bad input, or not verified: one line on stderr, no report
         return code, err
     return code, json.loads(out)
 
@@ -58,7 +58,7 @@ def test_exact_model_scores_one_on_every_backend(tmp_path, capsys, artifacts, ta
     acc = report["accuracy"]
     assert acc["miou"] == 1.0 and acc["pixel_accuracy"] == 1.0
     assert acc["classes_scored"] == len(np.unique(np.concatenate([p[1][p[1] != 255] for p in pairs])))
-    assert acc["pixels"] == 3 * (H * W - 3)       # 3 ignored pixels per label image
+    assert acc["pixels"] == 3 * (H * W - 3)  # 3 ignored pixels per label image
     assert report["data"]["layout"] == "folder" and report["preprocessing"]["source"] == "manifest"
 
 
@@ -76,16 +76,25 @@ def test_cityscapes_layout_maps_label_ids_and_ignores_void(tmp_path, capsys, art
     code, report = verify(capsys, artifacts["cpu"], "--data", tmp_path / "cs")
     assert code == 0
     assert report["accuracy"]["miou"] == 1.0
-    assert report["accuracy"]["pixels"] == 2 * (H * W - 4)   # the 2x2 ego-vehicle corner is ignored
-    assert report["data"] == {"path": str(tmp_path / "cs"), "layout": "cityscapes", "split": "val", "images": 2, "classes": 19}
+    assert report["accuracy"]["pixels"] == 2 * (H * W - 4)  # the 2x2 ego-vehicle corner is ignored
+    assert report["data"] == {
+        "path": str(tmp_path / "cs"),
+        "layout": "cityscapes",
+        "split": "val",
+        "images": 2,
+        "classes": 19,
+    }
 
 
 def test_drop_against_the_reference_and_its_gate(tmp_path, capsys, artifacts):
     pairs = write_folder(tmp_path / "d", n=4, seed=3)
     args = [artifacts["no5"], "--data", tmp_path / "d", "--reference", artifacts["golden.onnx"]]
     code, report = verify(capsys, *args, "--max-miou-drop", "50")
-    assert code == 1   # a different model: the numerics gate fails, the drop gate holds
-    assert [(g["gate"], g["ok"]) for g in report["gates"]] == [("numerics vs reference", False), ("max-miou-drop", True)]
+    assert code == 1  # a different model: the numerics gate fails, the drop gate holds
+    assert [(g["gate"], g["ok"]) for g in report["gates"]] == [
+        ("numerics vs reference", False),
+        ("max-miou-drop", True),
+    ]
     share5 = sum(int(np.sum(cls == 5)) for cls, _ in pairs) / (4 * H * W)
     assert share5 > 0
     assert report["agreement"]["pixel_agreement"] == pytest.approx(1 - share5)
@@ -98,8 +107,16 @@ def test_drop_against_the_reference_and_its_gate(tmp_path, capsys, artifacts):
 
 def test_same_model_as_reference_agrees_fully(tmp_path, capsys, artifacts):
     write_folder(tmp_path / "d", n=2)
-    code, report = verify(capsys, artifacts["cpu"], "--data", tmp_path / "d", "--reference", artifacts["golden.onnx"],
-                          "--max-miou-drop", "0")
+    code, report = verify(
+        capsys,
+        artifacts["cpu"],
+        "--data",
+        tmp_path / "d",
+        "--reference",
+        artifacts["golden.onnx"],
+        "--max-miou-drop",
+        "0",
+    )
     assert code == 0
     assert report["agreement"] == {"pixel_agreement": 1.0, "miou": 1.0, "pixels": 2 * H * W}
     assert report["miou_drop"] == 0.0 and report["numerics"]["ok"]
@@ -122,7 +139,7 @@ def test_images_larger_than_the_model_are_scored_at_label_resolution(tmp_path, c
     (tmp_path / "d" / "images").mkdir(parents=True)
     (tmp_path / "d" / "labels").mkdir()
     cls = np.full((2 * H, 2 * W), 4, np.uint8)
-    cls[:, W:] = 5      # adjacent classes: a blurred border can only be read as one or the other
+    cls[:, W:] = 5  # adjacent classes: a blurred border can only be read as one or the other
     Image.fromarray(class_image(cls, rng)).save(tmp_path / "d" / "images" / "a.png")
     Image.fromarray(cls).save(tmp_path / "d" / "labels" / "a.png")
     code, report = verify(capsys, artifacts["cpu-ort"], "--data", tmp_path / "d")
@@ -138,6 +155,7 @@ def test_remaining_device_step_is_refused(tmp_path, capsys, artifacts):
     import shutil
 
     from deploycc.pipeline.artifact import read_manifest, write_manifest
+
     art = tmp_path / "bundle"
     shutil.copytree(artifacts["cpu-ort"], art)
     manifest = read_manifest(art)
@@ -171,6 +189,7 @@ def test_quantized_artifact_numerics_are_reported_not_gated(tmp_path, capsys, ar
     import shutil
 
     from deploycc.pipeline.artifact import read_manifest, write_manifest
+
     art = tmp_path / "int8"
     shutil.copytree(artifacts["no5"], art)
     manifest = read_manifest(art)
@@ -178,7 +197,8 @@ def test_quantized_artifact_numerics_are_reported_not_gated(tmp_path, capsys, ar
     manifest["quantization"] = {"placement": "test"}
     write_manifest(art, manifest)
     write_folder(tmp_path / "d", n=2, seed=3)
-    code, report = verify(capsys, art, "--data", tmp_path / "d", "--reference", artifacts["golden.onnx"],
-                          "--max-miou-drop", "50")
+    code, report = verify(
+        capsys, art, "--data", tmp_path / "d", "--reference", artifacts["golden.onnx"], "--max-miou-drop", "50"
+    )
     assert code == 0 and report["numerics"]["gated"] is False and not report["numerics"]["ok"]
     assert [g["gate"] for g in report["gates"]] == ["max-miou-drop"]

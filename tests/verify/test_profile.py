@@ -12,27 +12,38 @@ import json
 import random
 
 import pytest
+from helpers import run_cli
 
 from deploycc.core.errors import UserError
 from deploycc.verify.profile import by_layer, profile_artifact
 from deploycc.verify.profile_names import place_of
 from deploycc.verify.profile_tvm import _exported, _origins
-from helpers import run_cli
 
 SHAPE = [1, 3, 32, 32]
 
 
 def _arch(tmp_path):
     from deploycc.models import parse_arch, sample_genotype, save_arch
+
     geno = sample_genotype("fbnet", random.Random(3))
-    arch = parse_arch({"format": "deploycc-arch", "version": 1, "name": "p", "space": "fbnet",
-                       "genotype": geno, "input_shape": SHAPE, "num_classes": 10})
+    arch = parse_arch(
+        {
+            "format": "deploycc-arch",
+            "version": 1,
+            "name": "p",
+            "space": "fbnet",
+            "genotype": geno,
+            "input_shape": SHAPE,
+            "num_classes": 10,
+        }
+    )
     return save_arch(arch, tmp_path / "arch.json"), arch
 
 
 @pytest.fixture(scope="module")
 def ort_artifact(tmp_path_factory):
     from deploycc.pipeline.pipeline import BuildOptions, build
+
     tmp = tmp_path_factory.mktemp("profile")
     path, arch = _arch(tmp)
     build(str(path), "cpu-ort", tmp / "art", BuildOptions(verify_passes=False, threads=1))
@@ -50,7 +61,7 @@ def _check_placed(profile: dict, arch) -> None:
     units = {r["layer"]: r["unit"] for r in by_layer(profile)}
     assert units["stem"] == "stem" and units["head"] == "head"
     for i, code in enumerate(arch.genotype):
-        if code != "skip":                    # an identity skip compiles to nothing
+        if code != "skip":  # an identity skip compiles to nothing
             assert units[f"layer {i}"] == code
 
 
@@ -59,13 +70,16 @@ def test_ort_profile_maps_every_node_to_its_layer_and_unit(ort_artifact):
     profile = profile_artifact(art, threads=1, runs=3)
     _check_contract(profile, "ort")
     _check_placed(profile, arch)
-    assert all(r["layer"] is not None for r in profile["layers"])   # reorders go to their neighbours
+    assert all(r["layer"] is not None for r in profile["layers"])  # reorders go to their neighbours
     assert json.loads(json.dumps(profile)) == profile
 
 
 def test_bench_profile_json_and_refusals(ort_artifact, capsys):
     art, _ = ort_artifact
-    assert run_cli(["bench", art, "--threads", "1", "--max-repeats", "5", "--profile", "--profile-runs", "2", "--json"]) == 0
+    assert (
+        run_cli(["bench", art, "--threads", "1", "--max-repeats", "5", "--profile", "--profile-runs", "2", "--json"])
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     _check_contract(data["profile"], "ort")
     assert run_cli(["bench", art, "--profile", "--remote", "127.0.0.1:9190", "--key", "x"]) == 2
@@ -92,6 +106,7 @@ def test_names_place_nodes_and_modules():
 def test_tvm_calls_are_placed_only_when_every_conv_matches(tmp_path):
     _, arch = _arch(tmp_path)
     from deploycc.verify.profile_tvm import _conv_modules
+
     convs = _conv_modules(arch.to_dict())
     calls = [("vm.builtin.alloc_tensor", 0.1, None)]
     for i, (_, shape) in enumerate(convs):
@@ -116,6 +131,7 @@ def test_tvm_calls_are_placed_only_when_every_conv_matches(tmp_path):
 @pytest.mark.slow
 def test_tvm_profile_places_every_layer(tmp_path):
     from deploycc.pipeline.pipeline import BuildOptions, build
+
     path, arch = _arch(tmp_path)
     build(str(path), "cpu", tmp_path / "art", BuildOptions(verify_passes=False, threads=1))
     profile = profile_artifact(tmp_path / "art", threads=1, runs=2)

@@ -15,9 +15,9 @@ from deploycc.verify.repeat import time_interleaved
 
 def test_outlier_rule_rejects_far_rounds_and_keeps_the_majority():
     assert kept_rounds([10.0, 10.1, 9.9, 10.0, 30.0], 3.0).tolist() == [True, True, True, True, False]
-    assert kept_rounds([10.0, 10.1, 9.9, 10.0, 30.0], 0.0).all()          # rule off
+    assert kept_rounds([10.0, 10.1, 9.9, 10.0, 30.0], 0.0).all()  # rule off
     keep = kept_rounds([1.0, 1.0, 50.0, 60.0, 70.0], 0.1)
-    assert keep.sum() >= 3                                                # never fewer than half
+    assert keep.sum() >= 3  # never fewer than half
 
 
 def test_interleaved_rounds_rotate_and_scale_with_the_work():
@@ -27,11 +27,12 @@ def test_interleaved_rounds_rotate_and_scale_with_the_work():
         def fn():
             order.append(name)
             time.sleep(seconds)
+
         return fn
 
     p = Protocol(warmup=1, min_repeats=2, rounds=4, reject_mad=3.0, max_repeats=100, statistic="min")
-    short, long = time_interleaved([work("a", 0.005), work("b", 0.02)], p)   # a loaded machine only adds
-    timed = order[2:]                                      # after one warm-up each
+    short, long = time_interleaved([work("a", 0.005), work("b", 0.02)], p)  # a loaded machine only adds
+    timed = order[2:]  # after one warm-up each
     assert timed[:4] == ["a", "a", "b", "b"] and timed[4:8] == ["b", "b", "a", "a"]
     assert short.rounds == long.rounds == 4 and short.runs <= 8
     assert 1.5 < long.min_ms / short.min_ms < 4.5
@@ -42,8 +43,9 @@ def test_interleaved_rounds_rotate_and_scale_with_the_work():
 
 def test_device_rounds_apply_the_outlier_rule():
     values = iter([5.0] * 2 + [5.0, 5.1, 4.9, 5.0, 5.0, 5.1, 40.0, 41.0, 5.0, 5.0])
-    lat = time_batched(lambda n: [next(values) for _ in range(n)],
-                       Protocol(warmup=2, min_repeats=2, rounds=5, reject_mad=3.0))
+    lat = time_batched(
+        lambda n: [next(values) for _ in range(n)], Protocol(warmup=2, min_repeats=2, rounds=5, reject_mad=3.0)
+    )
     assert lat.rounds == 5 and lat.rejected == 1 and lat.p99_ms < 6 and lat.clock == "device"
 
 
@@ -61,7 +63,7 @@ def test_pinning_restores_the_affinity_and_picks_the_last_cpus():
 def test_unsteady_cpu_speed_is_flagged_with_its_jitter():
     """A CPU whose speed varies run to run (a busy VM host) is not seen by the spin ratio."""
     assert cpu_jitter_pct(reps=5, iterations=2_000) >= 0
-    state = LoadCheck(max_spin_ratio=1e9, max_jitter_pct=-1).state(1)   # every machine fails a negative limit
+    state = LoadCheck(max_spin_ratio=1e9, max_jitter_pct=-1).state(1)  # every machine fails a negative limit
     assert state["loaded"] and state["jitter_pct"] >= 0
     assert any(r.startswith("CPU speed unsteady: a fixed loop varied") for r in state["reasons"])
     assert not any("unsteady" in r for r in LoadCheck(max_jitter_pct=1e9).state(1)["reasons"])
@@ -69,7 +71,7 @@ def test_unsteady_cpu_speed_is_flagged_with_its_jitter():
 
 def test_load_check_flags_or_refuses():
     assert spin_ratio(20_000) > 0
-    strict = LoadCheck(policy="refuse", max_spin_ratio=0.01)     # every machine fails this limit
+    strict = LoadCheck(policy="refuse", max_spin_ratio=0.01)  # every machine fails this limit
     state = strict.state(1)
     assert state["loaded"] and state["reasons"] and state["load_average"] is not None
     with pytest.raises(UserError, match="under load"):

@@ -18,7 +18,7 @@ def test_npu_artifact_states_the_phone_step_and_placement(net_onnx, tmp_path, ca
     assert m["verification"]["status"] == "passed" and "FP16 simulation" in m["verification"]["subject"]
     report = json.loads((out / "legality.json").read_text())
     resize = next(n for n in report["nodes"] if n["op"] == "Resize")
-    assert resize["unit"] == "CPU" and "half_pixel" in resize["reasons"][0]   # NNAPI 1.1: asymmetric only
+    assert resize["unit"] == "CPU" and "half_pixel" in resize["reasons"][0]  # NNAPI 1.1: asymmetric only
     capsys.readouterr()
     np.save(tmp_path / "x.npy", np.zeros((1, 3, 64, 128), np.float32))
     assert run_cli(["run", out, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy"]) == 2
@@ -35,8 +35,8 @@ def test_fp16_target_is_verified_in_fp16_not_fp32(tmp_path, capsys):
     """A graph whose activations leave float16's range (65504) is exact in FP32 and wrong on an
     FP16 NPU: the FP16 simulation catches it, an FP32 check would not."""
     import onnx
-
     from helpers import make_model
+
     model = make_model(FP16_OVERFLOW, {"w": (4, 3, 1, 1)})
     model.graph.initializer.append(onnx.numpy_helper.from_array(np.array([1e6], np.float32), "k"))
     onnx.save(model, tmp_path / "big.onnx")

@@ -9,9 +9,9 @@ import pytest
 from helpers import run_cli
 from PIL import Image
 
+from deploycc.core.errors import UserError
 from deploycc.pipeline.artifact import read_manifest
 from deploycc.targets.onnxruntime import int8_cpu
-from deploycc.core.errors import UserError
 from deploycc.targets.onnxruntime.backend import ORTBackend
 
 
@@ -22,12 +22,12 @@ def test_cpu_int8_build_is_int8_and_verified(net_onnx, tmp_path):
     v = m["verification"]
     assert v["ok"] and all(o["argmax_agreement"] >= 0.97 for o in v["outputs"]) and len(v["outputs"]) == 2
     assert m["quantization"]["config"]["method"] == "percentile"
-    err = m["quantization"]["error"]                 # what INT8 costs against FP32, reported
+    err = m["quantization"]["error"]  # what INT8 costs against FP32, reported
     assert 0 < err["rel_l2"] < 0.2 and err["cosine_min"] > 0.98 and err["miou_drop"] >= 0
     assert v["reference"].endswith("the Q/DQ model")
-    assert m["quantization"]["placement_exclusions"] == ["resize6"]   # full-size tail stays float
+    assert m["quantization"]["placement_exclusions"] == ["resize6"]  # full-size tail stays float
     ops = Counter(n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node)
-    assert ops["QLinearConv"] == 3                   # ORT fused the Q/DQ convs into INT8 kernels
+    assert ops["QLinearConv"] == 3  # ORT fused the Q/DQ convs into INT8 kernels
 
 
 def test_calibration_folder_is_recorded(net_onnx, tmp_path):
@@ -36,8 +36,10 @@ def test_calibration_folder_is_recorded(net_onnx, tmp_path):
     for i in range(4):
         Image.effect_noise((128, 64), 40 + 10 * i).convert("RGB").save(images / f"{i}.png")
     out = tmp_path / "net.int8"
-    assert run_cli(["build", net_onnx, "--target", "cpu-int8", "-o", out,
-                    "--calib-data", images, "--calib-images", "2"]) == 0
+    assert (
+        run_cli(["build", net_onnx, "--target", "cpu-int8", "-o", out, "--calib-data", images, "--calib-images", "2"])
+        == 0
+    )
     cal = read_manifest(out)["quantization"]["calibration"]
     assert cal["source"] == str(images) and cal["names"] == ["0.png", "1.png"]
     assert cal["preprocessing_source"].startswith("default")
@@ -71,5 +73,5 @@ def test_u8s8_artifact_is_refused_where_those_kernels_saturate(tmp_path, monkeyp
     manifest = {"target": {"precision": "int8"}, "backend_info": {"int8_kernels": vnni}}
     with pytest.raises(UserError, match="avx_vnni.*would saturate them: rebuild"):
         ORTBackend().load(tmp_path, manifest)
-    with pytest.raises(UserError, match="not recorded"):           # built before the record existed
+    with pytest.raises(UserError, match="not recorded"):  # built before the record existed
         ORTBackend().load(tmp_path, {"target": {"precision": "int8"}, "backend_info": {}})

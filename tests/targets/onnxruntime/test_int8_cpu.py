@@ -15,8 +15,8 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
-from deploycc.targets.onnxruntime import int8_cpu
 from deploycc.core.numerics import run_reference
+from deploycc.targets.onnxruntime import int8_cpu
 
 PROBE = """<ir_version: 8, opset_import: ["" : 17]>
 g (float[1,8,1,1] x) => (float[1,1,1,1] y)
@@ -32,8 +32,15 @@ AVX512 = {"avx2", "avx512f", "avx512bw", "avx512dq", "avx512vl"}
 def _probe():
     model = onnx.parser.parse_model(PROBE)
     w = np.array([127, 127, -128, -128] * 2, np.int8).reshape(1, 8, 1, 1)
-    for name, v in [("sx", np.float32(1)), ("zx", np.uint8(0)), ("wq", w), ("sw", np.float32(1)),
-                    ("zw", np.int8(0)), ("sy", np.float32(16)), ("zy", np.uint8(128))]:
+    for name, v in [
+        ("sx", np.float32(1)),
+        ("zx", np.uint8(0)),
+        ("wq", w),
+        ("sw", np.float32(1)),
+        ("zw", np.int8(0)),
+        ("sy", np.float32(16)),
+        ("zy", np.uint8(128)),
+    ]:
         model.graph.initializer.append(numpy_helper.from_array(np.asarray(v), name))
     return model, {"x": np.full((1, 8, 1, 1), 255, np.float32)}
 
@@ -44,18 +51,24 @@ def _int8_run(model, feed, chosen: bool) -> float:
     so.log_severity_level = 3
     if chosen:
         int8_cpu.apply(so)
-    return float(ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-                 .run(None, feed)[0].ravel()[0])
+    return float(
+        ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        .run(None, feed)[0]
+        .ravel()[0]
+    )
 
 
-@pytest.mark.parametrize("machine, flags, vnni, precise", [
-    ("x86_64", AVX512 | {"avx512_vnni"}, True, False),          # Ice Lake, Zen 4: AVX-512 VNNI kernels
-    ("x86_64", {"avx2", "avx_vnni"}, True, False),               # Alder Lake: AVX-VNNI kernels
-    ("x86_64", AVX512 | {"avx_vnni"}, False, True),              # MLAS's AVX-512 core kernel wins, no VNNI
-    ("x86_64", {"avx2", "fma"}, False, True),                    # this EPYC: vpmaddubsw saturates
-    ("x86_64", None, None, True),                                # flags unreadable: u8u8, exact anywhere
-    ("aarch64", None, None, False),                              # ARM: 32-bit dot products
-])
+@pytest.mark.parametrize(
+    "machine, flags, vnni, precise",
+    [
+        ("x86_64", AVX512 | {"avx512_vnni"}, True, False),  # Ice Lake, Zen 4: AVX-512 VNNI kernels
+        ("x86_64", {"avx2", "avx_vnni"}, True, False),  # Alder Lake: AVX-VNNI kernels
+        ("x86_64", AVX512 | {"avx_vnni"}, False, True),  # MLAS's AVX-512 core kernel wins, no VNNI
+        ("x86_64", {"avx2", "fma"}, False, True),  # this EPYC: vpmaddubsw saturates
+        ("x86_64", None, None, True),  # flags unreadable: u8u8, exact anywhere
+        ("aarch64", None, None, False),  # ARM: 32-bit dot products
+    ],
+)
 def test_choice_per_cpu(machine, flags, vnni, precise):
     choice = int8_cpu.choose(machine, flags)
     assert (choice.vnni, choice.x64quantprecision) == (vnni, precise)
@@ -64,7 +77,7 @@ def test_choice_per_cpu(machine, flags, vnni, precise):
 
 def test_chosen_kernels_compute_the_qdq_model_exactly():
     model, feed = _probe()
-    assert run_reference(model, feed)[0].ravel()[0] == -1024.0       # the Q/DQ semantics
+    assert run_reference(model, feed)[0].ravel()[0] == -1024.0  # the Q/DQ semantics
     assert _int8_run(model, feed, chosen=True) == -1024.0
 
 

@@ -48,10 +48,11 @@ def test_int8_bundle_has_everything_the_jetson_needs(net_onnx, tmp_path, capsys)
 
 def test_calibration_cache_scales_match_the_cached_ranges(net_onnx, tmp_path, capsys):
     from deploycc.quantize.qdq import ranges_cache, ranges_of
+
     out, m = _build(net_onnx, tmp_path, "xavier-int8")
     ranges = ranges_of(ranges_cache().get(m["quantization"]["ranges_key"]))
     _, scales = parse_cache((out / "calib.cache").read_text())
-    assert len(scales) == 8                     # the input and every node output
+    assert len(scales) == 8  # the input and every node output
     for name, scale in scales.items():
         lo, hi = ranges[name]
         assert scale == pytest.approx(max(abs(lo), abs(hi)) / 127, rel=1e-6)
@@ -84,7 +85,7 @@ def test_running_or_resuming_without_tensorrt_is_one_sentence(net_onnx, tmp_path
     err = capsys.readouterr().err
     assert "cannot build the TensorRT engine here" in err and "trtexec is not installed" in err
     assert "Traceback" not in err
-    assert read_manifest(out)["remaining"]            # the bundle is untouched
+    assert read_manifest(out)["remaining"]  # the bundle is untouched
 
 
 @pytest.mark.gpu

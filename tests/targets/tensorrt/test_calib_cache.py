@@ -25,7 +25,7 @@ def test_cache_holds_every_tensor_scale_from_the_ranges(net):
     assert header == {"version": 8502, "calibrator": "EntropyCalibration2"}
     assert text.splitlines()[0] == "TRT-8502-EntropyCalibration2"
     activations = ["image"] + [o for n in net.graph.node for o in n.output]
-    assert list(scales) == activations                     # graph order, inputs first, no weights
+    assert list(scales) == activations  # graph order, inputs first, no weights
     for name in activations:
         lo, hi = ranges.values[name]
         assert scales[name] == pytest.approx(max(abs(lo), abs(hi)) / 127.0, rel=1e-6)  # float32 round trip
@@ -36,11 +36,14 @@ def test_zero_range_gets_a_valid_tiny_scale():
     assert 0 < scales["dead"] < 1e-30
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "first line"),
-    ("TRT-8502-EntropyCalibration2\nimage 3f800000\n", "line 2"),
-    ("hello\n", "first line"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "first line"),
+        ("TRT-8502-EntropyCalibration2\nimage 3f800000\n", "line 2"),
+        ("hello\n", "first line"),
+    ],
+)
 def test_malformed_caches_are_rejected(text, message):
     with pytest.raises(UserError, match=message):
         parse_cache(text)
@@ -55,6 +58,7 @@ def test_unknown_calibrator_or_bad_scale_is_refused():
 
 def test_equal_input_ranges_give_elementwise_inputs_one_scale():
     import onnx
+
     model = onnx.parser.parse_model("""<ir_version: 8, opset_import: ["" : 17]>
         g (float[1,4] a, float[1,4] b, float[1,4] c) => (float[1,4] y) {
             s = Add(a, b)
@@ -64,6 +68,6 @@ def test_equal_input_ranges_give_elementwise_inputs_one_scale():
     _, plain = parse_cache(cache_from_ranges(model, ranges, "8.5.2"))
     assert plain["a"] != plain["b"]
     _, equal = parse_cache(cache_from_ranges(model, ranges, "8.5.2", equal_input_ops=("Add", "Mul")))
-    assert equal["a"] == equal["b"] == pytest.approx(4.0 / 127, rel=1e-6)      # Add(a, b): the larger
-    assert equal["s"] == equal["c"] == pytest.approx(8.0 / 127, rel=1e-6)      # Mul(s, c)
+    assert equal["a"] == equal["b"] == pytest.approx(4.0 / 127, rel=1e-6)  # Add(a, b): the larger
+    assert equal["s"] == equal["c"] == pytest.approx(8.0 / 127, rel=1e-6)  # Mul(s, c)
     assert equal["y"] == plain["y"]

@@ -7,22 +7,26 @@ import numpy as np
 import onnx
 from helpers import run_cli
 
-from deploycc.pipeline.artifact import read_manifest
-from deploycc.core.numerics import Tolerance, random_feeds, value_specs
 from deploycc.core.loader import graph_inputs
+from deploycc.core.numerics import Tolerance, random_feeds, value_specs
+from deploycc.pipeline.artifact import read_manifest
 from deploycc.targets.tensorrt.calib_cache import parse_cache, scales_from_ranges
 from deploycc.targets.tensorrt.offline_checks import _ranges, _simulation
 
 
 def test_int8_bundle_records_the_offline_checks_and_a_wrong_cache_fails_them(net_onnx, tmp_path):
     from deploycc.quantize.qdq import ranges_cache, ranges_of
+
     out = tmp_path / "net.xavier-int8"
     assert run_cli(["build", net_onnx, "--target", "xavier-int8", "-o", out]) == 0
     m = read_manifest(out)
     checks = m["trt_offline_checks"]
     assert checks["failures"] == []
     assert {k: c["status"] for k, c in checks.items() if k != "failures"} == {
-        "model_onnx": "passed", "calib_cache_ranges": "passed", "calib_cache_simulation": "passed"}
+        "model_onnx": "passed",
+        "calib_cache_ranges": "passed",
+        "calib_cache_simulation": "passed",
+    }
     assert checks["calib_cache_simulation"]["quantizers_from_cache"] >= 5
     # one scale off by 2x in the cache: both cache checks fail, naming the tensor
     _, scales = parse_cache((out / "calib.cache").read_text())
@@ -37,7 +41,7 @@ def test_int8_bundle_records_the_offline_checks_and_a_wrong_cache_fails_them(net
     feeds = [random_feeds(value_specs(graph_inputs(qdq)), 1)]
     tol = Tolerance.of(m["target"]["verify"])
     assert _simulation(qdq, scales, feeds, tol)["status"] == "passed"
-    way_off = {n: v * 8 for n, v in scales.items()}          # every range 8x too wide: coarse INT8
+    way_off = {n: v * 8 for n, v in scales.items()}  # every range 8x too wide: coarse INT8
     assert _simulation(qdq, way_off, feeds, tol)["status"] == "failed"
 
 
@@ -56,16 +60,19 @@ def test_dla_bundle_shares_scales_across_elementwise_inputs_and_its_checks_gate_
     from deploycc.quantize.qdq import ranges_cache, ranges_of
     from deploycc.targets.target import load_target
     from deploycc.targets.tensorrt.backend import equal_input_ops
+
     out = tmp_path / "net.xavier-dla-int8"
     assert run_cli(["build", net_onnx, "--target", "xavier-dla-int8", "-o", out]) == 0
     m = read_manifest(out)
     checks = m["trt_offline_checks"]
     assert checks["failures"] == [] and checks["calib_cache_ranges"]["status"] == "passed"
-    assert checks["calib_cache_simulation"]["status"] == "not_run" and "Add" in checks["calib_cache_simulation"]["reason"]
+    assert (
+        checks["calib_cache_simulation"]["status"] == "not_run" and "Add" in checks["calib_cache_simulation"]["reason"]
+    )
     _, scales = parse_cache((out / "calib.cache").read_text())
     model = onnx.load(str(out / "model.onnx"))
     ranges = ranges_of(ranges_cache().get(m["quantization"]["ranges_key"]))
     ops = equal_input_ops(load_target("xavier-dla-int8"))
     assert ops and _ranges(scales, scales_from_ranges(model, ranges, ops))["status"] == "passed"
-    unshared = scales_from_ranges(model, ranges)           # what a cache ignoring the DLA rule holds
+    unshared = scales_from_ranges(model, ranges)  # what a cache ignoring the DLA rule holds
     assert unshared != scales and _ranges(unshared, scales_from_ranges(model, ranges, ops))["status"] == "failed"

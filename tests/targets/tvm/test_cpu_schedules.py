@@ -26,9 +26,12 @@ def _conv_model(cin, cout, h, w, attrs="pads=[1,1,1,1]", k=3, group=1, epilogue=
     }}"""
     model = onnx.parser.parse_model(text)
     rng = np.random.default_rng(cin * 1000 + cout * 10 + w)
-    model.graph.initializer.extend([
-        numpy_helper.from_array(rng.standard_normal((cout, cin // group, k, k)).astype(np.float32), "wt"),
-        numpy_helper.from_array(rng.standard_normal(cout).astype(np.float32), "b")])
+    model.graph.initializer.extend(
+        [
+            numpy_helper.from_array(rng.standard_normal((cout, cin // group, k, k)).astype(np.float32), "wt"),
+            numpy_helper.from_array(rng.standard_normal(cout).astype(np.float32), "b"),
+        ]
+    )
     return model
 
 
@@ -40,9 +43,11 @@ def _graph(body: str, inputs: str):
 def _run_tvm(model, facts: cs.CPUFacts, feeds: dict):
     from tvm import relax
     from tvm.relax.frontend.onnx import from_onnx
+
     target = tvm.target.Target(HOST)
-    ex = tvm.compile(from_onnx(model, keep_params_in_input=False), target=target,
-                     relax_pipeline=cs.pipeline(target, facts))
+    ex = tvm.compile(
+        from_onnx(model, keep_params_in_input=False), target=target, relax_pipeline=cs.pipeline(target, facts)
+    )
     vm = relax.VirtualMachine(ex, tvm.cpu())
     return vm["main"](*[tvm.runtime.tensor(v) for v in feeds.values()]).numpy()
 
@@ -57,12 +62,16 @@ def _scheduled_by(model, rule) -> list[str]:
     """Names of the PrimFuncs ``rule`` alone schedules in the legalized, fused module."""
     from tvm.relax.frontend.onnx import from_onnx
     from tvm.s_tir import dlight
+
     target = tvm.target.Target(HOST)
     with target:
         mod = tvm.transform.Sequential(cs.legalize_passes(target))(from_onnx(model, keep_params_in_input=False))
         mod = dlight.ApplyDefaultSchedule(rule)(mod)
-    return [gv.name_hint for gv, f in mod.functions_items()
-            if isinstance(f, tvm.tirx.PrimFunc) and f.attrs and f.attrs.get("tirx.is_scheduled")]
+    return [
+        gv.name_hint
+        for gv, f in mod.functions_items()
+        if isinstance(f, tvm.tirx.PrimFunc) and f.attrs and f.attrs.get("tirx.is_scheduled")
+    ]
 
 
 def _check(model, facts=cs.CPUFacts(), rule=cs.WindowReduction, atol=1e-4):
@@ -83,8 +92,9 @@ CONVS = {
     "dilation 2": dict(cin=6, cout=10, h=11, w=27, attrs="pads=[2,2,2,2], dilations=[2,2]"),
     "groups 2": dict(cin=8, cout=12, h=7, w=19, group=2),
     "depthwise": dict(cin=24, cout=24, h=10, w=48, group=24),
-    "depthwise stride 2 dilation 3": dict(cin=9, cout=9, h=21, w=35, group=9,
-                                          attrs="pads=[3,3,3,3], strides=[2,2], dilations=[3,3]"),
+    "depthwise stride 2 dilation 3": dict(
+        cin=9, cout=9, h=21, w=35, group=9, attrs="pads=[3,3,3,3], strides=[2,2], dilations=[3,3]"
+    ),
     "1x1 no pad": dict(cin=40, cout=13, h=5, w=64, k=1, attrs="pads=[0,0,0,0]"),
     "5x5 asymmetric pad": dict(cin=3, cout=16, h=13, w=31, k=5, attrs="pads=[1,2,2,1], strides=[2,2]"),
 }
@@ -112,10 +122,13 @@ def test_small_onchip_memory_splits_rows_into_chunks_and_stays_exact():
     _check(_conv_model(32, 32, 4, 256), cs.CPUFacts(onchip_bytes=16384))
 
 
-@pytest.mark.parametrize("pool", [
-    "y = MaxPool <kernel_shape=[3,3], strides=[2,2], pads=[1,1,1,1]> (x)",
-    "y = AveragePool <kernel_shape=[2,2], strides=[2,2]> (x)",
-])
+@pytest.mark.parametrize(
+    "pool",
+    [
+        "y = MaxPool <kernel_shape=[3,3], strides=[2,2], pads=[1,1,1,1]> (x)",
+        "y = AveragePool <kernel_shape=[2,2], strides=[2,2]> (x)",
+    ],
+)
 def test_pooling(pool):
     _check(_graph(pool, "float[1,6,15,34] x"))
 
@@ -131,15 +144,24 @@ RESIZES = {
 @pytest.mark.parametrize("case", RESIZES, ids=list(RESIZES))
 def test_separable_linear_resize_matches_onnxruntime(case):
     mode, inputs, scales = RESIZES[case]
-    _check(_graph(f"""s = Constant <value = float[4] {{{scales}}}> ()
-        y = Resize <mode="linear", coordinate_transformation_mode="{mode}"> (x, , s)""", inputs), rule=cs.Resize)
+    _check(
+        _graph(
+            f"""s = Constant <value = float[4] {{{scales}}}> ()
+        y = Resize <mode="linear", coordinate_transformation_mode="{mode}"> (x, , s)""",
+            inputs,
+        ),
+        rule=cs.Resize,
+    )
 
 
-@pytest.mark.parametrize("body,inputs", [
-    ("y = Concat <axis=1> (x, z)", "float[1,3,9,21] x, float[1,5,9,21] z"),
-    ("y = GlobalAveragePool (x)", "float[1,7,9,21] x"),
-    ("y = Sigmoid (x)", "float[1,7,9,21] x"),
-])
+@pytest.mark.parametrize(
+    "body,inputs",
+    [
+        ("y = Concat <axis=1> (x, z)", "float[1,3,9,21] x, float[1,5,9,21] z"),
+        ("y = GlobalAveragePool (x)", "float[1,7,9,21] x"),
+        ("y = Sigmoid (x)", "float[1,7,9,21] x"),
+    ],
+)
 def test_elementwise_and_layout_ops(body, inputs):
     _check(_graph(body, inputs), rule=cs.Elementwise)
 
@@ -156,16 +178,20 @@ def test_every_schedule_of_the_tuning_design_space_computes_the_naive_result(cas
     """Tuning measures ``WindowReduction.design_space``: the default tiling first, then every
     register tile that fits; each one must compute what the unscheduled loop nest computes."""
     from tvm import relax, s_tir
-    from tvm_ffi import structural_equal
     from tvm.relax.frontend.onnx import from_onnx
-    model = {"3x3 pad1 48->48": lambda: _conv_model(48, 48, 6, 32),
-             "grouped 1x1": lambda: _conv_model(16, 16, 4, 24, attrs="pads=[0,0,0,0]", k=1, group=2),
-             "depthwise s2": lambda: _conv_model(8, 8, 9, 33, attrs="pads=[1,1,1,1], strides=[2,2]", group=8)}[case]()
+    from tvm_ffi import structural_equal
+
+    model = {
+        "3x3 pad1 48->48": lambda: _conv_model(48, 48, 6, 32),
+        "grouped 1x1": lambda: _conv_model(16, 16, 4, 24, attrs="pads=[0,0,0,0]", k=1, group=2),
+        "depthwise s2": lambda: _conv_model(8, 8, 9, 33, attrs="pads=[1,1,1,1], strides=[2,2]", group=8),
+    }[case]()
     target = tvm.target.Target(HOST)
     with target:
         mod = tvm.transform.Sequential(cs.legalize_passes(target))(from_onnx(model, keep_params_in_input=False))
-    gv, func = next((gv, f) for gv, f in mod.functions_items()
-                    if isinstance(f, tvm.tirx.PrimFunc) and "conv" in gv.name_hint)
+    gv, func = next(
+        (gv, f) for gv, f in mod.functions_items() if isinstance(f, tvm.tirx.PrimFunc) and "conv" in gv.name_hint
+    )
     rule = cs.WindowReduction(cs.CPUFacts())
     space = rule.design_space(s_tir.Schedule(func))
     default = rule.schedule_func(s_tir.Schedule(func), False)
@@ -177,6 +203,6 @@ def test_every_schedule_of_the_tuning_design_space_computes_the_naive_result(cas
         mod.update_func(gv, sch.mod["main"].with_attr("tirx.is_scheduled", True))
         report: dict = {}
         ex = tvm.compile(mod, target=target, relax_pipeline=cs.pipeline(target, cs.CPUFacts(), report))
-        assert report["tuned"] == [gv.name_hint], report   # this candidate is what runs
+        assert report["tuned"] == [gv.name_hint], report  # this candidate is what runs
         got = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max())))

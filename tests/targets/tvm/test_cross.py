@@ -22,7 +22,9 @@ def _elf_machine(path) -> int:
     return struct.unpack_from("<H", data, 18)[0]
 
 
-@pytest.mark.skipif(NO_CROSS, reason="aarch64-linux-gnu-gcc is not installed (make setup installs gcc-aarch64-linux-gnu)")
+@pytest.mark.skipif(
+    NO_CROSS, reason="aarch64-linux-gnu-gcc is not installed (make setup installs gcc-aarch64-linux-gnu)"
+)
 def test_arm64_cpu_library_is_an_aarch64_elf(net_onnx, tmp_path):
     out = tmp_path / "net.arm64"
     # built, but not verified on this x86 machine: exit 3 (unverified), never "ok"
@@ -34,8 +36,10 @@ def test_arm64_cpu_library_is_an_aarch64_elf(net_onnx, tmp_path):
     assert m["remaining"][0]["kind"] == "run"
 
 
-@pytest.mark.skipif(NO_CROSS or NO_SM72 is not None,
-                    reason=f"needs aarch64-linux-gnu-gcc and NVRTC 12 for sm_72 ({NO_SM72 or 'cross compiler missing'})")
+@pytest.mark.skipif(
+    NO_CROSS or NO_SM72 is not None,
+    reason=f"needs aarch64-linux-gnu-gcc and NVRTC 12 for sm_72 ({NO_SM72 or 'cross compiler missing'})",
+)
 def test_xavier_tvm_library_is_aarch64_with_sm72_kernels(net_onnx, tmp_path):
     out = tmp_path / "net.xavier-tvm"
     assert run_cli(["build", net_onnx, "--target", "xavier-int8", "--backend", "tvm", "-o", out]) == 3
@@ -45,7 +49,7 @@ def test_xavier_tvm_library_is_aarch64_with_sm72_kernels(net_onnx, tmp_path):
     kernels = m["backend_info"]["cuda_kernels"]
     assert kernels["precompiled"] and kernels["arch"] == "sm_72"
     assert cubin_arch((out / "kernels.sm_72.cubin").read_bytes()) == "sm_72"
-    assert m["target"]["precision"] == "fp32"      # TVM has no INT8 conv kernels: built in FP32
+    assert m["target"]["precision"] == "fp32"  # TVM has no INT8 conv kernels: built in FP32
 
 
 def test_backend_override_needs_a_settings_table(net_onnx, tmp_path, capsys):
@@ -57,6 +61,7 @@ def test_backend_override_needs_a_settings_table(net_onnx, tmp_path, capsys):
 @pytest.mark.gpu
 def test_h100_build_runs_and_verifies_on_a_gpu(net_onnx, tmp_path):
     from deploycc.targets.tvm.backend import _has_cuda
+
     if not _has_cuda():
         pytest.skip("no NVIDIA GPU on this machine: the sm_90 build is verified only where one exists")
     out = tmp_path / "net.h100"

@@ -26,8 +26,11 @@ def test_v100_compiles_half_precision_cuda_and_records_it(net_onnx, tmp_path):
     # no GPU here: built, not verified (exit 3), and the manifest says what the code computes in
     assert run_cli(["build", net_onnx, "--target", "v100", "-o", out]) == 3
     m = read_manifest(out)
-    assert m["backend_info"]["precision"] == {"compute": "float16", "accumulate": "float32",
-                                              "pass": "relax.transform.ToMixedPrecision"}
+    assert m["backend_info"]["precision"] == {
+        "compute": "float16",
+        "accumulate": "float32",
+        "pass": "relax.transform.ToMixedPrecision",
+    }
     assert m["target"]["precision"] == "fp16" and m["verification"]["status"] == "not_run"
     assert run_cli(["build", net_onnx, "--target", "h100", "-o", fp32]) == 3
     assert read_manifest(fp32)["backend_info"]["precision"] == {"compute": "float32"}

@@ -9,15 +9,19 @@ import pytest
 
 pytest.importorskip("tvm")
 
-from deploycc.core.errors import UserError  # noqa: E402
-from deploycc.targets import load_target  # noqa: E402
-from deploycc.targets.tvm.backend import TVMBackend  # noqa: E402
-from helpers import run_cli  # noqa: E402
+from helpers import run_cli
+
+from deploycc.core.errors import UserError
+from deploycc.targets import load_target
+from deploycc.targets.tvm.backend import TVMBackend
 
 
 def _resize(attrs: str, shape="1,2,4,8", scales="1.0, 1.0, 2.0, 2.0", opset=18, sizes=None):
-    second = f"s = Constant <value = float[4] {{{scales}}}> ()" if sizes is None else \
-        f"s = Constant <value = int64[4] {{{sizes}}}> ()"
+    second = (
+        f"s = Constant <value = float[4] {{{scales}}}> ()"
+        if sizes is None
+        else f"s = Constant <value = int64[4] {{{sizes}}}> ()"
+    )
     inputs = "(x, , s)" if sizes is None else "(x, , , s)"
     if opset < 11:
         inputs = "(x, s)"
@@ -31,21 +35,40 @@ def _resize(attrs: str, shape="1,2,4,8", scales="1.0, 1.0, 2.0, 2.0", opset=18, 
 REFUSED = {
     "antialias": (_resize('mode="linear", antialias=1', scales="1.0, 1.0, 0.5, 0.5"), "antialias"),
     "axes": (_resize('mode="linear", axes=[2, 3]', scales="2.0, 2.0"), "axes"),
-    "keep_aspect_ratio_policy": (_resize('mode="linear", keep_aspect_ratio_policy="not_larger"', sizes="1, 2, 6, 6"),
-                                 "keep_aspect_ratio_policy"),
-    "half_pixel_symmetric": (_resize('mode="linear", coordinate_transformation_mode="half_pixel_symmetric"'),
-                             "half_pixel_symmetric"),
-    "align_corners to 1": (_resize('mode="linear", coordinate_transformation_mode="align_corners"',
-                                   shape="1,1,2,4", scales="1.0, 1.0, 0.6, 0.6"), "divides by zero"),
+    "keep_aspect_ratio_policy": (
+        _resize('mode="linear", keep_aspect_ratio_policy="not_larger"', sizes="1, 2, 6, 6"),
+        "keep_aspect_ratio_policy",
+    ),
+    "half_pixel_symmetric": (
+        _resize('mode="linear", coordinate_transformation_mode="half_pixel_symmetric"'),
+        "half_pixel_symmetric",
+    ),
+    "align_corners to 1": (
+        _resize(
+            'mode="linear", coordinate_transformation_mode="align_corners"',
+            shape="1,1,2,4",
+            scales="1.0, 1.0, 0.6, 0.6",
+        ),
+        "divides by zero",
+    ),
     "cubic scale 0.8 of 4": (_resize('mode="cubic"', shape="1,1,4,4", scales="1.0, 1.0, 0.8, 0.8"), "whole output"),
     "linear scale 0.6 of 4": (_resize('mode="linear"', shape="1,1,2,4", scales="1.0, 1.0, 0.6, 0.6"), "whole output"),
     "opset 10": (_resize('mode="linear"', opset=10), "Resize-10"),
-    "align_corners cubic scale 0.8 of 4": (_resize('mode="cubic", coordinate_transformation_mode="align_corners"',
-                                                   shape="1,1,4,4", scales="1.0, 1.0, 0.8, 0.8"), "whole output"),
+    "align_corners cubic scale 0.8 of 4": (
+        _resize(
+            'mode="cubic", coordinate_transformation_mode="align_corners"', shape="1,1,4,4", scales="1.0, 1.0, 0.8, 0.8"
+        ),
+        "whole output",
+    ),
     "nearest tie 2 -> 7": (_resize('mode="nearest"', shape="1,1,2,2", sizes="1, 1, 7, 8"), "rounding boundary"),
-    "nearest floor on a whole coordinate": (_resize('mode="nearest", nearest_mode="floor", '
-                                                    'coordinate_transformation_mode="asymmetric"',
-                                                    shape="1,1,3,3", sizes="1, 1, 9, 9"), "rounding boundary"),
+    "nearest floor on a whole coordinate": (
+        _resize(
+            'mode="nearest", nearest_mode="floor", coordinate_transformation_mode="asymmetric"',
+            shape="1,1,3,3",
+            sizes="1, 1, 9, 9",
+        ),
+        "rounding boundary",
+    ),
 }
 
 
@@ -58,13 +81,17 @@ def test_refused_in_one_line_naming_the_node(case):
     assert "\n" not in message and needle in message and "op Resize" in message and "'y'" in message
 
 
-@pytest.mark.parametrize("model", [
-    _resize('mode="linear"'),
-    _resize('mode="linear", coordinate_transformation_mode="align_corners"', scales="1.0, 1.0, 0.5, 0.5"),
-    _resize('mode="nearest"', sizes="1, 2, 12, 24"),
-    _resize('mode="nearest", coordinate_transformation_mode="asymmetric"', sizes="1, 2, 8, 16"),
-    _resize('mode="cubic"', scales="1.0, 1.0, 0.5, 0.5"),
-], ids=["linear x2", "align_corners /2", "nearest x3 (no tie)", "nearest x2 asymmetric", "cubic /2"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        _resize('mode="linear"'),
+        _resize('mode="linear", coordinate_transformation_mode="align_corners"', scales="1.0, 1.0, 0.5, 0.5"),
+        _resize('mode="nearest"', sizes="1, 2, 12, 24"),
+        _resize('mode="nearest", coordinate_transformation_mode="asymmetric"', sizes="1, 2, 8, 16"),
+        _resize('mode="cubic"', scales="1.0, 1.0, 0.5, 0.5"),
+    ],
+    ids=["linear x2", "align_corners /2", "nearest x3 (no tie)", "nearest x2 asymmetric", "cubic /2"],
+)
 def test_what_tvm_computes_like_onnx_is_accepted(model):
     """Accepted, and it really computes what ONNX Runtime computes."""
     import numpy as np
@@ -74,12 +101,16 @@ def test_what_tvm_computes_like_onnx_is_accepted(model):
     from tvm.relax.frontend.onnx import from_onnx
 
     from deploycc.targets.tvm import cpu_schedules as cs
+
     TVMBackend().check_supported(model, load_target("cpu"))
     x = np.random.default_rng(0).standard_normal((1, 2, 4, 8)).astype(np.float32)
     want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
     target = tvm.target.Target({"kind": "llvm"})
-    ex = tvm.compile(from_onnx(model, keep_params_in_input=False), target=target,
-                     relax_pipeline=cs.pipeline(target, cs.CPUFacts.of(target)))
+    ex = tvm.compile(
+        from_onnx(model, keep_params_in_input=False),
+        target=target,
+        relax_pipeline=cs.pipeline(target, cs.CPUFacts.of(target)),
+    )
     got = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 

@@ -29,14 +29,20 @@ print(json.dumps(tvm_ffi.get_global_func("runtime.NumThreads")()))
 
 def _threads_in_fresh_process(model, out, env) -> int:
     env = {k: v for k, v in os.environ.items() if k not in ("TVM_NUM_THREADS", "OMP_NUM_THREADS")} | env
-    done = subprocess.run([sys.executable, "-c", PROBE, str(model), str(out)], env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(model), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return int(done.stdout.strip().splitlines()[-1])
 
 
 def test_physical_cores_counts_cores_not_hardware_threads(tmp_path, monkeypatch):
-    for cpu, core in ((0, 0), (1, 0), (2, 1), (3, 1)):   # two cores with two hardware threads each
+    for cpu, core in ((0, 0), (1, 0), (2, 1), (3, 1)):  # two cores with two hardware threads each
         topo = tmp_path / f"cpu{cpu}" / "topology"
         topo.mkdir(parents=True)
         (topo / "physical_package_id").write_text("0\n")
@@ -44,7 +50,7 @@ def test_physical_cores_counts_cores_not_hardware_threads(tmp_path, monkeypatch)
     monkeypatch.setattr(tvm_threads, "SYS_CPU", tmp_path)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     assert tvm_threads.physical_cores() == 2
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4})   # cpu4 has no topology files
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4})  # cpu4 has no topology files
     assert tvm_threads.physical_cores() == 5
 
 

@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("tvm")
 
-from deploycc.targets import load_target  # noqa: E402
-from deploycc.targets.tvm import tuning as tvm_tuning  # noqa: E402
-from deploycc.targets.tvm.backend import TVMBackend  # noqa: E402
+from deploycc.targets import load_target
+from deploycc.targets.tvm import tuning as tvm_tuning
+from deploycc.targets.tvm.backend import TVMBackend
 
 WORKLOAD = json.dumps(["0x1234", {"module": "..."}])
 RECORD = json.dumps([0, [["trace"], [0.001], {"kind": "llvm"}, []]])
@@ -26,11 +26,14 @@ def _db(tmp_path, workloads: str, records: str):
     return db
 
 
-@pytest.mark.parametrize("records, needle", [
-    (RECORD + "\n" + RECORD[:17], "line 2 is not JSON"),
-    (json.dumps([3, []]) + "\n", "index below 1"),
-    ("{\"a\": 1}\n", "line 1 is not [workload index"),
-])
+@pytest.mark.parametrize(
+    "records, needle",
+    [
+        (RECORD + "\n" + RECORD[:17], "line 2 is not JSON"),
+        (json.dumps([3, []]) + "\n", "index below 1"),
+        ('{"a": 1}\n', "line 1 is not [workload index"),
+    ],
+)
 def test_damage_is_found_and_named(tmp_path, records, needle):
     assert needle in tvm_tuning.problem(_db(tmp_path, WORKLOAD + "\n", records))
 
@@ -70,24 +73,36 @@ def test_tuned_build_applies_records_and_leaves_no_kernel_naive(tmp_path, net):
 
 def test_best_only_keeps_the_fastest_valid_record_of_each_workload(tmp_path):
     workloads = "".join(json.dumps([f"0x{i}", {"module": str(i)}]) + "\n" for i in range(3))
-    records = "".join(json.dumps([w, [["t", n], secs, {"kind": "llvm"}, []]]) + "\n" for n, (w, secs) in enumerate([
-        (0, [0.004]), (0, [0.002, 0.002]), (0, [1e10]),   # 1e10: MetaSchedule's mark of a failed run
-        (2, [0.5]), (2, [0.7])]))
+    records = "".join(
+        json.dumps([w, [["t", n], secs, {"kind": "llvm"}, []]]) + "\n"
+        for n, (w, secs) in enumerate(
+            [
+                (0, [0.004]),
+                (0, [0.002, 0.002]),
+                (0, [1e10]),  # 1e10: MetaSchedule's mark of a failed run
+                (2, [0.5]),
+                (2, [0.7]),
+            ]
+        )
+    )
     db = _db(tmp_path, workloads, records)
     kept, read = tvm_tuning.best_only(db, tmp_path / "ship")
     assert (kept, read) == (2, 5)
-    text = {name: gzip.decompress((tmp_path / "ship" / (name + ".gz")).read_bytes()).decode()
-            for name in (tvm_tuning.WORKLOADS, tvm_tuning.RECORDS)}
+    text = {
+        name: gzip.decompress((tmp_path / "ship" / (name + ".gz")).read_bytes()).decode()
+        for name in (tvm_tuning.WORKLOADS, tvm_tuning.RECORDS)
+    }
     shipped = [json.loads(line) for line in text[tvm_tuning.RECORDS].splitlines()]
     assert [(r[0], r[1][0][1], r[1][1]) for r in shipped] == [(0, 1, [0.002, 0.002]), (1, 3, [0.5])]
     assert [json.loads(w)[0] for w in text[tvm_tuning.WORKLOADS].splitlines()] == ["0x0", "0x2"]
     first = (tmp_path / "ship" / (tvm_tuning.RECORDS + ".gz")).read_bytes()
     tvm_tuning.best_only(db, tmp_path / "ship")
-    assert (tmp_path / "ship" / (tvm_tuning.RECORDS + ".gz")).read_bytes() == first   # reproducible bytes
+    assert (tmp_path / "ship" / (tvm_tuning.RECORDS + ".gz")).read_bytes() == first  # reproducible bytes
 
 
 def test_the_shipped_database_applies_only_when_the_cache_has_none_and_seeds_tuning(tmp_path, monkeypatch):
     from deploycc.targets.tvm.backend import resolve_target, target_key, tuning_database
+
     target = load_target("cpu")
     tvm_target = resolve_target(target)[0]
     key = target_key(tvm_target)
@@ -98,12 +113,14 @@ def test_the_shipped_database_applies_only_when_the_cache_has_none_and_seeds_tun
     monkeypatch.setattr(tvm_tuning, "SHIPPED", ship)
     monkeypatch.setenv("DEPLOYCC_CACHE", str(tmp_path / "cache"))
     unpacked = tmp_path / "cache" / "tvm-tuning" / f"{key}.shipped"
-    assert tuning_database(target, tvm_target, {}) == unpacked                 # unpacked once, applied as is
+    assert tuning_database(target, tvm_target, {}) == unpacked  # unpacked once, applied as is
     assert (unpacked / tvm_tuning.RECORDS).read_text() == RECORD + "\n"
-    assert not (tmp_path / "cache" / "tvm-tuning" / key).exists()              # the user's own: untouched
-    (unpacked / tvm_tuning.RECORDS).write_text("stale")                         # same source: not unpacked again
-    assert tuning_database(target, tvm_target, {}) == unpacked and (unpacked / tvm_tuning.RECORDS).read_text() == "stale"
-    (unpacked / "source.sha256").write_text("old")                              # shipped database changed
+    assert not (tmp_path / "cache" / "tvm-tuning" / key).exists()  # the user's own: untouched
+    (unpacked / tvm_tuning.RECORDS).write_text("stale")  # same source: not unpacked again
+    assert (
+        tuning_database(target, tvm_target, {}) == unpacked and (unpacked / tvm_tuning.RECORDS).read_text() == "stale"
+    )
+    (unpacked / "source.sha256").write_text("old")  # shipped database changed
     assert tuning_database(target, tvm_target, {}) == unpacked
     assert (unpacked / tvm_tuning.RECORDS).read_text() == RECORD + "\n"
     seeded = tuning_database(target, tvm_target, {"tune_trials": 4})
@@ -118,15 +135,19 @@ def test_the_shipped_zoo_database_is_whole_and_for_a_cpu_target():
     if not folders:
         pytest.skip(f"no database shipped in {tvm_tuning.SHIPPED}")
     for folder in folders:
-        text = {n: gzip.decompress((folder / (n + ".gz")).read_bytes()).decode() for n in (tvm_tuning.WORKLOADS, tvm_tuning.RECORDS)}
+        text = {
+            n: gzip.decompress((folder / (n + ".gz")).read_bytes()).decode()
+            for n in (tvm_tuning.WORKLOADS, tvm_tuning.RECORDS)
+        }
         records = [json.loads(line) for line in text[tvm_tuning.RECORDS].splitlines()]
         assert len(records) == len(text[tvm_tuning.WORKLOADS].splitlines()) > 0
         assert [r[0] for r in records] == list(range(len(records)))
         assert all(r[1][2]["kind"] == "llvm" for r in records)
 
 
-def test_a_cache_the_shipped_database_cannot_be_unpacked_into_leaves_the_default_schedules(tmp_path, monkeypatch,
-                                                                                         capsys):
+def test_a_cache_the_shipped_database_cannot_be_unpacked_into_leaves_the_default_schedules(
+    tmp_path, monkeypatch, capsys
+):
     key = "k"
     (tmp_path / "ship" / key).mkdir(parents=True)
     for name in (tvm_tuning.WORKLOADS, tvm_tuning.RECORDS):
