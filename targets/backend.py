@@ -104,6 +104,7 @@ class Proxy:
 
     session: Session
     subject: str  # one sentence for the manifest: what was run instead, and why
+    model: onnx.ModelProto | None = None  # the ONNX it runs, where that is not the compiled graph (FP16 simulation)
 
 
 class Backend(abc.ABC):

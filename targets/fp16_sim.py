@@ -41,3 +41,15 @@ SUBJECT = (
     "{name} converted to float16 (onnxconverter-common, inputs and outputs kept float32) on ONNX "
     "Runtime CPU: an FP16 simulation of {device}"
 )
+
+
+def fp16_proxy(path: Path, subject: str, threads: int = 0):
+    """A Proxy that runs the float16 conversion of ``path``, carrying the converted model (so that a
+    failed check can compare it with the original layer by layer)."""
+    from .backend import Proxy, host_session
+
+    half_model = fp16_model(onnx.load(str(path)))
+    with tempfile.TemporaryDirectory(prefix="deploycc-fp16-") as scratch:
+        half = Path(scratch) / "model.fp16.onnx"
+        onnx.save(half_model, str(half))
+        return Proxy(host_session(half, threads), subject, half_model)

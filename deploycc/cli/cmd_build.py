@@ -101,9 +101,12 @@ def build_cmd(
     )
     try:
         result = build(model, target, out, options, Stages(StageReporter(quiet=as_json)))
-    except GateFailed as failed:  # numerics failed: nothing is written at out, the report says why
-        if report is not None and getattr(failed, "result", None) is not None:
-            write_build_report(report, failed.result, model, written=False)
+    except GateFailed as failed:  # a check failed: nothing is written at out; --json and the report say why
+        result = getattr(failed, "result", None)
+        if result is not None and as_json:
+            emit(_build_summary(result, written=False), True, _render_build)
+        if report is not None and result is not None:
+            write_build_report(report, result, model, written=False)
         raise
     emit(_build_summary(result), as_json, _render_build)
     if report is not None:
@@ -136,13 +139,17 @@ def _resume(bundle: Path, model: str | None, as_json: bool) -> None:
     )
 
 
-def _build_summary(result) -> dict:
+def _build_summary(result, written: bool = True) -> dict:
+    """What ``--json`` prints; a failed build (``written`` False) adds the failed check, its reason and
+    its per-layer table, and lists no files (none were written)."""
     m = result.manifest
     return {
         "artifact": str(result.out),
+        "written": written,
         "target": result.target.name,
         "backend": m["backend"],
         "ok": result.ok,
+        "failure": result.failure,
         "stage_seconds": result.times,
         "log": result.log,
         "verification": m["verification"],
@@ -156,8 +163,9 @@ def _build_summary(result) -> dict:
             }
             for p in m["passes"]
         ],
-        "remaining": m["remaining"],
-        "files": m["files"],
+        **({"trt_offline_checks": m["trt_offline_checks"]} if "trt_offline_checks" in m else {}),
+        "remaining": m["remaining"] if written else [],
+        "files": m["files"] if written else {},
     }
 
 

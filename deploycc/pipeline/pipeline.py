@@ -27,6 +27,7 @@ from deploycc.core.second_opinion import second_opinion
 from deploycc.core.verdict import FAILED, PASSED, not_run
 from deploycc.passes import PassContext, resolve_passes, run_passes
 from deploycc.pipeline.artifact import check_output, staging_dir, write_manifest
+from deploycc.pipeline.failure import failed_check_layers, failure_of
 from deploycc.pipeline.options import check_build_options
 from deploycc.pipeline.sources import load_source
 from deploycc.pipeline.stages import Stages
@@ -34,7 +35,6 @@ from deploycc.quantize.stage import quantization_error, quantize_for_target
 from deploycc.targets import Target, load_target
 from deploycc.targets.backend import Backend, get_backend, require_available
 from deploycc.targets.placement import placement_map
-from deploycc.targets.tensorrt.offline_checks import failures as trt_failures
 
 DEFAULT_FP32_FLOOR = 0.9  # INT8 vs FP32 cosine below which an artifact is nonsense (target: min_fp32_cosine)
 
@@ -73,6 +73,7 @@ class BuildResult:
     passes: list = field(default_factory=list)  # pass records with their times (the manifest blanks them)
     legality: dict | None = None  # per node accelerator or fallback, before and after the passes
     log: dict = field(default_factory=dict)  # run-dependent facts (cache hits, seconds), kept out of the manifest
+    failure: dict | None = None  # the first failed check: {"check", "reason", "layers"} (nothing is written)
 
     def report_data(self, model: str, written: bool) -> dict:
         """What the build report shows (``deploycc.report.build.page``), as plain data."""
@@ -84,10 +85,12 @@ class BuildResult:
             "target": self.target.name,
             "backend": m["backend"],
             "ok": self.ok,
+            "failure": self.failure,
             "stage_seconds": self.times,
             "passes": self.passes,
             "legality": self.legality,
             "verification": m["verification"],
+            "trt_offline_checks": m.get("trt_offline_checks"),
             "remaining": m["remaining"],
             "toolchain": m.get("toolchain", {}),
         }
@@ -120,24 +123,20 @@ def build(
                 original, source, graph, quant, target, backend, records, options, stage, stages, out
             )
             log = {"stage_seconds": dict(stages.times), **({"quantization": quant.log()} if quant is not None else {})}
+            failure = failure_of(manifest, target.name)
             result = BuildResult(
                 out,
                 target,
                 manifest,
                 dict(stages.times),
-                manifest["verification"]["status"] == PASSED,
+                manifest["verification"]["status"] == PASSED and failure is None,
                 [r.to_dict() for r in records],
                 legality,
                 log,
+                failure,
             )
-            trt_failed = manifest.get("trt_offline_checks", {}).get("failures")
-            if manifest["verification"]["status"] == FAILED or trt_failed:
-                line = (
-                    _failure_line(manifest["verification"], target)
-                    if manifest["verification"]["status"] == FAILED
-                    else f"what TensorRT will read fails its offline check: {trt_failed[0]}"
-                )
-                failed = GateFailed(line)
+            if failure is not None:
+                failed = GateFailed(failure["reason"])
                 failed.result = result  # what the build found, for its report (nothing is written at out)
                 raise failed
     return result
@@ -153,8 +152,10 @@ def _compile_and_verify(original, source, graph, quant, target, backend, records
     if quant is not None:
         manifest["quantization"] = quant.manifest() | {"error": quantization_error(original, quant)}
     with stages.step("verify"):
-        manifest["verification"] = _verify(original, backend, stage, manifest, target, options, quant)
+        manifest["verification"] = _verify(original, backend, stage, manifest, target, options, quant, graph)
         if backend.name == "tensorrt":  # what TensorRT will read, checked here (it cannot run here)
+            from deploycc.targets.tensorrt.offline_checks import failures as trt_failures
+
             manifest["trt_offline_checks"] = _trt_offline_checks(stage, original, quant, target, options)
             manifest["trt_offline_checks"]["failures"] = trt_failures(manifest["trt_offline_checks"])
     return write_manifest(stage, manifest)
@@ -231,16 +232,23 @@ def _manifest(original, source, target: Target, backend: Backend, result, record
 
 
 def _verify(
-    original, backend: Backend, stage: Path, manifest: dict, target: Target, options: BuildOptions, quant=None
+    original,
+    backend: Backend,
+    stage: Path,
+    manifest: dict,
+    target: Target,
+    options: BuildOptions,
+    quant=None,
+    compiled=None,
 ) -> dict:
     tol = Tolerance.of(target.verify)
-    subject = "the artifact"
+    subject, subject_model = "the artifact", None
     if manifest["remaining"]:
         proxy = backend.proxy_session(stage, manifest)
         if proxy is None:
             step = manifest["remaining"][0]
             return {"ok": False, **not_run(step["what"], step["command"]), "outputs": []}
-        session, subject = proxy.session, proxy.subject
+        session, subject, subject_model = proxy.session, proxy.subject, proxy.model
     else:
         session = backend.load(stage, manifest)
     reference, reference_text = original, "onnxruntime, graph optimizations disabled, original model"
@@ -278,7 +286,28 @@ def _verify(
         result["status"] = PASSED if result["ok"] else FAILED
     if session.int8_kernels:  # which INT8 kernels ran, and the CPU feature that chose them
         result["int8_kernels"] = session.int8_kernels
+    if not result["ok"]:  # where the two sides part: every intermediate tensor compared
+        models = {
+            "original": original,
+            "reference": reference,
+            "reference_text": reference_text,
+            "subject": subject_model if subject_model is not None else _subject_onnx(compiled, quant),
+            "subject_text": _subject_onnx_text(subject_model, backend),
+            "qdq": quant.qdq if quant is not None else None,
+        }
+        result["layers"] = failed_check_layers(result, models, feed_sets[0], tol)
     return result
+
+
+def _subject_onnx(compiled, quant):
+    """The ONNX model the artifact computes: the Q/DQ model for INT8, else the graph the compiler got."""
+    return quant.qdq if quant is not None else compiled
+
+
+def _subject_onnx_text(proxy_model, backend: Backend) -> str:
+    if proxy_model is not None:
+        return "the model its proxy runs (float16 simulation), on ONNX Runtime"
+    return f"the ONNX graph given to the compiler ({backend.name}), on ONNX Runtime with optimizations off"
 
 
 def _fp32_floor(original, runs, names: list[str], target: Target) -> dict:
@@ -305,35 +334,3 @@ def _trt_offline_checks(stage: Path, original, quant, target: Target, options: B
         quant.verify_feeds if quant is not None else [random_feeds(value_specs(graph_inputs(original)), options.seed)]
     )
     return offline_checks(stage, original, quant, feeds, Tolerance.of(target.verify), equal_input_ops(target))
-
-
-def _failure_line(verification: dict, target: Target) -> str:
-    bad = [o for o in verification["outputs"] if not o["ok"]]
-    second = verification.get("second_opinion") or {}
-    if not bad and second.get("status") == FAILED:  # the artifact matches ORT, and ORT is in doubt
-        worst = next(o for o in second["outputs"] if not o["ok"])
-        return (
-            f"numerical verification failed on target {target.name}: the reference itself is in doubt: ONNX "
-            f"Runtime and onnx.reference disagree on output {worst['output']!r} (max abs {worst['max_abs']:.3g}, "
-            f"allowed {worst['allowed_abs']:.3g}); the artifact agrees with ONNX Runtime"
-        )
-    floor = verification.get("fp32_floor")
-    if not bad and floor and not floor["ok"]:
-        return (
-            f"numerical verification failed on target {target.name}: the INT8 artifact against the FP32 model "
-            f"has cosine {floor['cosine_min']:.4f} < floor {floor['min_cosine']} (corrupt calibration ranges or "
-            "a broken quantization)"
-        )
-    bad = bad[0]
-    if bad.get("argmax_agreement") is not None:
-        tol = verification["tolerance"]
-        return (
-            f"numerical verification failed on target {target.name}: output {bad['output']!r} cosine "
-            f"{bad['cosine']:.5f}, argmax agreement {bad['argmax_agreement']:.4f}, max abs error "
-            f"{bad['max_abs']:.3g} (need cosine >= {tol['min_cosine']}, agreement >= "
-            f"{tol['min_argmax_agreement']}, max abs <= {bad['allowed_abs']:.3g})"
-        )
-    return (
-        f"numerical verification failed on target {target.name}: output {bad['output']!r} max abs error "
-        f"{bad['max_abs']:.3g} > allowed {bad['allowed_abs']:.3g} (cosine {bad['cosine']:.6f})"
-    )

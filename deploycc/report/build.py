@@ -10,32 +10,111 @@ numerics of the artifact against its reference. Input: :func:`page` takes the di
 from __future__ import annotations
 
 from . import figures
-from .page import Html, Page, badge, details, esc, figure, note, table, verdict_of
+from .page import Html, Page, badge, details, esc, figure, note, paragraph, table, verdict_of
 
 _LIST_INLINE = 12  # longer lists of rewrites or nodes fold into a <details> element
 
 
 def page(d: dict) -> Page:
     v = d["verification"]
-    verdict = "not run" if v.get("status") == "not_run" or v.get("skipped") else verdict_of(d["ok"])
+    failure = d.get("failure")
+    if failure:
+        verdict = "failed"
+    elif v.get("status") == "not_run" or v.get("skipped"):
+        verdict = "not run"
+    else:
+        verdict = verdict_of(d["ok"])
     facts = {
         "model": d["model"],
         "target": f"{d['target']} ({d['backend']})",
-        "artifact": d["artifact"] if d["written"] else f"{d['artifact']} (not written: numerics failed)",
+        "artifact": d["artifact"] if d["written"] else _not_written(d),
         "total time": f"{sum(d['stage_seconds'].values()):.2f} s",
         "toolchain": _toolchain(d.get("toolchain", {})),
     }
     p = Page("build", f"{d['model']} for {d['target']}", facts, verdict)
+    if failure:
+        p.add("Failed check", *failed_check_section(failure))
     p.add("Pipeline stages", *_stages(d["stage_seconds"]))
     p.add("Passes", *_passes(d["passes"]))
     p.add("Legality map", *legality_section(d.get("legality")))
     p.add("Numerics vs reference", *_numerics(v))
+    if d.get("trt_offline_checks"):
+        p.add("TensorRT offline checks", *_offline_checks(d["trt_offline_checks"]))
     if d.get("remaining"):
-        p.add(
-            "Remaining on the device",
-            table(["step", "command"], [[s.get("what", ""), s.get("command", "")] for s in d["remaining"]]),
-        )
+        if d["written"]:
+            p.add(
+                "Remaining on the device",
+                table(["step", "command"], [[s.get("what", ""), s.get("command", "")] for s in d["remaining"]]),
+            )
+        else:
+            p.add("Remaining on the device", note("nothing: the build failed, so no bundle was written to finish"))
     return p
+
+
+def _not_written(d: dict) -> str:
+    failure = d.get("failure") or {}
+    why = f"the check {failure['check']} failed" if failure.get("check") else "the build failed"
+    return f"none written: {why} (the output path {d['artifact']} was left as it was)"
+
+
+def failed_check_section(failure: dict) -> list:
+    """The failed check, its reason, and where its two sides part (the per-layer table)."""
+    out = [Html(f"<p>{badge('failed')} <b>{esc(failure['check'])}</b>: {esc(failure['reason'])}</p>")]
+    return out + layers_section(failure.get("layers"))
+
+
+def layers_section(layers: dict | None) -> list:
+    if not layers:
+        return [note("no per-layer comparison: this check compares no two ONNX models")]
+    if layers.get("status") == "not_run":
+        return [Html(f"<p>{badge('not run')} per-layer comparison: {esc(layers['reason'])}</p>")]
+    bad = layers.get("first_bad")
+    tol = ", ".join(f"{k} {x:g}" for k, x in layers.get("tolerance", {}).items())
+    head = (
+        f"{layers['subject']} against {layers['reference']}, every intermediate tensor with the same name on "
+        f"both sides, in topological order ({layers['compared']} compared; tolerance {tol}). "
+    )
+    head += (
+        f"First layer out of tolerance: {bad['tensor']} ({bad['op']} {bad['node']})."
+        if bad
+        else "Every compared tensor holds: the difference arises outside the compared graph."
+    )
+    rows = [
+        [
+            r["tensor"],
+            r["op"],
+            r["node"],
+            r["max_abs"],
+            r["allowed_abs"],
+            r["max_rel"],
+            round(r["cosine"], 8),
+            badge(verdict_of(r["ok"])),
+            r.get("why", ""),
+        ]
+        for r in layers["rows"]
+    ]
+    headers = ["tensor", "op", "node", "max abs", "allowed", "max rel", "cosine", "verdict", "why"]
+    body = table(headers, rows, "layers")
+    out = [paragraph(head), _maybe_folded(f"{len(rows)} tensor(s)", body, len(rows))]
+    if layers.get("rows_left_out"):
+        out.append(note(f"{layers['rows_left_out']} more tensor(s) compared, not listed"))
+    unmatched = [[u["tensor"], u["why"]] for u in layers.get("unmatched", [])]
+    if unmatched:
+        out.append(details(f"{len(unmatched)} tensor(s) not matched", table(["tensor", "why"], unmatched)))
+    return out
+
+
+def _offline_checks(checks: dict) -> list:
+    rows = [
+        [
+            name,
+            badge(verdict_of(None, c.get("status", "").replace("not_run", "not run"))),
+            c.get("message") or c.get("reason", ""),
+        ]
+        for name, c in checks.items()
+        if isinstance(c, dict)
+    ]
+    return [table(["check", "verdict", "message"], rows)]
 
 
 def _toolchain(tools: dict) -> str:

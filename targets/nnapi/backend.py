@@ -66,11 +66,10 @@ class NNAPIBackend(Backend):
 
     def proxy_session(self, artifact_dir: Path, manifest: dict) -> Proxy:
         if manifest["target"].get("precision") == "fp16":
-            from ..fp16_sim import SUBJECT, fp16_session
+            from ..fp16_sim import SUBJECT, fp16_proxy
 
-            return Proxy(
-                fp16_session(artifact_dir / "model.onnx"),
-                SUBJECT.format(name="model.onnx", device="the phone's NNAPI FP16 run"),
+            return fp16_proxy(
+                artifact_dir / "model.onnx", SUBJECT.format(name="model.onnx", device="the phone's NNAPI FP16 run")
             )
         return Proxy(
             host_session(artifact_dir / "model.onnx"),

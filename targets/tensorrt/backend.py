@@ -133,11 +133,12 @@ class TensorRTBackend(Backend):
         """
         qdq = artifact_dir / "model.qdq.onnx"
         if not qdq.is_file() and manifest["target"].get("precision") == "fp16":
-            from ..fp16_sim import SUBJECT, fp16_session
+            from ..fp16_sim import SUBJECT, fp16_proxy
 
-            return Proxy(
-                fp16_session(artifact_dir / "model.onnx", int(manifest.get("runtime", {}).get("threads", 0))),
+            return fp16_proxy(
+                artifact_dir / "model.onnx",
                 SUBJECT.format(name="model.onnx", device="the TensorRT FP16 engine (built on the device)"),
+                int(manifest.get("runtime", {}).get("threads", 0)),
             )
         path = qdq if qdq.is_file() else artifact_dir / "model.onnx"
         session = host_session(

@@ -17,6 +17,9 @@ manifest as ``trt_offline_checks``, each passed / failed / not run):
   tolerance. The two are not bit-identical by design: ONNX Runtime's symmetric INT8 scale is
   ``2 max|x| / 255`` and TensorRT's ``max|x| / 127`` (0.4 % apart); the worst difference is
   recorded. A cache that encodes other ranges than the Q/DQ model fails it.
+
+A failed ``model_onnx`` or ``calib_cache_simulation`` check carries ``layers``: its two models
+compared tensor by tensor (``deploycc.core.layerwise``), naming the first layer out of tolerance.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from deploycc.core.layerwise import compare_layers
 from deploycc.core.numerics import Tolerance, compare_all, run_reference
 from deploycc.core.verdict import FAILED, PASSED, not_run
 
@@ -75,7 +79,11 @@ def _model_onnx(path: Path, original: onnx.ModelProto, feeds: list[dict], tol: T
         "reference": "the original FP32 model",
         "worst_max_abs": max(s.max_abs for s in stats),
         "message": "" if ok else "model.onnx does not compute the original model within the target's tolerance",
-    }
+    } | (
+        {}
+        if ok
+        else {"layers": compare_layers(original, model, feeds[0], tol, "the original FP32 model", "model.onnx")}
+    )
 
 
 def _ranges(scales: dict[str, float], expected: dict[str, float]) -> dict:
@@ -122,4 +130,4 @@ def _simulation(qdq: onnx.ModelProto, scales: dict[str, float], feeds: list[dict
         "quantizers_from_cache": replaced,
         "worst_max_abs": max(s.max_abs for s in stats),
         "message": "" if ok else "INT8 simulated from calib.cache differs from the Q/DQ model",
-    }
+    } | ({} if ok else {"layers": compare_layers(qdq, sim, feeds[0], tol, "the Q/DQ model", "INT8 from calib.cache")})
