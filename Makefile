@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deploycc-installed
 DEMO_DIR := build/demo
 
-.PHONY: setup demo test test-all bench tune-zoo clean cross-tools browser-tools arm64-device lint-tools onnx-node-data
+.PHONY: setup demo test test-all bench matrix tune-zoo clean cross-tools browser-tools arm64-device lint-tools onnx-node-data
 
 setup: $(STAMP) cross-tools browser-tools arm64-device lint-tools onnx-node-data
 
@@ -106,3 +106,9 @@ tune-zoo: setup
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
+
+# The matrix: every zoo net for every target at its published and smallest size, each cell a
+# `deploycc build` subprocess (bench/bench_matrix.py; MATRIX_ARGS filters, e.g. --sizes smallest).
+MATRIX_ARGS ?=
+matrix: $(STAMP)
+	$(BIN)/python bench/bench_matrix.py $(MATRIX_ARGS)
