@@ -46,18 +46,14 @@ def verify_cmd(
     reference: str | None = typer.Option(
         None, "--reference", "-r", help="FP32 reference: ONNX file or artifact folder"
     ),
-    min_miou: float | None = typer.Option(
-        None, "--min-miou", help="gate: mIoU at least this many percent (e.g. 70)"
-    ),
+    min_miou: float | None = typer.Option(None, "--min-miou", help="gate: mIoU at least this many percent (e.g. 70)"),
     max_miou_drop: float | None = typer.Option(
         None, "--max-miou-drop", help="gate: reference mIoU minus artifact mIoU at most this many points (e.g. 0.5)"
     ),
     max_images: int | None = typer.Option(None, "--max-images", help="evaluate only the first N images"),
     threads: int = typer.Option(0, "--threads", help="runtime threads (0: the artifact's setting)"),
     seed: int = typer.Option(0, "--seed", help="seed of the numerics inputs"),
-    remote: str | None = typer.Option(
-        None, "--remote", help="run the artifact on a device: TVM RPC tracker HOST:PORT"
-    ),
+    remote: str | None = typer.Option(None, "--remote", help="run the artifact on a device: TVM RPC tracker HOST:PORT"),
     key: str | None = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
     lut: Path | None = typer.Option(
         None, "--lut", help="latency LUT (`deploycc lut build`): measured latency vs its prediction"
@@ -88,7 +84,7 @@ def verify_cmd(
     if data is not None:
         report.update(accuracy_section(session, manifest, where, data, split, ref, max_images, as_json))
     if ref is not None:
-        report["numerics"] = numerics_section(session, manifest, ref, seed)
+        report["numerics"] = numerics_section(session, manifest, ref, seed, artifact)
     if lut is not None:
         from deploycc.lut.gate import latency_check  # latency vs the search-time LUT (deploycc.lut.gate)
 
@@ -185,7 +181,7 @@ def accuracy_section(session, manifest, where, data, split, ref, max_images, qui
     }
 
 
-def numerics_section(session, manifest, ref, seed: int) -> dict:
+def numerics_section(session, manifest, ref, seed: int, artifact: Path | None = None) -> dict:
     """Outputs of artifact and reference on fixed-seed inputs, with the target's tolerance.
 
     A quantized artifact is not gated here: its target's tolerance is written for its own Q/DQ
@@ -197,14 +193,34 @@ def numerics_section(session, manifest, ref, seed: int) -> dict:
     expected = ref.strict_run(feeds)
     stats = compare_all([s.name for s in session.outputs], expected, session.run(feeds), tol)
     quantized = "quantization" in manifest or manifest["target"].get("precision") == "int8"
+    ok = all(s.ok for s in stats)
     return {
-        "ok": all(s.ok for s in stats),
+        **({} if ok else {"layers": _layers(artifact, ref, feeds, tol)}),
+        "ok": ok,
         "gated": not quantized,
         "seed": seed,
         "tolerance": dataclasses.asdict(tol),
         "note": "quantized artifact: reported, not gated (use --max-miou-drop)" if quantized else None,
         "outputs": [s.to_dict() for s in stats],
     }
+
+
+def _layers(artifact: Path | None, ref, feeds: dict, tol: Tolerance) -> dict:
+    """Where artifact and reference part: the artifact's own ONNX against the reference ONNX model,
+    tensor by tensor (``deploycc.core.layerwise``); not run where either side has no ONNX model."""
+    from deploycc.core.layerwise import compare_layers
+    from deploycc.core.verdict import not_run
+
+    model = getattr(ref, "model", None)
+    onnx_file = next((artifact / n for n in ("model.qdq.onnx", "model.onnx") if (artifact / n).is_file()), None)
+    if model is None or onnx_file is None:
+        which = "the reference is an artifact" if model is None else "the artifact holds no ONNX model"
+        return not_run(f"no per-layer comparison: {which}", "an ONNX reference and an artifact with model.onnx")
+    import onnx
+
+    return compare_layers(
+        model, onnx.load(str(onnx_file)), feeds, tol, f"reference {ref.source_path}", f"the artifact's {onnx_file.name}"
+    )
 
 
 def gates(report: dict, min_miou: float | None, max_miou_drop: float | None) -> list[dict]:
@@ -267,9 +283,15 @@ def fail_on_gates(report: dict) -> None:
     if failed:
         g = failed[0]
         value = "n/a" if g["value"] is None else f"{g['value']:.2f}"
+        where = ""
+        if g["gate"] == "numerics vs reference" and report["numerics"].get("layers"):
+            from deploycc.core.layerwise import first_bad_line
+
+            where = f"; {first_bad_line(report['numerics']['layers'])}"
         raise GateFailed(
             f"verify {report['artifact']}: gate {g['gate']} failed (value {value}, limit {g['limit']} "
             f"{g.get('unit', '')})".replace(" )", ")")
+            + where
         )
 
 

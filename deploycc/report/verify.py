@@ -180,6 +180,10 @@ def _numerics(n: dict | None) -> list:
     parts = [table(["output", "max abs error", "allowed", "cosine", "verdict"], rows)]
     if n.get("note"):
         parts.append(note(n["note"]))
+    if n.get("layers"):  # the outputs differ: where artifact and reference part
+        from .build import layers_section
+
+        parts += [Html("<h3>Per-layer comparison</h3>"), *layers_section(n["layers"])]
     return parts
 
 

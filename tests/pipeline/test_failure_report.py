@@ -59,3 +59,28 @@ def test_failed_build_without_json_prints_no_result(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "first layer out of tolerance: 'big'" in captured.err
     assert not captured.out.strip().startswith("{")
+
+
+CHAIN = """<ir_version: 8, opset_import: ["" : 17]>
+g (float[1,4,8,8] image) => (float[1,4,8,8] logits) <float[1,4,1,1] s = {{{s}}}>
+{{ c = Add(image, b)
+  r = Relu(c)
+  m = Mul(r, s)
+  logits = Sigmoid(m) }}"""
+
+
+def test_failed_verify_names_the_layer_where_artifact_and_reference_part(tmp_path, capsys):
+    """The reference differs from the built model in one constant (the Mul's scale of channel 3). No
+    Conv: ONNX Runtime's optimized model.onnx would fuse it with what follows and rename the values
+    (they would be listed as unmatched)."""
+    built, reference = tmp_path / "built.onnx", tmp_path / "reference.onnx"
+    onnx.save(make_model(CHAIN.format(s="0.5, 0.5, 0.5, 0.5"), {"b": (1, 4, 1, 1)}), built)
+    onnx.save(make_model(CHAIN.format(s="0.5, 0.5, 0.5, 0.6"), {"b": (1, 4, 1, 1)}), reference)
+    assert run_cli(["build", built, "-t", "cpu-ort", "-o", tmp_path / "art"]) == 0
+    capsys.readouterr()
+    assert run_cli(["verify", tmp_path / "art", "--reference", reference, "--json"]) == 1
+    captured = capsys.readouterr()
+    layers = json.loads(captured.out)["numerics"]["layers"]
+    assert layers["first_bad"]["tensor"] == "m"
+    assert all(r["ok"] for r in layers["rows"] if r["tensor"] in ("c", "r"))
+    assert "first layer out of tolerance: 'm'" in " ".join(captured.err.split())
