@@ -261,11 +261,14 @@ def _numerics_gate(manifest: dict) -> dict:
         )
     worst = max((o.get("max_abs", 0.0) for o in v.get("outputs", [])), default=None)
     subject = v.get("subject") or "the artifact"
+    offline = manifest.get("trt_offline_checks") or {}
+    gated = [f"{k} {c['status']}" for k, c in offline.items() if isinstance(c, dict) and "status" in c]
+    also = f"; TensorRT offline checks (gating): {', '.join(gated)}" if gated else ""
     return _gate(
         "numerics",
         PASSED if v.get("ok") else FAILED,
         value=worst,
-        message=f"{subject} vs ONNX Runtime (reference, optimizations off) within the target's tolerance",
+        message=f"{subject} vs ONNX Runtime (reference, optimizations off) within the target's tolerance{also}",
     )
 
 
