@@ -104,8 +104,9 @@ def summarize(code: int | None, stdout: str, stderr: str, target: str) -> dict:
     elif code == 0:
         verdict = VERDICTS[0] if not result.get("remaining") else f"verified on a proxy: {_remaining(result)}"
     else:
-        reason = (result.get("failure") or {}).get("reason") or last
-        verdict = f"{VERDICTS.get(code, 'crashed')}: {reason}"
+        label = VERDICTS.get(code, f"crashed (exit {code})")
+        reason = (result.get("failure") or {}).get("reason") or last.removeprefix("error: ")
+        verdict = reason if reason.startswith(label) else f"{label}: {reason}"
     return {
         "numerics": v.get("status", "—"),
         "offline_checks": ", ".join(f"{k} {s}" for k, s in checks.items()) or "—",
