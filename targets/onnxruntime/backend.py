@@ -16,6 +16,7 @@ are ``backend_info.int8_kernels`` in the manifest.
 from __future__ import annotations
 
 import platform
+import re
 from pathlib import Path
 
 import numpy as np
@@ -102,14 +103,20 @@ class ORTSession(Session):
         return self._sess.run(None, {s.name: v for s, v in zip(self.inputs, arrays)})
 
 
+_NUMBERED = re.compile(r"_token_\d+$")
+
+
 def _normalise_node_names(path: Path, kept: set[str]) -> None:
-    """Name every node ORT made after its op and first output: ORT numbers the nodes it creates
-    (``ReorderOutput_token_148``) in an order that changes from run to run, which would make two
-    builds of one model differ in bytes. Output tensor names are stable and unique."""
+    """Name every node ORT made and numbered after its op and first output: ORT numbers some nodes
+    it creates (``ReorderOutput_token_148``) in an order that changes from run to run, which would
+    make two builds of one model differ in bytes. Output tensor names are stable and unique. Nodes
+    ORT named after an original tensor (``/units.19/op/op.2/Relu_output_0_nchwc``, the NCHWc
+    convolutions) keep that name: it is stable, and it is what places the node in a per-layer
+    profile (on AVX-512 CPUs every blocked convolution is such a node)."""
     model = onnx.load(str(path))
     changed = False
     for node in model.graph.node:
-        if node.name not in kept and node.output:
+        if node.name not in kept and node.output and _NUMBERED.search(node.name):
             name = f"{node.op_type}:{node.output[0]}"
             changed |= name != node.name
             node.name = name
