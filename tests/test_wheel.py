@@ -7,8 +7,9 @@ the dependencies through a ``.pth`` line naming this environment's site-packages
 the editable install's own ``.pth`` there is not processed and ``deploycc`` is the installed copy.
 The bundled model is built from the installed copy for ``cpu`` and ``cpu-ort``, and for a target
 file pinned to the CPU the shipped tuning records were measured on (read from the records), so
-the shipped records are shown to apply from the wheel on any machine; on this machine's own
-``cpu`` target they apply exactly when its CPU has a shipped database.
+the shipped records are shown to apply from the wheel on any machine (and TVM's log line about
+the database they are in goes to the build log, not the console); on this machine's own ``cpu``
+target they apply exactly when its CPU has a shipped database.
 """
 
 from __future__ import annotations
@@ -148,6 +149,9 @@ def test_the_installed_wheel_builds_the_bundled_model_for_cpu_and_cpu_ort(venv, 
     assert hashlib.sha256(info["target"].encode()).hexdigest()[:16] == key, info["target"]
     assert info["tuning_database"] == str(builds["cpu-shipped"] / "cache" / "tvm-tuning" / f"{key}.shipped")
     assert info["schedules"]["tuned"] >= 1, info["schedules"]
+    _, stdout, stderr = done["cpu-shipped"]  # TVM's own log lines: in the build log, not on the console
+    assert TVM_LOG_LINE not in stderr, stderr
+    assert any(TVM_LOG_LINE in line for line in json.loads(stdout)["log"]["compiler_log"]), stdout[-3000:]
 
     # this machine's cpu target: applied exactly when its CPU has a shipped database
     info = manifests["cpu"]["backend_info"]

@@ -116,10 +116,13 @@ def build(
         with stages.step("quantize"):
             quant = quantize_for_target(graph, original, target, options)
         with staging_dir(out) as stage:
+            compiler_log: list[str] = []  # what the compiler printed (TVM's own log lines), kept off the console
             manifest = _compile_and_verify(
-                original, source, graph, quant, target, backend, records, options, stage, stages, out
+                original, source, graph, quant, target, backend, records, options, stage, stages, out, compiler_log
             )
             log = {"stage_seconds": dict(stages.times), **({"quantization": quant.log()} if quant is not None else {})}
+            if compiler_log:
+                log["compiler_log"] = compiler_log
             result = BuildResult(
                 out,
                 target,
@@ -143,12 +146,16 @@ def build(
     return result
 
 
-def _compile_and_verify(original, source, graph, quant, target, backend, records, options, stage, stages, out):
-    """Compile into ``stage``, verify, and write the manifest there (whether numerics hold or not)."""
+def _compile_and_verify(
+    original, source, graph, quant, target, backend, records, options, stage, stages, out, compiler_log: list
+):
+    """Compile into ``stage``, verify, and write the manifest there (whether numerics hold or not);
+    what the compiler printed is appended to ``compiler_log``."""
     with stages.step("compile"):
         graph = _compile_input(graph, quant, backend)
         backend.check_supported(graph, target)
         result = backend.compile(graph, target, stage, _compile_options(options, quant, out))
+        compiler_log.extend(result.log)
     manifest = _manifest(original, source, target, backend, result, records, options)
     if quant is not None:
         manifest["quantization"] = quant.manifest() | {"error": quantization_error(original, quant)}
