@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
-import onnxsim
 
 from deploycc import __version__
 from deploycc.core.errors import GateFailed, UserError, first_line
@@ -25,7 +24,6 @@ from deploycc.core.numerics import Tolerance, compare_all, random_feeds, run_ref
 from deploycc.core.scratch import clean_stale_scratch, scratch_dir
 from deploycc.core.second_opinion import second_opinion
 from deploycc.core.verdict import FAILED, PASSED, not_run
-from deploycc.passes import PassContext, resolve_passes, run_passes
 from deploycc.pipeline.artifact import check_output, staging_dir, write_manifest
 from deploycc.pipeline.options import check_build_options
 from deploycc.pipeline.sources import load_source
@@ -169,6 +167,8 @@ def _compile_and_verify(
 
 def simplify(model: onnx.ModelProto, source: Path) -> onnx.ModelProto:
     """onnxsim with BatchNorm fusion off, so that deploycc's own fold-bn pass sees every BN."""
+    import onnxsim  # here, not at import: it imports torch (seconds) and only build needs it
+
     try:
         simplified, ok = onnxsim.simplify(model, skip_fuse_bn=True)
     except Exception as exc:
@@ -177,6 +177,8 @@ def simplify(model: onnx.ModelProto, source: Path) -> onnx.ModelProto:
 
 
 def _run_target_passes(graph, target: Target, options: BuildOptions):
+    from deploycc.passes import PassContext, resolve_passes, run_passes  # onnx_ir: not paid by `deploycc --help`
+
     names = list(target.passes) if options.passes is None else options.passes
     ctx = PassContext(target=target, force=options.force, options=options.extra)
     passes = [cls(ctx) for cls in resolve_passes(names)]
