@@ -28,6 +28,7 @@ import onnx_ir as ir
 
 from deploycc.core.errors import first_line
 from deploycc.core.loader import graph_inputs
+from deploycc.core.macs import op_histogram
 from deploycc.core.numerics import Tolerance, random_feeds, value_specs
 
 from .base import DeployPass, PassFailed, PassLog
@@ -64,13 +65,6 @@ class PassRecord:
             "stats": self.log.stats,
             "verification": [s.to_dict() for s in self.verification],
         }
-
-
-def op_histogram(model: onnx.ModelProto) -> dict[str, int]:
-    hist: dict[str, int] = {}
-    for node in model.graph.node:
-        hist[node.op_type] = hist.get(node.op_type, 0) + 1
-    return dict(sorted(hist.items()))
 
 
 def run_passes(

@@ -79,6 +79,7 @@ class CompileResult:
     files: list[str]
     info: dict = field(default_factory=dict)  # toolchain facts recorded in the manifest
     remaining: list[dict] = field(default_factory=list)  # steps that must still happen on the device
+    log: list[str] = field(default_factory=list)  # what the compiler printed (the build log, not the manifest)
 
 
 # A step left for the device (``CompileResult.remaining``, the manifest's ``remaining``) is of one

@@ -13,10 +13,11 @@ from deploycc.cli.output import emit, table
 from deploycc.core.errors import UserError
 from deploycc.core.scratch import scratch_dir
 from deploycc.core.shapes import parse_input_shapes
-from deploycc.passes import PASSES, PassContext, check_pass_options, resolve_passes, run_passes
 from deploycc.pipeline.sources import load_source
 from deploycc.targets import list_targets, load_target
 
+# deploycc.passes is imported where it is used: it imports onnx_ir (and that sympy), which
+# `deploycc targets` and `--help` do not need.
 app = typer.Typer()  # merged into the root command by deploycc.cli.main
 
 
@@ -74,6 +75,8 @@ def _si(x) -> str:
 @app.command("passes")
 def passes_cmd(as_json: bool = JSON):
     """List the graph passes, one line each."""
+    from deploycc.passes import PASSES
+
     rows = [cls.describe() for cls in PASSES.values()]
     emit(
         {"passes": rows},
@@ -103,6 +106,8 @@ def optimize_cmd(
     as_json: bool = JSON,
 ):
     """Run graph passes on MODEL with verification, and write the optimized ONNX model."""
+    from deploycc.passes import PASSES, PassContext, resolve_passes, run_passes
+
     tgt = load_target(target) if target else None
     names = split_list(passes) if passes else list(tgt.passes if tgt else PASSES)
     classes = resolve_passes(names)
@@ -176,6 +181,8 @@ def _render_fusion(console, stats: dict) -> None:
 
 def parse_pass_options(items: list[str]) -> dict:
     """``KEY=VALUE`` strings as a dict; numbers become numbers."""
+    from deploycc.passes import check_pass_options
+
     out = {}
     for item in items:
         key, sep, value = item.partition("=")

@@ -10,10 +10,9 @@ from deploycc.cli.options import JSON, check_report_path, report_option
 from deploycc.cli.output import emit, table
 from deploycc.cli.reports import write_inspect_report
 from deploycc.core.loader import graph_inputs
-from deploycc.core.macs import layer_costs, total_params
+from deploycc.core.macs import layer_costs, op_histogram, total_params
 from deploycc.core.scratch import scratch_dir
 from deploycc.core.shapes import parse_input_shapes, parse_shape
-from deploycc.passes import op_histogram
 from deploycc.pipeline.sources import load_source
 
 app = typer.Typer()  # merged into the root command by deploycc.cli.main

@@ -16,6 +16,14 @@ import onnx
 from deploycc.core.loader import infer_shapes_strict
 
 
+def op_histogram(model: onnx.ModelProto) -> dict[str, int]:
+    """How many nodes of each op type ``model`` has, sorted by op type."""
+    hist: dict[str, int] = {}
+    for node in model.graph.node:
+        hist[node.op_type] = hist.get(node.op_type, 0) + 1
+    return dict(sorted(hist.items()))
+
+
 @dataclass(frozen=True)
 class LayerCost:
     name: str

@@ -8,12 +8,15 @@ scaled to the magnitude of the reference output: ``|got - ref| <= atol_rel * max
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from deploycc.core.errors import UserError
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 _NP_TYPES = {
     onnx.TensorProto.FLOAT: np.float32,
@@ -99,6 +102,8 @@ def random_feeds(specs: list[TensorSpec], seed: int = 0) -> dict[str, np.ndarray
 
 def reference_session(model: onnx.ModelProto, threads: int = 0) -> ort.InferenceSession:
     """An ONNX Runtime session with every graph optimization off: the strict oracle."""
+    import onnxruntime as ort  # here, not at import: commands that run no model do not pay for it
+
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     so.log_severity_level = 3

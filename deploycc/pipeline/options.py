@@ -9,7 +9,6 @@ import math
 from pathlib import Path
 
 from deploycc.core.errors import UserError
-from deploycc.passes import check_pass_options
 from deploycc.quantize.qdq import METHODS as CALIB_METHODS
 from deploycc.targets import Target
 
@@ -27,6 +26,8 @@ def check_build_options(options, target: Target) -> None:
         raise UserError(f"--calib-data {options.calib_data}: no such folder")
     if options.weights is not None and not Path(options.weights).is_file():
         raise UserError(f"--weights {options.weights}: no such file")
+    from deploycc.passes import check_pass_options  # onnx_ir: not paid by `deploycc --help`
+
     check_pass_options(options.extra)
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
-import onnxsim
 
 from deploycc import __version__
 from deploycc.core.errors import GateFailed, UserError, first_line
@@ -25,7 +24,6 @@ from deploycc.core.numerics import Tolerance, compare_all, random_feeds, run_ref
 from deploycc.core.scratch import clean_stale_scratch, scratch_dir
 from deploycc.core.second_opinion import second_opinion
 from deploycc.core.verdict import FAILED, PASSED, not_run
-from deploycc.passes import PassContext, resolve_passes, run_passes
 from deploycc.pipeline.artifact import check_output, staging_dir, write_manifest
 from deploycc.pipeline.failure import failed_check_layers, failure_of
 from deploycc.pipeline.options import check_build_options
@@ -119,10 +117,13 @@ def build(
         with stages.step("quantize"):
             quant = quantize_for_target(graph, original, target, options)
         with staging_dir(out) as stage:
+            compiler_log: list[str] = []  # what the compiler printed (TVM's own log lines), kept off the console
             manifest = _compile_and_verify(
-                original, source, graph, quant, target, backend, records, options, stage, stages, out
+                original, source, graph, quant, target, backend, records, options, stage, stages, out, compiler_log
             )
             log = {"stage_seconds": dict(stages.times), **({"quantization": quant.log()} if quant is not None else {})}
+            if compiler_log:
+                log["compiler_log"] = compiler_log
             failure = failure_of(manifest, target.name)
             result = BuildResult(
                 out,
@@ -142,12 +143,16 @@ def build(
     return result
 
 
-def _compile_and_verify(original, source, graph, quant, target, backend, records, options, stage, stages, out):
-    """Compile into ``stage``, verify, and write the manifest there (whether numerics hold or not)."""
+def _compile_and_verify(
+    original, source, graph, quant, target, backend, records, options, stage, stages, out, compiler_log: list
+):
+    """Compile into ``stage``, verify, and write the manifest there (whether numerics hold or not);
+    what the compiler printed is appended to ``compiler_log``."""
     with stages.step("compile"):
         graph = _compile_input(graph, quant, backend)
         backend.check_supported(graph, target)
         result = backend.compile(graph, target, stage, _compile_options(options, quant, out))
+        compiler_log.extend(result.log)
     manifest = _manifest(original, source, target, backend, result, records, options)
     if quant is not None:
         manifest["quantization"] = quant.manifest() | {"error": quantization_error(original, quant)}
@@ -163,6 +168,8 @@ def _compile_and_verify(original, source, graph, quant, target, backend, records
 
 def simplify(model: onnx.ModelProto, source: Path) -> onnx.ModelProto:
     """onnxsim with BatchNorm fusion off, so that deploycc's own fold-bn pass sees every BN."""
+    import onnxsim  # here, not at import: it imports torch (seconds) and only build needs it
+
     try:
         simplified, ok = onnxsim.simplify(model, skip_fuse_bn=True)
     except Exception as exc:
@@ -171,6 +178,8 @@ def simplify(model: onnx.ModelProto, source: Path) -> onnx.ModelProto:
 
 
 def _run_target_passes(graph, target: Target, options: BuildOptions):
+    from deploycc.passes import PassContext, resolve_passes, run_passes  # onnx_ir: not paid by `deploycc --help`
+
     names = list(target.passes) if options.passes is None else options.passes
     ctx = PassContext(target=target, force=options.force, options=options.extra)
     passes = [cls(ctx) for cls in resolve_passes(names)]

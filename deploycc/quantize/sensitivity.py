@@ -19,7 +19,6 @@ from dataclasses import replace
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from deploycc.core.accuracy import Agreement
 from deploycc.quantize.qdq import QuantConfig, Ranges, quantize
@@ -50,6 +49,8 @@ def run_model(model: onnx.ModelProto, feeds: list[dict], threads: int = 0) -> li
     """``model`` on ORT, all optimizations (Q/DQ models run ORT's INT8 kernels). CPU-dependent: on
     x86 without VNNI with ORT's exact u8u8 kernels (``deploycc.targets.onnxruntime.int8_cpu``), so a sensitivity
     measures quantization, not the saturation of ORT's u8s8 kernels on that CPU."""
+    import onnxruntime as ort
+
     so = ort.SessionOptions()
     int8_cpu.apply(so)
     so.log_severity_level = 3

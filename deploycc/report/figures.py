@@ -7,14 +7,20 @@ the artifact in blue, its reference in orange, a limit in red.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 ARTIFACT, REFERENCE, LIMIT, MUTED = "#4c72b0", "#dd8452", "#cf222e", "#8c959f"
 UNIT_COLORS = {"accelerator": "#2da44e", "fallback": "#fb8f44", "folded": "#d0d7de"}
 
 
 def new(width: float, height: float) -> tuple[Figure, object]:
+    from matplotlib.figure import Figure  # here, not at import: commands that draw nothing skip it
+
     fig = Figure(figsize=(width, height), layout="constrained")
     return fig, fig.add_subplot()
 

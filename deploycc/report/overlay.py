@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DISAGREE = (230, 20, 60)
 _ROW_PX, _LEGEND_PX, _DPI = 21, 230, 100
@@ -42,6 +44,9 @@ def picture_with_legend(picture: np.ndarray, legend: list[tuple[str, tuple[int, 
         picture = np.repeat(np.repeat(picture, scale, axis=0), scale, axis=1)
     ph, pw = picture.shape[:2]
     fig_w, fig_h = pw + _LEGEND_PX, max(ph, need)
+    from matplotlib.figure import Figure  # here, not at import: commands that draw nothing skip it
+    from matplotlib.patches import Patch
+
     fig = Figure(figsize=(fig_w / _DPI, fig_h / _DPI), dpi=_DPI)
     fig.figimage(picture, xo=0, yo=fig_h - ph, origin="upper")
     handles = [Patch(facecolor=np.asarray(c) / 255.0, edgecolor="#444", label=name) for name, c in legend]

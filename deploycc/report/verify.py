@@ -12,8 +12,6 @@ option that runs it. Input: the dict ``deploycc verify --json`` prints, plus the
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
 from . import figures
 from .page import Html, Page, badge, figure, note, table, verdict_of
@@ -121,6 +119,9 @@ def _confusion(d: dict) -> list:
 def _samples(pictures: dict | None) -> list:
     if not pictures or not pictures["samples"]:
         return [note("not run: no sample images were drawn")]
+    from matplotlib.figure import Figure  # here, not at import: commands that draw nothing skip it
+    from matplotlib.patches import Patch
+
     samples = pictures["samples"]
     panels = [(k, t) for k, t in _PANELS if any(s[k] is not None for s in samples)]
     h, w = samples[0]["image"].shape[:2]

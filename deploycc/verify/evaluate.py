@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from deploycc.core.accuracy import Agreement, Confusion
 from deploycc.core.errors import UserError
@@ -88,6 +87,8 @@ class OnnxReference(Session):
     way, and fast); with none for numerics (``strict_run``: the oracle of ``deploycc.core.numerics``)."""
 
     def __init__(self, model, threads: int = 0, source_path: Path | None = None):
+        import onnxruntime as ort
+
         self.model, self.source_path, self._strict = model, source_path, None
         so = ort.SessionOptions()
         so.log_severity_level = 3

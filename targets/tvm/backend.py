@@ -19,6 +19,7 @@ import onnx
 
 from deploycc.core.cache import cache_home
 from deploycc.core.errors import Unavailable, UserError
+from deploycc.core.native_log import native_stderr_into
 from deploycc.core.numerics import TensorSpec
 
 from ..backend import RUN, Backend, CompileResult, Session, device_step
@@ -68,6 +69,15 @@ class TVMBackend(Backend):
                     raise UserError(f"{where} cannot be compiled by TVM {self.versions()['apache-tvm']}: {why}")
 
     def compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult:
+        """Compile ``model``; TVM's own log lines (its C++ LOG, on descriptor 2) go to the result's
+        log, which the build log carries, not to the user's console."""
+        log: list[str] = []
+        with native_stderr_into(log):
+            result = self._compile(model, target, workdir, options)
+        result.log = log
+        return result
+
+    def _compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult:
         size_thread_pool()  # before any TVM code runs here: the numerics check, tuning's measurements
         import tvm
         from tvm import relax

@@ -56,6 +56,16 @@ def test_damaged_database_is_moved_aside_and_the_build_goes_on(tmp_path, net, ca
     assert result.info["schedules"]["unscheduled"] == 0 and result.info["schedules"]["default"] > 0
 
 
+def test_tvms_own_log_lines_go_to_the_compile_log_not_the_console(tmp_path, net, capfd):
+    """TVM's C++ LOG(WARNING) on applying a database is written to descriptor 2, not sys.stderr."""
+    out = tmp_path / "out"
+    out.mkdir()
+    result = TVMBackend().compile(net, load_target("cpu"), out, {"tuning_db": str(_db(tmp_path, "", ""))})
+    assert result.info["tuning_database"] == str(tmp_path / "db")
+    assert "Creating JSONDatabase" not in capfd.readouterr().err
+    assert any("Warning: Creating JSONDatabase" in line for line in result.log), result.log
+
+
 @pytest.mark.slow
 def test_tuned_build_applies_records_and_leaves_no_kernel_naive(tmp_path, net):
     """Real MetaSchedule tuning (a few trials): kernels without a record keep the default schedule."""
