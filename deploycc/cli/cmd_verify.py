@@ -46,18 +46,14 @@ def verify_cmd(
     reference: str | None = typer.Option(
         None, "--reference", "-r", help="FP32 reference: ONNX file or artifact folder"
     ),
-    min_miou: float | None = typer.Option(
-        None, "--min-miou", help="gate: mIoU at least this many percent (e.g. 70)"
-    ),
+    min_miou: float | None = typer.Option(None, "--min-miou", help="gate: mIoU at least this many percent (e.g. 70)"),
     max_miou_drop: float | None = typer.Option(
         None, "--max-miou-drop", help="gate: reference mIoU minus artifact mIoU at most this many points (e.g. 0.5)"
     ),
     max_images: int | None = typer.Option(None, "--max-images", help="evaluate only the first N images"),
     threads: int = typer.Option(0, "--threads", help="runtime threads (0: the artifact's setting)"),
     seed: int = typer.Option(0, "--seed", help="seed of the numerics inputs"),
-    remote: str | None = typer.Option(
-        None, "--remote", help="run the artifact on a device: TVM RPC tracker HOST:PORT"
-    ),
+    remote: str | None = typer.Option(None, "--remote", help="run the artifact on a device: TVM RPC tracker HOST:PORT"),
     key: str | None = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
     lut: Path | None = typer.Option(
         None, "--lut", help="latency LUT (`deploycc lut build`): measured latency vs its prediction"
@@ -151,8 +147,9 @@ def open_for_verify(artifact: Path, threads: int, remote: str | None = None, key
             f"{artifact}: the artifact is not finished ({step.get('what', 'device step')}); "
             f"finish it on the device ({step.get('command', '')}) and verify it there"
         )
-    if remote_options(remote, key):
-        return open_remote(artifact, remote, key, threads)
+    fleet = remote_options(remote, key)
+    if fleet:
+        return open_remote(artifact, *fleet, threads)
     try:
         return open_artifact(artifact, threads or None)
     except Unavailable as exc:

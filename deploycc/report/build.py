@@ -38,7 +38,7 @@ def page(d: dict) -> Page:
     return p
 
 
-def _toolchain(tools: dict) -> str:
+def _toolchain(tools: dict) -> str | None:
     return ", ".join(f"{k} {v}" for k, v in sorted(tools.items()) if isinstance(v, (str, int, float))) or None
 
 

@@ -8,20 +8,21 @@ the artifact in blue, its reference in orange, a limit in red.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 ARTIFACT, REFERENCE, LIMIT, MUTED = "#4c72b0", "#dd8452", "#cf222e", "#8c959f"
 UNIT_COLORS = {"accelerator": "#2da44e", "fallback": "#fb8f44", "folded": "#d0d7de"}
 
 
-def new(width: float, height: float) -> tuple[Figure, object]:
+def new(width: float, height: float) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(width, height), layout="constrained")
     return fig, fig.add_subplot()
 
 
 def hbars(
     labels: list[str],
-    series: dict[str, list[float]],
+    series: dict[str, list[float | None]],
     xlabel: str,
     colors: list[str] | None = None,
     log: bool = False,
@@ -133,7 +134,7 @@ def unit_strips(rows: dict[str, list[str]], names: dict[str, str]) -> Figure:
     from matplotlib.patches import Patch
 
     fig, ax = new(10.0, 0.6 * len(rows) + 1.3)
-    for r, (label, units) in enumerate(rows.items()):
+    for r, (_label, units) in enumerate(rows.items()):
         for kind in UNIT_COLORS:
             cells = [(i, 1) for i, u in enumerate(units) if u == kind]
             if cells:
