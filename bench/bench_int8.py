@@ -8,7 +8,8 @@ Nets with published weights (mac_small, lat_small) load them from ../shared/data
 the others use the zoo's seeded random weights. Placements: ``all`` (ORT's default: every op it can
 quantize, what a naive ``quantize_static`` does) and ``cpu-fast`` (the cpu-int8 target's: the
 data-movement tail before each output stays float). Latency: the FP32 and INT8 sessions run
-round-robin, ``--rounds`` times each, medians reported, ratio INT8 / FP32 (calibration seconds: 0.0 where the ranges came from the cache). Error: relative L2 of
+round-robin, ``--rounds`` times each, medians reported, ratio INT8 / FP32 (calibration seconds:
+0.0 where the ranges came from the cache). Error: relative L2 of
 the logits and agreement-mIoU drop (points) on held-out synthetic street scenes (seed 1).
 """
 

@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     for mode in modes:
         counts = {"new": 0, "cached": 0}
 
-        def on_entry(step, counts=counts):
+        def on_entry(step, counts=counts, mode=mode):
             counts["cached" if step.event == "cached" else "new"] += 1
             print(f"\r  {mode} {step.done}/{step.total}", end="", file=sys.stderr, flush=True)
 

@@ -200,7 +200,8 @@ def report(name: str, r: dict) -> None:
         f"(x{r['conv_macs_after'] / r['conv_macs_before']:.4f})"
     )
     print(
-        f"  DLA ({DLA_TARGET}): {r['dla']['dilated_convs']} dilated convs, rewritten {r['dla']['rewritten'] or 'none'}; "
+        f"  DLA ({DLA_TARGET}): {r['dla']['dilated_convs']} dilated convs, "
+        f"rewritten {r['dla']['rewritten'] or 'none'}; "
         f"{r['dla']['verdict']}"
     )
     for unit, f in r["fusion"].items():

@@ -21,7 +21,8 @@ import os
 # Three runtimes share two cores here, timed in turns: a thread pool that spins after its run
 # (ONNX Runtime's, TVM's, OpenMP's) takes the cores from the next contender. On mac_small the
 # spread of the kept rounds was 45-60 % (cpu-ort, TVM) with spinning pools and 19-40 % without
-# (TVM's median 241 and 247 ms, then on one thread: see targets/tvm/threads.py). So no pool spins; set before the runtimes are imported.
+# (TVM's median 241 and 247 ms, then on one thread: see targets/tvm/threads.py). So no pool spins;
+# set before the runtimes are imported.
 os.environ.setdefault("TVM_THREAD_POOL_SPIN_COUNT", "0")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -127,7 +127,7 @@ def kill_trials(t: Tally, work: Path, model: Path, n: int, rng: random.Random) -
             if existing:
                 assert run(["build", model, "-t", target, "-o", out], env).returncode == 0
             proc = subprocess.Popen(
-                DEPLOYCC + ["build", str(model), "-t", target, "-o", str(out)],
+                [*DEPLOYCC, "build", str(model), "-t", target, "-o", str(out)],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -154,7 +154,7 @@ def concurrency_trials(t: Tally, work: Path, model: Path, n: int) -> None:
         env = env_for(work / "cache-conc", folder / "tmp")
         procs = [
             subprocess.Popen(
-                DEPLOYCC + ["build", str(model), "-t", "cpu-int8", "-o", str(folder / "out")],
+                [*DEPLOYCC, "build", str(model), "-t", "cpu-int8", "-o", str(folder / "out")],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

@@ -174,7 +174,7 @@ def _check_shape(d: dict, space: str, head: str | None, default, source: str) ->
     shape = d.get("input_shape", default)
     if not isinstance(shape, list) or len(shape) != 4 or not all(_is_int(v) for v in shape):
         raise _fail(source, "input_shape", f"must be 4 integers [N, C, H, W], got {shape!r}")
-    n, c, h, w = shape
+    _n, c, h, w = shape
     if min(shape) < 1:
         raise _fail(source, "input_shape", f"all dimensions must be positive, got {shape}")
     if c != 3:

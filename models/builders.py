@@ -4,11 +4,15 @@ latency profiling), the searchable layers of an architecture and random legal ge
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from deploycc.core.errors import UserError
 
 from .arch import Architecture
 from .spaces import SQUEEZENAS_BACKBONES, UNITS, halved, layer_plan, unit_problem
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def build_module(arch: Architecture):
@@ -16,7 +20,8 @@ def build_module(arch: Architecture):
     if arch.space == "squeezenas":
         from .squeezenas import SqueezeNAS
 
-        net = SqueezeNAS(arch.backbone, arch.head, list(arch.genotype), arch.num_classes)
+        assert arch.backbone is not None and arch.head is not None, "a squeezenas architecture names both"
+        net: nn.Module = SqueezeNAS(arch.backbone, arch.head, list(arch.genotype), arch.num_classes)
     elif arch.space == "fbnet":
         from .fbnet import FBNet
 
@@ -88,6 +93,7 @@ def build_stem(arch: Architecture):
     if arch.space == "squeezenas":
         from .squeezenas import stem
 
+        assert arch.backbone is not None, "a squeezenas architecture names its backbone"
         return stem(SQUEEZENAS_BACKBONES[arch.backbone].init_ch).eval()
     if arch.space == "fbnet":
         from .fbnet import fbnet_stem

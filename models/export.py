@@ -72,7 +72,7 @@ def _trace_to_proto(module, shape, opset: int) -> onnx.ModelProto:
         torch.onnx.export(
             module,
             (torch.zeros(shape),),
-            buf,
+            buf,  # type: ignore[arg-type]  # the TorchScript exporter writes to a file object too
             dynamo=False,
             opset_version=opset,
             input_names=[INPUT_NAME],

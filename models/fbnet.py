@@ -33,7 +33,7 @@ def conv_bn(
         nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
         nn.BatchNorm2d(c_out),
     ]
-    return layers + [nn.ReLU(inplace=False)] if relu else layers
+    return [*layers, nn.ReLU(inplace=False)] if relu else layers
 
 
 class FBNetUnit(nn.Module):
@@ -71,6 +71,8 @@ def fbnet_stem() -> nn.Sequential:
 
 class FBNetHead(nn.Module):
     """1x1 conv-BN-ReLU to 1984, global average pool, fully connected classifier."""
+
+    input_shapes: list[tuple[int, ...]]  # set by models.heads.standalone_head: the shape it is traced with
 
     def __init__(self, c_in: int, num_classes: int):
         super().__init__()

@@ -79,6 +79,8 @@ def randomize(module: nn.Module, seed: int = 0) -> nn.Module:
         for m in module.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 n = m.num_features
+                assert m.weight is not None and m.bias is not None, "the zoo's BatchNorms are affine"
+                assert m.running_mean is not None and m.running_var is not None, "and track running stats"
                 m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
                 m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
                 m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)

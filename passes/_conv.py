@@ -43,7 +43,9 @@ def conv_geometry(node: ir.Node) -> tuple[ConvGeometry | None, str | None]:
     """The geometry of Conv ``node`` or (None, why not): needs a constant-shaped weight, and a
     static input shape when auto_pad is SAME_*."""
     w = node.inputs[1] if len(node.inputs) > 1 else None
-    w_shape = static_shape(w) or (tuple(w.const_value.shape) if w is not None and w.const_value is not None else None)
+    w_shape = static_shape(w) or (
+        tuple(w.const_value.shape.numpy()) if w is not None and w.const_value is not None else None
+    )
     if w_shape is None:
         return None, "the weight shape is not static"
     rank = len(w_shape) - 2

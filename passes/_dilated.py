@@ -40,7 +40,7 @@ class Candidate:
     geom: ConvGeometry | None = None
     extra_ops: tuple[str, ...] = ()
     fallback_ops: tuple[str, ...] = ()
-    factor: tuple[int, int] | None = None  # zero-insert: zeros inserted per axis + 1 (d = full)
+    factor: tuple[int, ...] | None = None  # zero-insert: zeros inserted per axis + 1 (d = full)
     macs: int | None = None
     bytes: int | None = None
     violations: list[str] = field(default_factory=list)
@@ -67,7 +67,7 @@ class Candidate:
 
 
 def candidates(conv: ir.Node, g: ConvGeometry, elem: int) -> list[Candidate]:
-    w_elems = int(np.prod(conv.inputs[1].const_value.shape))
+    w_elems = int(np.prod(conv.inputs[1].const_value.shape.numpy()))
     full = tuple(g.dilations)
     partial = [(mh, mw) for mh in _divisors(full[0]) for mw in _divisors(full[1]) if (mh, mw) not in ((1, 1), full)]
     return (
@@ -155,7 +155,7 @@ def _degenerate(g: ConvGeometry, w_elems: int, elem: int) -> Candidate:
     return Candidate("degenerate", True, geom=new, macs=macs, bytes=io + new_w * elem, apply=apply)
 
 
-def _zero_insert(g: ConvGeometry, w_elems: int, elem: int, factor: tuple[int, int]) -> Candidate:
+def _zero_insert(g: ConvGeometry, w_elems: int, elem: int, factor: tuple[int, ...]) -> Candidate:
     """Insert ``factor - 1`` zeros between taps; the dilation left is d / factor (1 when factor = d)."""
     kernel = tuple((k - 1) * m + 1 for k, m in zip(g.kernel, factor))
     dilations = tuple(d // m for d, m in zip(g.dilations, factor))
@@ -237,7 +237,7 @@ def _space_to_batch(g: ConvGeometry, w_elems: int, elem: int) -> Candidate:
 
 
 def _apply_space_to_batch(graph: ir.Graph, conv: ir.Node, g: ConvGeometry, d: int, extra, batch1: bool) -> list[str]:
-    n, c, h, w = g.in_shape
+    _n, c, h, w = g.in_shape
     pt, pb = g.pad(0)
     pl, pr = g.pad(1)
     made: list[ir.Node] = []

@@ -42,10 +42,10 @@ class Tensor:
     batch: int
     channels: int
     size: tuple[int, int]
-    elem: int
+    elem: float  # bytes per element: 0.5 for the 4-bit types
 
     @property
-    def bytes(self) -> int:
+    def bytes(self) -> float:
         return self.batch * self.channels * self.size[0] * self.size[1] * self.elem
 
 
@@ -61,8 +61,8 @@ class Op:
     dilation: tuple[int, int] = (1, 1)
     pad_begin: tuple[int, int] = (0, 0)
     macs: int = 0
-    weight_bytes: int = 0
-    unfused_bytes: int = 0  # inputs + output + weights, for every node
+    weight_bytes: float = 0
+    unfused_bytes: float = 0  # inputs + output + weights, for every node
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,10 @@ class GroupPlan:
     output: str
     tile: tuple[int, int]
     tiles: int
-    working_set: int
+    working_set: float  # bytes (like every byte count here, fractional only for the 4-bit types)
     weights_resident: bool
-    dram_before: int
-    dram_after: int
+    dram_before: float
+    dram_after: float
     recompute_macs: int
     seconds_before: float
     seconds_after: float
@@ -105,8 +105,8 @@ class GroupPlan:
 @dataclass
 class Plan:
     groups: list[GroupPlan] = field(default_factory=list)
-    dram_unfused: int = 0
-    dram_fused: int = 0
+    dram_unfused: float = 0
+    dram_fused: float = 0
     recompute_macs: int = 0
 
 

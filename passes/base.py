@@ -10,8 +10,9 @@ and proves it kept the model intact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import onnx_ir as ir
 
@@ -57,7 +58,7 @@ class DeployPass(ir.passes.InPlacePass):
     ensures_doc: ClassVar[tuple[str, ...]] = ()
     # ``--pass-option`` keys the pass reads, each with a check of its value (True when it is valid)
     # and what a valid value is; an unknown key or a bad value is refused before any pass runs.
-    option_checks: ClassVar[dict[str, tuple[object, str]]] = {}
+    option_checks: ClassVar[dict[str, tuple[Callable[[Any], bool], str]]] = {}
 
     def __init__(self, ctx: PassContext | None = None):
         super().__init__()

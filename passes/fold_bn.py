@@ -82,7 +82,7 @@ class FoldBatchNorm(DeployPass):
             new_w, new_b = _fold_math(node, s, t)
         except bnm.FoldError as exc:
             return f"{where}: {exc}"
-        old = [node.inputs[1], node.inputs[2] if has_input(node, 2) else None] + list(bn.inputs[1:5])
+        old = [node.inputs[1], node.inputs[2] if has_input(node, 2) else None, *bn.inputs[1:5]]
         _replace_params(graph, node, new_w, new_b)
         if node.op_type == "Gemm":
             node.attributes["beta"] = ir.AttrFloat32("beta", 1.0)
@@ -97,7 +97,7 @@ class FoldBatchNorm(DeployPass):
 
     def _fold_into_consumer(self, graph: ir.Graph, bn: ir.Node) -> bool | str:
         out = bn.outputs[0]
-        users = out.uses()
+        users = list(out.uses())
         if out.is_graph_output() or len(users) != 1 or users[0].node.op_type != "Conv" or users[0].idx != 0:
             return "not before a single Conv"
         conv = users[0].node
@@ -107,7 +107,9 @@ class FoldBatchNorm(DeployPass):
             return f"{where}: {why}"
         if any(geom.pads):
             return f"{where}: the Conv pads {list(geom.pads)} are not all zero (border taps would miss the BN shift)"
-        reason = _params_refusal(conv, bn) or _channels_refusal(bn, geom.group * conv.inputs[1].const_value.shape[1])
+        reason = _params_refusal(conv, bn) or _channels_refusal(
+            bn, geom.group * conv.inputs[1].const_value.shape.numpy()[1]
+        )
         if reason:
             return f"{where}: {reason}"
         try:
@@ -117,7 +119,7 @@ class FoldBatchNorm(DeployPass):
             new_w, new_b = bnm.before_conv(w, b, s, t, geom.group)
         except bnm.FoldError as exc:
             return f"{where}: {exc}"
-        old = [conv.inputs[1], conv.inputs[2] if has_input(conv, 2) else None] + list(bn.inputs[1:5])
+        old = [conv.inputs[1], conv.inputs[2] if has_input(conv, 2) else None, *bn.inputs[1:5]]
         _replace_params(graph, conv, new_w, new_b)
         conv.replace_input_with(0, bn.inputs[0])
         graph.remove(bn, safe=True)
@@ -146,7 +148,7 @@ def _producer_refusal(node: ir.Node, bn: ir.Node) -> str | None:
     reason = _params_refusal(node, bn)
     if reason:
         return reason
-    w_shape = node.inputs[1].const_value.shape
+    w_shape = node.inputs[1].const_value.shape.numpy()
     if node.op_type == "Conv":
         channels = w_shape[0]
     elif node.op_type == "ConvTranspose":
@@ -172,14 +174,18 @@ def _params_refusal(node: ir.Node, bn: ir.Node) -> str | None:
 def _channels_refusal(bn: ir.Node, channels: int) -> str | None:
     for v in bn.inputs[1:5]:
         if tuple(v.const_value.shape) != (channels,):
-            return f"BatchNormalization parameter {v.name!r} has shape {tuple(v.const_value.shape)}, expected ({channels},)"
+            return (
+                f"BatchNormalization parameter {v.name!r} has shape {tuple(v.const_value.shape)}, "
+                f"expected ({channels},)"
+            )
     return None
 
 
 def _scale_shift(bn: ir.Node):
     attr = bn.attributes.get("epsilon")
     eps = float(attr.value) if attr is not None else float(np.float32(1e-5))
-    return bnm.scale_shift(*(v.const_value.numpy() for v in bn.inputs[1:5]), eps)
+    gamma, beta, mean, var = (v.const_value.numpy() for v in bn.inputs[1:5])
+    return bnm.scale_shift(gamma, beta, mean, var, eps)
 
 
 def _fold_math(node: ir.Node, s: np.ndarray, t: np.ndarray):

@@ -23,6 +23,8 @@ The pass adds no nodes and changes no computation, so numerics are untouched by 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import onnx_ir as ir
@@ -55,13 +57,16 @@ _BINARY = {"Add", "Sub", "Mul", "Div"}
 
 class FuseGroups(DeployPass):
     name = "fuse"
-    summary = "plan cache-locality-aware fusion groups and tile sizes (DP over DRAM bytes + recompute); TVM compiles each as one function"
+    summary = (
+        "plan cache-locality-aware fusion groups and tile sizes (DP over DRAM bytes + recompute); "
+        "TVM compiles each as one function"
+    )
     requires_doc = ("static 4-D shapes on the ops to group (others are left alone)",)
     ensures_doc = (
         "every tagged node belongs to a planned group; each group has one exit and is convex",
         "every group's estimated time is strictly below its members' unfused time",
     )
-    option_checks = {
+    option_checks: ClassVar[dict[str, tuple[Callable[[Any], bool], str]]] = {
         "fuse.max_ops": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
         "fuse.alpha": (
             lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf"),
@@ -168,23 +173,27 @@ def _op(node: ir.Node, tensor, elem: int | None) -> Op:
     moved = sum(_bytes(v, elem) for v in acts) + sum(_bytes(v, elem) for v in node.outputs) + weights
     out = tensor(node.outputs[0]) if len(node.outputs) == 1 else None
     act_t = [tensor(v) for v in acts]
-    base = dict(
-        name=node.name,
-        op_type=node.op_type,
-        inputs=tuple(v.name for v in acts),
-        output=node.outputs[0].name,
-        weight_bytes=weights,
-        unfused_bytes=moved,
-    )
+    base: dict[str, Any] = {
+        "name": node.name,
+        "op_type": node.op_type,
+        "inputs": tuple(v.name for v in acts),
+        "output": node.outputs[0].name,
+        "weight_bytes": weights,
+        "unfused_bytes": moved,
+    }
     if out is None or any(t is None or t.batch != out.batch for t in act_t) or node.domain != "":
         return Op(**base, fusable=False)
     if node.op_type == "Conv" and node.inputs[1] is not None and node.inputs[1].const_value is not None:
         g, _ = conv_geometry(node)
         if g is None or g.rank != 2 or len(acts) != 1:
             return Op(**base, fusable=False)
-        return Op(
-            **base, kernel=g.kernel, stride=g.strides, dilation=g.dilations, pad_begin=g.pads[:2], macs=g.macs() or 0
+        k2 = cast(tuple[int, int], g.kernel)  # rank 2, checked above
+        s2, d2, p2 = (
+            cast(tuple[int, int], g.strides),
+            cast(tuple[int, int], g.dilations),
+            cast(tuple[int, int], g.pads[:2]),
         )
+        return Op(**base, kernel=k2, stride=s2, dilation=d2, pad_begin=p2, macs=g.macs() or 0)
     elementwise = node.op_type in _UNARY | _BINARY or (
         node.op_type == "BatchNormalization" and len([o for o in node.outputs if o.uses()]) <= 1
     )
@@ -192,7 +201,7 @@ def _op(node: ir.Node, tensor, elem: int | None) -> Op:
     return Op(**base, fusable=elementwise and aligned)
 
 
-def _bytes(v: ir.Value, elem: int | None) -> int:
+def _bytes(v: ir.Value, elem: int | None) -> float:
     shape = static_shape(v)
     if shape is None or v.dtype is None:
         return 0

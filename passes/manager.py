@@ -117,7 +117,10 @@ def _run_one(model: onnx.ModelProto, p: DeployPass, oracle) -> tuple[onnx.ModelP
     try:
         result = p(graph)
     except (ir.passes.PreconditionError, ir.passes.PostconditionError, ir.passes.PassError) as exc:
-        kind = {ir.passes.PreconditionError: "precondition", ir.passes.PostconditionError: "postcondition"}
+        kind: dict[type, str] = {
+            ir.passes.PreconditionError: "precondition",
+            ir.passes.PostconditionError: "postcondition",
+        }
         cause = f": {first_line(exc.__cause__)}" if exc.__cause__ else ""
         raise PassFailed(
             f"pass {p.name}: {kind.get(type(exc), 'pass contract')} failed: {first_line(exc)}{cause}"

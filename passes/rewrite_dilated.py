@@ -29,6 +29,9 @@ summary go to the trace (``stats.convs``, ``stats.legality``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, ClassVar
+
 import onnx_ir as ir
 
 from deploycc.core.conv import ConvGeometry
@@ -51,8 +54,8 @@ class RewriteDilatedConv(DeployPass):
         "every dilated Conv left is legal for the target, kept on purpose, or refused with a reason",
         "no kept dilated Conv has auto_pad SAME_* (resolved to explicit pads)",
     )
-    option_checks = {
-        "rewrite-dilated.method": (lambda v: v in METHODS + ("auto",), f"one of auto, {', '.join(METHODS)}")
+    option_checks: ClassVar[dict[str, tuple[Callable[[Any], bool], str]]] = {
+        "rewrite-dilated.method": (lambda v: v in (*METHODS, "auto"), f"one of auto, {', '.join(METHODS)}")
     }
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
@@ -89,7 +92,7 @@ class RewriteDilatedConv(DeployPass):
         self.peak, self.bandwidth = hw.peak_ops, hw.dram_bandwidth
         self.elem = hw.bytes_per_element or 4
         self.method = str(self.ctx.options.get("rewrite-dilated.method", "auto"))
-        if self.method not in METHODS + ("auto",):
+        if self.method not in (*METHODS, "auto"):
             raise UserError(
                 f"--pass-option rewrite-dilated.method={self.method}: expected one of auto, {', '.join(METHODS)}"
             )

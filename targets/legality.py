@@ -95,18 +95,18 @@ def resize_violations(mode: str, coordinate_mode: str, scales, by_sizes: bool, r
         bad.append("resize given by output sizes (TensorRT setOutputDimensions) is not supported")
     kind = "nearest" if mode == "nearest" else "linear" if mode == "linear" else mode
     if f"{kind}_scale" not in rules:
-        return bad + [f"resize mode {mode!r} is not supported"]
+        return [*bad, f"resize mode {mode!r} is not supported"]
     modes = rules.get(f"{kind}_coordinate_modes")
     if modes and coordinate_mode not in modes:
         bad.append(
             f"{kind} resize with coordinate_transformation_mode {coordinate_mode!r} (supported: {', '.join(modes)})"
         )
     if scales is None:
-        return bad + ["resize scale unknown (no static shapes)"]
+        return [*bad, "resize scale unknown (no static shapes)"]
     if any(abs(s - round(s)) > 1e-6 for s in scales):
         bad.append(f"resize scales {[round(s, 4) for s in scales]} are not integers")
     else:
-        bad += _range(f"{kind} resize scale", [int(round(s)) for s in scales], rules[f"{kind}_scale"])
+        bad += _range(f"{kind} resize scale", [round(float(s)) for s in scales], rules[f"{kind}_scale"])
     return bad
 
 

@@ -159,7 +159,7 @@ def _conv_geometry(node: onnx.NodeProto, g: _GraphFacts) -> ConvGeometry:
     return ConvGeometry(kernel, strides, dilations, pads, group, out_channels=int(out_channels))
 
 
-def _pool_geometry(node: onnx.NodeProto, g: _GraphFacts):
+def _pool_geometry(node: onnx.NodeProto, g: _GraphFacts) -> tuple[tuple, tuple, tuple]:
     if node.op_type.startswith("Global"):
         shape = g.shape(node.input[0]) or (0, 0, 0, 0)
         window = tuple(shape[2:])
@@ -169,7 +169,7 @@ def _pool_geometry(node: onnx.NodeProto, g: _GraphFacts):
     return window, tuple(_attr(node, "strides", [1] * n)), tuple(_attr(node, "pads", [0] * 2 * n))
 
 
-def _resize_facts(node: onnx.NodeProto, g: _GraphFacts):
+def _resize_facts(node: onnx.NodeProto, g: _GraphFacts) -> tuple[str, str, list[float] | None, bool]:
     mode = _str(_attr(node, "mode", "nearest"))
     coordinate_mode = _str(_attr(node, "coordinate_transformation_mode", "half_pixel"))
     sizes = g.const(node.input[3]) if len(node.input) > 3 else None

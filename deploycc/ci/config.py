@@ -13,6 +13,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from deploycc.core.errors import UserError
 from deploycc.verify.measure import Protocol
@@ -40,6 +41,7 @@ class DataSource:
         if self.path is not None:
             return str(self.path)
         s = self.synth
+        assert s is not None, "a DataSource has a path or a synth recipe"
         return f"synthetic scenes n={s['n']} size={s['size'][0]}x{s['size'][1]} seed={s['seed']}"
 
 
@@ -100,7 +102,7 @@ class _Reader:
     def __init__(self, path: Path):
         self.path, self.root = path, path.resolve().parent
 
-    def fail(self, where: str, what: str):
+    def fail(self, where: str, what: str) -> NoReturn:
         raise UserError(f"{self.path}: {where}: {what}")
 
     def keys(self, table, allowed: set, where: str) -> dict:
@@ -292,7 +294,7 @@ class _Reader:
         if not isinstance(value, list):
             self.fail("waivers", "write each waiver as a [[waivers]] table with pair, gate and reason")
         pairs = {f"{m.name}@{t}" for m, t in cfg.pairs()}
-        out = []
+        out: list[dict] = []
         for i, w in enumerate(value):
             where = f"waivers #{i + 1}"
             self.keys(w, _WAIVER, where)

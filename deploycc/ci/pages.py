@@ -4,7 +4,8 @@
 A build report is written when the pair is built and kept in the cache beside the entries
 (``<cache>/reports/<key>/build.html``, key = the pair's cache key), so a pair served from the
 cache still links the report of the build that made its artifact; the verify report is written
-on every run (accuracy is measured on every run). A pair's record names that folder (``report_dir``); ``copy_pair_reports`` copies both into
+on every run (accuracy is measured on every run). A pair's record names that folder
+(``report_dir``); ``copy_pair_reports`` copies both into
 ``<output>/pairs/<model>@<target>/`` beside ``report.html`` and records the relative links.
 """
 

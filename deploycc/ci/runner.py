@@ -22,6 +22,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from deploycc.core.cache import FolderCache, environment
 from deploycc.core.errors import GateFailed, Unavailable, UserError
@@ -114,6 +115,7 @@ def _data_folder(cfg: Config, source: DataSource | None, split: str, progress) -
     from deploycc.data.synth import write_split
 
     s = source.synth
+    assert s is not None, "a DataSource has a path or a synth recipe"
     recipe = {"n": s["n"], "size": list(s["size"]), "seed": s["seed"], "split": split, **environment()}
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -168,7 +170,13 @@ def run_pair(
     cfg: Config, model: ModelSpec, target_name: str, cache: BuildCache, data: dict, use_cache: bool, progress=None
 ) -> dict:
     pair = f"{model.name}@{target_name}"
-    record = {"pair": pair, "model": model.name, "target": target_name, "source": model.source, "gates": []}
+    record: dict[str, Any] = {
+        "pair": pair,
+        "model": model.name,
+        "target": target_name,
+        "source": model.source,
+        "gates": [],
+    }
     start = time.perf_counter()
     try:
         _check_pair(cfg, model, target_name, cache, data, use_cache, record, progress)

@@ -217,7 +217,7 @@ def run_cmd(
     if output.suffix not in (".npy", ".npz"):
         raise UserError(f"--output {output}: must end in .npy (one output) or .npz (all outputs)")
     _check_threads(threads, artifact)
-    manifest, session = open_artifact(artifact, threads)
+    _manifest, session = open_artifact(artifact, threads)
     feeds = _read_feeds(inputs, session)
     outputs = session.run(feeds)
     _write_outputs(output, [s.name for s in session.outputs], outputs)
@@ -302,8 +302,9 @@ def bench_cmd(
     if not math.isfinite(max_seconds) or max_seconds <= 0:
         raise UserError(f"--max-seconds {max_seconds}: must be a finite number > 0")
     _check_threads(threads or None, artifact)
-    if remote_options(remote, key):
-        data = remote_bench(artifact, remote, key, Protocol(max_repeats=max_repeats, max_seconds=max_seconds), threads)
+    fleet = remote_options(remote, key)
+    if fleet:
+        data = remote_bench(artifact, *fleet, Protocol(max_repeats=max_repeats, max_seconds=max_seconds), threads)
         lat = Latency.from_dict(data["latency"])
     else:
         manifest, session = open_artifact(artifact, threads or None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
@@ -13,6 +14,9 @@ from deploycc.core.errors import UserError
 from deploycc.core.shapes import parse_shape
 from deploycc.data import open_dataset
 from deploycc.data.synth import write_split
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 app = typer.Typer(name="data", no_args_is_help=True, help="Labelled data: synthesize street scenes, check a dataset.")
 
@@ -55,6 +59,7 @@ def check_cmd(
     with _bar(len(dataset.samples), as_json, "check") as advance:
         for sample in dataset.samples:
             image, label = dataset.read(sample)
+            assert label is not None, "open_dataset required a label for every image"
             counts += np.bincount(label.ravel(), minlength=256)
             key = f"{image.shape[0]}x{image.shape[1]}"
             sizes[key] = sizes.get(key, 0) + 1
@@ -85,19 +90,20 @@ def _render_check(console, d: dict) -> None:
 
 class _bar:
     def __init__(self, total: int, quiet: bool, what: str):
-        self.total, self.quiet, self.what, self._p = total, quiet, what, None
+        self.total, self.quiet, self.what = total, quiet, what
+        self._p: Progress | None = None
 
     def __enter__(self):
         if self.quiet:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress
 
-        self._p = Progress(
+        bar = self._p = Progress(
             f"[bold]{self.what}[/]", BarColumn(), MofNCompleteColumn(), console=err_console, transient=True
         )
-        self._p.start()
-        task = self._p.add_task(self.what, total=self.total)
-        return lambda k: self._p.advance(task, k)
+        bar.start()
+        task = bar.add_task(self.what, total=self.total)
+        return lambda k: bar.advance(task, k)
 
     def __exit__(self, *exc):
         if self._p:

@@ -109,7 +109,7 @@ def optimize_cmd(
     from deploycc.passes import PASSES, PassContext, resolve_passes, run_passes
 
     tgt = load_target(target) if target else None
-    names = split_list(passes) if passes else list(tgt.passes if tgt else PASSES)
+    names = (split_list(passes) or []) if passes else list(tgt.passes if tgt else PASSES)
     classes = resolve_passes(names)
     ctx = PassContext(target=tgt, force=force, options=parse_pass_options(pass_option or []))
     with scratch_dir() as scratch:

@@ -10,11 +10,17 @@ for one artifact (the same check as ``deploycc verify --lut``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from deploycc.cli.options import JSON, split_list
 from deploycc.cli.output import emit, err_console, table
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from deploycc.lut.space import ReducedSpace
 
 app = typer.Typer(name="lut", no_args_is_help=True, help="Latency lookup tables: build, predict, validate, check.")
 
@@ -75,7 +81,7 @@ def build_cmd(
         tuning_db=tuning_db,
         protocol=protocol_for(statistic, max_repeats, clock=_clock(clock)),
     )
-    unit_list = split_list(units) if units else None
+    unit_list: list[str] | ReducedSpace | None = split_list(units) if units else None
     if space_file is not None:
         from deploycc.core.errors import UserError
         from deploycc.lut.space import load_space
@@ -175,7 +181,7 @@ def predict_cmd(
         arch = resolve_arch(name)
         if input_shape:
             arch = arch.with_input_shape(parse_shape(input_shape))
-        row = {"arch": arch.name, "predicted_ms": predictor.predict_arch(arch)}
+        row: dict[str, Any] = {"arch": arch.name, "predicted_ms": predictor.predict_arch(arch)}
         if breakdown:
             row["breakdown"] = [{"part": p, "entry": k, "ms": ms} for p, k, ms in predictor.breakdown(arch.genotype)]
         if measure:
@@ -364,7 +370,8 @@ def _timer(remote: str | None, key: str | None, on_load: str = "flag"):
     from deploycc.verify.conditions import LoadCheck
 
     check = LoadCheck(policy=on_load)
-    if not remote_options(remote, key):
+    fleet = remote_options(remote, key)
+    if not fleet:
         from deploycc.lut.timer import LocalTimer
 
         return LocalTimer(check)
@@ -372,7 +379,7 @@ def _timer(remote: str | None, key: str | None, on_load: str = "flag"):
         raise UserError(f"--on-load {on_load}: the load check watches this machine; a fleet's devices are not checked")
     from deploycc.fleet.lut import FleetOptions, FleetTimer
 
-    return FleetTimer(FleetOptions(remote, key))
+    return FleetTimer(FleetOptions(*fleet))
 
 
 def _clock(clock: str) -> str:
@@ -396,7 +403,9 @@ class _Bar:
     """A rich progress bar with ETA on stderr (none with --json)."""
 
     def __init__(self, label: str, quiet: bool):
-        self.label, self.quiet, self.cached, self._bar, self._task = label, quiet, 0, None, None
+        self.label, self.quiet, self.cached = label, quiet, 0
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
 
     def __enter__(self):
         if not self.quiet:
@@ -409,7 +418,7 @@ class _Bar:
                 TimeRemainingColumn,
             )
 
-            self._bar = Progress(
+            bar = self._bar = Progress(
                 f"[bold]{self.label}[/]",
                 BarColumn(),
                 MofNCompleteColumn(),
@@ -418,7 +427,7 @@ class _Bar:
                 TextColumn("{task.description}"),
                 console=err_console,
             )
-            self._bar.start()
+            bar.start()
         return self
 
     def _advance(self, done: int, total: int, text: str) -> None:

@@ -104,9 +104,15 @@ def legality_report(graph, target_name: str, verify: bool = False, source: Path 
 def _render_inspect(console, data: dict, layers: bool) -> None:
     if layers:
         rows = [
-            [l["name"], l["op"], "x".join(map(str, l["shape"])), f"{l['macs']:,}", f"{l['params']:,}"]
-            for l in data["layers"]
-            if l["macs"] or l["params"]
+            [
+                layer["name"],
+                layer["op"],
+                "x".join(map(str, layer["shape"])),
+                f"{layer['macs']:,}",
+                f"{layer['params']:,}",
+            ]
+            for layer in data["layers"]
+            if layer["macs"] or layer["params"]
         ]
         console.print(table("layers with MACs or parameters", ["node", "op", "output", "MACs", "params"], rows))
     console.print(table("ops", ["op", "count"], [[k, v] for k, v in data["ops"].items()]))
@@ -132,7 +138,8 @@ def _render_legality(console, rep: dict) -> None:
         ]
         title = (
             (
-                f"{rep['target']} {when} passes ({', '.join(rep['passes']) or 'none'}): {s['on_accelerator']}/{s['layers']} "
+                f"{rep['target']} {when} passes ({', '.join(rep['passes']) or 'none'}): "
+                f"{s['on_accelerator']}/{s['layers']} "
                 f"layers on {s['accelerator']}, {s['fallbacks']} fall back to {s['fallback']}"
             )
             if when == "after"

@@ -147,8 +147,9 @@ def open_for_verify(artifact: Path, threads: int, remote: str | None = None, key
             f"{artifact}: the artifact is not finished ({step.get('what', 'device step')}); "
             f"finish it on the device ({step.get('command', '')}) and verify it there"
         )
-    if remote_options(remote, key):
-        return open_remote(artifact, remote, key, threads)
+    fleet = remote_options(remote, key)
+    if fleet:
+        return open_remote(artifact, *fleet, threads)
     try:
         return open_artifact(artifact, threads or None)
     except Unavailable as exc:

@@ -21,6 +21,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import Protocol, TypeGuard
 
 import typer
 
@@ -77,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _is_usage_error(exc: Exception) -> bool:
+class _UsageError(Protocol):
+    def format_message(self) -> str: ...
+
+
+def _is_usage_error(exc: Exception) -> TypeGuard[_UsageError]:
     """Click's usage errors (typer vendors click as ``typer._click``): bad options, missing arguments."""
     return any(cls.__name__ in ("ClickException", "UsageError") for cls in type(exc).__mro__) and hasattr(
         exc, "format_message"

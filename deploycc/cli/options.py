@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 
@@ -18,7 +20,7 @@ def split_list(text: str | None) -> list[str] | None:
     return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
 
-def report_option(what: str) -> object:
+def report_option(what: str) -> Any:
     """The ``--report FILE.html`` option: a self-contained HTML report of ``what``."""
     return typer.Option(
         None, "--report", help=f"also write {what} as one self-contained HTML file (open it in a browser)"

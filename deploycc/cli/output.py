@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from rich.status import Status
 
 console = Console()
 err_console = Console(stderr=True)
@@ -34,7 +39,7 @@ class StageReporter:
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
-        self._status = None
+        self._status: Status | None = None
 
     def start(self, name: str) -> None:
         if not self.quiet:
@@ -55,14 +60,15 @@ class progress_bar:
     callback, or None when quiet."""
 
     def __init__(self, label: str, total: int, quiet: bool):
-        self.label, self.total, self.quiet, self._bar = label, total, quiet, None
+        self.label, self.total, self.quiet = label, total, quiet
+        self._bar: Progress | None = None
 
     def __enter__(self):
         if self.quiet:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-        self._bar = Progress(
+        bar = self._bar = Progress(
             f"[bold]{self.label}[/]",
             BarColumn(),
             MofNCompleteColumn(),
@@ -70,9 +76,9 @@ class progress_bar:
             console=err_console,
             transient=True,
         )
-        self._bar.start()
-        task = self._bar.add_task(self.label, total=self.total)
-        return lambda n: self._bar.advance(task, n)
+        bar.start()
+        task = bar.add_task(self.label, total=self.total)
+        return lambda n: bar.advance(task, n)
 
     def __exit__(self, *exc):
         if self._bar:

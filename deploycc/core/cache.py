@@ -34,6 +34,7 @@ import tempfile
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -57,7 +58,9 @@ def source_digest() -> str:
     with ``find_spec``, which imports no district (core imports nothing above it)."""
     digest = hashlib.sha256()
     for package in ("deploycc", "deploycc.passes", "deploycc.targets", "deploycc.models"):
-        root = Path(importlib.util.find_spec(package).origin).resolve().parent
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.origin is not None, f"{package} is deploycc's own package"
+        root = Path(spec.origin).resolve().parent
         for path in sorted(root.rglob("*")):
             rel = path.relative_to(root).as_posix()
             skip = package == "deploycc" and rel.startswith(_NOT_BUILD)
@@ -132,7 +135,7 @@ def seal(kind: str, key: str, payload) -> str:
     )
 
 
-def unseal(text: str, kind: str, key: str, check: Callable | None = None) -> tuple[object, str | None]:
+def unseal(text: str, kind: str, key: str, check: Callable | None = None) -> tuple[Any, str | None]:
     """(payload, None) for a sound sealed entry, else (None, what is wrong with it)."""
     try:
         entry = json.loads(text)

@@ -13,6 +13,7 @@ needs the static input size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class ConvGeometry:
         """N * Cout * out spatial * Cin/group * kernel taps, or None without static shapes."""
         if self.in_shape is None:
             return None
-        outs = [self.out_size(a) for a in range(self.rank)]
+        outs = cast(list[int], [self.out_size(a) for a in range(self.rank)])  # in_shape is known: all ints
         cin_per_group = self.in_shape[1] // self.group
         return int(self.in_shape[0] * self.out_channels * np.prod(outs) * cin_per_group * np.prod(self.kernel))
 

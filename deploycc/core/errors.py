@@ -9,6 +9,8 @@ and exits 4 (``deploycc.cli.main``).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DeployccError(Exception):
     """Base class: an error whose message is meant for the user, on one line."""
@@ -26,6 +28,9 @@ class GateFailed(DeployccError):
     """A verification gate (numerics, mIoU, latency) did not hold. Exit code 1."""
 
     exit_code = 1
+    # Set by the build (deploycc.pipeline) when it fails a gate: its result, for the report. Declared,
+    # not assigned, so an instance without it still has no such attribute (readers use getattr).
+    result: Any
 
 
 class Unverified(DeployccError):

@@ -87,6 +87,7 @@ def open_dataset(path: str | Path, split: str | None = None, require_labels: boo
     root = Path(path)
     if not root.is_dir():
         raise UserError(f"{root}: no such data folder")
+    names: tuple[str, ...] | None
     if cityscapes.is_cityscapes(root):
         split = split or "val"
         pairs = cityscapes.find_pairs(root, split, require_labels)

@@ -35,7 +35,7 @@ class Camera:
 
 @dataclass(frozen=True)
 class Material:
-    rgb: tuple[float, float, float]
+    rgb: tuple[float, ...]  # red, green, blue
     fine: float = 0.04  # amplitude of pixel-scale noise (grain)
     coarse: float = 0.06  # amplitude of blotchy noise (stains, foliage clumps)
     sky: bool = False  # coloured by the sky gradient instead of ``rgb``
@@ -94,10 +94,10 @@ class Canvas:
             img[sky] = self._sky(sky_colors, h, w)[sky]
         img *= (np.asarray(self.shade, np.float32) / 255.0)[..., None]
         img *= np.float32(exposure) * np.asarray(tint, np.float32) * self._vignette(h, w)[..., None]
-        img = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+        picture = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
         if blur > 0:
-            img = img.filter(ImageFilter.GaussianBlur(blur))
-        out = np.asarray(img, np.float32) + self.rng.normal(0.0, noise_sigma, (h, w, 3)).astype(np.float32)
+            picture = picture.filter(ImageFilter.GaussianBlur(blur))
+        out = np.asarray(picture, np.float32) + self.rng.normal(0.0, noise_sigma, (h, w, 3)).astype(np.float32)
         return np.clip(out + 0.5, 0, 255).astype(np.uint8), np.asarray(self.labels).copy()
 
     def _noise(self, h: int, w: int, cell: int) -> np.ndarray:
@@ -107,7 +107,7 @@ class Canvas:
         grid = self.rng.standard_normal((gh, gw)).astype(np.float32)
         if scale == 1:
             return grid[:h, :w]
-        field = Image.fromarray(grid).resize((gw * scale, gh * scale), Image.BILINEAR)
+        field = Image.fromarray(grid).resize((gw * scale, gh * scale), Image.Resampling.BILINEAR)
         return np.asarray(field)[:h, :w]
 
     def _sky(self, colors, h: int, w: int) -> np.ndarray:

@@ -26,22 +26,22 @@ LABEL_SUFFIX = "_gtFine_labelIds.png"
 
 #: names of the 19 train classes, index = trainId
 TRAIN_CLASSES: tuple[str, ...] = tuple(
-    l.name for l in sorted((l for l in _LABELS if 0 <= l.trainId < IGNORE), key=lambda l: l.trainId)
+    lab.name for lab in sorted((lab for lab in _LABELS if 0 <= lab.trainId < IGNORE), key=lambda lab: lab.trainId)
 )
 #: labelId of each train class, index = trainId (what the official evaluation compares)
 TRAIN_TO_LABEL_ID: tuple[int, ...] = tuple(
-    l.id for l in sorted((l for l in _LABELS if 0 <= l.trainId < IGNORE), key=lambda l: l.trainId)
+    lab.id for lab in sorted((lab for lab in _LABELS if 0 <= lab.trainId < IGNORE), key=lambda lab: lab.trainId)
 )
 #: labelId name -> labelId, for writers (the synthetic scene generator)
-LABEL_IDS: dict[str, int] = {l.name: l.id for l in _LABELS if l.id >= 0}
+LABEL_IDS: dict[str, int] = {lab.name: lab.id for lab in _LABELS if lab.id >= 0}
 
 
 def _label_lut() -> np.ndarray:
     """256-entry table labelId -> trainId (255 ignored); -1 marks values absent from the table."""
     lut = np.full(256, -1, dtype=np.int16)
-    for l in _LABELS:
-        if l.id >= 0:
-            lut[l.id] = l.trainId if 0 <= l.trainId < IGNORE else IGNORE
+    for lab in _LABELS:
+        if lab.id >= 0:
+            lut[lab.id] = lab.trainId if 0 <= lab.trainId < IGNORE else IGNORE
     return lut
 
 
@@ -81,15 +81,14 @@ def find_pairs(root: Path, split: str, require_labels: bool = True) -> list[tupl
             f"{root}: Cityscapes layout without split {split!r} "
             f"(leftImg8bit has: {', '.join(splits(root)) or 'nothing'}); choose one with --split"
         )
-    pairs = []
+    pairs: list[tuple[str, Path, Path | None]] = []
     for image in sorted(image_dir.glob(f"*/*{IMAGE_SUFFIX}")):
         stem = image.name[: -len(IMAGE_SUFFIX)]
         label = root / "gtFine" / split / image.parent.name / f"{stem}{LABEL_SUFFIX}"
-        if not label.is_file():
-            if require_labels:
-                raise UserError(f"{image}: image without a label (expected {label})")
-            label = None
-        pairs.append((f"{image.parent.name}/{stem}", image, label))
+        labelled = label.is_file()
+        if not labelled and require_labels:
+            raise UserError(f"{image}: image without a label (expected {label})")
+        pairs.append((f"{image.parent.name}/{stem}", image, label if labelled else None))
     if not pairs:
         raise UserError(f"{image_dir}: no images (*/*{IMAGE_SUFFIX}); empty dataset")
     return pairs

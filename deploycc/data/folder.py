@@ -43,12 +43,11 @@ def find_pairs(root: Path, require_labels: bool = True) -> list[tuple[str, Path,
     twice = sorted({s for s in stems if stems.count(s) > 1})
     if twice:
         raise UserError(f"{root / 'images'}: several images named {twice[0]!r} (e.g. .png and .jpg) share one label")
-    pairs = []
+    pairs: list[tuple[str, Path, Path | None]] = []
     for image in images:
         label = root / "labels" / f"{image.stem}.png"
-        if not label.is_file():
-            if require_labels:
-                raise UserError(f"{image}: image without a label (expected {label})")
-            label = None
-        pairs.append((image.stem, image, label))
+        labelled = label.is_file()
+        if not labelled and require_labels:
+            raise UserError(f"{image}: image without a label (expected {label})")
+        pairs.append((image.stem, image, label if labelled else None))
     return pairs

@@ -80,7 +80,7 @@ def check_label_range(label: np.ndarray, num_classes: int, where: Path | str, ig
 def preprocess(image: np.ndarray, prep: dict, hw: tuple[int, int]) -> np.ndarray:
     """3 x h x w float32 network input: resize (bilinear) to ``hw``, then (x*scale - mean) / std."""
     if image.shape[:2] != tuple(hw):
-        image = np.asarray(Image.fromarray(image).resize((hw[1], hw[0]), Image.BILINEAR))
+        image = np.asarray(Image.fromarray(image).resize((hw[1], hw[0]), Image.Resampling.BILINEAR))
     if prep.get("color", "RGB") == "BGR":
         image = image[..., ::-1]
     mean = np.asarray(prep["mean"], np.float32)
@@ -93,7 +93,7 @@ def preprocess(image: np.ndarray, prep: dict, hw: tuple[int, int]) -> np.ndarray
 def resize_nearest(label: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     if label.shape == tuple(hw):
         return label
-    return np.asarray(Image.fromarray(label).resize((hw[1], hw[0]), Image.NEAREST))
+    return np.asarray(Image.fromarray(label).resize((hw[1], hw[0]), Image.Resampling.NEAREST))
 
 
 def prefetch(fn, items, depth: int = 4):

@@ -18,7 +18,8 @@ from .cityscapes import IGNORE, TRAIN_CLASSES
 
 #: RGB colour of each Cityscapes train class, index = trainId
 TRAIN_COLORS: tuple[tuple[int, int, int], ...] = tuple(
-    tuple(l.color) for l in sorted((l for l in _LABELS if 0 <= l.trainId < IGNORE), key=lambda l: l.trainId)
+    tuple(lab.color)
+    for lab in sorted((lab for lab in _LABELS if 0 <= lab.trainId < IGNORE), key=lambda lab: lab.trainId)
 )
 
 

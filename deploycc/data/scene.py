@@ -11,6 +11,9 @@ vignetting, blur and sensor noise vary per scene. Everything is drawn from one
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .canvas import Camera, Canvas, Material
@@ -46,7 +49,7 @@ def generate(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndar
     for side in (-1, 1):
         _facades(cv, street, side, 1.08 if side == sun else 0.78)
         _fence(cv, street, side)
-    objects = []
+    objects: list[tuple[float, Callable[..., None], tuple]] = []
     for side in (-1, 1):
         objects += [(z, _tree, (street, side, z)) for z in rng.uniform(3, 110, rng.poisson(3))]
         objects += [(z, _pole, (street, side, z)) for z in rng.uniform(3, 60, rng.poisson(2.5))]
@@ -71,12 +74,15 @@ def generate(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndar
     )
 
 
-def _jit(rng, rgb, amount: float) -> tuple[float, float, float]:
+def _jit(rng, rgb, amount: float) -> tuple[float, ...]:
     return tuple(float(np.clip(c + rng.uniform(-amount, amount), 0, 255)) for c in rgb)
 
 
 def _street(rng) -> dict:
-    s = {"road": (rng.uniform(2.4, 6.5), rng.uniform(1.6, 3.5)), "walk": (rng.uniform(1.2, 3.0), rng.uniform(1.2, 3.0))}
+    s: dict[str, Any] = {
+        "road": (rng.uniform(2.4, 6.5), rng.uniform(1.6, 3.5)),
+        "walk": (rng.uniform(1.2, 3.0), rng.uniform(1.2, 3.0)),
+    }
     s["setback"] = tuple(0.0 if rng.random() < 0.6 else rng.uniform(0.5, 3.0) for _ in range(2))
     s["asphalt"] = _jit(rng, (88, 88, 94), 18)
     s["paving"] = _jit(rng, rng.choice([(165, 160, 155), (180, 150, 140), (150, 150, 140)]), 15)
@@ -408,5 +414,5 @@ def _hood(cv, rng) -> None:
     top, cx = rng.uniform(0.06, 0.12) * h, rng.uniform(0.4, 0.6) * w
     xs = np.linspace(-0.05 * w, 1.05 * w, 24)
     ys = h - top * (1 - 0.5 * ((xs - cx) / (0.6 * w)) ** 2)
-    pts = list(zip(xs, ys)) + [(1.05 * w, h + 2), (-0.05 * w, h + 2)]
+    pts = [*zip(xs, ys), (1.05 * w, h + 2), (-0.05 * w, h + 2)]
     cv.polygon(pts, EGO, Material(_jit(rng, (45, 45, 50), 15), 0.03, 0.12))

@@ -94,7 +94,7 @@ class _Board:
     def abandon_rest(self, reason: str) -> None:
         with self.cond:
             for job in self.pending:
-                self.out.failures[job.id] = job.errors + [reason]
+                self.out.failures[job.id] = [*job.errors, reason]
             self.pending.clear()
 
 
@@ -169,7 +169,9 @@ def _worker(tracker, key, board: _Board, prepare, work, prepared, build_lock, jo
         t0 = time.perf_counter()
         try:
             result = call_with_timeout(
-                lambda: work(lease, prepared[job.id]), job_timeout, f"job {job.id} on device {lease.address}"
+                lambda lease=lease, job=job: work(lease, prepared[job.id]),
+                job_timeout,
+                f"job {job.id} on device {lease.address}",
             )
         except Exception as exc:
             stats["busy_seconds"] += time.perf_counter() - t0

@@ -24,8 +24,7 @@ the reference of the same run.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
-from types import SimpleNamespace
+from dataclasses import dataclass, replace
 
 from deploycc.core.errors import UserError
 from deploycc.targets import load_target
@@ -39,6 +38,16 @@ from .timer import LocalTimer, Timer
 
 DEFAULT_UNITS = ("k3_e3", "k3e3")  # the same unit in FBNet's and SqueezeNAS's codes
 REFERENCE = "ctx/reference"
+
+
+@dataclass(frozen=True)
+class _LUTFacts:
+    """The facts of the in-context LUT being made that measuring its architectures reads."""
+
+    target: dict
+    toolchain: dict
+    threads: int
+    statistic: str
 
 
 def reference_genotype(layers: list[dict], given: list[str] | None = None) -> list[str]:
@@ -79,13 +88,13 @@ def build_context_lut(
     _, _, layers = plan(arch, units)
     ref = reference_genotype(layers, reference)
     variants = [(REFERENCE, ref)] + [
-        (f"ctx/{i}/{code}", ref[:i] + [code] + ref[i + 1 :])
+        (f"ctx/{i}/{code}", [*ref[:i], code, *ref[i + 1 :]])
         for i, cands in enumerate(layers)
         for code in cands
         if code != ref[i]
     ]
     archs = [_with_genotype(arch, geno, key) for key, geno in variants]
-    shell = SimpleNamespace(
+    shell = _LUTFacts(
         target={"name": target.name, "backend": target.backend, "sha256": target_digest(target)},
         toolchain=_full_toolchain(target),
         threads=settings.threads,

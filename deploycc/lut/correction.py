@@ -42,7 +42,7 @@ class FusionCorrection:
     @staticmethod
     def feature_names(predictor) -> list[str]:
         fams = sorted({family(c) for c in predictor.codes})
-        left, right = ["stem"] + fams, fams + ["head"]
+        left, right = ["stem", *fams], [*fams, "head"]
         return [f"{a}>{b}" for a in left for b in right] + ["entries"]
 
     @staticmethod

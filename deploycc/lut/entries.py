@@ -125,7 +125,7 @@ def export_entry(spec: EntrySpec, arch, path: Path) -> Path:
         torch.onnx.export(
             module,
             tuple(torch.zeros(s) for s in spec.inputs),
-            buf,
+            buf,  # type: ignore[arg-type]  # the TorchScript exporter writes to a file object too
             dynamo=False,
             opset_version=17,
             input_names=names,

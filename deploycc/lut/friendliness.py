@@ -24,7 +24,9 @@ Written by hand: no library computes these from a LUT.
 
 from __future__ import annotations
 
+import itertools
 import random
+from typing import Any
 
 import numpy as np
 
@@ -157,8 +159,8 @@ def equal_macs(
     red_macs, red_ms = sample(space.layers)
     edges = np.quantile(full_macs, np.linspace(0, 1, bins + 1))
     out = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        row = {"gmacs": [float(lo), float(hi)]}
+    for lo, hi in itertools.pairwise(edges):
+        row: dict[str, Any] = {"gmacs": [float(lo), float(hi)]}
         for name, macs, ms in (("full", full_macs, full_ms), ("reduced", red_macs, red_ms)):
             sel = ms[(macs >= lo) & (macs <= hi)]
             row[name] = {

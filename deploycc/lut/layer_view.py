@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,10 +29,10 @@ def layer_view(lut: LUT, genotypes: list, runs: int = 5) -> dict:
     from deploycc.verify.profile import by_layer, profile_artifact
 
     pred = Predictor(lut)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n, geno in enumerate(genotypes):
-        with tempfile.TemporaryDirectory(prefix="deploycc-layers-") as tmp:
-            tmp = Path(tmp)
+        with tempfile.TemporaryDirectory(prefix="deploycc-layers-") as tmp_name:
+            tmp = Path(tmp_name)
             path = save_arch(pred.arch_of(geno, name=f"profiled-{n}"), tmp / "arch.json")
             build(str(path), lut.target["name"], tmp / "art", BuildOptions(verify_passes=False, threads=lut.threads))
             profiled = {r["layer"]: r["ms"] for r in by_layer(profile_artifact(tmp / "art", lut.threads, runs))}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import typing
 
 from deploycc.verify.measure import Protocol
 
@@ -58,7 +59,21 @@ def sample_genotypes(lut: LUT, n: int, seed: int) -> list[list[str]]:
     return out
 
 
-def arch_cache_key(arch, lut: LUT, protocol: Protocol) -> str:
+class LUTFacts(typing.Protocol):
+    """What measuring architectures reads of a LUT: a LUT, or the facts of one still being made
+    (``lut/context.py``)."""
+
+    @property
+    def target(self) -> dict: ...
+    @property
+    def toolchain(self) -> dict: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def statistic(self) -> str: ...
+
+
+def arch_cache_key(arch, lut: LUTFacts, protocol: Protocol) -> str:
     body = {
         "arch": {k: v for k, v in arch.to_dict().items() if k not in ("name", "description")},
         "target": lut.target,
@@ -69,7 +84,7 @@ def arch_cache_key(arch, lut: LUT, protocol: Protocol) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def arch_job(arch, lut: LUT, protocol: Protocol, job_id: str) -> Job:
+def arch_job(arch, lut: LUTFacts, protocol: Protocol, job_id: str) -> Job:
     """The job that measures ``arch`` end to end: the full pipeline on the LUT's target and threads."""
     from deploycc.models import save_arch
     from deploycc.pipeline.pipeline import BuildOptions
@@ -85,7 +100,7 @@ def arch_job(arch, lut: LUT, protocol: Protocol, job_id: str) -> Job:
 
 
 def measure_archs(
-    timer: Timer, archs: list, lut: LUT, protocol: Protocol, cache=None, progress=None, what: str = ""
+    timer: Timer, archs: list, lut: LUTFacts, protocol: Protocol, cache=None, progress=None, what: str = ""
 ) -> Measured:
     """The records of ``archs`` (job ids "0", "1", ...), from the cache or timed by ``timer``; with
     several, the first is the anchor timed in every group and the figures are scaled to it

@@ -21,6 +21,7 @@ import platform
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploycc.core.cache import environment
 from deploycc.core.errors import UserError
@@ -33,6 +34,9 @@ from .entries import EntrySpec, export_entry, head_spec, layer_candidates, stem_
 from .table import LUT, VERSION, save_lut, target_digest
 from .timer import Job, LocalTimer, Timer
 from .workflow import measure_jobs
+
+if TYPE_CHECKING:
+    from .space import ReducedSpace
 
 # Entries are timed interleaved (verify/repeat.py): 8 at a time, 7 rounds of 3 runs each, rounds
 # further than 3 scaled MADs from the median round rejected.
@@ -213,7 +217,7 @@ def build_lut(
     statistic: str = "median",
     cache=None,
     progress=None,
-    units: list[str] | None = None,
+    units: list[str] | ReducedSpace | None = None,  # candidate codes, or a reduced space (--space-file)
     timer: Timer | None = None,
 ) -> LUT:
     """Profile every entry of ``space`` (cached) and write the LUT file atomically to ``out``.

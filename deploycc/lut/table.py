@@ -18,9 +18,9 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from deploycc.core.errors import UserError
-from deploycc.targets import Target
 
 FORMAT, VERSION = "deploycc-lut", 1
 # An in-context LUT (``lut/context.py``) is written as version 2, so that a reader that knows only
@@ -89,7 +89,7 @@ class LUT:
     def to_dict(self) -> dict:
         context = self.mode == "in-context"
         d = {"format": FORMAT, "version": CONTEXT_VERSION if context else VERSION}
-        for name in _REQUIRED + ("machine", "tune_trials"):
+        for name in (*_REQUIRED, "machine", "tune_trials"):
             value = getattr(self, name)
             d[name] = list(value) if name == "input_shape" else value
         if context:
@@ -180,7 +180,15 @@ def _check_references(lut: LUT, path: Path) -> None:
             raise UserError(f"{path}: LUT entry {key!r} has no {lut.statistic} latency")
 
 
-def check_compatible(lut: LUT, target: Target, versions: dict, allow_mismatch: bool = False) -> list[str]:
+class TargetFacts(Protocol):
+    """What comparing a LUT with a target reads: a Target, or one recorded in an artifact's manifest."""
+
+    @property
+    def name(self) -> str | None: ...
+    def to_dict(self) -> dict: ...
+
+
+def check_compatible(lut: LUT, target: TargetFacts, versions: dict, allow_mismatch: bool = False) -> list[str]:
     """Differences between the LUT's target/toolchain and ``target``/``versions``.
 
     Raises a UserError naming the first difference unless ``allow_mismatch``; returns the list
@@ -199,7 +207,7 @@ def check_compatible(lut: LUT, target: Target, versions: dict, allow_mismatch: b
     return problems
 
 
-def target_digest(target: Target) -> str:
+def target_digest(target: TargetFacts) -> str:
     """A short hash of the target's definition (its file may live anywhere: the path is left out)."""
     d = {k: v for k, v in target.to_dict().items() if k != "source"}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

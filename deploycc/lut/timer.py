@@ -76,6 +76,7 @@ def build_job(job: Job, folder: Path) -> tuple[Path, float]:
     from deploycc.pipeline.pipeline import build
 
     folder.mkdir(parents=True, exist_ok=True)
+    assert job.write is not None, f"job {job.id} has no model to build"
     model = job.write(folder)
     start = time.perf_counter()
     build(str(model), job.target, folder / "artifact", job.options)
@@ -131,7 +132,11 @@ class LocalTimer:
                     latencies, load = self._time(
                         ([anchor] if anchor else []) + built, protocol, threads, what or "timing"
                     )
-                extra = {"anchor": {"id": self.anchor.id, "latency": latencies.pop(0).to_dict()}} if anchor else {}
+                extra = (
+                    {"anchor": {"id": self.anchor.id, "latency": latencies.pop(0).to_dict()}}
+                    if anchor and self.anchor  # an anchor was built only for self.anchor
+                    else {}
+                )
                 for job, (_, build_s), latency in zip(group, built, latencies):
                     report(
                         job,

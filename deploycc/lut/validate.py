@@ -13,6 +13,7 @@ LUT is also scored over the whole sample, since it learns nothing from it. Per-u
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -95,7 +96,7 @@ def score(predictor: Predictor, genotypes, measured, n_train: int) -> dict:
     corrected = correction.apply(predictor, idx, raw)
     a, b = stats.fit_affine(raw[tr], measured[tr])
     affine = a * raw + b
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "index": i,
             "genotype": list(g),
@@ -152,7 +153,7 @@ def per_unit_residuals(predictor: Predictor, idx: np.ndarray, raw, measured) -> 
     return sorted(out, key=lambda row: -abs(row["residual_ms"]))
 
 
-def result_header(lut, plan, allowed: bool) -> dict:
+def result_header(lut, plan, allowed: list[str]) -> dict:
     """What a validation result records about its LUT, sampling plan and machine (local or fleet)."""
     return {
         "lut": lut.source,

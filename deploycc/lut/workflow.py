@@ -23,6 +23,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from filelock import Timeout
 
@@ -65,6 +66,7 @@ def measure_jobs(
 
     def report(job: Job, event: str, measurement: dict | None = None, device=None, detail=None) -> None:
         if event == "done":
+            assert measurement is not None, "a done job reports its measurement"
             record = {**job.record, **measurement}
             cache.put(keys[job.id], record)
             tally.found(job, record, "done", device)
@@ -134,7 +136,7 @@ def record_problem(record, job: Job) -> str | None:
     figures = [latency.get(k) for k in _LATENCY_ORDER]
     if not all(finite(v, positive=True) for v in figures):
         return f"latency {dict(zip(_LATENCY_ORDER, figures))} is not positive and finite"
-    if figures != sorted(figures):
+    if figures != sorted(cast(list[float], figures)):  # all numbers: checked above
         return "latency figures out of order (need min <= median <= p90 <= p99)"
     return None
 

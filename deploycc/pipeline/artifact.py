@@ -55,7 +55,7 @@ def is_artifact(path: Path) -> bool:
         return False
 
 
-def check_output(out: Path, inputs: list, overwrite: bool = False) -> Path:
+def check_output(out: str | Path, inputs: list, overwrite: bool = False) -> Path:
     """``out`` as an absolute path when a build may write there, else one line (UserError)."""
     out = Path(os.path.abspath(out))
     real = out.resolve()

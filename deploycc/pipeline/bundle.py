@@ -85,7 +85,8 @@ def _trtexec_build(stage: Path, plan, manifest: dict) -> dict:
     device = _device_model() or manifest["backend_info"].get("device", "unknown")
     cache = trt_engine.timing_cache_path(f"trtexec-{version}", device, "trtexec")
     cache.parent.mkdir(parents=True, exist_ok=True)
-    args = trtexec.build_command(plan, cache, trtexec=trtexec.find_trtexec())
+    # _use_trtexec found it; trtexec.run refuses in one line should it be gone since
+    args = trtexec.build_command(plan, cache, trtexec=trtexec.find_trtexec() or "trtexec")
     log = trtexec.run(args, stage, "build")
     banner = next((line for line in log.splitlines() if "TensorRT v" in line), "")
     return {
@@ -119,7 +120,9 @@ def _verify_trtexec(stage: Path, manifest: dict) -> dict:
         raise UserError(f"the bundle lacks {missing[0]} (made by an older deploycc): rebuild the bundle")
     plan = manifest["backend_info"]["plan"]
     trtexec.run(
-        trtexec.verify_command(inputs, trtexec=trtexec.find_trtexec(), dla_core=plan.get("dla_core")), stage, "verify"
+        trtexec.verify_command(inputs, trtexec=trtexec.find_trtexec() or "trtexec", dla_core=plan.get("dla_core")),
+        stage,
+        "verify",
     )
     got = trtexec.read_outputs(stage / trtexec.OUTPUTS)
     reference = np.load(stage / "verify" / "reference.npz")
@@ -157,7 +160,8 @@ def _verify(stage: Path, manifest: dict) -> dict:
         "tolerance": tol.__dict__,
         "inputs": inputs,
         "subject": "model.engine (TensorRT)",
-        "reference": f"the bundle's {'model.qdq.onnx' if qdq.is_file() else 'model.onnx'} on ONNX Runtime (optimizations off)",
+        "reference": f"the bundle's {'model.qdq.onnx' if qdq.is_file() else 'model.onnx'} "
+        "on ONNX Runtime (optimizations off)",
         "outputs": [s.to_dict() for s in stats],
     }
 

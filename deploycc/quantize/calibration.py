@@ -20,6 +20,7 @@ preprocessed tensors (the calibration-set part of the calibration cache key).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,9 +100,11 @@ def calibration_set(
     check_preprocessing(prep)
     hw = (int(input_shape[2]), int(input_shape[3]))
     batch = int(input_shape[0])
+    images: Iterable[np.ndarray]  # files are read one at a time, as the batches are made
     if folder is None:
-        images = synthetic_images(count * batch, hw, seed)
-        names, source = [f"synth_{seed}_{i}" for i in range(len(images))], f"{DEFAULT_SOURCE}, seed {seed}"
+        synthetic = synthetic_images(count * batch, hw, seed)
+        images = synthetic
+        names, source = [f"synth_{seed}_{i}" for i in range(len(synthetic))], f"{DEFAULT_SOURCE}, seed {seed}"
     else:
         files = image_files(Path(folder))
         paths = files[offset : offset + count * batch] or files[: count * batch]
@@ -156,7 +159,7 @@ def image_files(folder: Path) -> list[Path]:
 def preprocess(image: np.ndarray, prep: dict, hw: tuple[int, int]) -> np.ndarray:
     """3 x H x W float32: bilinear resize to ``hw``, channel order, then (x * scale - mean) / std."""
     if image.shape[:2] != tuple(hw):
-        image = np.asarray(Image.fromarray(image).resize((hw[1], hw[0]), Image.BILINEAR))
+        image = np.asarray(Image.fromarray(image).resize((hw[1], hw[0]), Image.Resampling.BILINEAR))
     if prep.get("color", "RGB").upper() == "BGR":
         image = image[..., ::-1]
     mean = np.asarray(prep.get("mean", IMAGENET["mean"]), np.float32)

@@ -140,7 +140,7 @@ def quantize(model: onnx.ModelProto, ranges: Ranges, config: QuantConfig) -> onn
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     act = QuantType.QInt8 if config.activation_type == "int8" else QuantType.QUInt8
-    extra = {"ActivationSymmetric": config.symmetric, "WeightSymmetric": True}
+    extra: dict[str, object] = {"ActivationSymmetric": config.symmetric, "WeightSymmetric": True}
     if config.method == "percentile":
         extra["CalibPercentile"] = config.percentile
     with scratch_dir("quant") as tmp:

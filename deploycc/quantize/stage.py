@@ -67,6 +67,7 @@ def quantization_error(original: onnx.ModelProto, quant: QuantResult) -> dict:
     from deploycc.quantize.sensitivity import output_drop
 
     names = [o.name for o in original.graph.output]
+    assert quant.verify_feeds is not None, "the quantize stage keeps its held-out inputs"
     refs = [run_reference(original, f) for f in quant.verify_feeds]
     outs = [run_reference(quant.qdq, f) for f in quant.verify_feeds]
     stats = [s for r, o in zip(refs, outs) for s in compare_all(names, r, o, Tolerance(min_argmax_agreement=1e-9))]
@@ -74,7 +75,8 @@ def quantization_error(original: onnx.ModelProto, quant: QuantResult) -> dict:
         "reference": "original FP32 model vs the Q/DQ model, both on ONNX Runtime (optimizations off)",
         **output_drop([r[0] for r in refs], [o[0] for o in outs]),
         "cosine_min": min(s.cosine for s in stats),
-        "argmax_agreement_min": min(s.argmax_agreement for s in stats),
+        # A non-finite output has no agreement (None): min() over None and a float would raise.
+        "argmax_agreement_min": min((a for s in stats if (a := s.argmax_agreement) is not None), default=None),
     }
 
 

@@ -117,7 +117,7 @@ def _offline_checks(checks: dict) -> list:
     return [table(["check", "verdict", "message"], rows)]
 
 
-def _toolchain(tools: dict) -> str:
+def _toolchain(tools: dict) -> str | None:
     return ", ".join(f"{k} {v}" for k, v in sorted(tools.items()) if isinstance(v, (str, int, float))) or None
 
 

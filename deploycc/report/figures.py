@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 ARTIFACT, REFERENCE, LIMIT, MUTED = "#4c72b0", "#dd8452", "#cf222e", "#8c959f"
 UNIT_COLORS = {"accelerator": "#2da44e", "fallback": "#fb8f44", "folded": "#d0d7de"}
 
 
-def new(width: float, height: float) -> tuple[Figure, object]:
+def new(width: float, height: float) -> tuple[Figure, Axes]:
     from matplotlib.figure import Figure  # here, not at import: commands that draw nothing skip it
 
     fig = Figure(figsize=(width, height), layout="constrained")
@@ -27,7 +28,7 @@ def new(width: float, height: float) -> tuple[Figure, object]:
 
 def hbars(
     labels: list[str],
-    series: dict[str, list[float]],
+    series: dict[str, list[float | None]],
     xlabel: str,
     colors: list[str] | None = None,
     log: bool = False,
@@ -139,7 +140,7 @@ def unit_strips(rows: dict[str, list[str]], names: dict[str, str]) -> Figure:
     from matplotlib.patches import Patch
 
     fig, ax = new(10.0, 0.6 * len(rows) + 1.3)
-    for r, (label, units) in enumerate(rows.items()):
+    for r, (_label, units) in enumerate(rows.items()):
         for kind in UNIT_COLORS:
             cells = [(i, 1) for i, u in enumerate(units) if u == kind]
             if cells:

@@ -20,7 +20,7 @@ def page(d: dict) -> Page:
         "parameters": f"{d['params']:,}",
     }
     p = Page("inspect", f"inspect {d['model']}", facts)
-    layers = [l for l in d["layers"] if l["macs"] or l["params"]]
+    layers = [layer for layer in d["layers"] if layer["macs"] or layer["params"]]
     p.add("MACs per layer", *_bars(layers, "macs", 1e6, "M MACs", "multiply-accumulates per layer"))
     p.add("Parameters per layer", *_bars(layers, "params", 1e3, "thousand parameters", "parameters per layer"))
     ops = d["ops"]
@@ -37,12 +37,21 @@ def page(d: dict) -> Page:
 def _bars(layers: list[dict], key: str, scale: float, unit: str, caption: str) -> list:
     if not layers:
         return [note("no layer has MACs or parameters")]
-    total = sum(l[key] for l in layers) or 1
+    total = sum(layer[key] for layer in layers) or 1
     fig = figures.hbars(
-        [f"{l['name']} ({l['op']})"[-50:] for l in layers], {unit: [l[key] / scale for l in layers]}, unit
+        [f"{layer['name']} ({layer['op']})"[-50:] for layer in layers],
+        {unit: [layer[key] / scale for layer in layers]},
+        unit,
     )
     rows = [
-        [l["name"], l["op"], "x".join(map(str, l["shape"])), l[key], f"{100 * l[key] / total:.1f} %"] for l in layers
+        [
+            layer["name"],
+            layer["op"],
+            "x".join(map(str, layer["shape"])),
+            layer[key],
+            f"{100 * layer[key] / total:.1f} %",
+        ]
+        for layer in layers
     ]
     return [
         figure(fig, f"{caption}, graph order (total {total / scale:,.3f} {unit})", key),

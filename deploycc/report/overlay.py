@@ -37,7 +37,7 @@ def disagreement(image: np.ndarray, differ: np.ndarray) -> np.ndarray:
 
 def picture_with_legend(picture: np.ndarray, legend: list[tuple[str, tuple[int, int, int]]], title: str) -> Figure:
     """``picture`` (H x W x 3 uint8) at its own pixels, the legend in a panel to its right."""
-    h, w = picture.shape[:2]
+    h, _w = picture.shape[:2]
     need = _ROW_PX * (len(legend) + 2) + 20
     scale = min(8, max(1, math.ceil(need / h)))
     if scale > 1:
@@ -49,7 +49,11 @@ def picture_with_legend(picture: np.ndarray, legend: list[tuple[str, tuple[int, 
 
     fig = Figure(figsize=(fig_w / _DPI, fig_h / _DPI), dpi=_DPI)
     fig.figimage(picture, xo=0, yo=fig_h - ph, origin="upper")
-    handles = [Patch(facecolor=np.asarray(c) / 255.0, edgecolor="#444", label=name) for name, c in legend]
+    # matplotlib takes an RGB array as a colour; its stubs list only tuples.
+    handles = [
+        Patch(facecolor=np.asarray(c) / 255.0, edgecolor="#444", label=name)  # type: ignore[arg-type]
+        for name, c in legend
+    ]
     fig.legend(
         handles=handles,
         loc="upper left",

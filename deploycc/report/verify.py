@@ -153,7 +153,11 @@ def _samples(pictures: dict | None) -> list:
                     va="top",
                     ha="right",
                 )
-    handles = [Patch(facecolor=np.asarray(c) / 255, edgecolor="#444", label=n) for n, c in pictures["classes"]]
+    # matplotlib takes an RGB array as a colour; its stubs list only tuples.
+    handles = [
+        Patch(facecolor=np.asarray(c) / 255, edgecolor="#444", label=n)  # type: ignore[arg-type]
+        for n, c in pictures["classes"]
+    ]
     fig.legend(handles=handles, loc="lower center", ncols=min(7, max(1, len(handles))), fontsize=8, frameon=False)
     return [
         figure(

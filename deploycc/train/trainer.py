@@ -82,6 +82,7 @@ def load_split(data: str, split: str, hw: tuple[int, int], prep: dict, num_class
     xs, ys = [], []
     for sample in dataset.samples:
         image, label = dataset.read(sample)
+        assert label is not None, "the training set is opened with require_labels"
         xs.append(preprocess(image, prep, hw))
         ys.append(resize_nearest(label, hw))
     return np.stack(xs), np.stack(ys)
@@ -207,5 +208,7 @@ def _validate(onnx_path: Path, cfg: TrainConfig) -> dict:
     model = load_model(onnx_path)
     session = OnnxReference(model, cfg.threads)
     dataset = open_dataset(cfg.data, cfg.val_split)
-    result = evaluate(session, model_io(session, str(onnx_path)), dataset, preprocessing_of(model))
+    prep = preprocessing_of(model)
+    assert prep is not None, "the trainer records the preprocessing in the ONNX it exports"
+    result = evaluate(session, model_io(session, str(onnx_path)), dataset, prep)
     return {"split": cfg.val_split, "images": result["images"], **result["accuracy"]}

@@ -89,7 +89,8 @@ class OnnxReference(Session):
     def __init__(self, model, threads: int = 0, source_path: Path | None = None):
         import onnxruntime as ort
 
-        self.model, self.source_path, self._strict = model, source_path, None
+        self.model, self.source_path = model, source_path
+        self._strict: ort.InferenceSession | None = None  # made on the first strict_run
         so = ort.SessionOptions()
         so.log_severity_level = 3
         if threads:
@@ -174,17 +175,20 @@ def evaluate(
             break
         preds = predict_classes(session, io, [b[1] for b in batch])
         t0 = timer.add("artifact", t0)
-        ref_preds = predict_classes(reference, ref_io, [b[1] for b in batch]) if reference is not None else None
+        ref_preds = None
+        if reference is not None:
+            assert ref_io is not None, "a reference comes with its ModelIO"
+            ref_preds = predict_classes(reference, ref_io, [b[1] for b in batch])
         t0 = timer.add("reference", t0)
         for i, (sample, _, label, seconds) in enumerate(batch):
             decode += seconds
-            if ref_preds is not None:
+            if ref_preds is not None and agree is not None:  # both exactly when there is a reference
                 agree.add(ref_preds[i], preds[i])
             if label is not None and conf is not None:
                 if dataset.num_classes is None:
                     check_label_range(label, io.num_classes, sample.label)
                 conf.add(label, resize_nearest(preds[i], label.shape))
-                if ref_conf is not None:
+                if ref_conf is not None and ref_preds is not None:  # ref_conf only with a reference
                     ref_conf.add(label, resize_nearest(ref_preds[i], label.shape))
         timer.add("metrics", t0)
         images += len(batch)

@@ -261,7 +261,7 @@ def load_average() -> list[float] | None:
 
 def machine_facts() -> dict:
     """CPU model, core count, frequency governor and load average, where readable."""
-    facts = {
+    facts: dict[str, object] = {
         "machine": platform.machine(),
         "system": platform.system(),
         "cpus": os.cpu_count(),

@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -81,7 +82,8 @@ def read_photo(path: Path) -> np.ndarray:
 
 class _opened:
     def __init__(self, path: Path, load: bool):
-        self.path, self.load, self.img = path, load, None
+        self.path, self.load = path, load
+        self.img: Image.Image | None = None
 
     def __enter__(self) -> Image.Image:
         try:
@@ -95,7 +97,8 @@ class _opened:
         return self.img
 
     def __exit__(self, *exc):
-        self.img.close()
+        if self.img is not None:  # always, after __enter__ returned
+            self.img.close()
 
 
 _CHANNELS = {
@@ -151,6 +154,7 @@ class Predictor:
         pred = resize_nearest(predict_classes(self.session, self.io, [x])[0], hw)
         ref = None
         if self.reference is not None:
+            assert self.ref_io is not None, "a reference comes with its ModelIO"
             ref = resize_nearest(predict_classes(self.reference, self.ref_io, [x])[0], hw)
         return pred, ref
 
@@ -184,7 +188,11 @@ def write_photo(
         picture_with_legend(blend(image, colorize(classes, pred.colors)), legend, "classes (share of pixels)"),
         folder / files["overlay"],
     )
-    record = {"photo": str(photo), "size": [int(image.shape[1]), int(image.shape[0])], "classes": shares}
+    record: dict[str, Any] = {
+        "photo": str(photo),
+        "size": [int(image.shape[1]), int(image.shape[0])],
+        "classes": shares,
+    }
     if ref is not None:
         differ = classes != ref
         share = float(differ.mean())

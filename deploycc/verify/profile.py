@@ -143,6 +143,6 @@ def _ort_neighbours(model_path: Path) -> dict[str, list[str]]:
             near = producer.get(n.input[0]) if n.input else None
         names = list(n.input[1:])
         if near:
-            names += [near] + list(nodes[near].input[1:])
+            names += [near, *nodes[near].input[1:]]
         out[n.name] = names
     return out

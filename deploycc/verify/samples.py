@@ -42,6 +42,7 @@ def sample_pictures(
         }
         present |= set(np.unique(pred).tolist()) | (set(np.unique(label).tolist()) if label is not None else set())
         if reference is not None:
+            assert ref_io is not None, "a reference comes with its ModelIO"
             ref = resize_nearest(predict_classes(reference, ref_io, [x])[0], hw)
             item["disagreement"] = disagreement(shown, pred != ref)
             item["disagreement_share"] = float(np.mean(pred != ref))

@@ -78,9 +78,7 @@ class ORTBackend(Backend):
         threads = int(manifest.get("runtime", {}).get("threads", 0))
         return ORTSession(artifact_dir / "model.onnx", threads, int8=int8)
 
-    def onnx_session(
-        self, path: Path, threads: int = 0, level: str = "disable", host_int8: bool = False
-    ) -> ORTSession:
+    def onnx_session(self, path: Path, threads: int = 0, level: str = "disable", host_int8: bool = False) -> ORTSession:
         return ORTSession(path, threads, level, int8={} if host_int8 else None)  # {}: this host's kernels
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import onnx
 
@@ -49,7 +50,8 @@ class TensorRTBackend(Backend):
 
     def compile(self, model: onnx.ModelProto, target: Target, workdir: Path, options: dict) -> CompileResult:
         settings = target.settings.get("tensorrt", {})
-        quant = options.get("quantization")
+        # deploycc.quantize's result: a district above targets, so read by its fields, never imported
+        quant: Any = options.get("quantization")
         files = ["model.onnx"]
         onnx.save(model, str(workdir / "model.onnx"))
         plan = trt_engine.EnginePlan(
@@ -96,7 +98,7 @@ class TensorRTBackend(Backend):
             plan = trt_engine.plan_for_installed(plan)
             info["engine_build"] = trt_engine.build_engine(workdir, plan, ENGINE)
             info["plan"] = plan.__dict__ | {"fp16_layers": list(plan.fp16_layers)}
-            return CompileResult(files + [ENGINE, "timing.cache"], info)
+            return CompileResult([*files, ENGINE, "timing.cache"], info)
         step = {
             "what": f"build the TensorRT engine on the {info['device']} (TensorRT {info['tensorrt_version']}); "
             f"not here: {reason}",
@@ -171,8 +173,9 @@ def _store_verification(model: onnx.ModelProto, quant, workdir: Path) -> list[st
         feeds, reference = random_feeds(value_specs(graph_inputs(model)), 0), model
     names = trtexec.write_inputs(workdir, feeds)
     outputs = run_reference(reference, feeds)
-    np.savez(workdir / "verify" / "reference.npz", **{o.name: v for o, v in zip(reference.graph.output, outputs)})
-    return sorted(names.values()) + ["verify/reference.npz"]
+    arrays: dict[str, Any] = {o.name: v for o, v in zip(reference.graph.output, outputs)}
+    np.savez(workdir / "verify" / "reference.npz", **arrays)
+    return [*sorted(names.values()), "verify/reference.npz"]
 
 
 def _write_legality(model: onnx.ModelProto, target: Target, workdir: Path) -> str:

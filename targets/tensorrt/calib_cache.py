@@ -62,9 +62,10 @@ def write_cache(scales: dict[str, float], version: str, calibrator: str = "Entro
 def parse_cache(text: str) -> tuple[dict, dict[str, float]]:
     """(``{"version": 8502, "calibrator": ...}``, tensor name -> scale) of a cache file's text."""
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines or not _HEADER.match(lines[0]):
+    header = _HEADER.match(lines[0]) if lines else None
+    if not header:
         raise UserError("not a TensorRT calibration cache: the first line is not TRT-<version>-<calibrator>")
-    version, calibrator = _HEADER.match(lines[0]).groups()
+    version, calibrator = header.groups()
     scales = {}
     for number, line in enumerate(lines[1:], start=2):
         m = _LINE.match(line)

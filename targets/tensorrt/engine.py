@@ -59,7 +59,7 @@ def trt_version() -> str | None:
 
 def gpu_name_and_arch() -> tuple[str, str]:
     cudart = _cudart()
-    err, props = cudart.cudaGetDeviceProperties(0)
+    _err, props = cudart.cudaGetDeviceProperties(0)
     name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
     return name.strip("\x00"), f"sm_{props.major}{props.minor}"
 
@@ -185,6 +185,7 @@ def _precision(trt, config, network, plan: EnginePlan, folder: Path, major: int)
                 f"TensorRT {trt.__version__} removed implicit INT8; build the Q/DQ model (model.qdq.onnx)"
             )
         config.set_flag(trt.BuilderFlag.INT8)
+        assert plan.calib_cache is not None, "an implicit-INT8 plan names its calibration cache"
         config.int8_calibrator = _cache_calibrator(trt, (folder / plan.calib_cache).read_bytes())
     if plan.fp16_layers:
         wanted = set(plan.fp16_layers)
@@ -263,6 +264,8 @@ class TRTSession(Session):
 
     def __del__(self):
         cu = getattr(self, "_cudart", None)
+        if cu is None:  # __init__ failed before loading the CUDA runtime: no buffer was allocated
+            return
         for ptr in getattr(self, "_buffers", {}).values():
             cu.cudaFree(ptr)
 

@@ -5,8 +5,9 @@ clamps) and four gathers for every output pixel; the 8x upsampling of a segmenta
 logits to 1024x2048 took 316 ms of mac_small's 1045 ms. Here the source coordinates are tables
 computed once per output row and column with TOPI's own ``get_inx`` (so every coordinate mode
 means what it means in TVM), one stage interpolates the two source rows of each output row
-(contiguous, vectorized) into a buffer of output rows at input width, and the last stage interpolates along the row through the column
-tables. Results differ from TOPI's only by float rounding order (lerp rows then columns).
+(contiguous, vectorized) into a buffer of output rows at input width, and the last stage
+interpolates along the row through the column tables. Results differ from TOPI's only by float
+rounding order (lerp rows then columns).
 Other methods, layouts and ``tf_crop_and_resize`` keep TVM's own legalization.
 """
 

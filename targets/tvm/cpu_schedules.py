@@ -109,7 +109,7 @@ def legalize_passes(tvm_target) -> list:
 
     passes = cpu.legalize_passes(tvm_target)
     assert isinstance(passes[0], type(relax.transform.LegalizeOps()))
-    return [relax.transform.LegalizeOps({"relax.image.resize2d": legalize_resize2d})] + passes[1:]
+    return [relax.transform.LegalizeOps({"relax.image.resize2d": legalize_resize2d}), *passes[1:]]
 
 
 def _base():
@@ -194,7 +194,7 @@ def _prepare_input(sch, conv, pad, wb: int | None):
     if pad is None:
         pad = sch.cache_read(conv, 0, "global")
     width = int(sch.get(pad).writes[0].source.shape[-1])
-    if blocked and width % wb == 0:
+    if blocked and wb is not None and width % wb == 0:  # blocked implies wb is not None
         sch.transform_layout(pad, ("write", 0), lambda n, c, h, w: (n, h, w // wb, c, w % wb))
         return pad, True
     if stride > 1 and width % stride == 0:
@@ -216,7 +216,8 @@ def _same_shape(a, b) -> bool:
     return len(a.shape) == len(b.shape) and all(int(x) == int(y) for x, y in zip(a.shape, b.shape))
 
 
-class _Rule(_base()):
+# TVM's CPUScheduleRule, imported when this module is (mypy cannot follow a base made by a call).
+class _Rule(_base()):  # type: ignore[misc]
     """One CPU rule: ``schedule_func`` gets a fresh schedule of a PrimFunc for this target and
     returns it scheduled, or None to leave the PrimFunc to the next rule."""
 
@@ -239,7 +240,8 @@ class WindowReduction(_Rule):
         if found is None:
             return None
         try:
-            self._schedule(sch, *found, self._tiles(sch, found[0]))
+            conv, pad, tail = found
+            self._schedule(sch, conv, pad, tail, self._tiles(sch, conv))
         except Exception:
             return None
         return sch
@@ -254,7 +256,8 @@ class WindowReduction(_Rule):
         for tiles in self.tilings(sch, found[0]):
             trial = sch.copy()
             try:
-                self._schedule(trial, *self._match(trial), tiles)
+                conv, pad, tail = self._match(trial)  # None: a TypeError, like any failure here
+                self._schedule(trial, conv, pad, tail, tiles)
             except Exception:
                 continue
             out.append(trial)
@@ -278,7 +281,8 @@ class WindowReduction(_Rule):
         blocks = sch.get_child_blocks(sch.get_sblock("root"))
         kinds = [_block_kinds(sch, b) for b in blocks]
         red = [i for i, k in enumerate(kinds) if k and REDUCE in k]
-        if len(red) != 1 or kinds[red[0]][:4] != [DATA_PAR] * 4 or set(kinds[red[0]][4:]) != {REDUCE}:
+        red_kinds = kinds[red[0]] if len(red) == 1 else None
+        if red_kinds is None or red_kinds[:4] != [DATA_PAR] * 4 or set(red_kinds[4:]) != {REDUCE}:
             return None
         r = red[0]
         conv, pads, tail = blocks[r], blocks[:r], blocks[r + 1 :]
@@ -324,7 +328,7 @@ class WindowReduction(_Rule):
         sch.vectorize(wi)
         if out is not None:
             sch.reverse_compute_at(out, wo, preserve_unit_loops=True)
-            *_, oc, oh, ow = sch.get_loops(out)
+            *_, oc, _oh, ow = sch.get_loops(out)
             sch.unroll(oc)
             sch.vectorize(ow)
             sch.set_scope(conv, 0, "local")

@@ -39,7 +39,7 @@ def nvrtc_unavailable(arch: str) -> str | None:
         from cuda.bindings import nvrtc
     except Exception:
         return "NVRTC is not installed (pip install -r requirements-cuda.txt)"
-    err, archs = nvrtc.nvrtcGetSupportedArchs()
+    _err, archs = nvrtc.nvrtcGetSupportedArchs()
     number = int(arch.removeprefix("sm_").rstrip("a"))
     if number not in list(archs):
         _, major, minor = nvrtc.nvrtcVersion()
@@ -63,7 +63,9 @@ def precompile(executable, arch: str, workdir: Path) -> tuple[list[str], dict]:
     import tvm.support.nvcc as nvcc
     from cuda.bindings import nvrtc
 
-    with _cuda_path(_header_dirs()):
+    dirs = _header_dirs()
+    assert dirs is not None, "nvrtc_unavailable found the CUDA headers"
+    with _cuda_path(dirs):
         cubin = bytes(nvcc.compile_cuda(source, target_format="cubin", arch=arch, compiler="nvrtc"))
     name = f"kernels.{arch}.cubin"
     (workdir / name).write_bytes(cubin)
@@ -110,7 +112,7 @@ def _header_dirs() -> list[str] | None:
         import nvidia.cuda_runtime
     except ImportError:
         return None
-    dirs = [str(Path(list(m.__path__)[0]) / "include") for m in (nvidia.cuda_runtime, nvidia.cuda_cccl)]
+    dirs = [str(Path(next(iter(m.__path__))) / "include") for m in (nvidia.cuda_runtime, nvidia.cuda_cccl)]
     return dirs if all(Path(d).is_dir() for d in dirs) else None
 
 

@@ -38,7 +38,7 @@ class Group:
     nodes: list[str]
     inputs: list[str]  # ONNX values read from outside the group (activations and weights)
     output: str
-    tile: tuple[int, int] | None = None
+    tile: tuple[int, ...] | None = None  # (rows, columns) from the plan's HxW
     function: str = ""  # the Relax/TIR function compiled for it (identical groups share one)
 
 
@@ -54,7 +54,7 @@ class Fusion:
             "groups_fused": len(self.primfuncs),
             "primfuncs": {g.function: self.primfuncs[g.id] for g in self.groups if g.id in self.primfuncs},
             "function_of_group": {g.id: g.function for g in self.groups},
-            "tiled": {g.function: list(g.tile) for g in self.groups if g.function in self.tiled},
+            "tiled": {g.function: list(g.tile) for g in self.groups if g.function in self.tiled and g.tile},
         }
 
 
@@ -71,7 +71,8 @@ def read_groups(model: onnx.ModelProto) -> list[Group]:
     for gid, nodes in members.items():
         produced = {o for n in nodes for o in n.output}
         inputs = list(dict.fromkeys(i for n in nodes for i in n.input if i and i not in produced))
-        tile = tuple(int(t) for t in tiles[gid].split("x")) if tiles.get(gid) else None
+        tile_text = tiles.get(gid)
+        tile = tuple(int(t) for t in tile_text.split("x")) if tile_text else None
         groups.append(Group(gid, [n.name for n in nodes], inputs, nodes[-1].output[0], tile))
     return groups
 

@@ -112,6 +112,8 @@ def _nearest_boundary(n_in: int, n_out: int, scale: Fraction, mode: str, roundin
     """The first output index whose exact source coordinate (ONNX's formula for ``mode``) lies on a
     rounding boundary of ``rounding`` between two different pixels, when the in/out ratio is not a
     binary fraction (float32 computes binary fractions exactly); else None."""
+    shift: Fraction | int
+    offset: Fraction | int
     if mode == "align_corners":
         ratio, shift, offset = (Fraction(n_in - 1, n_out - 1) if n_out > 1 else Fraction(0)), 0, 0
     else:

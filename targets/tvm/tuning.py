@@ -67,8 +67,11 @@ def tune_and_apply(
 
     with tvm_target:
         mod = tvm.transform.Sequential(
-            [relax.transform.DecomposeOpsForInference(), relax.transform.CanonicalizeBindings()]
-            + legalize_passes(tvm_target)
+            [
+                relax.transform.DecomposeOpsForInference(),
+                relax.transform.CanonicalizeBindings(),
+                *legalize_passes(tvm_target),
+            ]
         )(mod)
         tuned = (
             tune_rule_space(mod, tvm_target, facts, work_dir, trials, trials_per_task, device) if trials > 0 else None
@@ -94,6 +97,7 @@ def tune_rule_space(
         for t in ms.relax_integration.extract_tasks(mod, tvm_target)
         if rule.design_space(s_tir.Schedule(t.dispatched[0]))
     ]
+    measured_on: dict | str
     if device:
         runner, reported = rule_search.device_runner(device["remote"], device["key"], EVALUATOR_ARGS, MEASURE_TIMEOUT_S)
         measured_on = {"remote": device["remote"], "key": device["key"], **reported}
@@ -130,7 +134,7 @@ def tune_rule_space(
             max_trials_global=trials,
             max_trials_per_task=per_task,
             num_trials_per_iter=min(per_task, trials),
-            builder=rule_search.builder(bool(device), device and device["cc"]),
+            builder=rule_search.builder(bool(device), device["cc"] if device else None),
             runner=runner,
             cost_model="random",
         )

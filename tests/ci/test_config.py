@@ -59,7 +59,7 @@ def test_missing_model_file_unknown_target_and_bad_shape(project, ci_cache, tmp_
     with pytest.raises(UserError, match="targets: unknown target 'tpu9'"):
         load_config(path)
     path.write_text('targets = ["cpu"]\n[[models]]\nsource = "mac_small"\ninput_shape = "1x3x64x128"\n')
-    with pytest.raises(UserError, match="models #1.source: .*784"):
+    with pytest.raises(UserError, match=r"models #1\.source: .*784"):
         load_config(path)
 
 

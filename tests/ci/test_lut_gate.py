@@ -88,7 +88,7 @@ def test_lut_gate_reports_prediction_and_fails_when_tightened(lut_and_arch, ci_c
     files = write_reports(loose, folder / "reports")
     assert files["plot_lut"].is_file() and "Predicted vs measured" in files["html"].read_text()
     tight = run_ci(_config(folder, ci_cache, 0.001))
-    gate = [g for g in tight["pairs"][0]["gates"] if g["gate"] == "max-latency-error"][0]
+    gate = next(g for g in tight["pairs"][0]["gates"] if g["gate"] == "max-latency-error")
     assert not tight["ok"] and gate["status"] == "failed" and gate["limit"] == 0.001
     assert tight["pairs"][0]["cache"] == "hit"
     assert json.loads(json.dumps(tight, default=str))["summary"]["failed"] == 1

@@ -56,5 +56,5 @@ def test_inspect_cli_json(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["inputs"] == {"image": [1, 3, 224, 224]}
     assert data["ops"]["BatchNormalization"] > 0 and data["ops"]["Conv"] > 0
-    assert data["conv_macs"] == sum(l["macs"] for l in data["layers"] if l["op"] == "Conv")
-    assert all({"name", "op", "shape", "macs", "params"} <= set(l) for l in data["layers"])
+    assert data["conv_macs"] == sum(layer["macs"] for layer in data["layers"] if layer["op"] == "Conv")
+    assert all({"name", "op", "shape", "macs", "params"} <= set(layer) for layer in data["layers"])

@@ -44,7 +44,7 @@ def test_plain_folder_with_classes_file(tmp_path):
     image, label = ds.read(ds.samples[0])
     assert image.shape == (4, 6, 3) and label[0, 2] == 255
     Image.fromarray(np.full((4, 6), 2, np.uint8)).save(tmp_path / "labels" / "a.png")
-    with pytest.raises(UserError, match="a.png: label value"):
+    with pytest.raises(UserError, match=r"a\.png: label value"):
         ds.read(ds.samples[0])
     with pytest.raises(UserError, match="without splits"):
         open_dataset(tmp_path, "val")
@@ -61,7 +61,7 @@ def test_unreadable_image(tmp_path):
     (tmp_path / "images" / "a.png").write_bytes(b"not a png")
     Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "labels" / "a.png")
     ds = open_dataset(tmp_path)
-    with pytest.raises(UserError, match="a.png: cannot read image"):
+    with pytest.raises(UserError, match=r"a\.png: cannot read image"):
         ds.read(ds.samples[0])
 
 

@@ -28,7 +28,7 @@ def test_same_seed_same_bytes_other_seed_other_scenes(tmp_path):
     a = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "a" / "leftImg8bit").rglob("*.png"))]
     c = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "c" / "leftImg8bit").rglob("*.png"))]
     assert all(not np.array_equal(x, y) for x, y in zip(a, c))
-    assert len(set(hashlib.sha256(x.tobytes()).hexdigest() for x in a)) == 3
+    assert len({hashlib.sha256(x.tobytes()).hexdigest() for x in a}) == 3
 
 
 def test_more_scenes_keep_the_first_ones(tmp_path):

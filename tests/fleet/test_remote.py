@@ -27,7 +27,7 @@ FAST = Protocol(warmup=1, min_repeats=3, max_repeats=6, max_seconds=5.0, window=
 
 
 def test_run_on_a_device_matches_the_local_run_and_times_with_the_protocol(fleet, artifacts):
-    manifest, remote = open_remote(artifacts["cpu"], fleet.address, "cpu", threads=1)
+    _manifest, remote = open_remote(artifacts["cpu"], fleet.address, "cpu", threads=1)
     try:
         assert remote.device in fleet.servers
         feeds = random_feeds(remote.inputs, 3)

@@ -73,7 +73,7 @@ def test_a_silent_service_times_out():
 def test_call_with_timeout_bounds_a_call_that_never_returns():
     never = threading.Event()
     start = time.monotonic()
-    with pytest.raises(RemoteTimeout, match="the stuck call did not finish within 0.2 s"):
+    with pytest.raises(RemoteTimeout, match=r"the stuck call did not finish within 0\.2 s"):
         call_with_timeout(never.wait, 0.2, "the stuck call")
     assert time.monotonic() - start < 2
     assert call_with_timeout(lambda: 42, 1, "quick") == 42

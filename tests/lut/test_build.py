@@ -100,7 +100,7 @@ def test_torn_cache_file_is_measured_again(lut_cache, tmp_path, K):
     assert not cached and record["latency"]["runs"] >= 3
     (path,) = tmp_path.glob("*.json")
     path.write_text(path.read_text()[:10])
-    again, cached = profile_entry(spec, arch, target, settings, tmp_path)
+    _again, cached = profile_entry(spec, arch, target, settings, tmp_path)
     assert not cached and json.loads(path.read_text())["payload"]["code"] == "k3_e1"
 
 

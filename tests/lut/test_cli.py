@@ -150,7 +150,7 @@ def test_validate_command_bad_input(fbnet_lut, tmp_path, capsys):
         (["--profile", "-1"], "--profile -1"),
         (["--on-load", "sometimes"], "--on-load 'sometimes'"),
     ):
-        code, _, err = _run(["lut", "validate", "--lut", str(fbnet_lut), "--cache", str(tmp_path)] + args, capsys)
+        code, _, err = _run(["lut", "validate", "--lut", str(fbnet_lut), "--cache", str(tmp_path), *args], capsys)
         assert code == 2 and words in err
 
 

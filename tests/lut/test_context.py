@@ -79,6 +79,6 @@ def test_single_layer_variants_are_predicted_exactly(lut_cache, tmp_path, K):
     pred = Predictor(lut)
     ref = list(lut.reference)
     for i in (0, 5, 21):
-        geno = ref[:i] + ["k5_e1"] + ref[i + 1 :]
+        geno = [*ref[:i], "k5_e1", *ref[i + 1 :]]
         measured = lut.entries[f"ctx/{i}/k5_e1"]["latency"]["min_ms"]
         assert pred.predict([geno])[0] == pytest.approx(measured)

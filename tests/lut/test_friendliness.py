@@ -72,7 +72,7 @@ def test_reduced_space_is_accepted_by_predictor_build_plan_and_cli(lut_file, ana
     html, red = tmp_path / "f.html", tmp_path / "r.json"
     other = load_lut(lut_file)  # a second target whose g2 unit is not slow
     other.target = {**other.target, "name": "cpu"}
-    for key, entry in other.entries.items():
+    for _key, entry in other.entries.items():
         if entry.get("code") == "k5_e1_g2":
             entry["latency"] = {"median_ms": 0.5, "min_ms": 0.5}
     save_lut(other, tmp_path / "cpu.lut.json")

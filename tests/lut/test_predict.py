@@ -48,7 +48,7 @@ def test_vectorized_equals_one_at_a_time(predictor):
 def test_expectation_of_one_hot_is_the_prediction_and_is_linear(predictor):
     genos = sample_genotypes(predictor.lut, 2, 5)
     idx = predictor.encode(genos)
-    one_hot = np.zeros((2,) + predictor.table.shape)
+    one_hot = np.zeros((2, *predictor.table.shape))
     for n in range(2):
         one_hot[n, np.arange(predictor.num_layers), idx[n]] = 1.0
     assert np.allclose(predictor.expected(one_hot), predictor.predict(genos))
@@ -74,7 +74,7 @@ def test_weight_on_a_candidate_outside_the_lut_is_refused(make_lut):
 def test_architectures_outside_the_space_are_refused(predictor):
     geno = sample_genotypes(predictor.lut, 1, 0)[0]
     with pytest.raises(UserError, match="outside the LUT's space"):
-        predictor.encode([geno[:-1] + ["k9_e9"]])
+        predictor.encode([[*geno[:-1], "k9_e9"]])
     with pytest.raises(UserError, match="layers"):
         predictor.encode([geno[:-1]])
     with pytest.raises(UserError, match="space 'squeezenas'"):
@@ -94,5 +94,5 @@ def test_reduced_space_refuses_units_it_did_not_profile(make_lut):
     geno = [rng.choice(sorted(layer["candidates"])) for layer in lut.layers]
     assert pred.predict([geno])[0] > 0
     with pytest.raises(UserError, match="'k5_e6' at layer 0 is outside"):
-        pred.encode([["k5_e6"] + geno[1:]])
+        pred.encode([["k5_e6", *geno[1:]]])
     assert all(set(g) <= keep for g in sample_genotypes(lut, 10, 0))

@@ -81,8 +81,8 @@ def test_identity_units_are_not_boundaries(make_lut):
     lut = pred.lut
     layer = next(
         i
-        for i, l in enumerate(lut.layers)
-        if "skip" in l["candidates"] and not lut.entries[l["candidates"]["skip"]].get("measured", True)
+        for i, spec in enumerate(lut.layers)
+        if "skip" in spec["candidates"] and not lut.entries[spec["candidates"]["skip"]].get("measured", True)
     )
     genos = sample_genotypes(lut, 1, 0)
     base = list(genos[0])

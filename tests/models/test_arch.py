@@ -57,7 +57,7 @@ def _err(d, *needles, source="bad.json"):
 def test_not_json(tmp_path):
     p = tmp_path / "broken.json"
     p.write_text("{not json")
-    with pytest.raises(UserError, match="broken.json: not valid JSON"):
+    with pytest.raises(UserError, match=r"broken\.json: not valid JSON"):
         load_arch(p)
 
 

@@ -90,7 +90,7 @@ def test_export_bad_weights_leaves_nothing(tmp_path):
     bad = tmp_path / "w.pth"
     bad.write_bytes(b"garbage")
     out = tmp_path / "x.onnx"
-    with pytest.raises(UserError, match="w.pth"):
+    with pytest.raises(UserError, match=r"w\.pth"):
         export_onnx(resolve_arch("squeezenet1_1"), out, weights=bad)
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["w.pth"]
 

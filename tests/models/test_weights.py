@@ -37,7 +37,7 @@ def test_missing_file(net, tmp_path):
 def test_corrupt_file(net, tmp_path):
     p = tmp_path / "corrupt.pth"
     p.write_bytes(b"\x80\x04not a pickle at all")
-    with pytest.raises(UserError, match="corrupt.pth: not a readable"):
+    with pytest.raises(UserError, match=r"corrupt\.pth: not a readable"):
         load_weights(net, p)
 
 
@@ -45,7 +45,7 @@ def test_truncated_file(net, tmp_path):
     p = tmp_path / "trunc.pth"
     torch.save(net.state_dict(), p)
     p.write_bytes(p.read_bytes()[:5000])
-    with pytest.raises(UserError, match="trunc.pth"):
+    with pytest.raises(UserError, match=r"trunc\.pth"):
         load_weights(net, p)
 
 
@@ -83,5 +83,5 @@ def test_shape_mismatch(net, tmp_path):
 
 
 def test_wrong_arch_weights(published):
-    with pytest.raises(UserError, match="lat_small.pth: weights do not match"):
+    with pytest.raises(UserError, match=r"lat_small\.pth: weights do not match"):
         load_weights(build_module(resolve_arch("mac_small")), published("lat_small"))

@@ -150,15 +150,18 @@ def build(chain: Chain, seed: int = 0) -> onnx.ModelProto:
 
 def _conv(nodes, inits, rng, name: str, x: str, c: int, layer: Layer) -> str:
     if layer.kind == "convT":
-        shape = (c, layer.cout // layer.group) + layer.kernel
+        shape = (c, layer.cout // layer.group, *layer.kernel)
     else:
-        shape = (layer.cout, c // layer.group) + layer.kernel
+        shape = (layer.cout, c // layer.group, *layer.kernel)
     inputs = [x, _init(inits, f"{name}.w", rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:])))]
     if layer.bias:
         inputs.append(_init(inits, f"{name}.b", rng.standard_normal(layer.cout)))
-    attrs = dict(
-        kernel_shape=list(layer.kernel), strides=list(layer.stride), dilations=list(layer.dilation), group=layer.group
-    )
+    attrs = {
+        "kernel_shape": list(layer.kernel),
+        "strides": list(layer.stride),
+        "dilations": list(layer.dilation),
+        "group": layer.group,
+    }
     if layer.auto_pad == "NOTSET":
         attrs["pads"] = list(layer.pads)
     else:
@@ -174,7 +177,7 @@ def _bn(nodes, inits, rng, name: str, x: str, c: int, eps: float | None) -> str:
     params = [rng.standard_normal(c), rng.standard_normal(c), rng.standard_normal(c), var]
     names = [_init(inits, f"{name}.{p}", a) for p, a in zip(("scale", "bias", "mean", "var"), params)]
     attrs = {} if eps is None else {"epsilon": eps}
-    nodes.append(helper.make_node("BatchNormalization", [x] + names, [name], name=name, **attrs))
+    nodes.append(helper.make_node("BatchNormalization", [x, *names], [name], name=name, **attrs))
     return name
 
 

@@ -70,12 +70,12 @@ def test_inverted_residual_becomes_one_group_with_its_plan_written():
 
 def test_running_fuse_twice_changes_nothing_the_second_time():
     out, _ = fuse(make_model(INVERTED_RESIDUAL, IR_WEIGHTS))
-    again, rec = fuse(out)
+    _again, rec = fuse(out)
     assert not rec.modified
 
 
 def test_no_group_when_no_tile_fits_the_on_chip_memory():
-    out, rec = fuse(make_model(INVERTED_RESIDUAL, IR_WEIGHTS), target=cpu(memory=256))
+    _out, rec = fuse(make_model(INVERTED_RESIDUAL, IR_WEIGHTS), target=cpu(memory=256))
     assert not rec.modified and rec.log.stats["groups"] == []
 
 
@@ -97,7 +97,7 @@ def test_a_value_used_outside_stops_the_group():
     {{ a = Conv(x, w1, b1)
        r = Relu(a)
        y = Conv(r, w3, b3) }}"""
-    out, rec = fuse(make_model(text, IR_WEIGHTS))
+    _out, rec = fuse(make_model(text, IR_WEIGHTS))
     for g in rec.log.stats["groups"]:
         assert "Relu_1" not in g["ops"][:-1]  # r is a graph output: it may only end a group
 
@@ -118,7 +118,7 @@ def test_tvm_compiles_each_group_as_one_fused_function(tmp_path):
     from deploycc.targets import load_target
     from deploycc.targets.tvm.backend import TVMBackend
 
-    model, rec = fuse(make_model(INVERTED_RESIDUAL, IR_WEIGHTS))
+    model, _rec = fuse(make_model(INVERTED_RESIDUAL, IR_WEIGHTS))
     backend = TVMBackend()
     result = backend.compile(model, load_target("cpu"), tmp_path, {})
     fusion = result.info["fusion"]

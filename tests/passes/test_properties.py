@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from deploycc.passes import FoldBatchNorm, FuseGroups, PassContext, RewriteDilatedConv, run_passes
 from deploycc.targets import Target
 
-SETTINGS = dict(
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+SETTINGS = {
+    "deadline": None,
+    "derandomize": True,
+    "database": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much],
+}
 METHODS = ["keep", "degenerate", "zero-insert", "space-to-batch"]
 
 
@@ -35,7 +35,7 @@ def test_fold_bn_preserves_numerics(chain):
 
 
 @settings(max_examples=70, **SETTINGS)
-@given(cc.chains(), st.sampled_from(METHODS + ["auto"]), st.booleans())
+@given(cc.chains(), st.sampled_from([*METHODS, "auto"]), st.booleans())
 def test_rewrite_dilated_preserves_numerics(chain, method, force):
     model = cc.build(chain)
     p = RewriteDilatedConv(PassContext(force=force, options={"rewrite-dilated.method": method}))

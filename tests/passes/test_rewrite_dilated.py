@@ -34,14 +34,23 @@ def rewrite(model, method="auto", target=None, force=False):
 
 
 EDGE_CASES = {
-    "H,W not multiples of d, asymmetric pads": dict(h=11, w=13, d=(3, 3), pads="2,1,3,2"),
-    "auto_pad SAME_UPPER": dict(h=10, w=9, d=(2, 2), pads=None, auto_pad="SAME_UPPER"),
-    "auto_pad SAME_LOWER": dict(h=9, w=10, k=2, d=(3, 3), auto_pad="SAME_LOWER"),
-    "auto_pad VALID": dict(h=12, w=12, d=(2, 2), auto_pad="VALID"),
-    "depthwise": dict(c=6, cout=6, group=6, d=(4, 4), pads="4,4,4,4"),
-    "grouped, no bias": dict(c=4, cout=6, group=2, bias=False, d=(2, 2), pads="1,2,2,1"),
-    "batch 3": dict(n=3, d=(2, 2), pads="2,2,2,2"),
-    "batch 2, depthwise, odd size": dict(n=2, c=3, cout=3, group=3, h=7, w=15, d=(5, 5), pads="5,5,5,5"),
+    "H,W not multiples of d, asymmetric pads": {"h": 11, "w": 13, "d": (3, 3), "pads": "2,1,3,2"},
+    "auto_pad SAME_UPPER": {"h": 10, "w": 9, "d": (2, 2), "pads": None, "auto_pad": "SAME_UPPER"},
+    "auto_pad SAME_LOWER": {"h": 9, "w": 10, "k": 2, "d": (3, 3), "auto_pad": "SAME_LOWER"},
+    "auto_pad VALID": {"h": 12, "w": 12, "d": (2, 2), "auto_pad": "VALID"},
+    "depthwise": {"c": 6, "cout": 6, "group": 6, "d": (4, 4), "pads": "4,4,4,4"},
+    "grouped, no bias": {"c": 4, "cout": 6, "group": 2, "bias": False, "d": (2, 2), "pads": "1,2,2,1"},
+    "batch 3": {"n": 3, "d": (2, 2), "pads": "2,2,2,2"},
+    "batch 2, depthwise, odd size": {
+        "n": 2,
+        "c": 3,
+        "cout": 3,
+        "group": 3,
+        "h": 7,
+        "w": 15,
+        "d": (5, 5),
+        "pads": "5,5,5,5",
+    },
 }
 
 
@@ -67,14 +76,14 @@ def test_space_to_batch_on_batch_1_uses_reshapes_and_on_batch_2_transposes():
 
 
 def test_space_to_batch_refuses_stride_2_and_unequal_dilations():
-    for kwargs, why in ((dict(s=(2, 2)), "needs stride 1"), (dict(d=(2, 3)), "equal dilations")):
+    for kwargs, why in (({"s": (2, 2)}, "needs stride 1"), ({"d": (2, 3)}, "equal dilations")):
         model = conv_model(**kwargs)
-        out, rec = rewrite(model, "space-to-batch")
+        _out, rec = rewrite(model, "space-to-batch")
         assert not rec.modified and why in rec.log.refusals[0]["reason"]
 
 
 def test_zero_insert_keeps_stride_2_exact():
-    out, rec = rewrite(conv_model(h=17, w=16, s=(2, 2), d=(3, 2)), "zero-insert")
+    _out, rec = rewrite(conv_model(h=17, w=16, s=(2, 2), d=(3, 2)), "zero-insert")
     assert rec.verification[0].ok
 
 
@@ -163,7 +172,7 @@ def test_says_so_when_no_rewrite_makes_a_conv_legal(dla_target):
     # rate 31 is prime: zero-insertion needs 63 taps; stride 2 rules out space-to-batch; a 96x96 map
     # rules out degenerate taps
     model = conv_model(h=96, w=96, s=(2, 2), d=(31, 31), pads="31,31,31,31")
-    out, rec = rewrite(model, target=dla_target)
+    _out, rec = rewrite(model, target=dla_target)
     assert not rec.modified
     reason = rec.log.refusals[0]["reason"]
     assert reason.startswith("no exact rewrite makes it legal")
@@ -175,7 +184,7 @@ def test_says_so_when_no_rewrite_makes_a_conv_legal(dla_target):
 
 def test_forced_method_that_stays_illegal_is_reported(dla_target):
     model = conv_model(h=64, w=64, d=(18, 18), pads="18,18,18,18")
-    out, rec = rewrite(model, method="zero-insert", target=dla_target)
+    _out, rec = rewrite(model, method="zero-insert", target=dla_target)
     assert rec.modified and rec.log.stats["legality"]["still_illegal"] == ["Conv_0"]
 
 
@@ -183,7 +192,7 @@ def test_native_target_keeps_legal_dilated_convs_unless_forced():
     model = conv_model(d=(2, 2), pads="2,2,2,2")
     _, kept = rewrite(model)  # no target: no rules, native
     assert not kept.modified and kept.log.stats["convs"][0]["action"] == "kept"
-    out, forced = rewrite(model, force=True)
+    _out, forced = rewrite(model, force=True)
     assert forced.modified and forced.log.stats["convs"][0]["action"] == "rewritten"
 
 
@@ -202,5 +211,5 @@ def test_kept_conv_gets_explicit_pads_instead_of_same_auto_pad():
 
 
 def test_unknown_method_is_a_usage_error():
-    with pytest.raises(UserError, match="rewrite-dilated.method=fast"):
+    with pytest.raises(UserError, match=r"rewrite-dilated\.method=fast"):
         rewrite(conv_model(), method="fast")

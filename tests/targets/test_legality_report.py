@@ -18,7 +18,8 @@ DLA = load_target("xavier-dla-int8").legality
 # average pool, a half-pixel x2 resize by scales (legal), an align_corners resize, a softmax, a
 # ReduceMean (no DLA layer) and a channel concat.
 HEAD = """<ir_version: 8, opset_import: ["" : 17]>
-g (float[1,4,16,16] x) => (float[1,8,32,32] y, float[1,8,16,16] sm, float[1,4,1,1] m, float[1,4,1,1] pool, float[1,8,32,32] ac)
+g (float[1,4,16,16] x)
+  => (float[1,8,32,32] y, float[1,8,16,16] sm, float[1,4,1,1] m, float[1,4,1,1] pool, float[1,8,32,32] ac)
 { aspp = Conv<dilations=[6,6], pads=[6,6,6,6]>(x, w6)
   plain = Conv<pads=[1,1,1,1]>(x, w1)
   cat = Concat<axis=1>(aspp, plain)
@@ -37,7 +38,7 @@ def head():
 
     model = make_model(HEAD, {"w6": (4, 4, 3, 3), "w1": (4, 4, 3, 3)})
     model.graph.initializer.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"))
-    for i, n in enumerate(model.graph.node):
+    for _i, n in enumerate(model.graph.node):
         n.name = n.output[0]
     return model
 

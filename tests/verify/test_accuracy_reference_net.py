@@ -25,7 +25,7 @@ def net():
 
 
 def test_recipe_names_command_data_and_score(net):
-    model, recipe = net
+    _model, recipe = net
     assert recipe["command"].startswith("deploycc train models/zoo/trained/street_ref.json --data ")
     assert {"train", "val"} <= set(recipe["data"]) and recipe["data"]["val"]["generator"].startswith(
         "deploycc.data.synth/"

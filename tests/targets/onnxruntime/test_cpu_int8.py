@@ -71,7 +71,7 @@ def test_u8s8_artifact_is_refused_where_those_kernels_saturate(tmp_path, monkeyp
     monkeypatch.setattr(int8_cpu, "host_int8_kernels", lambda: int8_cpu.choose("x86_64", {"avx2"}))
     vnni = int8_cpu.choose("x86_64", {"avx2", "avx_vnni"}).to_dict()
     manifest = {"target": {"precision": "int8"}, "backend_info": {"int8_kernels": vnni}}
-    with pytest.raises(UserError, match="avx_vnni.*would saturate them: rebuild"):
+    with pytest.raises(UserError, match=r"avx_vnni.*would saturate them: rebuild"):
         ORTBackend().load(tmp_path, manifest)
     with pytest.raises(UserError, match="not recorded"):  # built before the record existed
         ORTBackend().load(tmp_path, {"target": {"precision": "int8"}, "backend_info": {}})

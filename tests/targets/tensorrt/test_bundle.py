@@ -33,7 +33,7 @@ def test_int8_bundle_has_everything_the_jetson_needs(net_onnx, tmp_path, capsys)
     assert "--int8 --calib=calib.cache --useDLACore=0 --allowGPUFallback" in step["trtexec"]
     assert m["verification"]["ok"] and "model.qdq.onnx" in m["verification"]["subject"]
     assert m["quantization"]["calibration"]["source"].startswith("synthetic street scenes")
-    header, scales = parse_cache((out / "calib.cache").read_text())
+    header, _scales = parse_cache((out / "calib.cache").read_text())
     assert header["version"] == 8502 and header["calibrator"] == "EntropyCalibration2"
     ranges = json.loads(capsys.readouterr().out)  # the build summary is valid JSON (no stray prints)
     assert ranges["remaining"]
@@ -59,13 +59,13 @@ def test_calibration_cache_scales_match_the_cached_ranges(net_onnx, tmp_path, ca
 
 
 def test_fp16_bundle_has_no_int8_files(net_onnx, tmp_path):
-    out, m = _build(net_onnx, tmp_path, "xavier-fp16")
+    _out, m = _build(net_onnx, tmp_path, "xavier-fp16")
     assert "calib.cache" not in m["files"] and m["backend_info"]["plan"]["fp16"]
     assert "--fp16" in m["backend_info"]["commands"]["trtexec"]
 
 
 def test_max_miou_drop_becomes_layer_precisions(net_onnx, tmp_path):
-    out, m = _build(net_onnx, tmp_path, "xavier-int8", "--max-miou-drop", "8")
+    _out, m = _build(net_onnx, tmp_path, "xavier-int8", "--max-miou-drop", "8")
     q = m["quantization"]
     assert len(q["sensitivity"]) == 5 and q["budget"]["met"] and q["budget"]["miou_drop"] <= 8
     assert 1 <= len(q["excluded"]) <= 5 and q["budget"]["trials"][0]["miou_drop"] > 8
@@ -91,7 +91,7 @@ def test_running_or_resuming_without_tensorrt_is_one_sentence(net_onnx, tmp_path
 @pytest.mark.gpu
 @pytest.mark.skipif(NO_ENGINE is not None, reason=f"needs TensorRT and an NVIDIA GPU: {NO_ENGINE}")
 def test_engine_is_built_and_verified_where_tensorrt_runs(net_onnx, tmp_path):
-    out, m = _build(net_onnx, tmp_path, "xavier-int8")
+    _out, m = _build(net_onnx, tmp_path, "xavier-int8")
     assert "model.engine" in m["files"] and m["verification"]["ok"] and not m["remaining"]
 
 

@@ -86,17 +86,22 @@ def _check(model, facts=cs.CPUFacts(), rule=cs.WindowReduction, atol=1e-4):
 
 
 CONVS = {
-    "3x3 pad1 48->48": dict(cin=48, cout=48, h=12, w=64),
-    "channels 5->7, odd width": dict(cin=5, cout=7, h=9, w=33),
-    "stride 2": dict(cin=8, cout=16, h=17, w=40, attrs="pads=[1,1,1,1], strides=[2,2]"),
-    "dilation 2": dict(cin=6, cout=10, h=11, w=27, attrs="pads=[2,2,2,2], dilations=[2,2]"),
-    "groups 2": dict(cin=8, cout=12, h=7, w=19, group=2),
-    "depthwise": dict(cin=24, cout=24, h=10, w=48, group=24),
-    "depthwise stride 2 dilation 3": dict(
-        cin=9, cout=9, h=21, w=35, group=9, attrs="pads=[3,3,3,3], strides=[2,2], dilations=[3,3]"
-    ),
-    "1x1 no pad": dict(cin=40, cout=13, h=5, w=64, k=1, attrs="pads=[0,0,0,0]"),
-    "5x5 asymmetric pad": dict(cin=3, cout=16, h=13, w=31, k=5, attrs="pads=[1,2,2,1], strides=[2,2]"),
+    "3x3 pad1 48->48": {"cin": 48, "cout": 48, "h": 12, "w": 64},
+    "channels 5->7, odd width": {"cin": 5, "cout": 7, "h": 9, "w": 33},
+    "stride 2": {"cin": 8, "cout": 16, "h": 17, "w": 40, "attrs": "pads=[1,1,1,1], strides=[2,2]"},
+    "dilation 2": {"cin": 6, "cout": 10, "h": 11, "w": 27, "attrs": "pads=[2,2,2,2], dilations=[2,2]"},
+    "groups 2": {"cin": 8, "cout": 12, "h": 7, "w": 19, "group": 2},
+    "depthwise": {"cin": 24, "cout": 24, "h": 10, "w": 48, "group": 24},
+    "depthwise stride 2 dilation 3": {
+        "cin": 9,
+        "cout": 9,
+        "h": 21,
+        "w": 35,
+        "group": 9,
+        "attrs": "pads=[3,3,3,3], strides=[2,2], dilations=[3,3]",
+    },
+    "1x1 no pad": {"cin": 40, "cout": 13, "h": 5, "w": 64, "k": 1, "attrs": "pads=[0,0,0,0]"},
+    "5x5 asymmetric pad": {"cin": 3, "cout": 16, "h": 13, "w": 31, "k": 5, "attrs": "pads=[1,2,2,1], strides=[2,2]"},
 }
 
 
