@@ -102,11 +102,11 @@ def build_cmd(
     try:
         result = build(model, target, out, options, Stages(StageReporter(quiet=as_json)))
     except GateFailed as failed:  # a check failed: nothing is written at out; --json and the report say why
-        result = getattr(failed, "result", None)
-        if result is not None and as_json:
-            emit(_build_summary(result, written=False), True, _render_build)
-        if report is not None and result is not None:
-            write_build_report(report, result, model, written=False)
+        failed_result = getattr(failed, "result", None)
+        if failed_result is not None and as_json:
+            emit(_build_summary(failed_result, written=False), True, _render_build)
+        if report is not None and failed_result is not None:
+            write_build_report(report, failed_result, model, written=False)
         raise
     emit(_build_summary(result), as_json, _render_build)
     if report is not None:

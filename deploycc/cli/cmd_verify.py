@@ -213,7 +213,9 @@ def _layers(artifact: Path | None, ref, feeds: dict, tol: Tolerance) -> dict:
     from deploycc.core.verdict import not_run
 
     model = getattr(ref, "model", None)
-    onnx_file = next((artifact / n for n in ("model.qdq.onnx", "model.onnx") if (artifact / n).is_file()), None)
+    onnx_file = None
+    if artifact is not None:
+        onnx_file = next((artifact / n for n in ("model.qdq.onnx", "model.onnx") if (artifact / n).is_file()), None)
     if model is None or onnx_file is None:
         which = "the reference is an artifact" if model is None else "the artifact holds no ONNX model"
         return not_run(f"no per-layer comparison: {which}", "an ONNX reference and an artifact with model.onnx")

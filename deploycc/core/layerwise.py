@@ -120,7 +120,9 @@ def _float_values(model: onnx.ModelProto) -> dict[str, bool]:
 
 
 def _compare_chunks(reference, subject, feeds, tol, ref_order, matched, unmatched, budget) -> list[dict]:
-    rows, chunk, size = [], [], 0
+    rows: list[dict] = []
+    chunk: list[str] = []
+    size = 0
     sizes = _sizes(reference)
     outputs = {o.name for o in reference.graph.output}
     # The class agreement (argmax over channels) means something for the model's logits only.

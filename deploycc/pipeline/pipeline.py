@@ -121,7 +121,10 @@ def build(
             manifest = _compile_and_verify(
                 original, source, graph, quant, target, backend, records, options, stage, stages, out, compiler_log
             )
-            log = {"stage_seconds": dict(stages.times), **({"quantization": quant.log()} if quant is not None else {})}
+            log: dict = {
+                "stage_seconds": dict(stages.times),
+                **({"quantization": quant.log()} if quant is not None else {}),
+            }
             if compiler_log:
                 log["compiler_log"] = compiler_log
             failure = failure_of(manifest, target.name)
