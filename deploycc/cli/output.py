@@ -5,11 +5,29 @@ from __future__ import annotations
 import json
 import sys
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+# Wide enough for any row: a table is only as wide as its content, so in a pipe or a CI log every
+# row stays on one line and no name is split (rich would otherwise assume 80 columns there).
+PIPE_WIDTH = 10_000
+
+
+class _Console(Console):
+    """A rich console that wraps at the terminal's width on a terminal, and nowhere otherwise."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        return size if self.is_terminal else ConsoleDimensions(PIPE_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 
 def emit(data: dict, as_json: bool, render) -> None:
