@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from deploycc.cli.options import JSON, split_list
+from deploycc.cli.options import JSON, check_report_path, split_list
 from deploycc.cli.output import emit, err_console, table
 
 app = typer.Typer(name="lut", no_args_is_help=True, help="Latency lookup tables: build, predict, validate, check.")
@@ -252,8 +252,15 @@ def validate_cmd(
 
 @app.command("friendliness")
 def friendliness_cmd(
-    luts: list[Path] = typer.Argument(..., help="LUT files, one per target (same space and backbone)"),
-    html_out: Path | None = typer.Option(None, "--html", help="write the report (heat maps, comparison) here"),
+    lut_args: list[Path] | None = typer.Argument(
+        None, help="LUT files, one per target (same space and backbone); or give each with --lut"
+    ),
+    lut_options: list[Path] | None = typer.Option(
+        None, "--lut", help="a LUT file, repeatable (as in every other lut command)"
+    ),
+    html_out: Path | None = typer.Option(
+        None, "--report", "--html", help="write the report (heat maps, comparison) as one HTML file here"
+    ),
     reduce_out: Path | None = typer.Option(None, "--reduce", help="write the reduced search space file here"),
     as_json: bool = JSON,
 ):
@@ -264,6 +271,10 @@ def friendliness_cmd(
     from deploycc.lut.friendliness_report import compare, html_page, write_html
     from deploycc.lut.space import save_space
 
+    luts = [*(lut_args or []), *(lut_options or [])]
+    if not luts:
+        raise UserError("give the LUTs to compare: --lut A.lut.json --lut B.lut.json (one per target)")
+    check_report_path(html_out)
     tables = [load_lut(p) for p in luts]
     for t in tables[1:]:
         if (t.space, t.backbone, len(t.layers)) != (tables[0].space, tables[0].backbone, len(tables[0].layers)):

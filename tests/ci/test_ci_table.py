@@ -8,7 +8,7 @@ from helpers import run_cli
 
 GATES = """
 [gates]
-min_miou = 0.5
+min_miou_pct = 50
 max_latency_ms = 10000
 """
 
