@@ -9,6 +9,7 @@ import numpy as np
 import typer
 
 from deploycc.cli.options import JSON, check_report_path, report_option, split_list
+from deploycc.cli.numerics_view import build_numerics_notes, build_numerics_table
 from deploycc.cli.output import StageReporter, emit, table
 from deploycc.cli.reports import write_bench_report, write_build_report
 from deploycc.core.errors import GateFailed, Unverified, UserError, first_line
@@ -165,22 +166,12 @@ def _render_build(console, data: dict) -> None:
     rows = [[p["name"], p["nodes"], p["rewrites"], p["refusals"]] for p in data["passes"]]
     console.print(table("passes", ["pass", "nodes", "rewrites", "refusals"], rows))
     v = data["verification"]
-    rows = [
-        [o["output"], f"{o['max_abs']:.3g}", f"{o['max_rel']:.3g}", f"{o['cosine']:.8f}", "ok" if o["ok"] else "FAIL"]
-        for o in v.get("outputs", [])
-    ]
-    if rows:
-        console.print(
-            table(
-                "numerics vs ONNX Runtime (reference, optimizations off)",
-                ["output", "max abs", "max rel", "cosine", ""],
-                rows,
-            )
-        )
+    if v.get("outputs"):
+        console.print(build_numerics_table(v))
+        for note in build_numerics_notes(v):
+            console.print(note, highlight=False)
     elif v.get("status") == "not_run":
         console.print(f"[yellow]numerics: not run[/]: {v['reason']}; to run them: {v['needs']}")
-    if v.get("subject") and v.get("subject") != "the artifact":
-        console.print(f"numerics checked on {v['subject']}")
     for step in data["remaining"]:
         console.print(f"[yellow]remaining on the device:[/] {step.get('what', '')}: [bold]{step.get('command', '')}[/]")
     what = (

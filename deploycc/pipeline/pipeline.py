@@ -287,11 +287,12 @@ def _fp32_floor(original, runs, names: list[str], target: Target) -> dict:
     since the check against the artifact's own Q/DQ model cannot see a bad calibration."""
     floor = float(target.verify.get("min_fp32_cosine", DEFAULT_FP32_FLOOR))
     loose = Tolerance(min_argmax_agreement=1e-9)  # only the cosine is read
-    cosines = [s.cosine for feeds, got in runs for s in compare_all(names, run_reference(original, feeds), got, loose)]
-    worst = min(cosines)
+    stats = [s for feeds, got in runs for s in compare_all(names, run_reference(original, feeds), got, loose)]
+    worst = min(s.cosine for s in stats)
     return {
         "reference": "onnxruntime, graph optimizations disabled, original FP32 model",
         "cosine_min": worst,
+        "argmax_agreement_min": min(s.argmax_agreement for s in stats),
         "min_cosine": floor,
         "ok": bool(worst >= floor),
     }
@@ -325,7 +326,7 @@ def _failure_line(verification: dict, target: Target) -> str:
             "a broken quantization)"
         )
     bad = bad[0]
-    if bad.get("argmax_agreement") is not None:
+    if verification["tolerance"].get("min_argmax_agreement"):
         tol = verification["tolerance"]
         return (
             f"numerical verification failed on target {target.name}: output {bad['output']!r} cosine "

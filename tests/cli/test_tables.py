@@ -11,23 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import REPO, run_cli
-
-
-def tables(text: str) -> list[dict]:
-    """The rich tables in ``text``: header lines and body lines split into stripped cells."""
-    out, current, part = [], None, None
-    for line in text.splitlines():
-        if line.startswith("┏"):
-            current, part = {"header": [], "body": []}, "header"
-        elif current is not None and line.startswith("┡"):
-            part = "body"
-        elif current is not None and line.startswith("└"):
-            out.append(current)
-            current = None
-        elif current is not None and line[:1] in ("┃", "│"):
-            current[part].append([c.strip() for c in line[1:-1].split(line[0])])
-    return out
+from helpers import REPO, rich_tables, run_cli
 
 
 def run(capsys, monkeypatch, args: list) -> tuple[str, dict]:
@@ -47,21 +31,21 @@ def check_table(t: dict, names: list[str]) -> None:
 
 def test_targets_one_line_per_target(capsys, monkeypatch):
     text, data = run(capsys, monkeypatch, ["targets"])
-    (t,) = tables(text)
+    (t,) = rich_tables(text)
     check_table(t, [r["name"] for r in data["targets"]])
     assert "xavier-dla-int8" in [row[0] for row in t["body"]]
 
 
 def test_passes_one_line_per_pass(capsys, monkeypatch):
     text, data = run(capsys, monkeypatch, ["passes"])
-    (t,) = tables(text)
+    (t,) = rich_tables(text)
     check_table(t, [r["name"] for r in data["passes"]])
 
 
 def test_inspect_one_line_per_layer(capsys, monkeypatch):
     model = REPO / "models" / "zoo" / "trained" / "street_ref.onnx"
     text, data = run(capsys, monkeypatch, ["inspect", model])
-    layers, ops = tables(text)
+    layers, ops = rich_tables(text)
     check_table(layers, [layer["name"] for layer in data["layers"] if layer["macs"] or layer["params"]])
     check_table(ops, list(data["ops"]))
     # title, top, header, separator and bottom of two tables, and the totals line: nothing folded
@@ -70,7 +54,7 @@ def test_inspect_one_line_per_layer(capsys, monkeypatch):
 
 def test_inspect_legality_one_line_per_node(capsys, monkeypatch, tiny_onnx):
     text, _ = run(capsys, monkeypatch, ["inspect", tiny_onnx, "--target", "xavier-dla-int8"])
-    for t in tables(text):
+    for t in rich_tables(text):
         assert len(t["header"]) == 1
         assert all(len(row) == len(t["header"][0]) for row in t["body"])
 
@@ -78,12 +62,12 @@ def test_inspect_legality_one_line_per_node(capsys, monkeypatch, tiny_onnx):
 def test_optimize_and_build_one_line_per_pass(capsys, monkeypatch, tiny_onnx, tmp_path):
     monkeypatch.setenv("DEPLOYCC_CACHE", str(tmp_path / "cache"))
     text, data = run(capsys, monkeypatch, ["optimize", tiny_onnx, "-o", tmp_path / "o.onnx"])
-    passes, *fusion_groups = tables(text)
+    passes, *fusion_groups = rich_tables(text)
     check_table(passes, [p["name"] for p in data["passes"]])
     for t in fusion_groups:
         check_table(t, [g["id"] for p in data["passes"] for g in p["stats"].get("groups", [])])
     text = _plain(capsys, monkeypatch, ["build", tiny_onnx, "-t", "cpu-ort", "-o", tmp_path / "b"])
-    passes, numerics = tables(text)
+    passes, numerics = rich_tables(text)
     check_table(passes, ["fold-bn"])
     assert len(numerics["header"]) == 1 and len(numerics["body"]) == 1
 
@@ -92,7 +76,7 @@ def test_data_check_one_line_per_class(capsys, monkeypatch, tmp_path):
     assert run_cli(["data", "synth", "--out", tmp_path / "d", "--n", "1", "--size", "32x64"]) == 0
     capsys.readouterr()
     text, data = run(capsys, monkeypatch, ["data", "check", tmp_path / "d"])
-    (t,) = tables(text)
+    (t,) = rich_tables(text)
     check_table(t, [*data["pixels_per_class"], "(ignored)"])
 
 
@@ -110,5 +94,5 @@ def test_a_long_cell_is_never_folded_in_a_pipe(capsys, monkeypatch, width):
     monkeypatch.setenv("COLUMNS", str(width))
     long = "xavier-dla-int8-with-a-very-long-name-" * 3
     console.print(table("t", ["name", "what"], [[long, "x" * 100]]))
-    (t,) = tables(capsys.readouterr().out)
+    (t,) = rich_tables(capsys.readouterr().out)
     check_table(t, [long])
