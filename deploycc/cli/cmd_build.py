@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from deploycc.cli.options import JSON, check_report_path, report_option, split_list
 from deploycc.cli.numerics_view import build_numerics_notes, build_numerics_table
+from deploycc.cli.options import JSON, check_report_path, report_option, split_list
 from deploycc.cli.output import StageReporter, emit, table
 from deploycc.cli.reports import write_bench_report, write_build_report
 from deploycc.core.errors import GateFailed, Unverified, UserError, first_line

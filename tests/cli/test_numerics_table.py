@@ -36,7 +36,7 @@ def test_an_fp32_build_says_it_was_compared_with_the_fp32_model(net_onnx, tmp_pa
     assert run_cli(["build", net_onnx, "-t", "cpu-ort", "-o", tmp_path / "a"]) == 0
     out = capsys.readouterr().out
     (row,) = _numerics(out)
-    against, inputs, output, max_abs, cosine, agreement, verdict = row
+    against, inputs, output, max_abs, _cosine, agreement, verdict = row
     assert (against, inputs, output, verdict) == ("FP32 model", "seed 0", "logits", "passed")
     assert "(≤ " in max_abs and "·|ref|" in max_abs  # the limit beside the figure, rtol included
     assert agreement == "100.00 %"  # a class map: agreement reported, not gated for FP32
