@@ -6,6 +6,7 @@ import json
 import sys
 
 from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.table import Table
 
 # Wide enough for any row: a table is only as wide as its content, so in a pipe or a CI log every
@@ -36,6 +37,12 @@ def emit(data: dict, as_json: bool, render) -> None:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     else:
         render(console, data)
+
+
+def print_warnings(lines: list[str]) -> None:
+    """Warnings on stderr, one line each, whether the command prints tables or --json."""
+    for line in lines:
+        err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 def table(title: str, columns: list[str], rows: list[list]) -> Table:
