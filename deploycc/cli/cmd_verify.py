@@ -319,7 +319,7 @@ def render(console, d: dict) -> None:
         rows = output_rows(
             n["outputs"], n["tolerance"], f"reference {d['reference']}", [f"seed {n['seed']}"], n["gated"]
         )
-        console.print(table("numerics of the artifact (standard normal inputs)", COLUMNS, rows))
+        console.print(table("numerics (standard normal inputs)", COLUMNS, rows))
         if n.get("note"):
             console.print(f"numerics: {n['note']}", highlight=False)
     if d.get("latency"):

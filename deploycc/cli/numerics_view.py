@@ -79,13 +79,15 @@ def build_numerics_table(v: dict):
                 "passed" if floor["ok"] else "[red]FAILED[/]",
             ]
         )
-    subject = v.get("subject") or "the artifact"
-    return table(f"numerics of {subject} (references on ONNX Runtime, optimizations off)", COLUMNS, rows)
+    return table("numerics", COLUMNS, rows)
 
 
 def build_numerics_notes(v: dict) -> list[str]:
     """The lines under the build's numerics table: the inputs, and what the FP32 row is."""
-    notes = [f"inputs: {v['inputs']}"] if v.get("inputs") else []
+    notes = [
+        f"checked: {v.get('subject') or 'the artifact'}, against references run on ONNX Runtime (optimizations off)"
+    ]
+    notes += [f"inputs: {v['inputs']}"] if v.get("inputs") else []
     if v.get("fp32_floor"):
         notes.append(
             "FP32 model row: a floor only broken calibration falls under; what INT8 costs in mIoU is "

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 
-from rich.console import Console, ConsoleDimensions
+from rich.console import Console, ConsoleDimensions, Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 # Wide enough for any row: a table is only as wide as its content, so in a pipe or a CI log every
 # row stays on one line and no name is split (rich would otherwise assume 80 columns there).
@@ -45,13 +46,15 @@ def print_warnings(lines: list[str]) -> None:
         err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
-def table(title: str, columns: list[str], rows: list[list]) -> Table:
-    t = Table(title=title, title_justify="left")
+def table(title: str, columns: list[str], rows: list[list]) -> Group:
+    """A titled table. The title is a line of its own: as a rich table title it would wrap at the
+    table's width, splitting a long title over lines even in a pipe."""
+    t = Table()
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*[str(x) for x in r])
-    return t
+    return Group(Text.from_markup(title, style="table.title"), t)
 
 
 class StageReporter:

@@ -93,6 +93,9 @@ def test_a_long_cell_is_never_folded_in_a_pipe(capsys, monkeypatch, width):
 
     monkeypatch.setenv("COLUMNS", str(width))
     long = "xavier-dla-int8-with-a-very-long-name-" * 3
-    console.print(table("t", ["name", "what"], [[long, "x" * 100]]))
-    (t,) = rich_tables(capsys.readouterr().out)
+    title = "a title much wider than the table it stands over, " * 3
+    console.print(table(title, ["name", "n"], [[long, 1]]))
+    out = capsys.readouterr().out
+    (t,) = rich_tables(out)
     check_table(t, [long])
+    assert out.splitlines()[0].rstrip() == title.rstrip()  # the title on one line too
