@@ -69,7 +69,10 @@ def test_optimize_and_build_one_line_per_pass(capsys, monkeypatch, tiny_onnx, tm
     text = _plain(capsys, monkeypatch, ["build", tiny_onnx, "-t", "cpu-ort", "-o", tmp_path / "b"])
     passes, numerics = rich_tables(text)
     check_table(passes, ["fold-bn"])
-    assert len(numerics["header"]) == 1 and len(numerics["body"]) == 1
+    check_table(numerics, ["FP32 model"])
+    text = _plain(capsys, monkeypatch, ["bench", tmp_path / "b", "--max-repeats", "3", "--max-seconds", "2"])
+    (latency,) = rich_tables(text)
+    assert len(latency["header"]) == 1 and len(latency["body"]) == 1
 
 
 def test_data_check_one_line_per_class(capsys, monkeypatch, tmp_path):
