@@ -39,3 +39,19 @@ def run_cli(args: list) -> int:
     from deploycc.cli.main import main
 
     return main([str(a) for a in args])
+
+
+def rich_tables(text: str) -> list[dict]:
+    """The rich tables in ``text``: header lines and body lines split into stripped cells."""
+    out, current, part = [], None, None
+    for line in text.splitlines():
+        if line.startswith("┏"):
+            current, part = {"header": [], "body": []}, "header"
+        elif current is not None and line.startswith("┡"):
+            part = "body"
+        elif current is not None and line.startswith("└"):
+            out.append(current)
+            current = None
+        elif current is not None and line[:1] in ("┃", "│"):
+            current[part].append([c.strip() for c in line[1:-1].split(line[0])])
+    return out

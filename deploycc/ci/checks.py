@@ -107,7 +107,7 @@ def accuracy_gates(cfg, model, artifact, gates, folder, record, skip, progress) 
                 value,
                 gates["max_miou_drop"],
                 f"FP32 reference mIoU {_pct(figures.get('reference_miou'))} minus artifact mIoU "
-                f"{_pct(figures['miou'])} (limit {_pct(gates['max_miou_drop'])})",
+                f"{_pct(figures['miou'])} (limit {100 * gates['max_miou_drop']:.2f} points)",
             )
         )
     if record.get("report_dir"):

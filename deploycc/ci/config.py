@@ -23,7 +23,13 @@ _PROJECT = {"name", "output", "cache", "threads", "seed"}
 _MODEL = {"name", "source", "weights", "input_shape", "targets"}
 _DATA = {"validation", "calibration", "split", "max_images", "calib_method", "calib_images"}
 _SYNTH = {"n", "size", "seed"}
-GATES = ("min_miou", "max_miou_drop", "max_latency_error_pct", "max_latency_ms")
+GATES = ("min_miou", "max_miou_drop", "max_latency_error_pct", "max_latency_ms")  # as the checks read them
+# What a person writes: mIoU in percent and its drop in points, as on the command line
+# (``verify --min-miou 60 --max-miou-drop 0.5``). The checks compare fractions, so these are divided
+# by 100 when read; the fraction keys of earlier project files (``min_miou = 0.60``) are still read,
+# with a deprecation note.
+PERCENT_KEYS = {"min_miou_pct": "min_miou", "max_miou_drop_points": "max_miou_drop"}
+FRACTION_KEYS = {fraction: percent for percent, fraction in PERCENT_KEYS.items()}
 _WAIVER = {"pair", "gate", "reason"}
 # Every gate a pair's record can carry (``deploycc.ci.checks``); a waiver names one of them.
 GATE_NAMES = ("build", "numerics", "min-miou", "max-miou-drop", "max-latency-error", "max-latency")
@@ -75,6 +81,7 @@ class Config:
     seed: int = 0
     protocol: Protocol = Protocol()
     waivers: list = field(default_factory=list)  # [{pair, gate, reason}]
+    notes: list = field(default_factory=list)  # deprecation lines, printed by the command
 
     def waiver(self, pair: str, gate: str) -> dict | None:
         """The project file's waiver of ``gate`` for ``pair``, or None."""
@@ -101,6 +108,7 @@ def load_config(path: str | Path) -> Config:
 class _Reader:
     def __init__(self, path: Path):
         self.path, self.root = path, path.resolve().parent
+        self.notes: list[str] = []
 
     def fail(self, where: str, what: str) -> NoReturn:
         raise UserError(f"{self.path}: {where}: {what}")
@@ -152,6 +160,7 @@ class _Reader:
         cfg.protocol = self.timing(self.keys(data.get("timing", {}), _TIMING, "timing"))
         cfg.waivers = self.waivers(data.get("waivers", []), cfg)
         self.check_gate_needs(cfg)
+        cfg.notes = self.notes
         return cfg
 
     def targets(self, value, where: str) -> tuple[str, ...]:
@@ -273,20 +282,46 @@ class _Reader:
         return out
 
     def gates(self, table, targets) -> tuple[dict, dict]:
-        self.keys(table, set(GATES) | {"target"}, "gates")
-        gates = {g: self.limit(g, table[g], f"gates.{g}") for g in GATES if g in table}
+        gates = self.gate_limits({k: v for k, v in table.items() if k != "target"}, "gates")
         per = {}
         for target, sub in self.keys(table.get("target", {}), set(targets), "gates.target").items():
-            self.keys(sub, set(GATES), f"gates.target.{target}")
-            per[target] = {g: self.limit(g, v, f"gates.target.{target}.{g}") for g, v in sub.items()}
+            per[target] = self.gate_limits(sub, f"gates.target.{target}")
         return gates, per
 
-    def limit(self, gate: str, value, where: str) -> float:
+    def gate_limits(self, table, where: str) -> dict:
+        """{gate as the checks name it: limit}; mIoU limits as fractions, whichever key gave them."""
+        keys = [k for k in GATES if k not in FRACTION_KEYS] + list(PERCENT_KEYS) + list(FRACTION_KEYS)
+        self.keys(table, set(keys), where)
+        out = {}
+        for key in sorted(table, key=keys.index):
+            gate = PERCENT_KEYS.get(key, key)
+            if gate in out:
+                self.fail(f"{where}.{key}", f"sets the same gate as {FRACTION_KEYS[gate]}; keep {FRACTION_KEYS[gate]}")
+            out[gate] = self.limit(key, table[key], f"{where}.{key}")
+        return out
+
+    def limit(self, key: str, value, where: str) -> float:
         value = float(self.typed(value, (int, float), where))
-        if gate in ("min_miou", "max_miou_drop") and not 0.0 <= value <= 1.0:
-            self.fail(where, f"{value:g}: give a fraction in [0, 1] (0.70 = 70 %)")
-        if gate in ("max_latency_error_pct", "max_latency_ms") and not value > 0:
+        if key in PERCENT_KEYS and not 0.0 <= value <= 100.0:
+            self.fail(where, f"{value:g}: give percent (mIoU) or points (its drop) in [0, 100], e.g. 60 or 0.5")
+        if key == "min_miou_pct" and 0.0 < value < 1.0:
+            self.fail(where, f"{value:g} is in percent: {value:g} % is no gate; for 60 % write {key} = 60")
+        if key in PERCENT_KEYS:
+            return value / 100.0
+        if key in FRACTION_KEYS:
+            return self.fraction(key, value, where)
+        if not value > 0:
             self.fail(where, f"{value:g}: must be positive")
+        return value
+
+    def fraction(self, key: str, value: float, where: str) -> float:
+        """A limit in the fraction keys of earlier project files: read, with the line that updates it."""
+        if not 0.0 <= value <= 1.0:
+            self.fail(where, f"{value:g}: this key takes a fraction; write {FRACTION_KEYS[key]} = {value:g} instead")
+        self.notes.append(
+            f"{self.path}: {where} = {value:g} is a fraction (deprecated): write {FRACTION_KEYS[key]} = "
+            f"{100 * value:.4g} ({'percent' if key == 'min_miou' else 'mIoU points'}, as on the command line)"
+        )
         return value
 
     def waivers(self, value, cfg: Config) -> list[dict]:

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from deploycc.cli.numerics_view import build_numerics_notes, build_numerics_table
 from deploycc.cli.options import JSON, check_report_path, report_option, split_list
-from deploycc.cli.output import StageReporter, emit, table
+from deploycc.cli.output import StageReporter, emit, print_warnings, table
 from deploycc.cli.reports import write_bench_report, write_build_report
 from deploycc.core.errors import GateFailed, Unverified, UserError, first_line
 from deploycc.core.numerics import random_feeds
@@ -104,16 +105,19 @@ def build_cmd(
     except GateFailed as failed:  # a check failed: nothing is written at out; --json and the report say why
         failed_result = getattr(failed, "result", None)
         if failed_result is not None and as_json:
-            emit(_build_summary(failed_result, written=False), True, _render_build)
+            emit(_build_summary(failed_result, model, written=False), True, _render_build)
         if report is not None and failed_result is not None:
             write_build_report(report, failed_result, model, written=False)
         raise
-    emit(_build_summary(result), as_json, _render_build)
+    summary = _build_summary(result, model)
+    emit(summary, as_json, _render_build)
+    print_warnings(summary["warnings"])
     if report is not None:
         write_build_report(report, result, model, written=True)
     v = result.manifest["verification"]
     if v["status"] == "not_run":
-        raise Unverified(f"{out}: built, numerics not checked: {v['reason']}; to check them: {v['needs']}")
+        needs = with_model(v["needs"], model)
+        raise Unverified(f"{out}: built, numerics not checked: {v['reason']}; to check them: {needs}")
 
 
 def _resume(bundle: Path, model: str | None, as_json: bool) -> None:
@@ -139,11 +143,43 @@ def _resume(bundle: Path, model: str | None, as_json: bool) -> None:
     )
 
 
-def _build_summary(result, written: bool = True) -> dict:
+def with_model(command: str, model: str | None) -> str:
+    """A device step's command with the model this build was given in place of the placeholder
+    (an architecture file or zoo name is no ONNX file ``verify --reference`` could read: kept)."""
+    if model and Path(model).suffix.lower() == ".onnx":
+        return command.replace("--reference MODEL", f"--reference {model}")
+    return command
+
+
+def _calibration(m: dict) -> dict | None:
+    """Where an INT8 build's activation ranges came from, and whether it was the synthetic default."""
+    from deploycc.quantize.calibration import DEFAULT_SOURCE
+
+    calib = m.get("quantization", {}).get("calibration")
+    if not calib:
+        return None
+    source = calib.get("source", "")
+    return {"source": source, "images": calib.get("images"), "synthetic": source.startswith(DEFAULT_SOURCE)}
+
+
+def _warnings(m: dict) -> list[str]:
+    """What the user should know about how this artifact was made (printed on stderr, kept in --json)."""
+    calib = _calibration(m)
+    if calib and calib["synthetic"]:
+        return [
+            f"INT8 ranges calibrated on {calib['images']} {calib['source']} (no --calib-data); for a net "
+            "trained on other images (Cityscapes, your own), calibrate on those: --calib-data FOLDER"
+        ]
+    return []
+
+
+def _build_summary(result, model: str | None = None, written: bool = True) -> dict:
     """What ``--json`` prints; a failed build (``written`` False) adds the failed check, its reason and
     its per-layer table, and lists no files (none were written)."""
     m = result.manifest
     return {
+        "calibration": _calibration(m),
+        "warnings": _warnings(m),
         "artifact": str(result.out),
         "written": written,
         "target": result.target.name,
@@ -164,7 +200,9 @@ def _build_summary(result, written: bool = True) -> dict:
             for p in m["passes"]
         ],
         **({"trt_offline_checks": m["trt_offline_checks"]} if "trt_offline_checks" in m else {}),
-        "remaining": m["remaining"] if written else [],
+        "remaining": [{**step, "command": with_model(step.get("command", ""), model)} for step in m["remaining"]]
+        if written
+        else [],
         "files": m["files"] if written else {},
     }
 
@@ -173,23 +211,14 @@ def _render_build(console, data: dict) -> None:
     rows = [[p["name"], p["nodes"], p["rewrites"], p["refusals"]] for p in data["passes"]]
     console.print(table("passes", ["pass", "nodes", "rewrites", "refusals"], rows))
     v = data["verification"]
-    rows = [
-        [o["output"], f"{o['max_abs']:.3g}", f"{o['max_rel']:.3g}", f"{o['cosine']:.8f}", "ok" if o["ok"] else "FAIL"]
-        for o in v.get("outputs", [])
-    ]
-    if rows:
-        console.print(
-            table(
-                "numerics vs ONNX Runtime (reference, optimizations off)",
-                ["output", "max abs", "max rel", "cosine", ""],
-                rows,
-            )
-        )
-    elif v.get("status") == "not_run":
-        console.print(f"[yellow]numerics: not run[/]: {v['reason']}; to run them: {v['needs']}")
-    if v.get("subject") and v.get("subject") != "the artifact":
-        console.print(f"numerics checked on {v['subject']}")
+    if v.get("outputs"):
+        console.print(build_numerics_table(v))
+        for note in build_numerics_notes(v):
+            console.print(note, highlight=False)
+    not_run = v.get("status") == "not_run"
     for step in data["remaining"]:
+        if not_run and step.get("what") == v.get("reason"):
+            continue  # the unverified line that ends the command says it, with the command to run
         console.print(f"[yellow]remaining on the device:[/] {step.get('what', '')}: [bold]{step.get('command', '')}[/]")
     what = (
         "unverified artifact"
@@ -200,7 +229,7 @@ def _render_build(console, data: dict) -> None:
     )
     console.print(
         f"[green]built[/] {what} {data['artifact']} for {data['target']} ({data['backend']}) "
-        f"in {sum(data['stage_seconds'].values()):.1f} s"
+        f"in {sum(data['stage_seconds'].values()):.1f} s" + ("; numerics not run here (see below)" if not_run else "")
     )
 
 

@@ -36,6 +36,8 @@ def ci_cmd(
     from deploycc.ci.runner import unverified_line
 
     cfg = load_config(config)
+    for note in cfg.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     report = run_ci(cfg, use_cache=not no_cache, only=only, progress=None if as_json else _progress)
     files = write_reports(report, output or cfg.output)
     report["files"] = {k: str(v) for k, v in files.items()}
@@ -50,13 +52,21 @@ def _progress(pair: str, step: str) -> None:
     err_console.print(f"  {pair}: {step} ...", highlight=False)
 
 
+def _figure(g: dict, x) -> str:
+    """A gate's value or limit as a person reads it: mIoU in percent, its drop in points."""
+    if x is None:
+        return ""
+    if g["gate"] in ("min-miou", "max-miou-drop"):
+        return f"{100 * x:.2f}" + (" %" if g["gate"] == "min-miou" else " pts")
+    return f"{x:.4g}" + (f" {g['unit']}" if g.get("unit") in ("ms", "%") else "")
+
+
 def _render(console, d: dict) -> None:
     rows = []
     for p in d["pairs"]:
         for g in p["gates"]:
             color = {"passed": "green", "failed": "red", "not_run": "yellow"}[g["status"]]
-            value = "" if g["value"] is None else f"{g['value']:.4g}"
-            limit = "" if g["limit"] is None else f"{g['limit']:.4g}"
+            value, limit = _figure(g, g["value"]), _figure(g, g["limit"])
             message = g["message"] + (f" (needs {g.get('needs')})" if g["status"] == "not_run" else "")
             detail = message if len(message) <= 90 else message[:87] + "..."
             status = f"[{color}]{g['status'].replace('_', ' ')}[/]" + (" (waived)" if g.get("waived") else "")

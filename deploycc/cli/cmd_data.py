@@ -23,7 +23,9 @@ app = typer.Typer(name="data", no_args_is_help=True, help="Labelled data: synthe
 
 @app.command("synth")
 def synth_cmd(
-    out: Path = typer.Option(..., "--out", "-o", help="dataset root (Cityscapes layout is written under it)"),
+    out: Path = typer.Option(
+        ..., "--output", "--out", "-o", help="dataset root (Cityscapes layout is written under it)"
+    ),
     n: int = typer.Option(16, "--n", help="number of scenes"),
     size: str = typer.Option("256x512", "--size", help="H x W of every scene, e.g. 1024x2048"),
     seed: int = typer.Option(0, "--seed", help="scene i is drawn from (seed, i): same seed, same files"),

@@ -9,13 +9,14 @@ for one artifact (the same check as ``deploycc verify --lut``).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from deploycc.cli.options import JSON, split_list
-from deploycc.cli.output import emit, err_console, table
+from deploycc.cli.options import JSON, check_report_path, split_list
+from deploycc.cli.output import emit, err_console, print_warnings, table
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -140,6 +141,7 @@ def build_cmd(
         "mode": lut.mode,
         "toolchain": lut.toolchain,
         "machine": lut.machine,
+        "warnings": load_warnings(measured),
     }
     emit(
         data,
@@ -151,6 +153,39 @@ def build_cmd(
             f"mode {d['mode']}"
         ),
     )
+    print_warnings(data["warnings"])
+
+
+# Below this many samples a rank correlation says little: with n items a perfect Kendall tau
+# comes by chance once in n! orderings (1 in 6 for 3).
+MIN_CORRELATION_SAMPLES = 10
+
+
+def sample_size_warnings(result: dict) -> list[str]:
+    """A warning when the held-out figures (MAPE, Kendall tau, Spearman rho) rest on few architectures."""
+    n = result["n_test"]
+    if n >= MIN_CORRELATION_SAMPLES:
+        return []
+    chance = f"; a perfect Kendall tau comes by chance 1 time in {math.factorial(n)}" if 1 < n <= 6 else ""
+    return [
+        f"the held-out figures rest on {n} architecture(s) (of {result['n']} sampled): fewer than "
+        f"{MIN_CORRELATION_SAMPLES} samples say little about rank correlation{chance}; validate with --n 50"
+    ]
+
+
+def load_warnings(entries: list[dict]) -> list[str]:
+    """A warning when LUT entries were timed while the machine was loaded or its CPU speed unsteady."""
+    loaded = [e for e in entries if (e.get("load") or {}).get("loaded")]
+    if not loaded:
+        return []
+    load = loaded[0]["load"]
+    reasons = [*load.get("before", {}).get("reasons", []), *load.get("after", {}).get("reasons", [])]
+    why = reasons[0] if reasons else "see each entry's load record"
+    return [
+        f"{len(loaded)} of {len(entries)} entries were timed on a loaded or unsteady machine "
+        f"({why}); they are flagged in the LUT: "
+        "time them again when the machine is quiet, or refuse such figures with --on-load refuse"
+    ]
 
 
 @app.command("predict")
@@ -251,15 +286,24 @@ def validate_cmd(
         held = [r["genotype"] for r in result["architectures"] if r["split"] == "test"][:profile]
         result["per_layer"] = layer_view(table_, held)
     folder = output or lut.with_name(lut.name.removesuffix(".json") + ".validation")
+    result["warnings"] = sample_size_warnings(result)
     files = write_report(result, Path(folder), fmt)
     result["files"] = {k: str(v) for k, v in files.items()}
     emit(result, as_json, _render_validate)
+    print_warnings(result["warnings"])
 
 
 @app.command("friendliness")
 def friendliness_cmd(
-    luts: list[Path] = typer.Argument(..., help="LUT files, one per target (same space and backbone)"),
-    html_out: Path | None = typer.Option(None, "--html", help="write the report (heat maps, comparison) here"),
+    lut_args: list[Path] | None = typer.Argument(
+        None, help="LUT files, one per target (same space and backbone); or give each with --lut"
+    ),
+    lut_options: list[Path] | None = typer.Option(
+        None, "--lut", help="a LUT file, repeatable (as in every other lut command)"
+    ),
+    html_out: Path | None = typer.Option(
+        None, "--report", "--html", help="write the report (heat maps, comparison) as one HTML file here"
+    ),
     reduce_out: Path | None = typer.Option(None, "--reduce", help="write the reduced search space file here"),
     as_json: bool = JSON,
 ):
@@ -270,6 +314,10 @@ def friendliness_cmd(
     from deploycc.lut.friendliness_report import compare, html_page, write_html
     from deploycc.lut.space import save_space
 
+    luts = [*(lut_args or []), *(lut_options or [])]
+    if not luts:
+        raise UserError("give the LUTs to compare: --lut A.lut.json --lut B.lut.json (one per target)")
+    check_report_path(html_out)
     tables = [load_lut(p) for p in luts]
     for t in tables[1:]:
         if (t.space, t.backbone, len(t.layers)) != (tables[0].space, tables[0].backbone, len(tables[0].layers)):

@@ -24,6 +24,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from deploycc.cli.numerics_view import COLUMNS, output_rows
 from deploycc.cli.options import JSON, check_report_path, report_option
 from deploycc.cli.output import emit, progress_bar, table
 from deploycc.cli.reports import write_verify_report
@@ -84,7 +85,7 @@ def verify_cmd(
     if data is not None:
         report.update(accuracy_section(session, manifest, where, data, split, ref, max_images, as_json))
     if ref is not None:
-        report["numerics"] = numerics_section(session, manifest, ref, seed, artifact)
+        report["numerics"] = numerics_section(session, manifest, ref, seed, artifact, max_miou_drop)
     if lut is not None:
         from deploycc.lut.gate import latency_check  # latency vs the search-time LUT (deploycc.lut.gate)
 
@@ -182,7 +183,9 @@ def accuracy_section(session, manifest, where, data, split, ref, max_images, qui
     }
 
 
-def numerics_section(session, manifest, ref, seed: int, artifact: Path | None = None) -> dict:
+def numerics_section(
+    session, manifest, ref, seed: int, artifact: Path | None = None, max_miou_drop: float | None = None
+) -> dict:
     """Outputs of artifact and reference on fixed-seed inputs, with the target's tolerance.
 
     A quantized artifact is not gated here: its target's tolerance is written for its own Q/DQ
@@ -201,9 +204,22 @@ def numerics_section(session, manifest, ref, seed: int, artifact: Path | None = 
         "gated": not quantized,
         "seed": seed,
         "tolerance": dataclasses.asdict(tol),
-        "note": "quantized artifact: reported, not gated (use --max-miou-drop)" if quantized else None,
+        "note": _quantized_note(max_miou_drop) if quantized else None,
         "outputs": [s.to_dict() for s in stats],
     }
+
+
+def _quantized_note(max_miou_drop: float | None) -> str:
+    """What gates a quantized artifact, said from the flags actually given."""
+    if max_miou_drop is not None:
+        return (
+            f"quantized artifact: numerics reported, not gated; what INT8 costs is gated by "
+            f"--max-miou-drop {max_miou_drop:g} (below)"
+        )
+    return (
+        "quantized artifact: numerics reported, not gated; to gate what INT8 costs, add "
+        "--data DIR --max-miou-drop POINTS"
+    )
 
 
 def _layers(artifact: Path | None, ref, feeds: dict, tol: Tolerance) -> dict:
@@ -331,14 +347,12 @@ def render(console, d: dict) -> None:
         )
     if d.get("numerics"):
         n = d["numerics"]
-        for o in n["outputs"]:
-            verdict = ("passed" if o["ok"] else "FAILED") if n["gated"] else "(not gated)"
-            console.print(
-                f"numerics {o['output']} vs reference: max abs {o['max_abs']:.3g} (allowed {o['allowed_abs']:.3g}), "
-                f"cosine {o['cosine']:.8f} {verdict}"
-            )
+        rows = output_rows(
+            n["outputs"], n["tolerance"], f"reference {d['reference']}", [f"seed {n['seed']}"], n["gated"]
+        )
+        console.print(table("numerics (standard normal inputs)", COLUMNS, rows))
         if n.get("note"):
-            console.print(f"numerics: {n['note']}")
+            console.print(f"numerics: {n['note']}", highlight=False)
     if d.get("latency"):
         lat = d["latency"]
         console.print(

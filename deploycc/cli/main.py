@@ -49,6 +49,58 @@ app = typer.Typer(
     help="Deploy searched CNNs to CPUs, Jetson Xavier and NPUs; verify numerics, mIoU and latency.",
 )
 
+# The toolchains whose versions decide what an artifact holds (each backend records its own in the
+# manifest); read from the installed distributions' metadata, so --version imports none of them.
+TOOLCHAINS = (
+    "onnx",
+    "onnx-ir",
+    "onnxsim",
+    "onnxruntime",
+    "onnxconverter-common",
+    "apache-tvm",
+    "apache-tvm-ffi",
+    "tensorrt",
+    "torch",
+)
+
+
+def versions() -> dict[str, str | None]:
+    """deploycc's version and each toolchain's (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in ("deploycc", *TOOLCHAINS):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    found = versions()
+    lines = [f"deploycc {found.pop('deploycc') or '(not installed: run from a source tree)'}"]
+    lines.append(f"  python {sys.version.split()[0]}")
+    lines += [f"  {name} {v or 'not installed'}" for name, v in found.items()]
+    typer.echo("\n".join(lines))
+    raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print deploycc's version and each toolchain's, and exit.",
+    ),
+) -> None:
+    pass
+
+
 for _module in (cmd_build, cmd_ci, cmd_info, cmd_models, cmd_predict, cmd_train, cmd_verify):
     app.add_typer(_module.app)  # top-level commands (build, run, bench, ...)
 for _module in (cmd_data, cmd_device, cmd_lut):

@@ -6,15 +6,38 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions, Group
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from rich.progress import Progress
     from rich.status import Status
 
-console = Console()
-err_console = Console(stderr=True)
+# Wide enough for any row: a table is only as wide as its content, so in a pipe or a CI log every
+# row stays on one line and no name is split (rich would otherwise assume 80 columns there).
+PIPE_WIDTH = 10_000
+
+
+_RICH_SIZE: property = Console.__dict__["size"]  # rich's own size property, getter and setter
+
+
+class _Console(Console):
+    """A rich console that wraps at the terminal's width on a terminal, and nowhere otherwise."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = _RICH_SIZE.__get__(self)
+        return size if self.is_terminal else ConsoleDimensions(PIPE_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size) -> None:
+        _RICH_SIZE.__set__(self, new_size)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 
 def emit(data: dict, as_json: bool, render) -> None:
@@ -25,13 +48,21 @@ def emit(data: dict, as_json: bool, render) -> None:
         render(console, data)
 
 
-def table(title: str, columns: list[str], rows: list[list]) -> Table:
-    t = Table(title=title, title_justify="left")
+def print_warnings(lines: list[str]) -> None:
+    """Warnings on stderr, one line each, whether the command prints tables or --json."""
+    for line in lines:
+        err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def table(title: str, columns: list[str], rows: list[list]) -> Group:
+    """A titled table. The title is a line of its own: as a rich table title it would wrap at the
+    table's width, splitting a long title over lines even in a pipe."""
+    t = Table()
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*[str(x) for x in r])
-    return t
+    return Group(Text.from_markup(title, style="table.title"), t)
 
 
 class StageReporter:

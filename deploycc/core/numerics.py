@@ -130,7 +130,8 @@ def compare(name: str, ref: np.ndarray, got: np.ndarray, tol: Tolerance) -> Erro
     denom = np.linalg.norm(r) * np.linalg.norm(g)
     cosine = float(np.dot(r, g) / denom) if denom > 0 else float(np.array_equal(r, g))
     max_rel = float(np.max(diff / np.maximum(np.abs(r), 1e-12 + 1e-6 * ref_max))) if r.size else 0.0
-    agreement = argmax_agreement(ref, got) if tol.min_argmax_agreement > 0 else None
+    # reported for every class map (segmentation logits), gated only where the tolerance asks for it
+    agreement = argmax_agreement(ref, got) if tol.min_argmax_agreement > 0 or is_class_scores(ref) else None
     ok = bool(
         np.all(diff <= allowed)
         and cosine >= tol.min_cosine
@@ -147,6 +148,11 @@ def compare(name: str, ref: np.ndarray, got: np.ndarray, tol: Tolerance) -> Erro
         ok,
         agreement,
     )
+
+
+def is_class_scores(x: np.ndarray) -> bool:
+    """NCHW scores of more than one class: a segmentation output, whose argmax is the class map."""
+    return x.ndim == 4 and x.shape[1] > 1
 
 
 def argmax_agreement(ref: np.ndarray, got: np.ndarray) -> float:

@@ -78,7 +78,7 @@ def failure_line(verification: dict, target_name: str) -> str:
             "a broken quantization)"
         )
     bad = bad[0]
-    if bad.get("argmax_agreement") is not None:
+    if verification["tolerance"].get("min_argmax_agreement"):
         tol = verification["tolerance"]
         return (
             f"numerical verification failed on target {target_name}: output {bad['output']!r} cosine "

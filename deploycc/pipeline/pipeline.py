@@ -328,11 +328,14 @@ def _fp32_floor(original, runs, names: list[str], target: Target) -> dict:
     since the check against the artifact's own Q/DQ model cannot see a bad calibration."""
     floor = float(target.verify.get("min_fp32_cosine", DEFAULT_FP32_FLOOR))
     loose = Tolerance(min_argmax_agreement=1e-9)  # only the cosine is read
-    cosines = [s.cosine for feeds, got in runs for s in compare_all(names, run_reference(original, feeds), got, loose)]
-    worst = min(cosines)
+    stats = [s for feeds, got in runs for s in compare_all(names, run_reference(original, feeds), got, loose)]
+    worst = min(s.cosine for s in stats)
     return {
         "reference": "onnxruntime, graph optimizations disabled, original FP32 model",
         "cosine_min": worst,
+        "argmax_agreement_min": min(
+            (s.argmax_agreement for s in stats if s.argmax_agreement is not None), default=None
+        ),
         "min_cosine": floor,
         "ok": bool(worst >= floor),
     }

@@ -27,6 +27,53 @@ def blend(image: np.ndarray, colors: np.ndarray, alpha: float = 0.55) -> np.ndar
     return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
 
 
+# Mean RGB distance between a class colour and the photo pixels it covers below which the blended
+# colour is lost (Cityscapes' building, 70,70,70, on a grey facade is about 20 away).
+MIN_CONTRAST = 120.0
+
+
+def contrasting_colors(image: np.ndarray, class_map: np.ndarray, colors: np.ndarray) -> np.ndarray:
+    """A palette variant for one photo: each class colour too close to the photo pixels it covers
+    is moved in lightness away from them (lighter on a dark region, darker on a light one) until it
+    stands ``MIN_CONTRAST`` apart, keeping its hue; the others stay as they are."""
+    out = colors.copy()
+    for c in np.unique(class_map):
+        if c >= len(colors):
+            continue
+        under = image[class_map == c].astype(np.float32).mean(axis=0)
+        color = colors[c].astype(np.float32)
+        if np.linalg.norm(under - color) >= MIN_CONTRAST:
+            continue
+        toward = np.full(3, 255.0 if under.mean() < 128 else 0.0, dtype=np.float32)
+        for t in np.linspace(0.1, 1.0, 10):
+            moved = color + t * (toward - color)
+            if np.linalg.norm(under - moved) >= MIN_CONTRAST:
+                break
+        out[c] = np.clip(moved + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def boundaries(class_map: np.ndarray) -> np.ndarray:
+    """H x W bool: pixels whose class differs from the pixel to their right or below."""
+    edge = np.zeros(class_map.shape, dtype=bool)
+    edge[:, :-1] |= class_map[:, :-1] != class_map[:, 1:]
+    edge[:-1, :] |= class_map[:-1, :] != class_map[1:, :]
+    return edge
+
+
+def overlay(image: np.ndarray, class_map: np.ndarray, colors: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """The class colours blended over the photo, each region outlined in black or white, whichever
+    stands out against the photo there, so a region shows even where its colour matches the photo."""
+    from_palette = colors[np.minimum(class_map, len(colors) - 1)]
+    colored = np.where((class_map < len(colors))[..., None], from_palette, 0).astype(np.uint8)
+    out = blend(image, colored, alpha)
+    edge = boundaries(class_map)
+    light = image.astype(np.float32).mean(axis=2) >= 128
+    out[edge & light] = (0, 0, 0)
+    out[edge & ~light] = (255, 255, 255)
+    return out
+
+
 def disagreement(image: np.ndarray, differ: np.ndarray) -> np.ndarray:
     """The photo in dimmed grey with the pixels where ``differ`` is true in red."""
     grey = (0.35 * image.astype(np.float32).mean(axis=2) + 110).astype(np.uint8)

@@ -32,8 +32,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from deploycc.core.errors import UserError, first_line
 from deploycc.data.io import preprocess, resize_nearest
-from deploycc.data.palette import class_names, colorize, palette
-from deploycc.report.overlay import DISAGREE, blend, disagreement, picture_with_legend, save_picture
+from deploycc.data.palette import class_names, palette
+from deploycc.report.overlay import (
+    DISAGREE,
+    contrasting_colors,
+    disagreement,
+    overlay,
+    picture_with_legend,
+    save_picture,
+)
 from deploycc.verify.evaluate import check_reference, model_io, predict_classes, resolve_preprocessing
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
@@ -175,6 +182,25 @@ def class_shares(class_map: np.ndarray, names: list[str]) -> list[dict]:
     return [{"class": int(c), "name": names[c], "share": float(counts[c] / total)} for c in order if counts[c]]
 
 
+# A class under this share of the photo is too small to see or to find by its colour: the legend
+# counts such classes in one line instead of listing each at "0.0 %" (predictions.json lists all).
+MIN_LEGEND_SHARE = 0.001
+
+
+def _rgb(colour) -> tuple[int, int, int]:
+    return int(colour[0]), int(colour[1]), int(colour[2])
+
+
+def legend_entries(shares: list[dict], colors: np.ndarray) -> list[tuple[str, tuple[int, int, int]]]:
+    """(label, colour) per class of at least ``MIN_LEGEND_SHARE``, largest first, and one line for the rest."""
+    shown = [s for s in shares if s["share"] >= MIN_LEGEND_SHARE]
+    rest = [s for s in shares if s["share"] < MIN_LEGEND_SHARE]
+    out = [(f"{s['name']} {100 * s['share']:.1f} %", _rgb(colors[s["class"]])) for s in shown]
+    if rest:
+        out.append((f"+{len(rest)} class(es) under {100 * MIN_LEGEND_SHARE:g} %", (255, 255, 255)))
+    return out
+
+
 def write_photo(
     pred: Predictor, photo: Path, image: np.ndarray, classes: np.ndarray, ref: np.ndarray | None, folder: Path
 ) -> dict:
@@ -183,9 +209,11 @@ def write_photo(
     files = {"classes": f"{stem}_trainIds.png", "overlay": f"{stem}_overlay.png"}
     Image.fromarray(classes, mode="L").save(folder / files["classes"])
     shares = class_shares(classes, pred.names)
-    legend = [(f"{s['name']} {100 * s['share']:.1f} %", tuple(pred.colors[s["class"]])) for s in shares]
+    colors = contrasting_colors(image, classes, pred.colors)
     save_picture(
-        picture_with_legend(blend(image, colorize(classes, pred.colors)), legend, "classes (share of pixels)"),
+        picture_with_legend(
+            overlay(image, classes, colors), legend_entries(shares, colors), "classes (share of pixels)"
+        ),
         folder / files["overlay"],
     )
     record: dict[str, Any] = {

@@ -12,8 +12,8 @@ import numpy as np
 
 from deploycc.data import Dataset
 from deploycc.data.io import preprocess, resize_nearest
-from deploycc.data.palette import class_names, colorize, palette
-from deploycc.report.overlay import blend, disagreement
+from deploycc.data.palette import class_names, palette
+from deploycc.report.overlay import disagreement, overlay
 from deploycc.verify.evaluate import ModelIO, predict_classes
 
 
@@ -35,8 +35,8 @@ def sample_pictures(
         item = {
             "name": sample.name,
             "image": shown,
-            "prediction": blend(shown, colorize(pred, colors)),
-            "ground_truth": None if label is None else blend(shown, colorize(label, colors)),
+            "prediction": overlay(shown, pred, colors),
+            "ground_truth": None if label is None else overlay(shown, label, colors),
             "disagreement": None,
             "disagreement_share": None,
         }

@@ -13,8 +13,8 @@ from deploycc.ci import load_config, run_ci
 EXPECTED_MIOU = (0.75 + 1.0 + 0.0) / 3  # see conftest.py
 GATES = """
 [gates]
-min_miou = 0.5
-max_miou_drop = 0.001
+min_miou_pct = 50
+max_miou_drop_points = 0.1
 max_latency_ms = 10000
 """
 
@@ -135,7 +135,7 @@ def test_a_waiver_must_name_a_pair_a_gate_and_a_reason(project, ci_cache, write_
 
 
 def test_tightened_gate_fails_naming_pair_gate_and_figure(project, ci_cache, write_config, capsys):
-    path = write_config(project, ci_cache, GATES.replace("min_miou = 0.5", "min_miou = 0.6"), "tight.toml")
+    path = write_config(project, ci_cache, GATES.replace("min_miou_pct = 50", "min_miou_pct = 60"), "tight.toml")
     capsys.readouterr()
     assert run_cli(["ci", path]) == 1
     err = capsys.readouterr().err

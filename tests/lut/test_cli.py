@@ -20,7 +20,7 @@ def _run(args, capsys):
 
 def test_build_command_writes_a_lut(tmp_path, capsys, lut_cache):
     out = tmp_path / "skip.lut.json"
-    code, stdout, _ = _run(
+    code, stdout, stderr = _run(
         [
             "lut",
             "build",
@@ -44,6 +44,9 @@ def test_build_command_writes_a_lut(tmp_path, capsys, lut_cache):
     )
     data = json.loads(stdout)
     assert code == 0 and data["lut"] == str(out) and data["measured_entries"] >= 3
+    loaded = [e for e in load_lut(out).entries.values() if e.get("load", {}).get("loaded")]
+    assert bool(data["warnings"]) == bool(loaded)  # entries timed on a loaded machine are said on screen
+    assert all(f"warning: {w}" in " ".join(stderr.split()) for w in data["warnings"])
     lut = load_lut(out)
     assert lut.threads == 1 and lut.statistic == "median" and lut.protocol["max_repeats"] == 5
 
@@ -103,7 +106,7 @@ def test_predict_command(fbnet_lut, tmp_path, capsys):
 
 def test_validate_command_writes_plot_report_and_figures(fbnet_lut, tmp_path, capsys):
     folder = tmp_path / "val"
-    code, stdout, _ = _run(
+    code, stdout, err = _run(
         [
             "lut",
             "validate",
@@ -129,6 +132,10 @@ def test_validate_command_writes_plot_report_and_figures(fbnet_lut, tmp_path, ca
     )
     result = json.loads(stdout)
     assert code == 0 and result["n"] == 6 and result["n_test"] == 3
+    # three held-out architectures: the figures come with a word about the sample size, on screen too
+    (warning,) = result["warnings"]
+    assert "rest on 3 architecture(s) (of 6 sampled)" in warning and "1 time in 6" in warning
+    assert f"warning: {warning}" in " ".join(err.split())
     assert (folder / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (folder / "report.html").read_text()
     assert "fusion-corrected" in page and "Kendall" in page and "scatter.png" in page
@@ -140,6 +147,19 @@ def test_validate_command_writes_plot_report_and_figures(fbnet_lut, tmp_path, ca
     assert view["architectures"] == 1 and {r["layer"] for r in view["rows"]} >= {"stem", "head", "layer 0"}
     assert all(r["in_network_ms"] >= 0 for r in view["rows"]) and "Per unit inside the network" in page
     assert json.loads((folder / "result.json").read_text())["n"] == 6
+
+
+def test_loaded_measurements_and_small_samples_are_warned_about():
+    from deploycc.cli.cmd_lut import load_warnings, sample_size_warnings
+
+    quiet = {"load": {"loaded": False, "before": {"reasons": []}}}
+    busy = {"load": {"loaded": True, "before": {"reasons": ["3 other runnable task(s) for 1 free CPU(s)"]}}}
+    assert load_warnings([quiet, quiet]) == []
+    (line,) = load_warnings([quiet, busy])
+    assert line.startswith("1 of 2 entries were timed on a loaded or unsteady machine (3 other runnable task(s)")
+    assert "--on-load refuse" in line
+    assert sample_size_warnings({"n": 50, "n_test": 30}) == []
+    assert "rest on 9 architecture(s)" in sample_size_warnings({"n": 20, "n_test": 9})[0]
 
 
 def test_validate_command_bad_input(fbnet_lut, tmp_path, capsys):

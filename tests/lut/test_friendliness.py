@@ -82,6 +82,13 @@ def test_reduced_space_is_accepted_by_predictor_build_plan_and_cli(lut_file, ana
     )
     data = json.loads(capsys.readouterr().out)
     assert html.read_text().count("data:image/png;base64,") == 2
+    # the same with the flags every lut command takes (--lut, --report)
+    args = ["lut", "friendliness", "--lut", lut_file, "--lut", tmp_path / "cpu.lut.json", "--json"]
+    assert run_cli([*args, "--report", tmp_path / "g.html"]) == 0
+    assert json.loads(capsys.readouterr().out)["comparison"] == data["comparison"]
+    assert run_cli(["lut", "friendliness", "--report", tmp_path / "g.txt", lut_file]) == 2
+    assert run_cli(["lut", "friendliness"]) == 2
+    assert "--lut A.lut.json --lut B.lut.json" in capsys.readouterr().err
     comp = data["comparison"]
     assert comp["targets"] == ["cpu-ort", "cpu"] and "k5_e1_g2" not in comp["never_on_frontier"]["cpu"]
     assert comp["efficiency"]["k5_e1_g2"][1] > comp["efficiency"]["k5_e1_g2"][0]

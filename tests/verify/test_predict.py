@@ -188,3 +188,15 @@ def test_a_phone_photo_is_labelled_upright_as_its_exif_orientation_says(tmp_path
     assert code == 0, rep
     assert rep["photos"][0]["size"] == [W, H]
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "phone_trainIds.png")), classes)
+
+
+def test_the_legend_lists_the_classes_present_and_counts_the_specks():
+    from deploycc.verify.predict import class_shares, legend_entries
+
+    classes = np.zeros((100, 100), np.uint8)  # road, with a car and a 3-pixel speck of pole
+    classes[50:, :40] = 13
+    classes[0, :3] = 5
+    names = [f"c{i}" for i in range(19)]
+    entries = legend_entries(class_shares(classes, names), palette(19))
+    assert [label for label, _ in entries] == ["c0 80.0 %", "c13 20.0 %", "+1 class(es) under 0.1 %"]
+    assert not any(label.endswith(" 0.0 %") for label, _ in entries)
