@@ -24,7 +24,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from deploycc.cli.options import JSON, check_report_path, report_option
+from deploycc.cli.options import JSON, check_report_path, overwrite_option, report_option
 from deploycc.cli.output import emit, progress_bar, table
 from deploycc.cli.reports import write_verify_report
 from deploycc.core.errors import GateFailed, Unavailable, Unverified, UserError
@@ -46,18 +46,14 @@ def verify_cmd(
     reference: str | None = typer.Option(
         None, "--reference", "-r", help="FP32 reference: ONNX file or artifact folder"
     ),
-    min_miou: float | None = typer.Option(
-        None, "--min-miou", help="gate: mIoU at least this many percent (e.g. 70)"
-    ),
+    min_miou: float | None = typer.Option(None, "--min-miou", help="gate: mIoU at least this many percent (e.g. 70)"),
     max_miou_drop: float | None = typer.Option(
         None, "--max-miou-drop", help="gate: reference mIoU minus artifact mIoU at most this many points (e.g. 0.5)"
     ),
     max_images: int | None = typer.Option(None, "--max-images", help="evaluate only the first N images"),
     threads: int = typer.Option(0, "--threads", help="runtime threads (0: the artifact's setting)"),
     seed: int = typer.Option(0, "--seed", help="seed of the numerics inputs"),
-    remote: str | None = typer.Option(
-        None, "--remote", help="run the artifact on a device: TVM RPC tracker HOST:PORT"
-    ),
+    remote: str | None = typer.Option(None, "--remote", help="run the artifact on a device: TVM RPC tracker HOST:PORT"),
     key: str | None = typer.Option(None, "--key", help="with --remote: the device key the rpc_servers registered"),
     lut: Path | None = typer.Option(
         None, "--lut", help="latency LUT (`deploycc lut build`): measured latency vs its prediction"
@@ -69,10 +65,11 @@ def verify_cmd(
         False, "--allow-mismatch", help="with --lut: accept a LUT made for another target or toolchain version"
     ),
     report_file: Path | None = report_option("the verification (IoU bars, confusion matrix, samples, gates)"),
+    overwrite: bool = overwrite_option("the --report file"),
     as_json: bool = JSON,
 ):
     """Verify an artifact: mIoU on labelled data, agreement and numerics against its reference."""
-    check_report_path(report_file)
+    check_report_path(report_file, [artifact, data, reference, lut], overwrite)
     check_options(data, reference, min_miou, max_miou_drop, max_images, lut, max_latency_error, remote)
     manifest, session = open_for_verify(artifact, threads, remote, key)
     where = artifact_label(artifact, manifest)
