@@ -11,6 +11,7 @@ interface, with the original model on ONNX Runtime (graph optimizations off) on 
 from __future__ import annotations
 
 import platform
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import onnx
 import onnxsim
 
 from deploycc import __version__
+from deploycc.core.cache import remove_entry
 from deploycc.core.errors import GateFailed, UserError, first_line
 from deploycc.core.loader import graph_inputs
 from deploycc.core.metadata import metadata_json, model_sha256, preprocessing_of
@@ -137,6 +139,7 @@ def build(
                     if manifest["verification"]["status"] == FAILED
                     else f"what TensorRT will read fails its offline check: {trt_failed[0]}"
                 )
+                _drop_ranges_below_the_floor(quant, manifest["verification"])
                 failed = GateFailed(line)
                 failed.result = result  # what the build found, for its report (nothing is written at out)
                 raise failed
@@ -305,6 +308,20 @@ def _trt_offline_checks(stage: Path, original, quant, target: Target, options: B
         quant.verify_feeds if quant is not None else [random_feeds(value_specs(graph_inputs(original)), options.seed)]
     )
     return offline_checks(stage, original, quant, feeds, Tolerance.of(target.verify), equal_input_ops(target))
+
+
+def _drop_ranges_below_the_floor(quant, verification: dict) -> None:
+    """A cached calibration entry whose artifact fails the FP32 floor is removed with it: kept, it
+    would fail every later build of the model the same way (the next one calibrates afresh)."""
+    floor = verification.get("fp32_floor")
+    if quant is None or not floor or floor.get("ok"):
+        return
+    remove_entry(quant.ranges.cache_file)
+    print(
+        f"deploycc: calibration cache entry {quant.ranges.cache_file} gave an artifact below the FP32 floor; "
+        "removed, the next build calibrates again",
+        file=sys.stderr,
+    )
 
 
 def _failure_line(verification: dict, target: Target) -> str:
