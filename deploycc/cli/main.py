@@ -38,6 +38,7 @@ from deploycc.cli import (
 )
 from deploycc.cli.output import err_console
 from deploycc.core.errors import DeployccError, first_line
+from deploycc.core.outputs import is_nul_error, is_user_os_error, os_error_line
 from deploycc.core.verdict import EXIT_INTERNAL, EXIT_UNVERIFIED
 
 app = typer.Typer(
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("aborted")
         return 130
     except Exception as exc:
+        if is_user_os_error(exc) or is_nul_error(exc):  # the user's paths or the machine, not a bug
+            line = os_error_line(exc) if isinstance(exc, OSError) else "a path holds a NUL byte, which no file takes"
+            err_console.print(f"[red]error:[/] {line}", highlight=False, soft_wrap=True)
+            return 2
         if not _is_usage_error(exc):
             return _internal_error(exc)
         ctx = getattr(exc, "ctx", None)

@@ -15,7 +15,10 @@ are ``backend_info.int8_kernels`` in the manifest.
 
 from __future__ import annotations
 
+import errno
+import os
 import platform
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +67,12 @@ class ORTBackend(Backend):
         info = {"optimization_level": level, "machine": platform.machine()}
         if target.precision == "int8":
             info["int8_kernels"] = int8_cpu.apply(so)
-        ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        try:
+            ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT reports a full disk as "Protobuf serialization failed"
+            if shutil.disk_usage(workdir).free < 2 * model.ByteSize() + (64 << 20):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(workdir / "model.onnx")) from None
+            raise exc
         _normalise_node_names(workdir / "model.onnx", {n.name for n in model.graph.node})
         return CompileResult(["model.onnx"], info)
 
@@ -77,9 +85,7 @@ class ORTBackend(Backend):
         threads = int(manifest.get("runtime", {}).get("threads", 0))
         return ORTSession(artifact_dir / "model.onnx", threads, int8=int8)
 
-    def onnx_session(
-        self, path: Path, threads: int = 0, level: str = "disable", host_int8: bool = False
-    ) -> ORTSession:
+    def onnx_session(self, path: Path, threads: int = 0, level: str = "disable", host_int8: bool = False) -> ORTSession:
         return ORTSession(path, threads, level, int8={} if host_int8 else None)  # {}: this host's kernels
 
 
