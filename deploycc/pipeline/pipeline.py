@@ -219,7 +219,7 @@ def _manifest(original, source, target: Target, backend: Backend, result, record
     return {
         "deploycc_version": __version__,
         "source": {"file": source.name, "sha256": model_sha256(original)},
-        "target": target.to_dict(),
+        "target": target.to_dict() | {"source": Path(target.source).name},  # no path of this machine
         "backend": backend.name,
         "backend_info": result.info,
         "toolchain": {**backend.versions(), "onnx": onnx.__version__, "python": platform.python_version()},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from types import SimpleNamespace
 
@@ -86,7 +87,7 @@ def test_planted_links_in_the_ci_caches_are_removed_as_links(tmp_path, tiny_onnx
     source = DataSource(synth={"n": 1, "size": (32, 64), "seed": 1})
     folder = _data_folder(cfg, source, "val", None)
     for p in sorted(folder.parent.iterdir()):
-        p.unlink() if p.is_file() else __import__("shutil").rmtree(p)
+        p.unlink() if p.is_file() else shutil.rmtree(p)
     folder.symlink_to(victim)
     assert _data_folder(cfg, source, "val", None) == folder and not folder.is_symlink()
     assert sorted(p.name for p in victim.iterdir()) == ["thesis.tex"]
