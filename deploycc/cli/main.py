@@ -37,6 +37,7 @@ from deploycc.cli import (
     cmd_verify,
 )
 from deploycc.cli.output import err_console
+from deploycc.core.children import restore_terminate, terminate_as_interrupt
 from deploycc.core.errors import DeployccError, first_line
 from deploycc.core.outputs import is_nul_error, is_user_os_error, os_error_line
 from deploycc.core.verdict import EXIT_INTERNAL, EXIT_UNVERIFIED
@@ -56,6 +57,14 @@ for _module in (cmd_data, cmd_device, cmd_lut):
 
 
 def main(argv: list[str] | None = None) -> int:
+    previous = terminate_as_interrupt()  # SIGTERM cleans up as Ctrl-C does: staging removed, children stopped
+    try:
+        return _main(argv)
+    finally:
+        restore_terminate(previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except DeployccError as exc:
