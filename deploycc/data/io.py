@@ -53,7 +53,11 @@ def open_image(path: Path, what: str = "image", load: bool = True) -> Image.Imag
             )
         if load:
             img.load()
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's own bound, met before ours could look
+        raise UserError(
+            f"{path}: {what} header declares more pixels than deploycc decodes ({MAX_PIXELS}): {first_line(exc)}"
+        ) from None
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
         if img is not None:
             img.close()
         raise UserError(f"{path}: cannot read {what} ({first_line(exc)})") from None

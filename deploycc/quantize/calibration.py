@@ -175,7 +175,7 @@ def synthetic_images(count: int, hw: tuple[int, int], seed: int = 0) -> list[np.
 
 def _read(path: Path) -> np.ndarray:
     try:
-        with open_image(path, "calibration image") as im:
+        with open_image(path, "image") as im:
             return np.asarray(im.convert("RGB"))
     except UserError as exc:
         raise UserError(f"--calib-data: {exc}") from None

@@ -54,6 +54,9 @@ def test_an_image_header_over_the_pixel_bound_is_refused_before_decoding(tmp_pat
     assert 9000 * 9000 > MAX_PIXELS
     with pytest.raises(UserError, match="header declares 9000x9000"):
         open_image(bomb)
+    huge = _png_declaring(tmp_path / "huge.png", 60000, 60000)  # past Pillow's own bound too
+    with pytest.raises(UserError, match="header declares more pixels"):
+        open_image(huge)
     os.mkfifo(tmp_path / "pipe.png")
     with pytest.raises(UserError, match="not a regular file"):
         open_image(tmp_path / "pipe.png")
