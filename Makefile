@@ -88,13 +88,13 @@ DEMO_REPORTS := $(DEMO_DIR)/reports
 demo: setup
 	mkdir -p $(DEMO_DIR)
 	$(BIN)/deploycc data synth --out $(DEMO_DATA) --split val --n 100 --size 128x256 --seed 2 --overwrite
-	$(BIN)/deploycc inspect $(DEMO_MODEL) --no-layers --report $(DEMO_REPORTS)/inspect.html
+	$(BIN)/deploycc inspect $(DEMO_MODEL) --no-layers --report $(DEMO_REPORTS)/inspect.html --overwrite
 	for t in $(DEMO_TARGETS); do \
-	  $(BIN)/deploycc build $(DEMO_MODEL) --target $$t -o $(DEMO_DIR)/street_ref.$$t --report $(DEMO_REPORTS)/build.$$t.html && \
+	  $(BIN)/deploycc build $(DEMO_MODEL) --target $$t -o $(DEMO_DIR)/street_ref.$$t --report $(DEMO_REPORTS)/build.$$t.html --overwrite && \
 	  $(BIN)/deploycc verify $(DEMO_DIR)/street_ref.$$t --data $(DEMO_DATA) --reference $(DEMO_MODEL) \
-	    --min-miou 60 --max-miou-drop 0.5 --report $(DEMO_REPORTS)/verify.$$t.html || exit $$?; \
+	    --min-miou 60 --max-miou-drop 0.5 --report $(DEMO_REPORTS)/verify.$$t.html --overwrite || exit $$?; \
 	done
-	$(BIN)/deploycc bench $(DEMO_DIR)/street_ref.$(lastword $(DEMO_TARGETS)) --max-repeats 10 --profile --report $(DEMO_REPORTS)/bench.html
+	$(BIN)/deploycc bench $(DEMO_DIR)/street_ref.$(lastword $(DEMO_TARGETS)) --max-repeats 10 --profile --report $(DEMO_REPORTS)/bench.html --overwrite
 	$(BIN)/deploycc predict $(DEMO_DIR)/street_ref.$(firstword $(DEMO_TARGETS)) \
 	  $(DEMO_DATA)/leftImg8bit/val/synth/synth_000002_00000[0-3]_leftImg8bit.png \
 	  --reference $(DEMO_MODEL) -o $(DEMO_DIR)/overlays

@@ -12,9 +12,12 @@ row, how many trials were tried and how many held:
 - corrupted caches (calibration ranges, LUT records, CI build entries, CI data sets): the next run
   reports the entry, rebuilds it and succeeds, or (calibration ranges resealed with a valid hash
   but nonsense values) the build refuses the artifact;
-- malformed models and bad option values, in process: exit 0 or 2, never a traceback.
+- malformed models and bad option values, in process: exit 0 or 2, never a traceback;
+- the hostile-user classes of issue 25 (``bench/hostile_trials.py``): user files lost, caches
+  followed where they lead, unlisted native code loaded, hostile inputs, processes on SIGTERM,
+  litter of killed runs, reproducibility across machines, the FP32 floor.
 
-Usage: python bench/fault_injection.py [--kills N] [--models N] [--seed S]
+Usage: python bench/fault_injection.py [--kills N] [--models N] [--seed S] [--hostile-only]
 Run it under ``flock /work/.bench.lock`` with nothing else timing; it takes several minutes.
 """
 
@@ -383,6 +386,15 @@ def model_fuzz(t: Tally, work: Path, model: Path, n: int, rng: random.Random) ->
         t.add(f"{row}: exit 0 or 2, no traceback", held, f"{['truncate', 'bitflip', 'dims'][kind]} {opts}: {why}")
 
 
+def hostile_classes(t: Tally, work: Path, model: Path, rng: random.Random) -> None:
+    import hostile_trials as h
+
+    for trial in (h.user_files, h.caches, h.unlisted_code, h.inputs, h.litter, h.reproducible):
+        trial(t, work, model, run, env_for, rng)
+    h.processes(t, work, model, env_for, DEPLOYCC, rng)
+    h.floor(t, work, model, run, env_for, rng, _reseal, _scale_ranges)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=12, help="kill trials per target (half over an artifact)")
@@ -390,6 +402,7 @@ def main() -> None:
     parser.add_argument("--luts", type=int, default=2)
     parser.add_argument("--models", type=int, default=75)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--hostile-only", action="store_true", help="run only the hostile-user classes")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     print(f"fault injection, seed {seed}; load {os.getloadavg()}")
@@ -399,11 +412,13 @@ def main() -> None:
     try:
         model = tiny_model(work / "tiny.onnx")
         started = time.perf_counter()
-        kill_trials(t, work, model, args.kills, rng)
-        concurrency_trials(t, work, model, args.concurrent)
-        lut_concurrency(t, work, args.luts)
-        corruption_trials(t, work, model)
-        model_fuzz(t, work, model, args.models, rng)
+        if not args.hostile_only:
+            kill_trials(t, work, model, args.kills, rng)
+            concurrency_trials(t, work, model, args.concurrent)
+            lut_concurrency(t, work, args.luts)
+            corruption_trials(t, work, model)
+            model_fuzz(t, work, model, args.models, rng)
+        hostile_classes(t, work, model, rng)
         t.print()
         print(f"\n{time.perf_counter() - started:.0f} s; load {os.getloadavg()}")
     finally:

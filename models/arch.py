@@ -266,6 +266,8 @@ def parse_arch(d: Any, source: str = "<arch>") -> Architecture:
 def load_arch(path: str | os.PathLike) -> Architecture:
     """Read and validate an architecture JSON file."""
     p = Path(path)
+    if p.exists() and not p.is_file():  # a folder, pipe or device: never read (a pipe blocks forever)
+        raise UserError(f"{p}: not a regular file; give an architecture .json file")
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -19,6 +19,7 @@ import onnx
 import torch
 
 from deploycc.core.errors import UserError
+from deploycc.core.outputs import staged_file
 
 from .arch import Architecture
 
@@ -118,10 +119,6 @@ def export_onnx(
     model = _trace_to_proto(_module(arch, weights), arch.input_shape, opset)
     _inline_identities(model)
     _set_metadata(model, arch)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
+    with staged_file(out) as tmp:
         onnx.save(model, tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
-import shutil
 from pathlib import Path
 
 from deploycc.core.cache import (
@@ -29,6 +29,8 @@ from deploycc.core.cache import (
     cpu_model,
     folder_problem,
     lock_for,
+    not_data,
+    remove_entry,
     report_bad,
     seal,
     source_digest,
@@ -127,16 +129,23 @@ class BuildCache:
     def lookup(self, key: str) -> tuple[Path | None, str]:
         """(artifact folder, "hit") for a sound entry; (None, "miss") or (None, "corrupt (why): rebuilt")."""
         folder = self.entry(key)
-        if not folder.exists():
+        if not os.path.lexists(folder):
             return None, "miss"
         problem = self._problem(folder, key)
         if problem is None:
             return folder / "artifact", "hit"
         report_bad(KIND, folder, problem)
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_entry(folder)
         return None, f"corrupt ({problem}): rebuilt"
 
     def _problem(self, folder: Path, key: str) -> str | None:
+        for path in (folder, folder / ENTRY, folder / "artifact"):
+            try:
+                why = not_data(path)
+            except FileNotFoundError:
+                continue
+            if why:
+                return f"{path.name} is {why}"
         try:
             text = (folder / ENTRY).read_text()
         except (OSError, UnicodeDecodeError):
@@ -158,15 +167,15 @@ class BuildCache:
         it meanwhile (``reuse``), else run ``build(artifact_folder)`` and seal the entry."""
         folder = self.entry(key)
         with lock_for(folder):
-            if reuse and folder.exists() and self._problem(folder, key) is None:
+            if reuse and os.path.lexists(folder) and self._problem(folder, key) is None:
                 return folder / "artifact", True
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_entry(folder)
             folder.mkdir(parents=True)
             artifact = folder / "artifact"
             try:
                 build(artifact)
             except BaseException:
-                shutil.rmtree(folder, ignore_errors=True)
+                remove_entry(folder)
                 raise
             record = {
                 "inputs": json.loads(json.dumps(body, default=str)),

@@ -10,6 +10,7 @@ See the example ``deploycc.toml`` at the repository root for every key, with com
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,21 @@ class Config:
 
     def gates_for(self, target: str) -> dict:
         return {**self.gates, **self.target_gates.get(target, {})}
+
+
+# the upper end of every count of a project file: what one CI run can use (a data set of
+# 100 000 scenes of 8192 x 8192 at most, a day of timing per pair); each is checked, none is silent
+MAXIMA = {
+    "threads": 1024,
+    "seed": 2**63 - 1,
+    "n": 100_000,
+    "max_images": 10_000_000,
+    "calib_images": 100_000,
+    "side": 8192,
+    "pixels": 1 << 26,
+    "max_seconds": 86_400.0,
+    "rel_tol": 1.0,
+}
 
 
 def load_config(path: str | Path) -> Config:
@@ -229,10 +245,11 @@ class _Reader:
         except UserError as exc:
             self.fail(where, str(exc))
 
-    def count(self, value, where: str, minimum: int = 1) -> int:
+    def count(self, value, where: str, minimum: int = 1, maximum: int | None = None) -> int:
         value = self.typed(value, int, where)
-        if value < minimum:
-            self.fail(where, f"must be at least {minimum}, got {value}")
+        limit = MAXIMA.get(where.rsplit(".", 1)[-1], 2**31 - 1) if maximum is None else maximum
+        if not minimum <= value <= limit:
+            self.fail(where, f"must be between {minimum} and {limit}, got {value}")
         return value
 
     def data_source(self, value, where: str) -> DataSource:
@@ -245,6 +262,11 @@ class _Reader:
         size = self.shape(synth["size"], f"{where}.synth.size")
         if len(size) != 2:
             self.fail(f"{where}.synth.size", 'give H x W, e.g. "64x128"')
+        if not all(1 <= d <= MAXIMA["side"] for d in size) or size[0] * size[1] > MAXIMA["pixels"]:
+            self.fail(
+                f"{where}.synth.size",
+                f"each side must be 1..{MAXIMA['side']} and H x W at most {MAXIMA['pixels']} pixels",
+            )
         return DataSource(
             synth={
                 "n": self.count(synth["n"], f"{where}.synth.n"),
@@ -357,6 +379,8 @@ class _Reader:
             values[k] = self.typed(v, kind, f"timing.{k}")
             if values[k] <= 0 and k != "warmup":
                 self.fail(f"timing.{k}", "must be positive")
+            if not math.isfinite(values[k]) or values[k] < 0 or values[k] > MAXIMA.get(k, 1e6):
+                self.fail(f"timing.{k}", f"must be between 0 and {MAXIMA.get(k, 1e6):g}, got {values[k]!r}")
         return Protocol(**values)
 
     def check_gate_needs(self, cfg: Config) -> None:

@@ -12,12 +12,16 @@ free). Every file is written to a temporary name beside it and renamed into plac
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from deploycc.core.outputs import write_output_bytes
+
 from .html import write_html
 from .pages import copy_pair_reports
+
+# every name deploycc ci writes into its report folder (the HTML page's plots included)
+REPORT_NAMES = ("junit.xml", "report.json", "report.html", "miou.png", "latency.png", "lut.png", "pairs")
 
 
 def write_reports(report: dict, folder: Path) -> dict:
@@ -33,12 +37,7 @@ def write_reports(report: dict, folder: Path) -> dict:
 
 
 def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_output_bytes(path, text.encode("utf-8"))
 
 
 def junit_xml(report: dict) -> str:

@@ -9,11 +9,12 @@ import numpy as np
 import typer
 
 from deploycc.cli.numerics_view import build_numerics_notes, build_numerics_table
-from deploycc.cli.options import JSON, check_report_path, report_option, split_list
+from deploycc.cli.options import JSON, check_report_path, overwrite_option, report_option, split_list
 from deploycc.cli.output import StageReporter, emit, print_warnings, table
 from deploycc.cli.reports import write_bench_report, write_build_report
 from deploycc.core.errors import GateFailed, Unverified, UserError, first_line
 from deploycc.core.numerics import random_feeds
+from deploycc.core.outputs import check_output, staged_file
 from deploycc.core.shapes import parse_input_shapes
 from deploycc.pipeline.pipeline import BuildOptions, build
 from deploycc.pipeline.runtime import open_artifact
@@ -70,7 +71,7 @@ def build_cmd(
     as_json: bool = JSON,
 ):
     """Compile MODEL for a target into a verified artifact folder (or finish a bundle: --resume)."""
-    check_report_path(report)
+    check_report_path(report, [model, weights, calib_data, tuning_db, output], overwrite)
     if resume is not None:
         if report is not None:
             raise UserError("--report is written by a build from MODEL, not by --resume")
@@ -239,8 +240,12 @@ def run_cmd(
     inputs: list[str] = typer.Option(..., "--input", "-i", help="x.npy for the only input, or name=x.npy"),
     output: Path = typer.Option(..., "--output", "-o", help=".npy (one output) or .npz (all outputs)"),
     threads: int | None = typer.Option(None, "--threads"),
+    overwrite: bool = overwrite_option("the --output file"),
 ):
     """Run an artifact on inputs stored as .npy files, whatever backend made it."""
+    output = check_output(
+        output, [artifact, *(i.rpartition("=")[2] for i in inputs)], overwrite, folder=False, ours=None
+    )
     if not output.parent.is_dir():
         raise UserError(f"--output {output}: folder {output.parent} does not exist")
     if output.suffix not in (".npy", ".npz"):
@@ -276,16 +281,13 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def _write_outputs(path: Path, names: list[str], outputs: list) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    if path.suffix == ".npz":
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **dict(zip(names, outputs)))
-    elif len(outputs) == 1:
-        with open(tmp, "wb") as fh:
-            np.save(fh, outputs[0])
-    else:
+    if path.suffix != ".npz" and len(outputs) != 1:
         raise UserError(f"--output {path}: the artifact has {len(outputs)} outputs; use a .npz file")
-    tmp.replace(path)
+    with staged_file(path) as tmp, open(tmp, "wb") as fh:
+        if path.suffix == ".npz":
+            np.savez(fh, **dict(zip(names, outputs)))
+        else:
+            np.save(fh, outputs[0])
 
 
 def _check_threads(threads: int | None, artifact: Path) -> None:
@@ -318,12 +320,13 @@ def bench_cmd(
     ),
     profile_runs: int = typer.Option(10, "--profile-runs", help="with --profile: profiled runs averaged per node"),
     report: Path | None = report_option("the timing (latency distribution, per-layer profile)"),
+    overwrite: bool = overwrite_option("the --report file"),
     as_json: bool = JSON,
 ):
     """Time an artifact with the common protocol (warm-up, repeats until the median is stable)."""
     from deploycc.fleet import remote_bench, remote_options
 
-    check_report_path(report)
+    check_report_path(report, [artifact], overwrite)
     if profile and remote:
         raise UserError("--profile runs the backend's profiler on this machine; it cannot be combined with --remote")
     if isinstance(max_repeats, bool) or max_repeats < 1:

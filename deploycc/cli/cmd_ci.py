@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from deploycc.cli.options import json_option
+from deploycc.cli.options import json_option, overwrite_option
 from deploycc.cli.output import emit, err_console, table
 from deploycc.core.errors import GateFailed, Unverified
 
@@ -29,17 +29,21 @@ def ci_cmd(
     output: Path | None = typer.Option(None, "--output", "-o", help="report folder (default: the project's output)"),
     only: list[str] | None = typer.Option(None, "--only", help="check only this pair (MODEL@TARGET); repeatable"),
     no_cache: bool = typer.Option(False, "--no-cache", help="rebuild every pair (the cache is refreshed)"),
+    overwrite: bool = overwrite_option("files in the report folder"),
     as_json: bool = JSON,
 ):
     """Build, verify and gate every (model, target) pair of a project file; write JUnit/JSON/HTML."""
     from deploycc.ci import failure_line, load_config, run_ci, write_reports
+    from deploycc.ci.reports import REPORT_NAMES
     from deploycc.ci.runner import unverified_line
+    from deploycc.core.outputs import check_output, only_names
 
     cfg = load_config(config)
     for note in cfg.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    folder = check_output(output or cfg.output, [config], overwrite, folder=True, ours=only_names(REPORT_NAMES))
     report = run_ci(cfg, use_cache=not no_cache, only=only, progress=None if as_json else _progress)
-    files = write_reports(report, output or cfg.output)
+    files = write_reports(report, folder)
     report["files"] = {k: str(v) for k, v in files.items()}
     emit(report, as_json, _render)
     if report["outcome"] == "failed":

@@ -8,10 +8,9 @@ artifacts on it. Its latency is labelled as emulated wherever it is reported.
 
 from __future__ import annotations
 
-import subprocess
-
 import typer
 
+from deploycc.core.children import run_child
 from deploycc.core.errors import UserError
 
 app = typer.Typer(name="device", no_args_is_help=True, help="Devices for --remote runs: an emulated arm64 device.")
@@ -31,7 +30,7 @@ def emulate_arm64(
     if not key:
         raise UserError("--key: give the device key clients will request")
     argv, env = server_command(tracker, key, port=port, port_end=port + 100)
-    try:
-        raise typer.Exit(subprocess.run(argv, env=env).returncode)
+    try:  # SIGTERM or Ctrl-C stops the server's whole process group, never leaves it listening
+        raise typer.Exit(run_child(argv, env))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None

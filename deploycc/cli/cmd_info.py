@@ -8,9 +8,10 @@ from pathlib import Path
 import onnx
 import typer
 
-from deploycc.cli.options import JSON, split_list
+from deploycc.cli.options import JSON, overwrite_option, split_list
 from deploycc.cli.output import emit, table
 from deploycc.core.errors import UserError
+from deploycc.core.outputs import check_output, write_output_bytes
 from deploycc.core.scratch import scratch_dir
 from deploycc.core.shapes import parse_input_shapes
 from deploycc.pipeline.sources import load_source
@@ -103,11 +104,16 @@ def optimize_cmd(
         help="KEY=VALUE for a pass, repeatable (e.g. rewrite-dilated.method=zero-insert, "
         "fuse.alpha=0.5, fuse.max_ops=10)",
     ),
+    overwrite: bool = overwrite_option("the --output and --trace files"),
     as_json: bool = JSON,
 ):
     """Run graph passes on MODEL with verification, and write the optimized ONNX model."""
     from deploycc.passes import PASSES, PassContext, resolve_passes, run_passes
 
+    output = check_output(output, [model, trace], overwrite, folder=False, ours=None)
+    trace = trace and check_output(trace, [model, output], overwrite, option="--trace", folder=False, ours=None)
+    if trace == output:
+        raise UserError(f"--trace {trace}: is the --output file; name another")
     tgt = load_target(target) if target else None
     names = (split_list(passes) or []) if passes else list(tgt.passes if tgt else PASSES)
     classes = resolve_passes(names)
@@ -203,10 +209,7 @@ def _number(text: str):
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_output_bytes(path, data)
 
 
 def save_model(model: onnx.ModelProto, path: Path) -> None:

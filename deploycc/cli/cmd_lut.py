@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from deploycc.cli.options import JSON, check_report_path, split_list
+from deploycc.cli.options import JSON, check_report_path, overwrite_option, split_list
 from deploycc.cli.output import emit, err_console, print_warnings, table
 
 if TYPE_CHECKING:
@@ -66,14 +66,18 @@ def build_cmd(
     on_load: str = typer.Option(
         "flag", "--on-load", help="flag (record) or refuse a measurement taken while the machine is loaded"
     ),
+    overwrite: bool = overwrite_option("the LUT file"),
     as_json: bool = JSON,
 ):
     """Profile every candidate unit of a search space on a target and write the LUT."""
+    from deploycc.core.outputs import check_output
     from deploycc.core.shapes import parse_shape
     from deploycc.lut.profile import ProfileSettings, build_lut, protocol_for
+    from deploycc.lut.table import lut_problem
 
     shape = parse_shape(input_shape) if input_shape else None
     out = output or Path(f"{space}.{Path(target).stem}.lut.json")
+    out = check_output(out, [space_file, tuning_db], overwrite, folder=False, ours=lut_problem)
     settings = ProfileSettings(
         target=target,
         threads=_threads(threads),
@@ -261,13 +265,18 @@ def validate_cmd(
     profile: int = typer.Option(
         0, "--profile", help="profile K held-out architectures: each LUT entry against its in-network time"
     ),
+    overwrite: bool = overwrite_option("the report folder"),
     as_json: bool = JSON,
 ):
     """Measure N sampled architectures end to end and score the LUT (raw, corrected, affine, MACs)."""
     from deploycc.core.errors import UserError
+    from deploycc.core.outputs import check_output, only_names
     from deploycc.lut import load_lut
-    from deploycc.lut.report import write_report
+    from deploycc.lut.report import REPORT_NAMES, write_report
     from deploycc.lut.validate import ValidationPlan, validate
+
+    folder = output or lut.with_name(lut.name.removesuffix(".json") + ".validation")
+    folder = check_output(folder, [lut], overwrite, folder=True, ours=only_names(REPORT_NAMES))
 
     if fmt not in ("md", "html"):
         raise UserError(f"--format {fmt!r}: choose md or html")
@@ -285,7 +294,6 @@ def validate_cmd(
 
         held = [r["genotype"] for r in result["architectures"] if r["split"] == "test"][:profile]
         result["per_layer"] = layer_view(table_, held)
-    folder = output or lut.with_name(lut.name.removesuffix(".json") + ".validation")
     result["warnings"] = sample_size_warnings(result)
     files = write_report(result, Path(folder), fmt)
     result["files"] = {k: str(v) for k, v in files.items()}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from deploycc.cli.options import JSON, check_report_path, report_option
+from deploycc.cli.options import JSON, check_report_path, overwrite_option, report_option
 from deploycc.cli.output import emit, table
 from deploycc.cli.reports import write_inspect_report
 from deploycc.core.loader import graph_inputs
@@ -25,11 +25,14 @@ def export_cmd(
     input_shape: str | None = typer.Option(None, "--input-shape", help="1x3xHxW (default: the architecture's)"),
     weights: str | None = typer.Option(None, "--weights", help="state dict (.pth) in the published layout"),
     opset: int = typer.Option(17, "--opset", help="ONNX opset (>= 17)"),
+    overwrite: bool = overwrite_option("the --output file"),
 ):
     """Export an architecture to ONNX (BatchNorm kept as BatchNormalization nodes)."""
     from deploycc.core.errors import UserError
+    from deploycc.core.outputs import check_output
     from deploycc.models import export_onnx, resolve_arch
 
+    output = check_output(output, [arch, weights], overwrite, folder=False, ours=None)
     if opset < 17:
         raise UserError(f"--opset {opset}: deploycc exports opset 17 or newer")
     arch_obj = resolve_arch(arch)
@@ -54,10 +57,11 @@ def inspect_cmd(
         False, "--verify-passes/--no-verify-passes", help="with --target: check numerics after each pass"
     ),
     report: Path | None = report_option("the MACs and parameters per layer (and the legality map with --target)"),
+    overwrite: bool = overwrite_option("the --report file"),
     as_json: bool = JSON,
 ):
     """Op histogram, shapes, MACs and parameters per layer and in total, from the ONNX graph."""
-    check_report_path(report)
+    check_report_path(report, [model], overwrite)
     with scratch_dir() as scratch:
         graph, _ = load_source(model, Path(scratch), parse_input_shapes(input_shape))
     costs = layer_costs(graph)

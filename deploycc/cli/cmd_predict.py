@@ -12,10 +12,11 @@ from pathlib import Path
 import typer
 
 from deploycc.cli.cmd_verify import open_for_verify, open_reference
-from deploycc.cli.options import JSON
+from deploycc.cli.options import JSON, overwrite_option
 from deploycc.cli.output import emit, progress_bar, table
+from deploycc.core.outputs import check_output
 from deploycc.verify.evaluate import artifact_label
-from deploycc.verify.predict import Predictor, photo_list, predict_photos
+from deploycc.verify.predict import Predictor, photo_list, predict_photos, predictions_problem
 
 app = typer.Typer()  # merged into the root command by deploycc.cli.main
 
@@ -32,9 +33,11 @@ def predict_cmd(
         help="also run this model (ONNX file or artifact folder) and map where it disagrees with the artifact",
     ),
     threads: int = typer.Option(0, "--threads", help="runtime threads (0: the artifact's setting)"),
+    overwrite: bool = overwrite_option("the output folder"),
     as_json: bool = JSON,
 ):
     """Segment photos with an artifact: class map (trainIds PNG) and colour overlay with legend per photo."""
+    output = check_output(output, [artifact, *images, reference], overwrite, folder=True, ours=predictions_problem)
     photos = photo_list(images)
     manifest, session = open_for_verify(artifact, threads)
     ref = open_reference(reference, session, threads) if reference else None

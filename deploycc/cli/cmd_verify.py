@@ -25,7 +25,7 @@ import typer
 from rich.markup import escape
 
 from deploycc.cli.numerics_view import COLUMNS, output_rows
-from deploycc.cli.options import JSON, check_report_path, report_option
+from deploycc.cli.options import JSON, check_report_path, overwrite_option, report_option
 from deploycc.cli.output import emit, progress_bar, table
 from deploycc.cli.reports import write_verify_report
 from deploycc.core.errors import GateFailed, Unavailable, Unverified, UserError
@@ -66,10 +66,11 @@ def verify_cmd(
         False, "--allow-mismatch", help="with --lut: accept a LUT made for another target or toolchain version"
     ),
     report_file: Path | None = report_option("the verification (IoU bars, confusion matrix, samples, gates)"),
+    overwrite: bool = overwrite_option("the --report file"),
     as_json: bool = JSON,
 ):
     """Verify an artifact: mIoU on labelled data, agreement and numerics against its reference."""
-    check_report_path(report_file)
+    check_report_path(report_file, [artifact, data, reference, lut], overwrite)
     check_options(data, reference, min_miou, max_miou_drop, max_images, lut, max_latency_error, remote)
     manifest, session = open_for_verify(artifact, threads, remote, key)
     where = artifact_label(artifact, manifest)

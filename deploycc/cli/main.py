@@ -38,7 +38,9 @@ from deploycc.cli import (
     cmd_verify,
 )
 from deploycc.cli.output import err_console
+from deploycc.core.children import restore_terminate, terminate_as_interrupt
 from deploycc.core.errors import DeployccError, first_line
+from deploycc.core.outputs import is_nul_error, is_user_os_error, os_error_line
 from deploycc.core.verdict import EXIT_INTERNAL, EXIT_UNVERIFIED
 
 app = typer.Typer(
@@ -108,6 +110,14 @@ for _module in (cmd_data, cmd_device, cmd_lut):
 
 
 def main(argv: list[str] | None = None) -> int:
+    previous = terminate_as_interrupt()  # SIGTERM cleans up as Ctrl-C does: staging removed, children stopped
+    try:
+        return _main(argv)
+    finally:
+        restore_terminate(previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except DeployccError as exc:
@@ -121,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("aborted")
         return 130
     except Exception as exc:
+        if is_user_os_error(exc) or is_nul_error(exc):  # the user's paths or the machine, not a bug
+            line = os_error_line(exc) if isinstance(exc, OSError) else "a path holds a NUL byte, which no file takes"
+            err_console.print(f"[red]error:[/] {line}", highlight=False, soft_wrap=True)
+            return 2
         if not _is_usage_error(exc):
             return _internal_error(exc)
         ctx = getattr(exc, "ctx", None)

@@ -27,12 +27,20 @@ def report_option(what: str) -> Any:
     )
 
 
-def check_report_path(path):
-    """``--report`` must name an .html file (not a folder); checked before any work starts."""
+def overwrite_option(what: str = "the output") -> bool:
+    """The ``--overwrite`` flag: replace an existing file or folder deploycc cannot prove it wrote."""
+    return typer.Option(False, "--overwrite", help=f"replace {what} if it exists and deploycc did not write it")
+
+
+def check_report_path(path, inputs=(), overwrite: bool = False):
+    """``--report`` must name an .html file (not a folder, not an input, not an existing file
+    without ``--overwrite``); checked before any work starts."""
     from deploycc.core.errors import UserError
+    from deploycc.core.outputs import check_output
 
     if path is None:
         return None
+    check_output(path, [p for p in inputs if p is not None], overwrite, option="--report", folder=False, ours=None)
     if path.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--report {path}: the report is an HTML file; give a name ending in .html")
     if path.is_dir():

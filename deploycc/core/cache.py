@@ -12,6 +12,11 @@ temporary file beside the entry, flushed, then renamed), and each entry has a fi
 Folder entries (a cached artifact, a generated data set) are verified against a listing of their
 files' sha256 (:func:`folder_problem`): a missing, changed or *unlisted* file makes the entry bad.
 
+A cache holds data, never paths: every entry must be a regular file or a real folder that
+deploycc wrote. A symbolic link or a special file (pipe, device, socket) where an entry should be,
+or inside a folder entry, makes it bad; it is removed as a link (:func:`remove_entry` never
+follows one), and never read through or deleted into.
+
 Keys should include :func:`environment` (deploycc's own source digest, the CPU model and
 architecture), so a cache shared between checkouts or machines never serves an entry made by
 another pipeline or measured on another CPU.
@@ -29,6 +34,7 @@ import math
 import os
 import platform
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable
@@ -119,6 +125,30 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def not_data(path: Path) -> str | None:
+    """Why ``path`` (which exists) cannot be a cache entry: a link or a special file; else None."""
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        return "a symbolic link, which a cache never holds"
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return "a special file (pipe, device or socket), which a cache never holds"
+    return None
+
+
+def remove_entry(path: Path) -> None:
+    """Remove a cache entry: a link or file is unlinked (what a link points to is never touched),
+    a real folder removed with its contents. Errors other than absence are raised."""
+    path = Path(path)
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def report_bad(kind: str, where: Path, problem: str) -> None:
     """The one line a bad entry costs: what, where, why, and that it is rebuilt."""
     print(f"deploycc: {kind} cache entry {where} is corrupt ({problem}); removed, rebuilding", file=sys.stderr)
@@ -175,19 +205,30 @@ class JsonCache:
         """The verified payload, or None (absent; or bad: then reported and removed)."""
         path = self.path(key)
         try:
-            text = path.read_bytes().decode("utf-8", errors="strict")
+            problem = not_data(path)
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as exc:
-            text = f"\0{exc}"  # unreadable: unseal reports it as not JSON
-        payload, problem = unseal(text, self.kind, key, check or self.check)
+        payload = None
+        if problem is None:
+            payload, problem = unseal(_read_text(path), self.kind, key, check or self.check)
         if problem:
             report_bad(self.kind, path, problem)
-            path.unlink(missing_ok=True)
+            remove_entry(path)
         return payload
 
     def put(self, key: str, payload) -> None:
         atomic_write_text(self.path(key), seal(self.kind, key, payload))
+
+
+def _read_text(path: Path) -> str:
+    """The text of a regular file, never through a link (``O_NOFOLLOW``); an unreadable one reads
+    as a NUL line, which :func:`unseal` reports as not JSON."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read().decode("utf-8", errors="strict")
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"\0{exc}"
 
 
 def folder_listing(folder: Path, ignore: tuple[str, ...] = ()) -> dict[str, str]:
@@ -203,8 +244,12 @@ def folder_listing(folder: Path, ignore: tuple[str, ...] = ()) -> dict[str, str]
 def folder_problem(folder: Path, listing: dict[str, str], ignore: tuple[str, ...] = ()) -> str | None:
     """What differs between ``folder`` and ``listing``: a missing, changed or unlisted file."""
     folder = Path(folder)
-    if not isinstance(listing, dict) or not folder.is_dir():
-        return f"{folder.name}: no such folder or no listing"
+    if folder.is_symlink() or not isinstance(listing, dict) or not folder.is_dir():
+        return f"{folder.name}: no such folder, a link, or no listing"
+    for p in folder.rglob("*"):
+        why = not_data(p)
+        if why:
+            return f"{p.relative_to(folder).as_posix()} is {why}"
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - set(ignore)
     unlisted = sorted(present - set(listing))
     if unlisted:
@@ -236,13 +281,17 @@ class FolderCache:
         """(folder, was it served from the cache); ``make(folder)`` writes a missing or bad entry."""
         folder = self.root / key
         with self.listings.lock(key):
+            problem = not_data(folder) if os.path.lexists(folder) else None
+            if problem:
+                report_bad(self.kind, folder, problem)
+                remove_entry(folder)
             if self.listings.get(key, lambda listing: folder_problem(folder, listing)) is not None:
                 return folder, True
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_entry(folder)
             try:
                 make(folder)
             except BaseException:
-                shutil.rmtree(folder, ignore_errors=True)
+                remove_entry(folder)
                 raise
             self.listings.put(key, folder_listing(folder))
         return folder, False

@@ -27,6 +27,7 @@ def load_model(path: str | Path, input_shape=None) -> onnx.ModelProto:
     path = Path(path)
     model = _read(path)
     _check_external_data(model, path)
+    check_memory(model, path.name)  # from the shapes alone, before any external byte is read
     try:
         external_data_helper.load_external_data_for_model(model, str(path.parent))
     except Exception as exc:
@@ -58,6 +59,8 @@ def _read(path: Path) -> onnx.ModelProto:
         raise UserError(f"{path}: no such file")
     if path.is_dir():
         raise UserError(f"{path}: is a folder, not an ONNX file")
+    if not path.is_file():  # a pipe or a device would be read forever
+        raise UserError(f"{path}: not a regular file (a device, pipe or socket); give an ONNX file")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:

@@ -7,7 +7,9 @@ while it inflates) overlaps with inference instead of adding to it.
 
 from __future__ import annotations
 
+import os
 import queue
+import stat
 import threading
 from pathlib import Path
 
@@ -25,13 +27,50 @@ IMAGENET = {
 }
 
 
-def _open(path: Path, what: str) -> Image.Image:
+# 8192 x 8192: above any camera's photo (a 50 MP phone, 8K video), below what a decoder could
+# allocate on a small machine; a header declaring more is refused before anything is decoded
+MAX_PIXELS = 1 << 26
+
+
+def open_image(path: Path, what: str = "image", load: bool = True) -> Image.Image:
+    """The image at ``path``, opened by Pillow only when it is a regular file whose header declares
+    at most ``MAX_PIXELS`` pixels (checked before decoding); anything else is one line (UserError)."""
+    path = Path(path)
     try:
-        img = Image.open(path)
-        img.load()
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read {what} ({os.strerror(exc.errno) if exc.errno else exc})") from None
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{path}: cannot read {what} (not a regular file)")
+    img = None
+    try:
+        img = Image.open(path)  # reads the header only
+        width, height = img.size
+        if width * height > MAX_PIXELS:
+            raise UserError(
+                f"{path}: {what} header declares {width}x{height} = {width * height} pixels, "
+                f"more than deploycc decodes ({MAX_PIXELS}); resize it first"
+            )
+        if load:
+            img.load()
+    except Image.DecompressionBombError as exc:  # Pillow's own bound, met before ours could look
+        raise UserError(
+            f"{path}: {what} header declares more pixels than deploycc decodes ({MAX_PIXELS}): {first_line(exc)}"
+        ) from None
     except (OSError, UnidentifiedImageError, ValueError) as exc:
+        if img is not None:
+            img.close()
         raise UserError(f"{path}: cannot read {what} ({first_line(exc)})") from None
+    except UserError:
+        if img is not None:
+            img.close()
+        raise
+    assert img is not None  # opened in the try above, or it raised
     return img
+
+
+def _open(path: Path, what: str) -> Image.Image:
+    return open_image(path, what)
 
 
 def read_image(path: Path) -> np.ndarray:

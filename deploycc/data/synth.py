@@ -9,21 +9,24 @@ another). Files::
     OUT/gtFine/<split>/synth/synth_<seed>_<index>_gtFine_labelIds.png
     OUT/synth_<split>.json      # the parameters, to regenerate the split
 
-A split is written into a temporary folder inside OUT and renamed into place when complete, so an
-interrupted run leaves no half-written split.
+A split is written into a staging folder inside OUT named after its process
+(``.synth-<split>.deploycc-<pid>-<token>.partial``) and renamed into place when complete, so an
+interrupted run leaves no half-written split, and the next run into OUT removes the staging
+folders of runs that were killed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from deploycc.core.errors import UserError
+from deploycc.core.outputs import clean_stale_staging, remove_path, staging_path, user_path, write_output_bytes
 
 from .cityscapes import IMAGE_SUFFIX, LABEL_SUFFIX
 from .scene import generate
@@ -54,19 +57,24 @@ def write_split(
     if not split or "/" in split or split.startswith("."):
         raise UserError(f"--split {split!r}: must be a plain folder name (train, val, test, ...)")
     check_size(size)
+    out = user_path(out, "--out")
+    if os.path.lexists(out) and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     final = {kind: out / kind / split for kind in ("gtFine", "leftImg8bit")}
-    if any(p.exists() for p in final.values()) and not overwrite:
+    if any(os.path.lexists(p) for p in final.values()) and not overwrite:
         raise UserError(f"{out}: split {split!r} exists; pass --overwrite or choose another --split/--out")
-    tmp = Path(tempfile.mkdtemp(prefix=f".synth-{split}-", dir=out))
+    clean_stale_staging(out)  # what a killed run left (named after its process, so only dead ones)
+    tmp = staging_path(out / f"synth-{split}")
+    tmp.mkdir()
     try:
         for i in range(n):
             _write_scene(tmp, i, seed, size)
             if progress:
                 progress(1)
         for kind, dest in final.items():
-            if dest.exists():
-                shutil.rmtree(dest)
+            if os.path.lexists(dest):
+                remove_path(dest)
             dest.parent.mkdir(parents=True, exist_ok=True)
             (tmp / kind).rename(dest)
     finally:
@@ -79,7 +87,7 @@ def write_split(
         "seed": seed,
         "command": f"deploycc data synth --out {out} --split {split} --n {n} --size {size[0]}x{size[1]} --seed {seed}",
     }
-    (out / f"synth_{split}.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_output_bytes(out / f"synth_{split}.json", (json.dumps(record, indent=2) + "\n").encode())
     return record
 
 

@@ -12,6 +12,8 @@ import html
 import os
 from pathlib import Path
 
+from deploycc.core.outputs import write_output_bytes
+
 METRICS = [
     ("MAPE %", "mape_pct", "{:.2f}"),
     ("signed bias %", "bias_pct", "{:+.2f}"),
@@ -228,10 +230,11 @@ def write_report(result: dict, folder: Path, fmt: str = "md") -> dict[str, Path]
     return files
 
 
+REPORT_NAMES = ("scatter.png", "report.md", "report.html", "result.json")
+
+
 def _write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_output_bytes(path, text.encode())
     return path
 
 

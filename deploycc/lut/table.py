@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from deploycc.core.errors import UserError
+from deploycc.core.outputs import write_output_bytes
 
 FORMAT, VERSION = "deploycc-lut", 1
 # An in-context LUT (``lut/context.py``) is written as version 2, so that a reader that knows only
@@ -107,14 +108,18 @@ def save_lut(lut: LUT, path: str | os.PathLike) -> Path:
     path = Path(path)
     payload = lut.to_dict()
     payload["sha256"] = checksum(payload)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_output_bytes(path, (json.dumps(payload, indent=1, sort_keys=True) + "\n").encode())
     return path
+
+
+def lut_problem(path: Path) -> str | None:
+    """None when ``path`` is a LUT file deploycc wrote (its checksum holds), else why not: what
+    ``lut build -o`` may replace without ``--overwrite``."""
+    try:
+        load_lut(path)
+    except UserError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    return None
 
 
 def load_lut(path: str | os.PathLike) -> LUT:

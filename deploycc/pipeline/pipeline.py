@@ -11,12 +11,14 @@ interface, with the original model on ONNX Runtime (graph optimizations off) on 
 from __future__ import annotations
 
 import platform
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
 
 from deploycc import __version__
+from deploycc.core.cache import remove_entry
 from deploycc.core.errors import GateFailed, UserError, first_line
 from deploycc.core.loader import graph_inputs
 from deploycc.core.metadata import metadata_json, model_sha256, preprocessing_of
@@ -140,6 +142,7 @@ def build(
                 failure,
             )
             if failure is not None:
+                _drop_ranges_below_the_floor(quant, manifest["verification"])
                 failed = GateFailed(failure["reason"])
                 failed.result = result  # what the build found, for its report (nothing is written at out)
                 raise failed
@@ -229,7 +232,7 @@ def _manifest(original, source, target: Target, backend: Backend, result, record
     return {
         "deploycc_version": __version__,
         "source": {"file": source.name, "sha256": model_sha256(original)},
-        "target": target.to_dict(),
+        "target": target.to_dict() | {"source": Path(target.source).name},  # no path of this machine
         "backend": backend.name,
         "backend_info": result.info,
         "toolchain": {**backend.versions(), "onnx": onnx.__version__, "python": platform.python_version()},
@@ -349,3 +352,17 @@ def _trt_offline_checks(stage: Path, original, quant, target: Target, options: B
         quant.verify_feeds if quant is not None else [random_feeds(value_specs(graph_inputs(original)), options.seed)]
     )
     return offline_checks(stage, original, quant, feeds, Tolerance.of(target.verify), equal_input_ops(target))
+
+
+def _drop_ranges_below_the_floor(quant, verification: dict) -> None:
+    """A cached calibration entry whose artifact fails the FP32 floor is removed with it: kept, it
+    would fail every later build of the model the same way (the next one calibrates afresh)."""
+    floor = verification.get("fp32_floor")
+    if quant is None or not floor or floor.get("ok"):
+        return
+    remove_entry(quant.ranges.cache_file)
+    print(
+        f"deploycc: calibration cache entry {quant.ranges.cache_file} gave an artifact below the FP32 floor; "
+        "removed, the next build calibrates again",
+        file=sys.stderr,
+    )

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from deploycc.core.errors import UserError, first_line
+from deploycc.data.io import open_image
 
 IMAGENET = {
     "mean": [0.485, 0.456, 0.406],
@@ -177,7 +178,9 @@ def synthetic_images(count: int, hw: tuple[int, int], seed: int = 0) -> list[np.
 
 def _read(path: Path) -> np.ndarray:
     try:
-        with Image.open(path) as im:
+        with open_image(path, "image") as im:
             return np.asarray(im.convert("RGB"))
+    except UserError as exc:
+        raise UserError(f"--calib-data: {exc}") from None
     except Exception as exc:
         raise UserError(f"--calib-data: cannot read image {path}: {first_line(exc)}") from None

@@ -13,25 +13,32 @@ preprocessing its manifest records, as ``verify`` does, and the argmax class map
 
 and ``predictions.json`` lists every photo with its figures. Every photo is checked (readable,
 three colour channels) before anything runs; the files are written into a staging folder beside
-the output folder and moved into it only when every photo succeeded, so a failure leaves the
-output folder as it was.
+the output folder and swapped in for it only when every photo succeeded, so a failure leaves the
+output folder as it was. ``predictions.json`` lists every file with its sha256: an existing folder
+is replaced only while it holds exactly those files (``deploycc.core.outputs``), else only with
+``--overwrite``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from deploycc.core.errors import UserError, first_line
-from deploycc.data.io import preprocess, resize_nearest
+from deploycc.core.cache import folder_listing
+from deploycc.core.errors import UserError
+from deploycc.core.outputs import (
+    clean_stale_staging,
+    manifest_problem,
+    remove_path,
+    replace_folder,
+    staging_path,
+)
+from deploycc.data.io import open_image, preprocess, resize_nearest
 from deploycc.data.palette import class_names, palette
 from deploycc.report.overlay import (
     DISAGREE,
@@ -44,6 +51,7 @@ from deploycc.report.overlay import (
 from deploycc.verify.evaluate import check_reference, model_io, predict_classes, resolve_preprocessing
 
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
+PREDICTIONS = "predictions.json"
 RESOLUTION = "photo resized (bilinear) to the model input; class map resized back (nearest) to the photo"
 
 
@@ -93,14 +101,7 @@ class _opened:
         self.img: Image.Image | None = None
 
     def __enter__(self) -> Image.Image:
-        try:
-            self.img = Image.open(self.path)
-            if self.load:
-                self.img.load()
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
-            if self.img is not None:
-                self.img.close()
-            raise UserError(f"{self.path}: cannot read image ({first_line(exc)})") from None
+        self.img = open_image(self.path, "image", self.load)
         return self.img
 
     def __exit__(self, *exc):
@@ -235,13 +236,17 @@ def write_photo(
 
 
 def predict_photos(pred: Predictor, photos: list[Path], out: Path, progress=None) -> dict:
-    """Label every photo into ``out`` (staged beside it, moved in when all succeeded)."""
+    """Label every photo into ``out`` (staged beside it, moved in when all succeeded). ``out`` has
+    passed ``core.outputs.check_output``: absent, a folder of deploycc's (``predictions.json``
+    lists every file with its sha256), or the user asked to overwrite."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--output {out}: exists and is not a folder")
     for photo in photos:
         check_photo(photo)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    clean_stale_staging(out.parent)
+    stage = staging_path(out)
+    stage.mkdir()
     try:
         records = []
         for photo in photos:
@@ -251,10 +256,14 @@ def predict_photos(pred: Predictor, photos: list[Path], out: Path, progress=None
             if progress:
                 progress(1)
         summary = {"artifact": pred.where, **pred.describe(), "photos": records}
-        (stage / "predictions.json").write_text(json.dumps(summary, indent=2) + "\n")
-        out.mkdir(exist_ok=True)
-        for item in sorted(stage.iterdir()):
-            os.replace(item, out / item.name)
+        listing = {"files": folder_listing(stage)}  # what makes the folder provably deploycc's
+        (stage / PREDICTIONS).write_text(json.dumps({**summary, **listing}, indent=2) + "\n")
+        replace_folder(stage, out)
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        remove_path(stage)
     return summary
+
+
+def predictions_problem(folder: Path) -> str | None:
+    """Why ``folder`` is not a ``deploycc predict`` output (None: it is one, intact)."""
+    return manifest_problem(folder, PREDICTIONS)

@@ -15,8 +15,11 @@ are ``backend_info.int8_kernels`` in the manifest.
 
 from __future__ import annotations
 
+import errno
+import os
 import platform
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +68,12 @@ class ORTBackend(Backend):
         info = {"optimization_level": level, "machine": platform.machine()}
         if target.precision == "int8":
             info["int8_kernels"] = int8_cpu.apply(so)
-        ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        try:
+            ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT reports a full disk as "Protobuf serialization failed"
+            if shutil.disk_usage(workdir).free < 2 * model.ByteSize() + (64 << 20):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(workdir / "model.onnx")) from None
+            raise exc
         _normalise_node_names(workdir / "model.onnx", {n.name for n in model.graph.node})
         return CompileResult(["model.onnx"], info)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from deploycc.core.cache import cache_home
+from deploycc.core.cache import cache_home, sha256_file
 from deploycc.core.errors import Unavailable, UserError
 from deploycc.core.native_log import native_stderr_into
 from deploycc.core.numerics import TensorSpec
@@ -122,7 +122,7 @@ class TVMBackend(Backend):
             "target": str(tvm_target),
             "host_triple": triple,
             "cc": cc or "default",
-            "tuning_database": str(db) if db else None,
+            "tuning_database": _database_facts(db),
             "tune_trials": int(options.get("tune_trials", 0)),
             "fusion": fusion.summary(),
             "precision": precision,
@@ -241,6 +241,15 @@ def runs_elsewhere(target: Target) -> bool:
     where there is no NVIDIA GPU (then it is verified and timed on the device)."""
     kind = target.settings.get("tvm", {}).get("target", {}).get("kind", "llvm")
     return not host_triple(target).startswith(platform.machine()) or (kind == "cuda" and not _has_cuda())
+
+
+def _database_facts(db: Path | None) -> dict | None:
+    """What the manifest says of the tuning database: its folder's name and the sha256 of its
+    records, never its path (the cache's place differs between machines; the bytes must not)."""
+    if db is None:
+        return None
+    records = db / tvm_tuning.RECORDS
+    return {"name": db.name, "records_sha256": sha256_file(records) if records.is_file() else None}
 
 
 def tuning_database(target: Target, tvm_target, options: dict) -> Path | None:

@@ -6,8 +6,13 @@ A build killed mid-write leaves a truncated line, and TVM then fails the whole b
 traceback. Here every line is parsed first and every record's workload index checked; a
 database that fails is moved aside (``*.corrupt``, kept for inspection), reported in one line,
 and the build goes on with the default schedules (a later ``--tune-trials`` starts it afresh).
-Hand-written because TVM offers no verifying reader; the check is structural only (TVM still
-verifies what it loads).
+Every database deploycc writes (tuned here, seeded from the shipped one, or the shipped one
+unpacked into the cache) is sealed like the other caches: ``deploycc.seal.json`` holds the sha256
+of both files (``deploycc.core.cache.seal``). A database is used only when its seal holds and both
+files are regular files (a link or a special file is never read through); an edited, truncated
+or unsealed one (made outside deploycc, or by a run killed mid-tune) is set aside with one line.
+The unpacked shipped copy that fails its seal is unpacked again. Hand-written because TVM offers
+no verifying reader.
 
 ``tune_and_apply`` is TVM's ``static_shape_tuning`` pipeline for CPU with three changes:
 
@@ -42,9 +47,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from deploycc.core.cache import cache_home
+from deploycc.core.cache import atomic_write_text, cache_home, not_data, remove_entry, seal, sha256_file, unseal
 
 WORKLOADS, RECORDS = "database_workload.json", "database_tuning_record.json"
+SEAL, SEAL_KIND = "deploycc.seal.json", "tvm-tuning"
 SHIPPED = Path(__file__).parent / "shipped_tuning"  # <target key>/: databases tools/tune_zoo.py --ship wrote
 MEASURE_TIMEOUT_S = 600.0
 # Three means of >= 30 ms each, not MetaSchedule's one of >= 100 ms: this VM's speed drifts within
@@ -76,6 +82,8 @@ def tune_and_apply(
         tuned = (
             tune_rule_space(mod, tvm_target, facts, work_dir, trials, trials_per_task, device) if trials > 0 else None
         )
+        if tuned is not None:
+            seal_database(work_dir)
         return relax.transform.MetaScheduleApplyDatabase(str(work_dir))(mod), tuned
 
 
@@ -150,25 +158,40 @@ def shipped_for(key: str) -> Path | None:
         return None
     out = cache_home() / "tvm-tuning" / f"{key}.shipped"
     digest = hashlib.sha256(b"".join((packed / (n + ".gz")).read_bytes() for n in (WORKLOADS, RECORDS))).hexdigest()
-    if (out / "source.sha256").exists() and (out / "source.sha256").read_text() == digest:
-        return out
+    if _exists(out):
+        why = seal_problem(out, digest)
+        if why is None:
+            return out
+        if os.path.lexists(out / SEAL):  # damaged, not merely from an older source: say so
+            print(
+                f"note: the unpacked shipped tuning database {out} is damaged ({why}); unpacking it again",
+                file=sys.stderr,
+            )
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     try:
         tmp.mkdir(parents=True, exist_ok=True)
         for name in (WORKLOADS, RECORDS):
             (tmp / name).write_bytes(gzip.decompress((packed / (name + ".gz")).read_bytes()))
-        (tmp / "source.sha256").write_text(digest)
-    except OSError as exc:  # a read-only or full cache: build with the default schedules, say why
+        seal_database(tmp, digest)
+        remove_entry(out)
+        tmp.replace(out)  # whole or absent: a build killed mid-unpack leaves only the .tmp folder
+    except OSError as exc:  # a read-only or full cache, or another build unpacked it meanwhile
+        remove_entry(tmp)
+        if _exists(out) and seal_problem(out, digest) is None:
+            return out
         print(
             f"note: the shipped tuning database was not applied: cannot unpack it into {out} ({exc})", file=sys.stderr
         )
         return None
-    shutil.rmtree(out, ignore_errors=True)
-    try:
-        tmp.replace(out)  # whole or absent: a build killed mid-unpack leaves only the .tmp folder
-    except OSError:  # another build unpacked it meanwhile
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _exists(path: Path) -> bool:
+    try:
+        os.lstat(path)
+    except OSError:
+        return False
+    return True
 
 
 def _quiet_meta_schedule_console() -> None:
@@ -189,6 +212,37 @@ def seed_from(shipped: Path, path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     for name in (WORKLOADS, RECORDS):
         shutil.copyfile(shipped / name, path / name)
+    seal_database(path)
+
+
+def seal_database(path: Path, source: str = "") -> None:
+    """Record the sha256 of both files of the database at ``path`` (and of the packed ``source``
+    it was unpacked from) in its seal."""
+    files = {name: sha256_file(path / name) if (path / name).exists() else None for name in (WORKLOADS, RECORDS)}
+    atomic_write_text(path / SEAL, seal(SEAL_KIND, "database", {"files": files, "source": source}))
+
+
+def seal_problem(path: Path, source: str | None = None) -> str | None:
+    """Why the database at ``path`` is not one deploycc sealed, intact (None: it is): a link or
+    special file, no seal, or a file that no longer matches it (and, with ``source``, unpacked
+    from another packed source)."""
+    why = _not_data(path)
+    if why:
+        return why
+    if not path.is_dir():
+        return "not a folder"
+    if not (path / SEAL).is_file():
+        return f"no {SEAL}: not written by deploycc, or by a run that was killed while tuning"
+    sealed, why = unseal((path / SEAL).read_text(errors="replace"), SEAL_KIND, "database")
+    if why:
+        return f"{SEAL}: {why}"
+    if source is not None and sealed.get("source") != source:
+        return "unpacked from another shipped database"
+    for name, digest in (sealed.get("files") or {}).items():
+        actual = sha256_file(path / name) if (path / name).is_file() else None
+        if actual != digest:
+            return f"{name} does not match its sha256 in {SEAL} (edited or truncated)"
+    return None
 
 
 def best_only(path: Path, out: Path) -> tuple[int, int]:
@@ -230,15 +284,30 @@ def problem(path: Path) -> str | None:
     return None
 
 
+def _not_data(path: Path) -> str | None:
+    """A link or special file as the database folder or one of its files (never read through)."""
+    for item in (path, path / SEAL, path / WORKLOADS, path / RECORDS):
+        try:
+            why = not_data(item)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if why:
+            return f"{item.name} is {why}"
+    return None
+
+
 def checked(path: Path) -> str | None:
     """Check the database at ``path``; if it is damaged, move it aside and return the one-line
     note (also printed on stderr), else None."""
-    why = problem(path)
+    why = _not_data(path) or problem(path) or seal_problem(path)
     if why is None:
         return None
-    for name in (WORKLOADS, RECORDS):
-        if (path / name).exists():
-            (path / name).replace(path / f"{name}.corrupt")
+    if path.is_symlink() or not path.is_dir():  # set the link itself aside, never what it points to
+        path.replace(path.with_name(f"{path.name}.corrupt"))
+    else:
+        for name in (WORKLOADS, RECORDS, SEAL):
+            if os.path.lexists(path / name):
+                (path / name).replace(path / f"{name}.corrupt")
     note = (
         f"tuning database {path} is damaged ({why}); ignored and moved to *.corrupt, "
         "this build uses the default schedules"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from types import SimpleNamespace
 
@@ -67,3 +68,26 @@ def test_cached_synthetic_data_is_verified_each_use(tmp_path, capsys):
     assert _data_folder(cfg, source, "val", None) == folder
     assert label.read_bytes() == original and not (folder / "stray.png").exists()
     assert "corrupt" in capsys.readouterr().err
+
+
+def test_planted_links_in_the_ci_caches_are_removed_as_links(tmp_path, tiny_onnx, capsys):
+    """A build entry or a data set that is a symlink: reported, the link removed, the entry rebuilt;
+    the folder it pointed to is neither read, written nor deleted."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "thesis.tex").write_text("mine")
+    cache, calls = BuildCache(tmp_path / "builds"), []
+    entry = cache.entry("ab" * 32)
+    entry.parent.mkdir(parents=True)
+    entry.symlink_to(victim)
+    assert cache.lookup("ab" * 32)[0] is None and "symbolic link" in capsys.readouterr().err
+    artifact, served = cache.store("ab" * 32, {"x": 1}, _builder(tiny_onnx, calls))
+    assert not served and cache.lookup("ab" * 32) == (artifact, "hit") and not entry.is_symlink()
+    cfg = SimpleNamespace(cache=tmp_path / "ci")
+    source = DataSource(synth={"n": 1, "size": (32, 64), "seed": 1})
+    folder = _data_folder(cfg, source, "val", None)
+    for p in sorted(folder.parent.iterdir()):
+        p.unlink() if p.is_file() else shutil.rmtree(p)
+    folder.symlink_to(victim)
+    assert _data_folder(cfg, source, "val", None) == folder and not folder.is_symlink()
+    assert sorted(p.name for p in victim.iterdir()) == ["thesis.tex"]

@@ -136,3 +136,29 @@ def test_entry_lock_makes_a_second_process_wait(tmp_path):
 )
 def test_finite(value, positive, ok):
     assert finite(value, positive) is ok
+
+
+def test_links_and_special_files_are_never_followed_read_or_deleted_into(tmp_path, capsys):
+    """A cache holds data, never paths: a planted link is removed as a link, its target untouched."""
+    import os
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "thesis.tex").write_text("mine")
+    (victim / "k.json").write_text(seal("demo", "k", {"ms": 1.0}))
+    cache = JsonCache(tmp_path / "c", "demo", _positive)
+    cache.root.mkdir()
+    cache.path("k").symlink_to(victim / "k.json")
+    assert cache.get("k") is None and "symbolic link" in capsys.readouterr().err
+    assert not os.path.lexists(cache.path("k")) and (victim / "k.json").exists()
+    os.mkfifo(cache.path("f"))  # a pipe would block a reader forever
+    assert cache.get("f") is None and "special file" in capsys.readouterr().err
+    folders = FolderCache(tmp_path / "d", "demo")
+    folders.root.mkdir()
+    (folders.root / "e").symlink_to(victim)
+    made = []
+    folder, served = folders.get_or_make("e", lambda f: (made.append(f), f.mkdir(), (f / "x").write_text("x")))
+    assert not served and made and not folder.is_symlink() and (folder / "x").read_text() == "x"
+    assert sorted(p.name for p in victim.iterdir()) == ["k.json", "thesis.tex"]
+    (folder / "inner").symlink_to(victim / "thesis.tex")
+    assert "symbolic link" in folder_problem(folder, folder_listing(folder))

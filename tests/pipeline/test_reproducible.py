@@ -6,6 +6,8 @@ hits, seconds) is in the build log, not in the artifact."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from deploycc.core.errors import Unavailable
@@ -31,3 +33,24 @@ def test_two_builds_give_the_same_bytes(tmp_path, tiny_onnx, target, monkeypatch
         assert first.log["quantization"]["ranges_cache_hit"] is False
         assert second.log["quantization"]["ranges_cache_hit"] is True
         assert "cache_hit" not in first.manifest["quantization"]
+
+
+@pytest.mark.parametrize("target", ["cpu", "cpu-ort", "cpu-int8"])
+def test_two_machines_give_the_same_bytes(tmp_path, tiny_onnx, target, monkeypatch):
+    """Another cache location and another checkout (the target file at another path): the same
+    artifact, byte for byte; no path of the build machine is recorded."""
+    from deploycc.targets.target import TARGET_DIR
+
+    outs = []
+    for machine in ("a", "b"):
+        checkout = tmp_path / machine / "checkout" / "targets"
+        checkout.mkdir(parents=True)
+        toml = checkout / f"{target}.toml"
+        toml.write_bytes((TARGET_DIR / f"{target}.toml").read_bytes())
+        monkeypatch.setenv("DEPLOYCC_CACHE", str(tmp_path / machine / "cache"))
+        out = tmp_path / "art"  # one path: the comparison is of the machines, not of the outputs
+        build(str(tiny_onnx), str(toml), out)
+        outs.append(_files(out))
+        assert str(tmp_path) not in (out / "manifest.json").read_text()
+        shutil.rmtree(out)
+    assert outs[0] == outs[1]

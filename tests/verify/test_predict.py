@@ -153,7 +153,7 @@ def test_bad_photos_exit_2_in_one_line_and_leave_the_output_alone(tmp_path, caps
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    code, err = predict(capsys, arts["golden"], good, bad, "-o", out)
+    code, err = predict(capsys, arts["golden"], good, bad, "-o", out, "--overwrite")  # even with --overwrite
     assert code == 2
     assert needle in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]

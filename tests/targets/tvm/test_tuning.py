@@ -126,16 +126,15 @@ def test_the_shipped_database_applies_only_when_the_cache_has_none_and_seeds_tun
     assert tuning_database(target, tvm_target, {}) == unpacked  # unpacked once, applied as is
     assert (unpacked / tvm_tuning.RECORDS).read_text() == RECORD + "\n"
     assert not (tmp_path / "cache" / "tvm-tuning" / key).exists()  # the user's own: untouched
-    (unpacked / tvm_tuning.RECORDS).write_text("stale")  # same source: not unpacked again
-    assert (
-        tuning_database(target, tvm_target, {}) == unpacked and (unpacked / tvm_tuning.RECORDS).read_text() == "stale"
-    )
-    (unpacked / "source.sha256").write_text("old")  # shipped database changed
+    (unpacked / tvm_tuning.RECORDS).write_text("stale")  # damaged unpacked copy: fails its seal, unpacked again
     assert tuning_database(target, tvm_target, {}) == unpacked
     assert (unpacked / tvm_tuning.RECORDS).read_text() == RECORD + "\n"
+    (ship / key / (tvm_tuning.RECORDS + ".gz")).write_bytes(gzip.compress((RECORD + "\n" + RECORD + "\n").encode()))
+    assert tuning_database(target, tvm_target, {}) == unpacked  # the shipped database changed: unpacked again
+    assert (unpacked / tvm_tuning.RECORDS).read_text() == RECORD + "\n" + RECORD + "\n"
     seeded = tuning_database(target, tvm_target, {"tune_trials": 4})
     assert seeded == tmp_path / "cache" / "tvm-tuning" / key
-    assert (seeded / tvm_tuning.RECORDS).read_text() == RECORD + "\n"
+    assert (seeded / tvm_tuning.RECORDS).read_text() == RECORD + "\n" + RECORD + "\n"
     assert tuning_database(target, tvm_target, {}) == seeded  # the user's own database wins from now on
 
 
@@ -167,3 +166,24 @@ def test_a_cache_the_shipped_database_cannot_be_unpacked_into_leaves_the_default
     monkeypatch.setenv("DEPLOYCC_CACHE", str(tmp_path / "cache"))
     assert tvm_tuning.shipped_for(key) is None
     assert "shipped tuning database was not applied" in capsys.readouterr().err
+
+
+def test_an_unsealed_or_edited_database_or_a_link_is_set_aside_in_one_line(tmp_path, capsys):
+    """Hostile edits that keep every line well formed: only the seal catches them."""
+    db = _db(tmp_path, WORKLOAD + "\n", RECORD + "\n")
+    assert "no deploycc.seal.json" in tvm_tuning.checked(db)  # made outside deploycc
+    for name in (tvm_tuning.WORKLOADS, tvm_tuning.RECORDS):
+        (db / f"{name}.corrupt").rename(db / name)
+    tvm_tuning.seal_database(db)
+    assert tvm_tuning.checked(db) is None
+    (db / tvm_tuning.RECORDS).write_text(RECORD.replace("0.001", "0.000001") + "\n")  # resealed by nobody
+    assert "does not match its sha256" in tvm_tuning.checked(db)
+    assert (db / (tvm_tuning.RECORDS + ".corrupt")).exists() and not (db / tvm_tuning.RECORDS).exists()
+    (tmp_path / "x").mkdir()
+    elsewhere = _db(tmp_path / "x", WORKLOAD + "\n", RECORD + "\n")
+    link = tmp_path / "link"
+    link.symlink_to(elsewhere)
+    assert "symbolic link" in tvm_tuning.checked(link)
+    assert (elsewhere / tvm_tuning.RECORDS).read_text() == RECORD + "\n"  # what it pointed to: untouched
+    assert not link.exists() and (tmp_path / "link.corrupt").is_symlink()
+    assert len([line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]) == 3
