@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import os
 import platform
-import re
 import shutil
 from pathlib import Path
 
@@ -109,20 +108,20 @@ class ORTSession(Session):
         return self._sess.run(None, {s.name: v for s, v in zip(self.inputs, arrays)})
 
 
-_NUMBERED = re.compile(r"_token_\d+$")
+_FROM_TENSOR = "_nchwc"  # ORT's NCHWc transformer: the original output tensor's name + this
 
 
 def _normalise_node_names(path: Path, kept: set[str]) -> None:
-    """Name every node ORT made and numbered after its op and first output: ORT numbers some nodes
-    it creates (``ReorderOutput_token_148``) in an order that changes from run to run, which would
-    make two builds of one model differ in bytes. Output tensor names are stable and unique. Nodes
-    ORT named after an original tensor (``/units.19/op/op.2/Relu_output_0_nchwc``, the NCHWc
-    convolutions) keep that name: it is stable, and it is what places the node in a per-layer
-    profile (on AVX-512 CPUs every blocked convolution is such a node)."""
+    """Name every node ORT made after its op and first output: ORT names some nodes it creates with
+    counters (``ReorderOutput_token_148``) or by op alone, differently from run to run, which would
+    make two builds of one model differ in bytes. Output tensor names are stable and unique. The
+    NCHWc convolutions keep the name ORT derives from an original tensor
+    (``/units.19/op/op.2/Relu_output_0_nchwc``): it is stable, and it is what places the node in a
+    per-layer profile (on AVX-512 CPUs every blocked convolution is such a node)."""
     model = onnx.load(str(path))
     changed = False
     for node in model.graph.node:
-        if node.name not in kept and node.output and _NUMBERED.search(node.name):
+        if node.name not in kept and node.output and not node.name.endswith(_FROM_TENSOR):
             name = f"{node.op_type}:{node.output[0]}"
             changed |= name != node.name
             node.name = name
