@@ -92,7 +92,8 @@ def tune_rule_space(
 ) -> dict:
     """Measure the rule design space of every convolution/pooling kernel of ``mod`` (at most
     ``trials`` candidates in all, ``trials_per_task`` each) into the database, on this machine
-    or on ``device``; returns {"tasks": number of tasks, "measured_on": where}."""
+    or on ``device``; returns {"tasks": number of tasks, "candidates": schedules in their rule space, "measured_on":
+    where}."""
     from tvm import s_tir
     from tvm.s_tir import meta_schedule as ms
 
@@ -100,11 +101,12 @@ def tune_rule_space(
     from .cpu_schedules import WindowReduction
 
     rule = WindowReduction(facts)
-    tasks = [
-        t
+    sized = [
+        (t, len(rule.design_space(s_tir.Schedule(t.dispatched[0]))))
         for t in ms.relax_integration.extract_tasks(mod, tvm_target)
-        if rule.design_space(s_tir.Schedule(t.dispatched[0]))
     ]
+    tasks = [t for t, size in sized if size]
+    candidates = sum(size for _, size in sized)  # the rule space's size on this CPU (its vector width)
     measured_on: dict | str
     if device:
         runner, reported = rule_search.device_runner(device["remote"], device["key"], EVALUATOR_ARGS, MEASURE_TIMEOUT_S)
@@ -120,7 +122,7 @@ def tune_rule_space(
         )
         measured_on = "this machine"
     if not tasks:
-        return {"tasks": 0, "measured_on": measured_on}
+        return {"tasks": 0, "candidates": 0, "measured_on": measured_on}
     space = ms.space_generator.ScheduleFn(rule.design_space, sch_rules=[], postprocs=[], mutator_probs={})
     per_task = trials_per_task or TRIALS_PER_TASK
     _quiet_meta_schedule_console()
@@ -146,7 +148,7 @@ def tune_rule_space(
             runner=runner,
             cost_model="random",
         )
-    return {"tasks": len(tasks), "measured_on": measured_on}
+    return {"tasks": len(tasks), "candidates": candidates, "measured_on": measured_on}
 
 
 def shipped_for(key: str) -> Path | None:

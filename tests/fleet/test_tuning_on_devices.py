@@ -38,7 +38,9 @@ def test_candidates_are_measured_on_the_fleet_and_the_build_applies_them(fleet, 
     assert info["tuning_space"]["measured_on"]["key"] == "cpu"
     records = [json.loads(line) for line in (db / tvm_tuning.RECORDS).read_text().splitlines()]
     secs = [float(s) for _, record in records for s in record[1]]
-    assert len(records) == 6 and secs and all(0 < s < 1e9 for s in secs)  # every candidate ran on a device
+    # every candidate ran on a device: 6, or the whole rule space where this CPU's vector width gives fewer tiles
+    assert len(records) == min(6, info["tuning_space"]["candidates"]) >= 1, info["tuning_space"]
+    assert secs and all(0 < s < 1e9 for s in secs)
     capsys.readouterr()
 
 
