@@ -104,7 +104,22 @@ class Architecture:
         return json.dumps(self.to_dict(), indent=2)
 
     def with_input_shape(self, shape) -> Architecture:
-        """A copy at another input shape (validated against this arch's constraints)."""
+        """A copy at another input shape (``--input-shape``), refused in terms of that option, with
+        the smallest shape that works."""
+        if len(shape) == 4 and all(_is_int(v) for v in shape):
+            given = "x".join(map(str, shape))
+            if min(shape) < 1 or shape[1] != 3:
+                raise UserError(f"{self.name} needs --input-shape N x 3 x H x W (positive, RGB), got {given}")
+            problem = shape_problem(self.space, self.head, shape)
+            if problem:
+                multiple, minimum, why = size_rule(self.space, self.head)
+                least, near = ("x".join(map(str, s)) for s in smallest_shapes(self.space, self.head, shape))
+                rule = f"multiples of {multiple}, each " if multiple > 1 else ""
+                also = f"; with your aspect ratio, --input-shape {near}" if near != least else ""
+                raise UserError(
+                    f"{self.name} needs --input-shape of at least {least} (H and W {rule}at least {minimum}: "
+                    f"{why}), got {given}{also}"
+                )
         d = self.to_dict()
         d["input_shape"] = list(shape)
         return parse_arch(d, source=self.source)
@@ -174,23 +189,48 @@ def _check_shape(d: dict, space: str, head: str | None, default, source: str) ->
     shape = d.get("input_shape", default)
     if not isinstance(shape, list) or len(shape) != 4 or not all(_is_int(v) for v in shape):
         raise _fail(source, "input_shape", f"must be 4 integers [N, C, H, W], got {shape!r}")
-    _n, c, h, w = shape
-    if min(shape) < 1:
-        raise _fail(source, "input_shape", f"all dimensions must be positive, got {shape}")
-    if c != 3:
-        raise _fail(source, "input_shape", f"needs 3 (RGB) channels, got C={c}")
-    if space == "squeezenas":
-        if h % 16 or w % 16:
-            raise _fail(source, "input_shape", f"H and W must be multiples of 16, got {h}x{w}")
-        if head == "lraspp" and min(h, w) < LRASPP_MIN_HW:
-            raise _fail(
-                source, "input_shape", f"the LR-ASPP head's 49x49 pool needs H and W >= {LRASPP_MIN_HW}, got {h}x{w}"
-            )
-    elif space == "fbnet" and (h % 32 or w % 32):
-        raise _fail(source, "input_shape", f"fbnet needs H and W multiples of 32, got {h}x{w}")
-    elif space == "squeezenet" and min(h, w) < 32:
-        raise _fail(source, "input_shape", f"squeezenet needs H and W >= 32, got {h}x{w}")
+    problem = shape_problem(space, head, shape)
+    if problem:
+        raise _fail(source, "input_shape", problem)
     return tuple(shape)
+
+
+def size_rule(space: str, head: str | None) -> tuple[int, int, str]:
+    """(multiple, minimum, why) for H and W of a net of ``space`` with ``head``."""
+    if space == "squeezenas" and head == "lraspp":
+        return 16, LRASPP_MIN_HW, "the LR-ASPP head's 49x49 pool runs on the stride-16 map"
+    if space == "squeezenas":
+        return 16, 16, "the encoder's output stride is 16"
+    if space == "fbnet":
+        return 32, 32, "the network's output stride is 32"
+    return 1, 32, "squeezenet's stem and pools need 32 pixels"
+
+
+def shape_problem(space: str, head: str | None, shape) -> str | None:
+    """What is wrong with ``shape`` (4 integers) for this net, or None."""
+    _, c, h, w = shape
+    if min(shape) < 1:
+        return f"all dimensions must be positive, got {list(shape)}"
+    if c != 3:
+        return f"needs 3 (RGB) channels, got C={c}"
+    multiple, minimum, why = size_rule(space, head)
+    if h % multiple or w % multiple or min(h, w) < minimum:
+        rule = f"multiples of {multiple}, " if multiple > 1 else ""
+        return f"H and W must be {rule}each at least {minimum} ({why}), got {h}x{w}"
+    return None
+
+
+def smallest_shapes(space: str, head: str | None, shape) -> tuple[tuple, tuple]:
+    """The smallest shape this net takes, and the smallest at or above ``shape`` with its aspect ratio."""
+    multiple, minimum, _ = size_rule(space, head)
+    n, _, h, w = shape
+    n = max(int(n), 1)
+
+    def up(v: float) -> int:
+        return max(minimum, -(-math.ceil(v) // multiple) * multiple)
+
+    grow = max(1.0, minimum / max(min(h, w), 1))
+    return (n, 3, minimum, minimum), (n, 3, up(max(h, 1) * grow), up(max(w, 1) * grow))
 
 
 def _numbers(v: Any, n: int) -> bool:

@@ -14,17 +14,72 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 
 def fp16_model(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The float16 conversion of ``model``, with the shape arguments of Resize/Upsample kept float32.
+
+    A resize's ``scales`` (and ``roi``) decide its output size (``floor(in * scale)``), and a device
+    computes that size from the declared float32 value: 98/3 = 32.666668 gives 3 -> 98, while the
+    float16 32.66 gives 97 and the decoder's shapes no longer meet. onnxconverter-common already
+    keeps Resize itself in float32 (its default block list) but still casts the constant feeding
+    it to float16 and back (it inserts the casts before it looks for a blocked op's initializers),
+    so each resize is pointed back at its float32 value after the conversion."""
     import warnings
 
     from onnxconverter_common import float16
 
+    model, args = _resize_args(model)
     with warnings.catch_warnings():  # it warns for every weight below float16's range (they become 0)
         warnings.simplefilter("ignore", UserWarning)
-        return float16.convert_float_to_float16(model, keep_io_types=True)
+        half = float16.convert_float_to_float16(model, keep_io_types=True)
+    return _restore_resize_args(half, args)
+
+
+def _resize_args(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
+    """A copy of ``model`` with every Resize/Upsample named, and (node name, input index) -> the
+    float32 value of each constant roi/scales input (a Constant node's or an initializer's)."""
+    from onnx import numpy_helper
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    values = {t.name: numpy_helper.to_array(t) for t in copy.graph.initializer}
+    for node in copy.graph.node:
+        if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+            values[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    args = {}
+    for index, node in enumerate(copy.graph.node):
+        if node.op_type in _RESIZES:
+            node.name = node.name or f"deploycc_resize_{index}"
+            for i, name in enumerate(node.input):
+                if i > 0 and name in values and values[name].dtype == np.float32:
+                    args[(node.name, i)] = values[name]
+    return copy, args
+
+
+def _restore_resize_args(half: onnx.ModelProto, args: dict) -> onnx.ModelProto:
+    """Point each resize of the converted model back at its float32 roi/scales (the converter
+    casts them to float16 and back, whatever its block list says) and drop the casts left unread."""
+    from onnx import numpy_helper
+
+    for node in half.graph.node:
+        for i in range(len(node.input)):
+            if (node.name, i) in args:
+                name = f"{node.name}__float32_arg{i}"
+                half.graph.initializer.append(numpy_helper.from_array(args[(node.name, i)], name))
+                node.input[i] = name
+    read = {i for n in half.graph.node for i in n.input} | {o.name for o in half.graph.output}
+    for node in [n for n in half.graph.node if n.op_type == "Cast" and not set(n.output) & read]:
+        half.graph.node.remove(node)
+    read = {i for n in half.graph.node for i in n.input}
+    for tensor in [t for t in half.graph.initializer if t.name not in read]:
+        half.graph.initializer.remove(tensor)
+    return half
+
+
+_RESIZES = ("Resize", "Upsample")
 
 
 def fp16_session(path: Path, threads: int = 0):

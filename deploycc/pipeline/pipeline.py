@@ -345,13 +345,12 @@ def _fp32_floor(original, runs, names: list[str], target: Target) -> dict:
 
 
 def _trt_offline_checks(stage: Path, original, quant, target: Target, options: BuildOptions) -> dict:
-    from deploycc.targets.tensorrt.backend import equal_input_ops
     from deploycc.targets.tensorrt.offline_checks import offline_checks
 
     feeds = (
         quant.verify_feeds if quant is not None else [random_feeds(value_specs(graph_inputs(original)), options.seed)]
     )
-    return offline_checks(stage, original, quant, feeds, Tolerance.of(target.verify), equal_input_ops(target))
+    return offline_checks(stage, original, quant, feeds, Tolerance.of(target.verify))
 
 
 def _drop_ranges_below_the_floor(quant, verification: dict) -> None:

@@ -25,6 +25,7 @@ from deploycc.core.loader import graph_inputs
 from deploycc.core.metadata import preprocessing_of
 from deploycc.quantize.calibration import calibration_set
 from deploycc.quantize.qdq import QuantConfig, QuantResult, calibrate, quantize
+from deploycc.quantize.shared_scales import share_input_scales
 from deploycc.targets import Target
 
 DATA_MOVEMENT = {"Resize", "Upsample", "Transpose", "Reshape", "Identity", "Flatten", "Squeeze", "Unsqueeze"}
@@ -57,6 +58,10 @@ def quantize_for_target(
         config = replace(config, exclude=tuple(config.exclude) + tuple(kept))
     info.setdefault("excluded", [])
     qdq = quantize(graph, ranges, config)
+    shared = shared_scale_ops(target)
+    if shared:  # the device's rule, in the model the build verifies (and the TensorRT cache is made from)
+        qdq, grown = share_input_scales(qdq, shared)
+        info["shared_input_scales"] = {"ops": list(shared), "tensors_widened": grown}
     return QuantResult(graph, qdq, ranges, config, calib.describe(), info, held.feeds())
 
 
@@ -78,6 +83,13 @@ def quantization_error(original: onnx.ModelProto, quant: QuantResult) -> dict:
         # A non-finite output has no agreement (None): min() over None and a float would raise.
         "argmax_agreement_min": min((a for s in stats if (a := s.argmax_agreement) is not None), default=None),
     }
+
+
+def shared_scale_ops(target: Target) -> tuple[str, ...]:
+    """The element-wise op types whose INT8 inputs share one scale on ``target`` (none unless its
+    ``[legality.elementwise]`` sets ``int8_equal_input_ranges``)."""
+    elementwise = target.legality.get("elementwise", {})
+    return tuple(elementwise.get("ops", ())) if elementwise.get("int8_equal_input_ranges") else ()
 
 
 def tail_exclusions(model: onnx.ModelProto) -> list[str]:

@@ -5,7 +5,7 @@ built on the Jetson (docs/targets.md, "TensorRT on the Xavier"). ``compile`` the
 writes the bundle:
 
 * ``model.onnx``: the optimized (and, for DLA targets, legalized) FP32 graph;
-* ``calib.cache``: deploycc's activation ranges as a TensorRT 8.5 calibration cache (implicit INT8);
+* ``calib.cache``: the Q/DQ model's activation scales as a TensorRT 8.5 calibration cache (implicit INT8);
 * ``model.qdq.onnx``: the Q/DQ model, for TensorRT >= 10 (explicit INT8) and for verification here;
 * ``legality.json``: per node, DLA or GPU fallback and the rule that decided it (DLA targets);
 * the engine plan (flags, DLA core, FP16 layers) and the exact commands in the manifest.
@@ -75,17 +75,13 @@ class TensorRTBackend(Backend):
         return self._finish(workdir, plan, info, files, options)
 
     def _int8_files(self, model, quant, target: Target, workdir: Path) -> list[str]:
-        from deploycc.targets.tensorrt.calib_cache import cache_from_ranges
+        from deploycc.targets.tensorrt.calib_cache import cache_from_qdq
 
         if quant is None:
             raise Unavailable("an INT8 TensorRT target needs the quantize stage (calibration) first")
         settings = target.settings.get("tensorrt", {})
-        text = cache_from_ranges(
-            model,
-            quant.ranges.values,
-            settings.get("version", "8.5.2"),
-            settings.get("calibrator", "EntropyCalibration2"),
-            equal_input_ops(target),
+        text = cache_from_qdq(
+            model, quant.qdq, settings.get("version", "8.5.2"), settings.get("calibrator", "EntropyCalibration2")
         )
         (workdir / "calib.cache").write_text(text)
         onnx.save(quant.qdq, str(workdir / "model.qdq.onnx"))
@@ -197,10 +193,3 @@ def _commands(plan, target: Target, version: str) -> dict:
             "trtexec --onnx=model.qdq.onnx --stronglyTyped --saveEngine=model.engine --timingCacheFile=timing.cache"
         )
     return out
-
-
-def equal_input_ops(target: Target) -> tuple[str, ...]:
-    """The element-wise op types whose INT8 inputs share one scale on ``target`` (none unless its
-    ``[legality.elementwise]`` sets ``int8_equal_input_ranges``)."""
-    elementwise = target.legality.get("elementwise", {})
-    return tuple(elementwise.get("ops", ())) if elementwise.get("int8_equal_input_ranges") else ()

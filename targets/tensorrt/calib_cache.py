@@ -6,11 +6,14 @@ a text file: one header line ``TRT-<version>-<calibrator>``, where ``<version>``
 shows ``TRT-8203-EntropyCalibration2`` for 8.2.3) and ``<calibrator>`` one of
 ``EntropyCalibration2``, ``EntropyCalibration``, ``MinMaxCalibration``, ``LegacyCalibration``;
 then one line per tensor, ``<tensor name>: <scale>``, the scale being the float32 INT8 scale
-(``max(|min|, |max|) / 127``; TensorRT INT8 is symmetric) as 8 hex digits of its big-endian
+(symmetric: ``real = scale * q``, ``q`` in [-127, 127]) as 8 hex digits of its big-endian
 IEEE-754 bytes. Tensor names are the ONNX tensor names, which TensorRT's ONNX parser keeps.
 
-With this file on the Jetson, the engine build skips calibration entirely: the scales are the
-ones deploycc calibrated and verified here. Written by hand because no library writes it.
+deploycc writes the scales of its Q/DQ model (``model.qdq.onnx``, the model the build verifies),
+bit for bit, and only for the tensors that model quantizes: a tensor without a scale makes
+TensorRT run the layers that read or write it in FP16/FP32, as the Q/DQ model runs them in float
+(NVIDIA's qdq-translator makes the same translation). With this file on the Jetson, the engine
+build skips calibration entirely. Written by hand because no library writes it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from __future__ import annotations
 import math
 import re
 import struct
+
+import numpy as np
+import onnx
 
 from deploycc.core.errors import UserError
 from deploycc.core.loader import graph_inputs
@@ -75,44 +81,64 @@ def parse_cache(text: str) -> tuple[dict, dict[str, float]]:
     return {"version": int(version), "calibrator": calibrator}, scales
 
 
-def cache_from_ranges(
-    model,
-    ranges: dict[str, tuple[float, float]],
-    version: str,
-    calibrator: str = "EntropyCalibration2",
-    equal_input_ops=(),
-) -> str:
-    """The cache for every activation tensor of ``model`` (graph inputs, node outputs) with a range."""
-    return write_cache(scales_from_ranges(model, ranges, equal_input_ops), version, calibrator)
+def cache_from_qdq(fp32, qdq, version: str, calibrator: str = "EntropyCalibration2") -> str:
+    """The cache of the Q/DQ model ``qdq``: the scale of every activation it quantizes, under the
+    name the tensor has in ``fp32`` (the graph TensorRT parses)."""
+    return write_cache(qdq_activation_scales(fp32, qdq), version, calibrator)
 
 
-def scales_from_ranges(model, ranges: dict[str, tuple[float, float]], equal_input_ops=()) -> dict[str, float]:
-    """TensorRT's symmetric scale ``max(|lo|, |hi|) / 127`` of every activation of ``model`` with a range.
-    ``equal_input_ops``: element-wise op types whose INT8 inputs must share one scale on the device
-    (a target's ``[legality.elementwise] int8_equal_input_ranges``); their inputs get the largest."""
-    names: list[str] = [i.name for i in graph_inputs(model)]
-    for node in model.graph.node:
-        if node.op_type != "Constant":  # constants are weights to TensorRT, not activations
-            names += [o for o in node.output if o]
-    scales = {}
-    for name in names:
-        if name in ranges and name not in scales:
-            lo, hi = ranges[name]
-            scales[name] = max(abs(lo), abs(hi)) / 127.0
-    _equalize_inputs(model, scales, set(equal_input_ops))
-    return scales
+def qdq_activation_scales(fp32, qdq) -> dict[str, float]:
+    """``fp32`` tensor name -> the INT8 scale the Q/DQ model quantizes it with, in ``fp32``'s graph
+    order (inputs, then node outputs). The cache is made from the Q/DQ model, not from the
+    calibration ranges, because ONNX Runtime's quantizer moves ranges before it writes scales: the
+    input of a Relu or Clip takes the output's range, and the output of an op it quantizes with its
+    input's parameters (AveragePool, MaxPool, Resize, Reshape, Transpose ...) takes the input's scale.
+    Refuses an activation with a non-zero zero point or more than one scale: TensorRT's INT8
+    activations are symmetric and per tensor."""
+    found = {name: _scale_of(q, qdq, name) for name, q in activation_quantizers(fp32, qdq)}
+    order = [i.name for i in graph_inputs(fp32)] + [
+        o for n in fp32.graph.node if n.op_type != "Constant" for o in n.output
+    ]
+    return {name: found[name] for name in order if name in found}
 
 
-def _equalize_inputs(model, scales: dict[str, float], ops: set[str]) -> None:
-    """Give the activation inputs of every ``ops`` node one scale, the largest of them; repeated
-    until nothing changes, since one tensor can feed several such nodes."""
-    groups = [[i for i in n.input if i in scales] for n in model.graph.node if n.op_type in ops]
-    groups = [g for g in groups if len(g) > 1]
-    changed = True
-    while changed:
-        changed = False
-        for group in groups:
-            top = max(scales[i] for i in group)
-            for name in group:
-                if scales[name] != top:
-                    scales[name], changed = top, True
+def activation_quantizers(fp32, qdq) -> list[tuple[str, onnx.NodeProto]]:
+    """(``fp32`` tensor name, QuantizeLinear node) for every activation the Q/DQ model quantizes.
+    ONNX Runtime renames a graph output it quantizes (the producer writes ``<name>_QuantizeLinear_Input``
+    and the DequantizeLinear writes ``<name>``), so such a tensor is found by its DequantizeLinear."""
+    constants = {t.name for t in qdq.graph.initializer}
+    constants |= {o for n in qdq.graph.node if n.op_type == "Constant" for o in n.output}
+    names = {i.name for i in fp32.graph.input} | {o for n in fp32.graph.node for o in n.output}
+    dequantizers: dict[str, list[onnx.NodeProto]] = {}
+    for node in qdq.graph.node:
+        if node.op_type == "DequantizeLinear":
+            dequantizers.setdefault(node.input[0], []).append(node)
+    out = []
+    for node in qdq.graph.node:
+        if node.op_type != "QuantizeLinear" or node.input[0] in constants:
+            continue
+        name = node.input[0]
+        if name not in names:
+            name = next((d.output[0] for d in dequantizers.get(node.output[0], []) if d.output[0] in names), None)
+        if name is None:
+            raise UserError(f"the Q/DQ model quantizes tensor {node.input[0]!r}, which the FP32 graph does not have")
+        out.append((name, node))
+    return out
+
+
+def _scale_of(q, qdq, name: str) -> float:
+    from onnx import numpy_helper
+
+    values = {t.name: t for t in qdq.graph.initializer}
+    scale = numpy_helper.to_array(values[q.input[1]]) if q.input[1] in values else None
+    zero = numpy_helper.to_array(values[q.input[2]]) if len(q.input) > 2 and q.input[2] in values else 0
+    if scale is None or scale.size != 1:
+        raise UserError(
+            f"tensor {name!r}: the Q/DQ model's activation scale is not one constant (TensorRT: per tensor)"
+        )
+    if int(np.asarray(zero).ravel()[0]) != 0:
+        raise UserError(
+            f"tensor {name!r}: the Q/DQ model quantizes it with zero point {int(np.asarray(zero).ravel()[0])}; "
+            'TensorRT\'s INT8 is symmetric (set [quantize] symmetric = true and activation_type = "int8")'
+        )
+    return float(scale.ravel()[0])

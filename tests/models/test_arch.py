@@ -210,3 +210,47 @@ def test_load_arch_names_the_file(tmp_path, zoo_dict):
     p.write_text(json.dumps(zoo_dict("mac_small") | {"space": "x"}))
     with pytest.raises(UserError, match=r"mine\.json: field 'space'"):
         load_arch(p)
+
+
+@pytest.mark.parametrize(
+    "name, shape, least, near",
+    [
+        ("mac_small", [1, 3, 256, 512], "1x3x784x784", "1x3x784x1568"),
+        ("lat_small", [1, 3, 784, 1000], "1x3x784x784", "1x3x784x1008"),
+        ("mac_xlarge", [1, 3, 100, 200], "1x3x16x16", "1x3x112x208"),
+        ("fbnet_a", [2, 3, 100, 100], "2x3x32x32", "2x3x128x128"),
+    ],
+)
+def test_input_shape_option_refusal_says_the_smallest_that_works(name, shape, least, near):
+    with pytest.raises(UserError) as err:
+        resolve_arch(name).with_input_shape(shape)
+    message = str(err.value)
+    assert message.startswith(f"{name} needs --input-shape of at least {least} (")
+    assert f"--input-shape {near}" in message and "field" not in message and ".json" not in message
+
+
+def test_input_shape_option_with_wrong_channels():
+    with pytest.raises(UserError, match="mac_small needs --input-shape N x 3 x H x W"):
+        resolve_arch("mac_small").with_input_shape([1, 4, 1024, 2048])
+
+
+def test_smallest_suggested_shape_is_accepted():
+    for name in ("mac_small", "lat_xlarge", "fbnet_a"):
+        arch = resolve_arch(name)
+        with pytest.raises(UserError) as err:
+            arch.with_input_shape([1, 3, 8, 8])
+        least = str(err.value).split("at least ")[1].split(" ")[0]
+        arch.with_input_shape([int(v) for v in least.split("x")])  # what the message says works, works
+
+
+@pytest.mark.parametrize("command", ["export", "build"])
+def test_cli_refuses_a_small_input_shape_with_exit_2_and_writes_nothing(command, tmp_path, capsys):
+    from helpers import run_cli
+
+    arch_file = save_arch(resolve_arch("lat_small"), tmp_path / "mine.json")
+    for model in ("lat_small", arch_file):
+        out = tmp_path / f"out-{command}"
+        extra = ["--target", "cpu-ort"] if command == "build" else []
+        assert run_cli([command, model, *extra, "--input-shape", "1x3x256x512", "-o", out]) == 2
+        assert not out.exists()
+        assert "lat_small needs --input-shape of at least 1x3x784x784" in capsys.readouterr().err

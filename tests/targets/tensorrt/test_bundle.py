@@ -46,16 +46,21 @@ def test_int8_bundle_has_everything_the_jetson_needs(net_onnx, tmp_path, capsys)
     assert all(np.abs(w).reshape(len(w), -1).max(1).tolist() == [127] * len(w) for w in weights)
 
 
-def test_calibration_cache_scales_match_the_cached_ranges(net_onnx, tmp_path, capsys):
+def test_calibration_cache_scales_are_the_q_dq_models(net_onnx, tmp_path, capsys):
+    """The cache holds, for the input and every node output, the scale the bundle's Q/DQ model
+    quantizes that tensor with (a Relu's input: the Relu's range, as ORT's quantizer moves it)."""
     from deploycc.quantize.qdq import ranges_cache, ranges_of
 
     out, m = _build(net_onnx, tmp_path, "xavier-int8")
     ranges = ranges_of(ranges_cache().get(m["quantization"]["ranges_key"]))
     _, scales = parse_cache((out / "calib.cache").read_text())
     assert len(scales) == 8  # the input and every node output
-    for name, scale in scales.items():
-        lo, hi = ranges[name]
-        assert scale == pytest.approx(max(abs(lo), abs(hi)) / 127, rel=1e-6)
+    qdq = onnx.load(str(out / "model.qdq.onnx"))
+    values = {t.name: numpy_helper.to_array(t) for t in qdq.graph.initializer}
+    for q in (n for n in qdq.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in values):
+        name = q.input[0].removesuffix("_QuantizeLinear_Input")  # ORT renames the graph output it quantizes
+        assert scales[name] == np.float32(values[q.input[1]])
+    assert scales["c1"] == np.float32(max(abs(v) for v in ranges["r1"]) / 127)  # c1 -> Relu -> r1
 
 
 def test_fp16_bundle_has_no_int8_files(net_onnx, tmp_path):
@@ -65,7 +70,8 @@ def test_fp16_bundle_has_no_int8_files(net_onnx, tmp_path):
 
 
 def test_max_miou_drop_becomes_layer_precisions(net_onnx, tmp_path):
-    _out, m = _build(net_onnx, tmp_path, "xavier-int8", "--max-miou-drop", "8")
+    # the budget mechanism on the calibration this test was written for (the target now uses percentile)
+    _out, m = _build(net_onnx, tmp_path, "xavier-int8", "--max-miou-drop", "8", "--calib-method", "entropy")
     q = m["quantization"]
     assert len(q["sensitivity"]) == 5 and q["budget"]["met"] and q["budget"]["miou_drop"] <= 8
     assert 1 <= len(q["excluded"]) <= 5 and q["budget"]["trials"][0]["miou_drop"] > 8
