@@ -35,6 +35,7 @@ from deploycc.quantize.stage import quantization_error, quantize_for_target
 from deploycc.targets import Target, load_target
 from deploycc.targets.backend import Backend, get_backend, require_available
 from deploycc.targets.placement import placement_map
+from deploycc.targets.tensorrt.offline_checks import failures as trt_failures
 
 DEFAULT_FP32_FLOOR = 0.9  # INT8 vs FP32 cosine below which an artifact is nonsense (target: min_fp32_cosine)
 
@@ -154,8 +155,6 @@ def _compile_and_verify(original, source, graph, quant, target, backend, records
     with stages.step("verify"):
         manifest["verification"] = _verify(original, backend, stage, manifest, target, options, quant, graph)
         if backend.name == "tensorrt":  # what TensorRT will read, checked here (it cannot run here)
-            from deploycc.targets.tensorrt.offline_checks import failures as trt_failures
-
             manifest["trt_offline_checks"] = _trt_offline_checks(stage, original, quant, target, options)
             manifest["trt_offline_checks"]["failures"] = trt_failures(manifest["trt_offline_checks"])
     return write_manifest(stage, manifest)
@@ -292,7 +291,7 @@ def _verify(
             "reference": reference,
             "reference_text": reference_text,
             "subject": subject_model if subject_model is not None else _subject_onnx(compiled, quant),
-            "subject_text": _subject_onnx_text(subject_model, backend),
+            "subject_text": _subject_onnx_text(subject_model, backend, quant),
             "qdq": quant.qdq if quant is not None else None,
         }
         result["layers"] = failed_check_layers(result, models, feed_sets[0], tol)
@@ -304,9 +303,11 @@ def _subject_onnx(compiled, quant):
     return quant.qdq if quant is not None else compiled
 
 
-def _subject_onnx_text(proxy_model, backend: Backend) -> str:
+def _subject_onnx_text(proxy_model, backend: Backend, quant) -> str:
     if proxy_model is not None:
         return "the model its proxy runs (float16 simulation), on ONNX Runtime"
+    if quant is not None:
+        return "the Q/DQ model the INT8 artifact computes, on ONNX Runtime with optimizations off"
     return f"the ONNX graph given to the compiler ({backend.name}), on ONNX Runtime with optimizations off"
 
 
