@@ -23,7 +23,8 @@ from .errors import first_line
 from .numerics import Tolerance, compare, reference_session
 
 DEFAULT_BUDGET = 512 << 20  # bytes of exposed activations per run of one model
-MAX_ROWS = 400  # rows kept in the table (the first bad layer is always kept)
+MAX_ROWS = 400
+NO_ABS_BOUND = 1e9  # an atol_rel this large means: judged on the cosine only  # rows kept in the table (the first bad layer is always kept)
 
 
 def compare_layers(
@@ -93,10 +94,10 @@ def first_bad_line(table: dict | None) -> str:
             f"every one of {table['compared']} intermediate tensors matched by name holds "
             f"({len(table['unmatched'])} unmatched): the difference arises outside the compared graph"
         )
+    allowed = "" if table["tolerance"]["atol_rel"] >= NO_ABS_BOUND else f" (allowed {bad['allowed_abs']:.3g})"
     return (
         f"first layer out of tolerance: {bad['tensor']!r} ({bad['op']} {bad['node']!r}): max abs "
-        f"{bad['max_abs']:.3g} (allowed {bad['allowed_abs']:.3g}), max rel {bad['max_rel']:.3g}, "
-        f"cosine {bad['cosine']:.6f} ({bad['why']})"
+        f"{bad['max_abs']:.3g}{allowed}, max rel {bad['max_rel']:.3g}, cosine {bad['cosine']:.6f} ({bad['why']})"
     )
 
 

@@ -7,7 +7,7 @@ the ``--json`` result and the report.
 
 from __future__ import annotations
 
-from deploycc.core.layerwise import compare_layers, first_bad_line
+from deploycc.core.layerwise import NO_ABS_BOUND, compare_layers, first_bad_line
 from deploycc.core.numerics import Tolerance
 from deploycc.core.verdict import FAILED, not_run
 
@@ -22,7 +22,7 @@ def failed_check_layers(v: dict, models: dict, feeds: dict, tol: Tolerance) -> d
         )
     floor = v.get("fp32_floor")
     if floor and not floor["ok"] and models.get("qdq") is not None:
-        cosine_only = Tolerance(atol_rel=1e9, rtol=0.0, min_cosine=float(floor["min_cosine"]))
+        cosine_only = Tolerance(atol_rel=NO_ABS_BOUND, rtol=0.0, min_cosine=float(floor["min_cosine"]))
         return compare_layers(
             models["original"],
             models["qdq"],
