@@ -23,8 +23,8 @@ from .errors import first_line
 from .numerics import Tolerance, compare, reference_session
 
 DEFAULT_BUDGET = 512 << 20  # bytes of exposed activations per run of one model
-MAX_ROWS = 400
-NO_ABS_BOUND = 1e9  # an atol_rel this large means: judged on the cosine only  # rows kept in the table (the first bad layer is always kept)
+MAX_ROWS = 400  # rows kept in the table (the first bad layer is always kept)
+NO_ABS_BOUND = 1e9  # an atol_rel this large means: judged on the cosine only
 
 
 def compare_layers(
