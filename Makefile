@@ -10,14 +10,20 @@ DEMO_DIR := build/demo
 
 setup: $(STAMP) cross-tools browser-tools arm64-device lint-tools onnx-node-data
 
-# The aarch64 cross compiler for Jetson / arm64 TVM builds (Debian gcc-aarch64-linux-gnu). Without
-# apt-get or root this prints one line and goes on; the tests that need it skip with the reason.
+# The cross compilers for Jetson / arm64 TVM builds (Debian gcc-aarch64-linux-gnu) and for the
+# 32-bit ARM mali-t628 board (gcc-arm-linux-gnueabihf). Without apt-get or root this prints one line
+# and goes on; the tests that need them skip with the reason.
 cross-tools:
 	@command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    (apt-get install -y -q gcc-aarch64-linux-gnu >/dev/null 2>&1 || \
 	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q gcc-aarch64-linux-gnu >/dev/null 2>&1)) ; } || \
 	  echo "note: aarch64-linux-gnu-gcc not installed (needs root and apt-get); aarch64 TVM exports will be unavailable"
+	@command -v arm-linux-gnueabihf-gcc >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get install -y -q gcc-arm-linux-gnueabihf >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q gcc-arm-linux-gnueabihf >/dev/null 2>&1)) ; } || \
+	  echo "note: arm-linux-gnueabihf-gcc not installed (needs root and apt-get); mali-t628 builds will be unavailable"
 
 # Headless Chromium and its WebDriver (Debian chromium, chromium-driver) for the report tests, which
 # open every HTML report in a real browser. Without apt-get or root this prints one line and goes on;

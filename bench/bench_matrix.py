@@ -31,9 +31,7 @@ WEIGHTS = REPO.parent / "shared" / "data" / "squeezenas"
 NETS = ["mac_small", "lat_small", "mac_large", "lat_large", "mac_xlarge", "lat_xlarge", "fbnet_a", "squeezenet1_1"]
 SIZES = ("smallest", "published")
 VERDICTS = {0: "verified here", 1: "a gate failed", 2: "bad input", 3: "built; unverified here", 4: "internal error"}
-NOT_EMULATED = {
-    "arm64-cpu": "not run on the emulated arm64 device (QEMU: minutes per zoo net); the build names the device step"
-}
+NOT_EMULATED = {"arm64-cpu": "not run on the emulated arm64 device (QEMU: minutes per zoo net)"}
 
 
 def zoo_arch(net: str) -> dict:
@@ -100,7 +98,10 @@ def summarize(code: int | None, stdout: str, stderr: str, target: str) -> dict:
     if code is None:
         verdict = last
     elif code == 3:
-        verdict = f"{VERDICTS[3]}: {NOT_EMULATED.get(target) or _remaining(result) or last}"
+        step = _remaining(result) or last
+        verdict = (
+            f"{VERDICTS[3]}: {NOT_EMULATED[target]}: {step}" if target in NOT_EMULATED else f"{VERDICTS[3]}: {step}"
+        )
     elif code == 0:
         verdict = VERDICTS[0] if not result.get("remaining") else f"verified on a proxy: {_remaining(result)}"
     else:

@@ -24,6 +24,7 @@ from .numerics import Tolerance, compare, reference_session
 
 DEFAULT_BUDGET = 512 << 20  # bytes of exposed activations per run of one model
 MAX_ROWS = 400  # rows kept in the table (the first bad layer is always kept)
+NO_ABS_BOUND = 1e9  # an atol_rel this large means: judged on the cosine only
 
 
 def compare_layers(
@@ -40,13 +41,23 @@ def compare_layers(
     ref_order = _produced(reference)
     sub_order = _produced(subject)
     sub_names = set(sub_order)
-    matched = [n for n in ref_order if n in sub_names]
+    ref_uses, sub_uses = _consumer_ops(reference), _consumer_ops(subject)
+    renamed = [n for n in ref_order if n in sub_names and ref_uses.get(n) != sub_uses.get(n)]
+    matched = [n for n in ref_order if n in sub_names and n not in renamed]
     unmatched = [
         {"tensor": n, "why": "not in the subject (renamed or removed by a pass)"}
         for n in ref_order
         if n not in sub_names
     ]
     unmatched += [{"tensor": n, "why": "only in the subject"} for n in sub_order if n not in set(ref_order)]
+    unmatched += [
+        {
+            "tensor": n,
+            "why": f"same name, another meaning: used by {', '.join(ref_uses.get(n, ())) or 'nothing'} in the "
+            f"reference, by {', '.join(sub_uses.get(n, ())) or 'nothing'} in the subject (a pass folded what followed)",
+        }
+        for n in renamed
+    ]
     base = {
         "reference": reference_text,
         "subject": subject_text,
@@ -83,10 +94,10 @@ def first_bad_line(table: dict | None) -> str:
             f"every one of {table['compared']} intermediate tensors matched by name holds "
             f"({len(table['unmatched'])} unmatched): the difference arises outside the compared graph"
         )
+    allowed = "" if table["tolerance"]["atol_rel"] >= NO_ABS_BOUND else f" (allowed {bad['allowed_abs']:.3g})"
     return (
         f"first layer out of tolerance: {bad['tensor']!r} ({bad['op']} {bad['node']!r}): max abs "
-        f"{bad['max_abs']:.3g} (allowed {bad['allowed_abs']:.3g}), max rel {bad['max_rel']:.3g}, "
-        f"cosine {bad['cosine']:.6f} ({bad['why']})"
+        f"{bad['max_abs']:.3g}{allowed}, max rel {bad['max_rel']:.3g}, cosine {bad['cosine']:.6f} ({bad['why']})"
     )
 
 
@@ -104,6 +115,30 @@ def _produced(model: onnx.ModelProto) -> dict[str, tuple[str, str]]:
             if o and floats.get(o, True):
                 out[o] = (node.op_type, node.name or o)
     return out
+
+
+_TRANSPARENT = ("QuantizeLinear", "DequantizeLinear", "Cast")  # Q/DQ and FP16 casts keep a value's meaning
+
+
+def _consumer_ops(model: onnx.ModelProto) -> dict[str, tuple[str, ...]]:
+    """Tensor -> the sorted op types that use it, looking through Q/DQ pairs and casts. A pass that
+    keeps a tensor's name but changes its meaning (fold-bn: a Conv's output becomes what its
+    BatchNormalization computed) changes what uses it."""
+    users: dict[str, list] = {}
+    for node in model.graph.node:
+        for i in node.input:
+            users.setdefault(i, []).append(node)
+
+    def ops(name: str, depth: int = 0) -> list[str]:
+        out = []
+        for node in users.get(name, []):
+            if node.op_type in _TRANSPARENT and depth < 4:
+                out += [op for o in node.output for op in ops(o, depth + 1)]
+            else:
+                out.append(node.op_type)
+        return out
+
+    return {name: tuple(sorted(set(ops(name)))) for name in users}
 
 
 def _float_values(model: onnx.ModelProto) -> dict[str, bool]:

@@ -7,13 +7,13 @@ the ``--json`` result and the report.
 
 from __future__ import annotations
 
-from deploycc.core.layerwise import compare_layers, first_bad_line
+from deploycc.core.layerwise import NO_ABS_BOUND, compare_layers, first_bad_line
 from deploycc.core.numerics import Tolerance
 from deploycc.core.verdict import FAILED, not_run
 
 
 def failed_check_layers(v: dict, models: dict, feeds: dict, tol: Tolerance) -> dict | None:
-    """The per-layer table of the build's own failed numerics check. ``models``: ``original``,
+    """The per-layer table of the build's own failed numerics check. ``models``: ``original`` (FP32),
     ``reference`` (+ ``reference_text``), ``subject`` (+ ``subject_text``: the ONNX the artifact or its
     proxy runs) and ``qdq`` (INT8 builds, else None)."""
     if any(not o["ok"] for o in v["outputs"]):
@@ -22,9 +22,14 @@ def failed_check_layers(v: dict, models: dict, feeds: dict, tol: Tolerance) -> d
         )
     floor = v.get("fp32_floor")
     if floor and not floor["ok"] and models.get("qdq") is not None:
-        cosine_only = Tolerance(atol_rel=1e9, rtol=0.0, min_cosine=float(floor["min_cosine"]))
+        cosine_only = Tolerance(atol_rel=NO_ABS_BOUND, rtol=0.0, min_cosine=float(floor["min_cosine"]))
         return compare_layers(
-            models["original"], models["qdq"], feeds, cosine_only, "the original FP32 model", "the Q/DQ model"
+            models["original"],
+            models["qdq"],
+            feeds,
+            cosine_only,
+            "the FP32 graph after the target's passes",
+            "the Q/DQ model",
         )
     if (v.get("second_opinion") or {}).get("status") == FAILED:
         return not_run(

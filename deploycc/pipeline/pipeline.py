@@ -35,7 +35,9 @@ from deploycc.quantize.stage import quantization_error, quantize_for_target
 from deploycc.targets import Target, load_target
 from deploycc.targets.backend import Backend, get_backend, require_available
 from deploycc.targets.placement import placement_map
+from deploycc.targets.tensorrt.offline_checks import failures as trt_failures
 
+FP32_AFTER_PASSES = "the FP32 graph after the target's passes, on ONNX Runtime with optimizations off"
 DEFAULT_FP32_FLOOR = 0.9  # INT8 vs FP32 cosine below which an artifact is nonsense (target: min_fp32_cosine)
 
 
@@ -155,7 +157,7 @@ def _compile_and_verify(
     """Compile into ``stage``, verify, and write the manifest there (whether numerics hold or not);
     what the compiler printed is appended to ``compiler_log``."""
     with stages.step("compile"):
-        graph = _compile_input(graph, quant, backend)
+        passed, graph = graph, _compile_input(graph, quant, backend)
         backend.check_supported(graph, target)
         result = backend.compile(graph, target, stage, _compile_options(options, quant, out))
         compiler_log.extend(result.log)
@@ -163,10 +165,8 @@ def _compile_and_verify(
     if quant is not None:
         manifest["quantization"] = quant.manifest() | {"error": quantization_error(original, quant)}
     with stages.step("verify"):
-        manifest["verification"] = _verify(original, backend, stage, manifest, target, options, quant, graph)
+        manifest["verification"] = _verify(original, backend, stage, manifest, target, options, quant, passed)
         if backend.name == "tensorrt":  # what TensorRT will read, checked here (it cannot run here)
-            from deploycc.targets.tensorrt.offline_checks import failures as trt_failures
-
             manifest["trt_offline_checks"] = _trt_offline_checks(stage, original, quant, target, options)
             manifest["trt_offline_checks"]["failures"] = trt_failures(manifest["trt_offline_checks"])
     return write_manifest(stage, manifest)
@@ -254,7 +254,7 @@ def _verify(
     target: Target,
     options: BuildOptions,
     quant=None,
-    compiled=None,
+    passed=None,
 ) -> dict:
     tol = Tolerance.of(target.verify)
     subject, subject_model = "the artifact", None
@@ -302,12 +302,15 @@ def _verify(
     if session.int8_kernels:  # which INT8 kernels ran, and the CPU feature that chose them
         result["int8_kernels"] = session.int8_kernels
     if not result["ok"]:  # where the two sides part: every intermediate tensor compared
+        # Layer by layer, FP32 is the graph after the target's passes (each pass was checked against
+        # the original by the pass manager): a pass such as fold-bn keeps a tensor's name and changes
+        # its meaning, which a comparison with the original would report as a divergence.
         models = {
-            "original": original,
-            "reference": reference,
-            "reference_text": reference_text,
-            "subject": subject_model if subject_model is not None else _subject_onnx(compiled, quant),
-            "subject_text": _subject_onnx_text(subject_model, backend),
+            "original": passed,
+            "reference": reference if quant is not None else passed,
+            "reference_text": reference_text if quant is not None else FP32_AFTER_PASSES,
+            "subject": subject_model if subject_model is not None else _subject_onnx(passed, quant),
+            "subject_text": _subject_onnx_text(subject_model, backend, quant),
             "qdq": quant.qdq if quant is not None else None,
         }
         result["layers"] = failed_check_layers(result, models, feed_sets[0], tol)
@@ -319,9 +322,11 @@ def _subject_onnx(compiled, quant):
     return quant.qdq if quant is not None else compiled
 
 
-def _subject_onnx_text(proxy_model, backend: Backend) -> str:
+def _subject_onnx_text(proxy_model, backend: Backend, quant) -> str:
     if proxy_model is not None:
         return "the model its proxy runs (float16 simulation), on ONNX Runtime"
+    if quant is not None:
+        return "the Q/DQ model the INT8 artifact computes, on ONNX Runtime with optimizations off"
     return f"the ONNX graph given to the compiler ({backend.name}), on ONNX Runtime with optimizations off"
 
 

@@ -54,3 +54,28 @@ def test_a_model_onnx_runtime_cannot_run_is_not_run_never_passed():
     table = compare_layers(_model(), broken, FEEDS, Tolerance())
     assert table["status"] == "not_run" and "ONNX Runtime could not run" in table["reason"]
     assert first_bad_line(table).startswith("per-layer comparison not run")
+
+
+def test_a_name_a_pass_kept_with_another_meaning_is_not_compared():
+    """fold-bn keeps the Conv's output name, which then holds what the BatchNormalization computed."""
+    from helpers import CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, make_model
+
+    before = make_model(CONV_BN_RELU, CONV_BN_RELU_WEIGHTS, positive=("v",))
+    w, s, b, m, v = (onnx.numpy_helper.to_array(t) for t in before.graph.initializer)
+    k = s / np.sqrt(v + 1e-3)
+    after = onnx.parser.parse_model(
+        """<ir_version: 8, opset_import: ["" : 17]>
+g (float[1,3,16,16] image) => (float[1,8,16,16] logits) { c = Conv<pads=[1,1,1,1]>(image, wf, bf)
+  logits = Relu(c) }"""
+    )
+    after.graph.initializer.extend(
+        [
+            onnx.numpy_helper.from_array((w * k[:, None, None, None]).astype(np.float32), "wf"),
+            onnx.numpy_helper.from_array((b - m * k).astype(np.float32), "bf"),
+        ]
+    )
+    feeds = {"image": np.random.default_rng(1).standard_normal((1, 3, 16, 16)).astype(np.float32)}
+    table = compare_layers(before, after, feeds, Tolerance(atol_rel=1e-4, rtol=1e-3))
+    assert [r["tensor"] for r in table["rows"]] == ["logits"] and table["status"] == "passed"
+    why = {u["tensor"]: u["why"] for u in table["unmatched"]}
+    assert why["c"].startswith("same name, another meaning") and "bn" in why

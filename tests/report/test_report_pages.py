@@ -42,7 +42,8 @@ def test_failed_numerics_still_write_the_build_report_and_no_artifact(tmp_path, 
     assert code == 1
     assert not (tmp_path / "art").exists()
     page = text_of(tmp_path / "r.html")
-    assert "data-verdict='failed'" in page and "(not written: numerics failed)" in page
+    assert "data-verdict='failed'" in page and "none written: the check numerics failed" in page
+    assert "data-section='Failed check'" in page and "numerical verification failed" in page
 
 
 @pytest.mark.parametrize(
