@@ -61,7 +61,8 @@ def test_inspect_legality_one_line_per_node(capsys, monkeypatch, tiny_onnx):
 
 def test_optimize_and_build_one_line_per_pass(capsys, monkeypatch, tiny_onnx, tmp_path):
     monkeypatch.setenv("DEPLOYCC_CACHE", str(tmp_path / "cache"))
-    text, data = run(capsys, monkeypatch, ["optimize", tiny_onnx, "-o", tmp_path / "o.onnx"])
+    # run twice (tables, then --json) into one file: the second run replaces the first's, as the user asks
+    text, data = run(capsys, monkeypatch, ["optimize", tiny_onnx, "-o", tmp_path / "o.onnx", "--overwrite"])
     passes, *fusion_groups = rich_tables(text)
     check_table(passes, [p["name"] for p in data["passes"]])
     for t in fusion_groups:
