@@ -58,7 +58,8 @@ def test_a_target_file_in_a_folder_of_ones_own_builds_and_verifies(tmp_path):
     board, out = _board(tmp_path), tmp_path / "artifact"
     assert run_cli(["build", _model(tmp_path), "--target", board, "-o", out]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["target"]["name"] == "my-board" and manifest["target"]["source"] == board.name  # a name, no path of the build machine
+    # the target file by name: no path of the build machine
+    assert manifest["target"]["name"] == "my-board" and manifest["target"]["source"] == board.name
     assert manifest["backend"] == "ort" and manifest["verification"]["ok"]
     passes = {p["name"]: p for p in manifest["passes"]}
     assert list(passes) == ["fold-bn", "rewrite-dilated"]
