@@ -11,9 +11,10 @@ from pathlib import Path
 
 import typer
 
-from deploycc.cli.cmd_verify import open_for_verify, open_reference
+from deploycc.cli.cmd_verify import open_reference
 from deploycc.cli.options import JSON, overwrite_option
 from deploycc.cli.output import emit, progress_bar, table
+from deploycc.cli.verify_subject import open_for_verify
 from deploycc.core.outputs import check_output
 from deploycc.verify.evaluate import artifact_label
 from deploycc.verify.predict import Predictor, photo_list, predict_photos, predictions_problem
@@ -39,7 +40,7 @@ def predict_cmd(
     """Segment photos with an artifact: class map (trainIds PNG) and colour overlay with legend per photo."""
     output = check_output(output, [artifact, *images, reference], overwrite, folder=True, ours=predictions_problem)
     photos = photo_list(images)
-    manifest, session = open_for_verify(artifact, threads)
+    manifest, session, _ = open_for_verify(artifact, threads)
     ref = open_reference(reference, session, threads) if reference else None
     pred = Predictor(
         session,

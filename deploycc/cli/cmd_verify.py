@@ -28,7 +28,8 @@ from deploycc.cli.numerics_view import COLUMNS, output_rows
 from deploycc.cli.options import JSON, check_report_path, overwrite_option, report_option
 from deploycc.cli.output import emit, progress_bar, table
 from deploycc.cli.reports import write_verify_report
-from deploycc.core.errors import GateFailed, Unavailable, Unverified, UserError
+from deploycc.cli.verify_subject import device_step_left, open_for_verify
+from deploycc.core.errors import GateFailed, UserError
 from deploycc.core.numerics import Tolerance, compare_all, random_feeds
 from deploycc.data import open_dataset
 from deploycc.pipeline.runtime import open_artifact
@@ -65,6 +66,9 @@ def verify_cmd(
     allow_mismatch: bool = typer.Option(
         False, "--allow-mismatch", help="with --lut: accept a LUT made for another target or toolchain version"
     ),
+    proxy: bool = typer.Option(
+        False, "--proxy", help="a device-only bundle: verify the stand-in its build checked (Q/DQ INT8, FP16 sim) here"
+    ),
     report_file: Path | None = report_option("the verification (IoU bars, confusion matrix, samples, gates)"),
     overwrite: bool = overwrite_option("the --report file"),
     as_json: bool = JSON,
@@ -72,8 +76,8 @@ def verify_cmd(
     """Verify an artifact: mIoU on labelled data, agreement and numerics against its reference."""
     check_report_path(report_file, [artifact, data, reference, lut], overwrite)
     check_options(data, reference, min_miou, max_miou_drop, max_images, lut, max_latency_error, remote)
-    manifest, session = open_for_verify(artifact, threads, remote, key)
-    where = artifact_label(artifact, manifest)
+    manifest, session, subject = open_for_verify(artifact, threads, remote, key, proxy)
+    where = artifact_label(artifact, manifest) + (f" through its stand-in: {subject}" if subject else "")
     ref = open_reference(reference, session, threads) if reference else None
     report = {
         "artifact": str(artifact),
@@ -81,6 +85,8 @@ def verify_cmd(
         "backend": manifest["backend"],
         "reference": reference,
     }
+    if subject:
+        report["proxy"] = subject
     if remote:
         report["remote"] = {"tracker": remote, "key": key, "device": session.device, "device_facts": session.facts}
     if data is not None:
@@ -100,6 +106,8 @@ def verify_cmd(
             report_file, report, session, manifest, where, data, split, max_images, ref, f"reference {reference}"
         )
     fail_on_gates(report)
+    if subject:
+        raise device_step_left(artifact, manifest, subject)
 
 
 def check_options(
@@ -132,31 +140,6 @@ def check_options(
         )
     if max_images is not None and max_images < 1:
         raise UserError(f"--max-images {max_images}: must be at least 1")
-
-
-def open_for_verify(artifact: Path, threads: int, remote: str | None = None, key: str | None = None):
-    """(manifest, Session); an artifact still waiting for its device step says so in one line.
-    With ``remote``/``key`` the Session runs on a fleet device (``deploycc.fleet``)."""
-    from deploycc.fleet import open_remote, remote_options
-    from deploycc.pipeline.artifact import read_manifest
-    from deploycc.targets.backend import unfinished_steps
-
-    manifest = read_manifest(artifact)
-    unfinished = unfinished_steps(manifest)
-    if unfinished:
-        step = unfinished[0]
-        raise Unverified(
-            f"{artifact}: the artifact is not finished ({step.get('what', 'device step')}); "
-            f"finish it on the device ({step.get('command', '')}) and verify it there"
-        )
-    fleet = remote_options(remote, key)
-    if fleet:
-        return open_remote(artifact, *fleet, threads)
-    try:
-        return open_artifact(artifact, threads or None)
-    except Unavailable as exc:
-        steps = manifest.get("remaining") or [{}]
-        raise Unverified(f"{exc}" + (f" (on the device: {steps[0]['command']})" if steps[0] else "")) from None
 
 
 def open_reference(reference: str, session, threads: int):
