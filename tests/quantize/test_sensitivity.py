@@ -20,7 +20,7 @@ def _setup(net):
 def test_output_drop_is_zero_for_identical_outputs_and_counts_flips():
     ref = np.zeros((1, 2, 2, 2), np.float32)
     ref[:, 0] = 1.0
-    assert output_drop([ref], [ref]) == {"rel_l2": 0.0, "miou_drop": 0.0}
+    assert output_drop([ref], [ref]) == {"rel_l2": 0.0, "miou_drop": 0.0, "pixel_agreement": 100.0}
     flipped = ref.copy()
     flipped[0, 1, 0, 0] = 2.0  # one of 4 pixels changes class
     drop = output_drop([ref], [flipped])["miou_drop"]
