@@ -132,7 +132,9 @@ def _fp32_graph(net: str, hw, passes):
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(resolve_arch(net), Path(tmp) / f"{net}.onnx", [1, 3, *hw], weights=WEIGHTS / f"{net}.pth")
         model = load_model(path)
-        graph, _ = run_passes(simplify(model, path), [c(PassContext()) for c in resolve_passes(list(passes))], verify=False)
+        graph, _ = run_passes(
+            simplify(model, path), [c(PassContext()) for c in resolve_passes(list(passes))], verify=False
+        )
     return graph, preprocessing_of(model)
 
 

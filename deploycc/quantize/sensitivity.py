@@ -19,17 +19,20 @@ each trial runs the Q/DQ model as the device does: Q/DQ in float32, everything e
 layer in float costs nothing, so the fit would always "meet" a budget the device misses: on the
 published mac_small, FP16 alone flips 0.1-0.2 % of the pixels of synthetic street scenes and costs
 about 1 agreement-mIoU point (docs/targets.md, "INT8 on the Xavier: what the quantization costs").
+Where the target's element-wise ops read their INT8 inputs at one scale (the Xavier DLA), each
+trial's Q/DQ model shares them too (``DeviceRules``), as the build's final Q/DQ model does.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import onnx
 
 from deploycc.core.accuracy import Agreement
 from deploycc.quantize.qdq import QuantConfig, Ranges, quantize
+from deploycc.quantize.shared_scales import share_input_scales
 from deploycc.targets.onnxruntime import int8_cpu
 
 # Every op ORT gives a Q/DQ pair of its own (activations like Relu fold into their producer):
@@ -51,6 +54,20 @@ LAYER_OPS = (
     "Softmax",
     "ReduceMean",
 )
+
+
+@dataclass(frozen=True)
+class DeviceRules:
+    """How the target runs a Q/DQ model, so that every trial measures that: the layers kept out of
+    INT8 (and the ops INT8 does not cover) in FP16, and the element-wise ops whose INT8 inputs share
+    one scale (the DLA's rule, ``deploycc.quantize.shared_scales``)."""
+
+    fp16: bool = False
+    shared_scale_ops: tuple[str, ...] = ()
+
+    def qdq(self, model: onnx.ModelProto, ranges: Ranges, config: QuantConfig) -> onnx.ModelProto:
+        q = quantize(model, ranges, config)
+        return share_input_scales(q, self.shared_scale_ops)[0] if self.shared_scale_ops else q
 
 
 def run_model(model: onnx.ModelProto, feeds: list[dict], threads: int = 0, fp16: bool = False) -> list[np.ndarray]:
@@ -97,17 +114,19 @@ def layer_sensitivity(
     feeds: list[dict],
     refs: list[np.ndarray],
     threads: int = 0,
-    fp16: bool = False,
+    device: DeviceRules = DeviceRules(),
 ) -> list[dict]:
-    """One row per quantized node (``LAYER_OPS``, not already excluded), most sensitive first
-    (``fp16``: the float ops run in float16, as on the device)."""
+    """One row per quantized node (``LAYER_OPS``, not already excluded), most sensitive first,
+    each measured as ``device`` runs it."""
     rows = []
     excluded = set(config.exclude)
     layers = [n for n in model.graph.node if n.op_type in LAYER_OPS and n.name and n.name not in excluded]
     for node in layers:
         others = tuple(n.name for n in layers if n.name != node.name) + tuple(excluded)
-        q = quantize(model, ranges, replace(config, exclude=others))
-        rows.append({"node": node.name, "op": node.op_type, **output_drop(refs, run_model(q, feeds, threads, fp16))})
+        q = device.qdq(model, ranges, replace(config, exclude=others))
+        rows.append(
+            {"node": node.name, "op": node.op_type, **output_drop(refs, run_model(q, feeds, threads, device.fp16))}
+        )
     return sorted(rows, key=lambda r: (r["miou_drop"], r["rel_l2"]), reverse=True)
 
 
@@ -120,15 +139,15 @@ def fit_budget(
     ranking: list[dict],
     budget: float,
     threads: int = 0,
-    fp16: bool = False,
+    device: DeviceRules = DeviceRules(),
 ) -> dict:
-    """The fewest most-sensitive layers to keep in float so the agreement-mIoU drop is <= ``budget``
-    (``fp16``: the kept layers, and every op INT8 does not cover, in float16, as on the device)."""
+    """The fewest most-sensitive layers to keep in float so the agreement-mIoU drop is <= ``budget``,
+    each trial measured as ``device`` runs it."""
 
     def drop_with(k: int) -> dict:
         keep = tuple(r["node"] for r in ranking[:k])
-        q = quantize(model, ranges, replace(config, exclude=tuple(config.exclude) + keep))
-        return {"kept": list(keep), **output_drop(refs, run_model(q, feeds, threads, fp16))}
+        q = device.qdq(model, ranges, replace(config, exclude=tuple(config.exclude) + keep))
+        return {"kept": list(keep), **output_drop(refs, run_model(q, feeds, threads, device.fp16))}
 
     best = drop_with(0)
     trials = [_trial(0, best)]

@@ -54,7 +54,7 @@ def quantize_for_target(
         "held_out": {k: v for k, v in held.describe().items() if k != "preprocessing"},
     }
     if options.max_miou_drop is not None:
-        kept = _fit(graph, ranges, config, held, options, info, float_runs_fp16(target))
+        kept = _fit(graph, ranges, config, held, options, info, device_rules(target))
         config = replace(config, exclude=tuple(config.exclude) + tuple(kept))
     info.setdefault("excluded", [])
     qdq = quantize(graph, ranges, config)
@@ -104,20 +104,25 @@ def tail_exclusions(model: onnx.ModelProto) -> list[str]:
     return out
 
 
-def float_runs_fp16(target: Target) -> bool:
-    """Whether ``target`` runs its layers kept out of INT8 in FP16 (a TensorRT target with
-    ``[tensorrt] fp16 = true``: ``--fp16`` and ``--layerPrecisions ...:fp16``), not FP32."""
-    return target.backend == "tensorrt" and bool(target.settings.get("tensorrt", {}).get("fp16"))
+def device_rules(target: Target):
+    """How ``target`` runs a Q/DQ model: its layers kept out of INT8 in FP16 on a TensorRT target
+    with ``[tensorrt] fp16 = true`` (``--fp16`` and ``--layerPrecisions ...:fp16``), FP32 elsewhere;
+    and its shared element-wise input scales."""
+    from deploycc.quantize.sensitivity import DeviceRules
+
+    fp16 = target.backend == "tensorrt" and bool(target.settings.get("tensorrt", {}).get("fp16"))
+    return DeviceRules(fp16=fp16, shared_scale_ops=shared_scale_ops(target))
 
 
-def _fit(graph, ranges, config, held, options, info: dict, fp16: bool) -> list[str]:
+def _fit(graph, ranges, config, held, options, info: dict, device) -> list[str]:
     from deploycc.quantize.sensitivity import fit_budget, layer_precisions, layer_sensitivity, run_model
 
     feeds = held.feeds()
     refs = run_model(graph, feeds, options.threads)
-    ranking = layer_sensitivity(graph, ranges, config, feeds, refs, options.threads, fp16)
+    ranking = layer_sensitivity(graph, ranges, config, feeds, refs, options.threads, device)
     budget = float(options.max_miou_drop)
-    fit = fit_budget(graph, ranges, config, feeds, refs, ranking, budget, options.threads, fp16)
+    fit = fit_budget(graph, ranges, config, feeds, refs, ranking, budget, options.threads, device)
+    fp16 = device.fp16
     info.update(
         sensitivity=ranking,
         budget={k: fit[k] for k in ("budget", "met", "miou_drop", "pixel_agreement", "rel_l2", "trials")}
