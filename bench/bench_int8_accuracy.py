@@ -15,9 +15,11 @@ held-out seed 1, nor the sensitivity set, seed 2):
   (the quantity ``--max-miou-drop`` budgets);
 * ``label_miou_loss``: FP32 mIoU minus INT8 mIoU, both against the scenes' labels (points).
 
-Rows: ``keep=k`` keeps the k layers that ``deploycc.quantize.sensitivity.layer_sensitivity`` ranks
-most sensitive (on the sensitivity set, xavier-int8's settings) in float; ``fp16`` is the whole net
-in FP16 (the precision the kept layers run in on the Xavier), the floor no INT8 mix can beat.
+Each target's model is run as the device runs it (``deploycc.quantize.stage.device_rules``): on the
+Xavier targets every op outside INT8 in FP16. Rows: ``keep=k`` keeps the k layers that
+``deploycc.quantize.sensitivity.layer_sensitivity`` ranks most sensitive (on the sensitivity set,
+xavier-int8's settings and rules) out of INT8; ``fp16`` is the whole net in FP16 (the precision
+the kept layers run in on the Xavier), the floor no INT8 mix on the Xavier can beat.
 The FP32 model's top-2 logit margins say how many pixels sit near a tie.
 """
 
@@ -60,6 +62,7 @@ def main(argv=None) -> int:
 
 def bench_net(net: str, hw: tuple[int, int], keeps: list[int], args) -> dict:
     from deploycc.quantize.sensitivity import layer_sensitivity
+    from deploycc.quantize.stage import device_rules
     from deploycc.targets import load_target
     from deploycc.targets.fp16_sim import fp16_model
 
@@ -78,7 +81,8 @@ def bench_net(net: str, hw: tuple[int, int], keeps: list[int], args) -> dict:
     sens_xs = _scenes(SEEDS["sensitivity"], args.sens_images, hw, prep)[0]
     sens_feeds = [{calib.input_name: x} for x in sens_xs]
     sens_refs = [_run(graph, x) for x in sens_xs]
-    ranking = [r["node"] for r in layer_sensitivity(graph, ranges, config, sens_feeds, sens_refs)]
+    rules = device_rules(load_target("xavier-int8"))
+    ranking = [r["node"] for r in layer_sensitivity(graph, ranges, config, sens_feeds, sens_refs, 0, rules)]
     out["ranking"] = ranking
     out["targets"] = {}
     for target in TARGETS:
@@ -91,18 +95,17 @@ def bench_net(net: str, hw: tuple[int, int], keeps: list[int], args) -> dict:
 
 
 def _int8_outputs(graph_prep, target, hw, keep: list[str], xs) -> list[np.ndarray]:
-    from deploycc.quantize.qdq import quantize
-    from deploycc.quantize.shared_scales import share_input_scales
-    from deploycc.quantize.stage import shared_scale_ops
+    """What ``target`` computes with ``keep`` out of INT8: its Q/DQ model (DLA: shared element-wise
+    scales), the float ops in FP16 on a TensorRT FP16 target (``deploycc.quantize.stage.device_rules``)."""
+    from deploycc.quantize.sensitivity import run_model
+    from deploycc.quantize.stage import device_rules
 
     graph, prep = graph_prep
-    ranges, config, _ = _calibrated(graph, prep, target, hw)
+    ranges, config, calib = _calibrated(graph, prep, target, hw)
     names = {n.name for n in graph.graph.node}
     config = replace(config, exclude=tuple(config.exclude) + tuple(k for k in keep if k in names))
-    qdq = quantize(graph, ranges, config)
-    if shared_scale_ops(target):
-        qdq, _ = share_input_scales(qdq, shared_scale_ops(target))
-    return [_run(qdq, x) for x in xs]
+    device = device_rules(target)
+    return run_model(device.qdq(graph, ranges, config), [{calib.input_name: x} for x in xs], 0, device.fp16)
 
 
 def _calibrated(graph, prep, target, hw):
