@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 
-def fp16_model(model: onnx.ModelProto) -> onnx.ModelProto:
+def fp16_model(model: onnx.ModelProto, keep_qdq: bool = False) -> onnx.ModelProto:
     """The float16 conversion of ``model``, with the shape arguments of Resize/Upsample kept float32.
 
     A resize's ``scales`` (and ``roi``) decide its output size (``floor(in * scale)``), and a device
@@ -26,7 +26,12 @@ def fp16_model(model: onnx.ModelProto) -> onnx.ModelProto:
     float16 32.66 gives 97 and the decoder's shapes no longer meet. onnxconverter-common already
     keeps Resize itself in float32 (its default block list) but still casts the constant feeding
     it to float16 and back (it inserts the casts before it looks for a blocked op's initializers),
-    so each resize is pointed back at its float32 value after the conversion."""
+    so each resize is pointed back at its float32 value after the conversion.
+
+    ``keep_qdq``: a Q/DQ model as TensorRT runs it with INT8 and FP16 enabled: every
+    QuantizeLinear/DequantizeLinear stays float32 (the INT8 layers keep their exact scales, and the
+    float between a DequantizeLinear and its layer is rounded to float16), every other op (the
+    layers kept out of INT8, the ops INT8 does not cover) computes in float16."""
     import warnings
 
     from onnxconverter_common import float16
@@ -34,7 +39,8 @@ def fp16_model(model: onnx.ModelProto) -> onnx.ModelProto:
     model, args = _resize_args(model)
     with warnings.catch_warnings():  # it warns for every weight below float16's range (they become 0)
         warnings.simplefilter("ignore", UserWarning)
-        half = float16.convert_float_to_float16(model, keep_io_types=True)
+        blocked = list(float16.DEFAULT_OP_BLOCK_LIST) + (["QuantizeLinear", "DequantizeLinear"] if keep_qdq else [])
+        half = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked)
     return _restore_resize_args(half, args)
 
 

@@ -54,7 +54,7 @@ def quantize_for_target(
         "held_out": {k: v for k, v in held.describe().items() if k != "preprocessing"},
     }
     if options.max_miou_drop is not None:
-        kept = _fit(graph, ranges, config, held, options, info)
+        kept = _fit(graph, ranges, config, held, options, info, device_rules(target))
         config = replace(config, exclude=tuple(config.exclude) + tuple(kept))
     info.setdefault("excluded", [])
     qdq = quantize(graph, ranges, config)
@@ -104,23 +104,38 @@ def tail_exclusions(model: onnx.ModelProto) -> list[str]:
     return out
 
 
-def _fit(graph, ranges, config, held, options, info: dict) -> list[str]:
+def device_rules(target: Target):
+    """How ``target`` runs a Q/DQ model: its layers kept out of INT8 in FP16 on a TensorRT target
+    with ``[tensorrt] fp16 = true`` (``--fp16`` and ``--layerPrecisions ...:fp16``), FP32 elsewhere;
+    and its shared element-wise input scales."""
+    from deploycc.quantize.sensitivity import DeviceRules
+
+    fp16 = target.backend == "tensorrt" and bool(target.settings.get("tensorrt", {}).get("fp16"))
+    return DeviceRules(fp16=fp16, shared_scale_ops=shared_scale_ops(target))
+
+
+def _fit(graph, ranges, config, held, options, info: dict, device) -> list[str]:
     from deploycc.quantize.sensitivity import fit_budget, layer_precisions, layer_sensitivity, run_model
 
     feeds = held.feeds()
     refs = run_model(graph, feeds, options.threads)
-    ranking = layer_sensitivity(graph, ranges, config, feeds, refs, options.threads)
-    fit = fit_budget(graph, ranges, config, feeds, refs, ranking, float(options.max_miou_drop), options.threads)
+    ranking = layer_sensitivity(graph, ranges, config, feeds, refs, options.threads, device)
+    budget = float(options.max_miou_drop)
+    fit = fit_budget(graph, ranges, config, feeds, refs, ranking, budget, options.threads, device)
+    fp16 = device.fp16
     info.update(
         sensitivity=ranking,
-        budget={k: fit[k] for k in ("budget", "met", "miou_drop", "rel_l2", "trials")},
+        budget={k: fit[k] for k in ("budget", "met", "miou_drop", "pixel_agreement", "rel_l2", "trials")}
+        | {"float_layers_in": "fp16" if fp16 else "fp32"},
         excluded=fit["kept"],
         layer_precisions=layer_precisions(fit["kept"]),
     )
     if not fit["met"]:
         raise GateFailed(
-            f"--max-miou-drop {options.max_miou_drop}: even with every layer in higher precision the "
-            f"agreement-mIoU drop is {fit['miou_drop']:.2f} points (the un-quantizable ops cost it)"
+            f"--max-miou-drop {options.max_miou_drop}: even with every layer in "
+            f"{'FP16 (what this target runs instead of INT8)' if fp16 else 'higher precision'} the "
+            f"agreement-mIoU drop is {fit['miou_drop']:.2f} points "
+            f"({'FP16 itself costs it' if fp16 else 'the un-quantizable ops cost it'})"
         )
     return fit["kept"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 from helpers import run_cli
 
 from deploycc.core.loader import graph_inputs
@@ -67,3 +68,32 @@ def test_dla_bundle_shares_scales_in_the_q_dq_model_and_the_cache_and_checks_bot
     assert m["quantization"]["shared_input_scales"]["ops"][0] == "Add"
     _, scales = parse_cache((out / "calib.cache").read_text())
     assert scales["r1"] == scales["r2"]  # s = Add(r1, r2) in the small net
+
+
+@pytest.mark.parametrize("target", ["xavier-int8", "xavier-dla-int8"])
+def test_layers_kept_out_of_int8_are_float_in_the_qdq_model_and_fp16_for_tensorrt(net_onnx, tmp_path, target):
+    """--max-miou-drop keeps the most sensitive layers out of INT8: their weights stay float in
+    model.qdq.onnx, trtexec gets them as FP16 layers, the budget was fitted with them in FP16 (what
+    the engine runs), and the cache still holds exactly the Q/DQ model's scales (the simulation is
+    exact), with the DLA's shared element-wise scales intact."""
+    out = tmp_path / f"net.{target}"
+    args = ["build", net_onnx, "--target", target, "-o", out, "--max-miou-drop", "8", "--calib-method", "entropy"]
+    assert run_cli(args) == 0
+    m = read_manifest(out)
+    q, checks = m["quantization"], m["trt_offline_checks"]
+    assert q["excluded"] and q["budget"]["float_layers_in"] == "fp16" and q["budget"]["met"]
+    qdq = onnx.load(str(out / "model.qdq.onnx"))
+    floats = {t.name for t in qdq.graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    by_name = {n.name: n for n in qdq.graph.node}
+    for name in q["excluded"]:
+        node = by_name[name]  # ORT keeps the name of a node it leaves in float
+        assert node.op_type != "Conv" or node.input[1] in floats  # a float weight, no DequantizeLinear
+        assert f"{name}:fp16" in m["backend_info"]["commands"]["trtexec"]
+    quantized_convs = [n for n in qdq.graph.node if n.op_type == "Conv" and n.name not in q["excluded"]]
+    assert all(n.input[1] not in floats for n in quantized_convs)
+    assert checks["failures"] == [] and checks["calib_cache_ranges"]["status"] == "passed"
+    assert checks["calib_cache_simulation"]["status"] == "passed"
+    assert checks["calib_cache_simulation"]["worst_max_abs"] == 0.0
+    _, scales = parse_cache((out / "calib.cache").read_text())
+    if target == "xavier-dla-int8" and "add4" not in q["excluded"]:
+        assert scales["r1"] == scales["r2"]  # s = Add(r1, r2): one scale for the DLA

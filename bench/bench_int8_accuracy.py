@@ -1,0 +1,207 @@
+"""What INT8 costs the published SqueezeNAS nets, per INT8 target, and what mixed precision buys back.
+
+    nice -n 10 .venv/bin/python bench/bench_int8_accuracy.py [--nets mac_small,lat_small]
+                 [--size 784x1568] [--keep 0,3,10,20,40,60] [--held 4] [--sens-images 1] [--json out.json]
+
+For each net with published weights (``../shared/data/squeezenas/<net>.pth``; a net without them
+is skipped with the reason) and each INT8 target (cpu-int8, xavier-int8, xavier-dla-int8), the
+Q/DQ model the build makes (the target's ``[quantize]`` settings and passes, 8 synthetic
+calibration scenes of seed 0, the DLA's shared element-wise scales) is scored against the FP32
+model on **held-out** synthetic street scenes (seed 3: neither the calibration nor the build's
+held-out seed 1, nor the sensitivity set, seed 2):
+
+* ``agree``: pixel agreement of the argmax with the FP32 argmax (%);
+* ``agree_miou_drop``: 100 - mIoU of the INT8 argmax taking the FP32 argmax as ground truth
+  (the quantity ``--max-miou-drop`` budgets);
+* ``label_miou_loss``: FP32 mIoU minus INT8 mIoU, both against the scenes' labels (points).
+
+Each target's model is run as the device runs it (``deploycc.quantize.stage.device_rules``): on the
+Xavier targets every op outside INT8 in FP16. Rows: ``keep=k`` keeps the k layers that
+``deploycc.quantize.sensitivity.layer_sensitivity`` ranks most sensitive (on the sensitivity set,
+xavier-int8's settings and rules) out of INT8; ``fp16`` is the whole net in FP16 (the precision
+the kept layers run in on the Xavier), the floor no INT8 mix on the Xavier can beat.
+The FP32 model's top-2 logit margins say how many pixels sit near a tie.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+WEIGHTS = REPO.parent / "shared" / "data" / "squeezenas"
+TARGETS = ("cpu-int8", "xavier-int8", "xavier-dla-int8")
+SEEDS = {"calibration": 0, "sensitivity": 2, "evaluation": 3}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nets", default="mac_small,lat_small")
+    ap.add_argument("--size", default="784x1568")
+    ap.add_argument("--keep", default="0,3,10,20,40,60")
+    ap.add_argument("--held", type=int, default=4)
+    ap.add_argument("--sens-images", type=int, default=1)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    hw = tuple(int(v) for v in args.size.split("x"))
+    results = {}
+    for net in args.nets.split(","):
+        if not (WEIGHTS / f"{net}.pth").is_file():
+            print(f"{net}: skipped, no published weights at {WEIGHTS / f'{net}.pth'}")
+            continue
+        results[net] = bench_net(net, hw, [int(k) for k in args.keep.split(",")], args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def bench_net(net: str, hw: tuple[int, int], keeps: list[int], args) -> dict:
+    from deploycc.quantize.sensitivity import layer_sensitivity
+    from deploycc.quantize.stage import device_rules
+    from deploycc.targets import load_target
+    from deploycc.targets.fp16_sim import fp16_model
+
+    out: dict = {"size": list(hw), "seeds": SEEDS}
+    graphs = {t: _fp32_graph(net, hw, load_target(t).passes) for t in TARGETS}
+    xs, labels = _scenes(SEEDS["evaluation"], args.held, hw, graphs["xavier-int8"][1])
+    fp32 = {t: [_run(g, x) for x in xs] for t, (g, _) in graphs.items()}
+    ref = fp32["xavier-int8"]
+    out["margins"] = _margins(ref)
+    print(f"{net}: FP32 top-2 logit margin {out['margins']}", flush=True)
+    half = [_run(fp16_model(graphs["xavier-int8"][0]), x, optimize=False) for x in xs]
+    out["fp16"] = _scores(ref, half, labels)
+    _print(net, "xavier-fp16", "fp16", out["fp16"])
+    graph, prep = graphs["xavier-int8"]
+    ranges, config, calib = _calibrated(graph, prep, load_target("xavier-int8"), hw)
+    sens_xs = _scenes(SEEDS["sensitivity"], args.sens_images, hw, prep)[0]
+    sens_feeds = [{calib.input_name: x} for x in sens_xs]
+    sens_refs = [_run(graph, x) for x in sens_xs]
+    rules = device_rules(load_target("xavier-int8"))
+    ranking = [r["node"] for r in layer_sensitivity(graph, ranges, config, sens_feeds, sens_refs, 0, rules)]
+    out["ranking"] = ranking
+    out["targets"] = {}
+    for target in TARGETS:
+        rows = out["targets"][target] = {}
+        for keep in keeps:
+            outs = _int8_outputs(graphs[target], load_target(target), hw, ranking[:keep], xs)
+            rows[f"keep={keep}"] = _scores(fp32[target], outs, labels)
+            _print(net, target, f"keep={keep}", rows[f"keep={keep}"])
+    return out
+
+
+def _int8_outputs(graph_prep, target, hw, keep: list[str], xs) -> list[np.ndarray]:
+    """What ``target`` computes with ``keep`` out of INT8: its Q/DQ model (DLA: shared element-wise
+    scales), the float ops in FP16 on a TensorRT FP16 target (``deploycc.quantize.stage.device_rules``)."""
+    from deploycc.quantize.sensitivity import run_model
+    from deploycc.quantize.stage import device_rules
+
+    graph, prep = graph_prep
+    ranges, config, calib = _calibrated(graph, prep, target, hw)
+    names = {n.name for n in graph.graph.node}
+    config = replace(config, exclude=tuple(config.exclude) + tuple(k for k in keep if k in names))
+    device = device_rules(target)
+    return run_model(device.qdq(graph, ranges, config), [{calib.input_name: x} for x in xs], 0, device.fp16)
+
+
+def _calibrated(graph, prep, target, hw):
+    from deploycc.quantize.calibration import calibration_set
+    from deploycc.quantize.qdq import calibrate
+    from deploycc.quantize.stage import _config, tail_exclusions
+
+    settings = target.settings.get("quantize", {})
+    config = _config(settings, argparse.Namespace(calib_method=None))
+    if settings.get("placement") == "cpu-fast":
+        config = replace(config, exclude=tuple(tail_exclusions(graph)))
+    name = graph.graph.input[0].name
+    calib = calibration_set(name, [1, 3, *hw], prep, None, int(settings.get("calibration_images", 8)))
+    return calibrate(graph, calib, config), config, calib
+
+
+def _fp32_graph(net: str, hw, passes):
+    """The zoo net as the build sees it before quantizing: exported at ``hw``, simplified, the target's passes."""
+    import tempfile
+
+    from deploycc.core.loader import load_model
+    from deploycc.core.metadata import preprocessing_of
+    from deploycc.models import export_onnx, resolve_arch
+    from deploycc.passes import PassContext, resolve_passes, run_passes
+    from deploycc.pipeline.pipeline import simplify
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(resolve_arch(net), Path(tmp) / f"{net}.onnx", [1, 3, *hw], weights=WEIGHTS / f"{net}.pth")
+        model = load_model(path)
+        graph, _ = run_passes(
+            simplify(model, path), [c(PassContext()) for c in resolve_passes(list(passes))], verify=False
+        )
+    return graph, preprocessing_of(model)
+
+
+def _scenes(seed: int, n: int, hw, prep):
+    from deploycc.data.cityscapes import to_train_ids
+    from deploycc.data.synth import scene
+    from deploycc.quantize.calibration import preprocess
+
+    pairs = [scene(seed, i, hw[0], hw[1]) for i in range(n)]
+    return [preprocess(img, prep, hw)[None] for img, _ in pairs], [to_train_ids(lab, "synth") for _, lab in pairs]
+
+
+def _run(model, x, optimize: bool = True) -> np.ndarray:
+    """``model`` on ORT: all optimizations and this CPU's exact INT8 kernels (what cpu-int8 runs and
+    the sensitivity measures), or none (the FP16 simulation, as deploycc's proxies run it)."""
+    import onnxruntime as ort
+
+    from deploycc.targets.onnxruntime import int8_cpu
+
+    so = ort.SessionOptions()
+    int8_cpu.apply(so)
+    so.log_severity_level = 3
+    if not optimize:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return sess.run(None, {model.graph.input[0].name: x})[0]
+
+
+def _margins(refs) -> dict:
+    top = [np.sort(r[0], axis=0) for r in refs]
+    m = np.concatenate([(t[-1] - t[-2]).ravel() for t in top])
+    return {
+        "p1": round(float(np.percentile(m, 1)), 4),
+        "p5": round(float(np.percentile(m, 5)), 4),
+        "median": round(float(np.median(m)), 3),
+        "share_below_0.1": round(float(np.mean(m < 0.1)), 4),
+    }
+
+
+def _scores(refs, outs, labels) -> dict:
+    from deploycc.core.accuracy import Agreement, Confusion, mean_iou
+
+    classes = refs[0].shape[1]
+    agreement, fp32, int8 = Agreement(classes), Confusion(classes), Confusion(classes)
+    for r, o, y in zip(refs, outs, labels):
+        agreement.add(r.argmax(1), o.argmax(1))
+        fp32.add(y, r.argmax(1)[0])
+        int8.add(y, o.argmax(1)[0])
+    s = agreement.scores()
+    return {
+        "agree": round(100 * s["pixel_agreement"], 2),
+        "agree_miou_drop": round(100 * (1 - s["miou"]), 2),
+        "label_miou_fp32": round(100 * mean_iou(fp32.matrix), 2),
+        "label_miou_loss": round(100 * (mean_iou(fp32.matrix) - mean_iou(int8.matrix)), 2),
+    }
+
+
+def _print(net: str, target: str, row: str, s: dict) -> None:
+    print(
+        f"{net:10s} {target:16s} {row:8s} agree {s['agree']:6.2f} %  agreement-mIoU drop {s['agree_miou_drop']:6.2f}"
+        f"  label mIoU {s['label_miou_fp32']:5.2f} loss {s['label_miou_loss']:+6.2f}",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
