@@ -6,6 +6,8 @@ denominator of every ratio), OpenVINO's CPU runtime on the same file (``requirem
 "not run: <reason>" where it is absent), ``deploycc build --target cpu-ort``, ``--target cpu``
 as a user gets it (no options: the shipped tuning records where this CPU kind has them, the
 default CPU rules elsewhere; ``cpu_schedules`` says how many PrimFuncs came from each),
+``--target cpu --passes fold-bn,fuse`` (``cpu_fused``: every group of the fuse plan one kernel,
+scheduled band by band by ``targets/tvm/fused_chain.py``; tuning records do not apply to it),
 ``--target cpu`` tuned (only with ``--tuning-db``, built with ``--tune-trials``; otherwise
 "not run") and PyTorch eager.
 
@@ -44,7 +46,7 @@ NETS = ["mac_small", "lat_small", "mac_large", "lat_large", "mac_xlarge", "lat_x
 
 def build_artifacts(name: str, shape, args, workdir: Path, row: dict) -> dict[str, Path]:
     """The deploycc artifacts of ``name``: label -> folder; build seconds into ``row``."""
-    runs = [("cpu-ort", "cpu-ort", {}), ("cpu", "cpu", {})]
+    runs = [("cpu-ort", "cpu-ort", {}), ("cpu", "cpu", {}), ("cpu_fused", "cpu", {"passes": ["fold-bn", "fuse"]})]
     if args.tuning_db:
         tuned = {"tuning_db": args.tuning_db, "tune_trials": args.tune_trials, "trials_per_task": args.trials_per_task}
         runs.append(("cpu_tuned", "cpu", tuned))
@@ -57,7 +59,10 @@ def build_artifacts(name: str, shape, args, workdir: Path, row: dict) -> dict[st
         result = build(name, target, out, BuildOptions(input_shape=shape, threads=args.threads, **extra))
         row[f"{label}_build_s"] = round(time.perf_counter() - start, 1)
         if target == "cpu":
-            row[f"{label}_schedules"] = result.manifest["backend_info"].get("schedules")
+            info = result.manifest["backend_info"]
+            row[f"{label}_schedules"] = info.get("schedules")
+            if info.get("fusion", {}).get("groups_planned"):
+                row[f"{label}_groups"] = info["fusion"]["groups_fused"]
         built[label] = out
     return built
 

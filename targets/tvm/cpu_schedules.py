@@ -57,7 +57,16 @@ def rules(facts: CPUFacts) -> list:
     """The rule list for ``dlight.ApplyDefaultSchedule``, most specific first."""
     from tvm.s_tir import dlight
 
-    return [Resize(facts), WindowReduction(facts), Elementwise(facts), dlight.cpu.GEMV(), dlight.cpu.Reduction()]
+    from .fused_chain import FusedChain
+
+    return [
+        Resize(facts),
+        FusedChain(facts),
+        WindowReduction(facts),
+        Elementwise(facts),
+        dlight.cpu.GEMV(),
+        dlight.cpu.Reduction(),
+    ]
 
 
 def pipeline(tvm_target, facts: CPUFacts, report: dict | None = None, fuse: bool = True):

@@ -1,0 +1,184 @@
+"""Default CPU schedule of a fused conv chain: one ``fuse`` group (inverted residual: 1x1 expand,
+kxk depthwise, 1x1 project, residual add) computed tile by tile, its intermediates never leaving
+the cache.
+
+A group the ``fuse`` pass planned reaches the CPU rules as one PrimFunc holding several
+reductions (``targets/tvm/fusion.py``); ``WindowReduction`` schedules one reduction only, so
+without this rule that PrimFunc ran as naive loops and fusion lost (bench/bench_fusion.py).
+
+The schedule:
+
+1. every epilogue is merged into the block after its convolution (bias, activation and identity
+   copies are inlined into one block that writes ``act(conv + bias)``), constants (bias reshapes)
+   inlined into their readers;
+2. the output is cut into bands of ``rows`` output rows (all channels, full width), the band loop
+   runs in parallel, and every producer block is computed inside it: TVM infers each
+   intermediate's halo rows, and buffer compaction shrinks every intermediate to one band, which
+   is what keeps it in the cache;
+3. inside a band each convolution is register-tiled like ``WindowReduction`` (``c_block``
+   output channels x ``w_block`` columns, reduction loops outside the tile, the tile unrolled and
+   vectorized along the width), each elementwise block vectorized along the width.
+
+``rows``: the largest band whose intermediates (every buffer the PrimFunc allocates, per output
+row, scaled by its rows per output row) fit half the on-chip bytes, at least one row.
+"""
+
+from __future__ import annotations
+
+from .cpu_schedules import (
+    ACCUMULATORS,
+    DATA_PAR,
+    REDUCE,
+    _block_kinds,
+    _channels_sharing_input,
+    _divisor_at_most,
+    _extent,
+    _Rule,
+)
+
+MIN_ROWS = 8  # a band of fewer rows recomputes too much of its halo (3x3: 2 rows more per band)
+
+
+class FusedChain(_Rule):
+    """A PrimFunc with two or more conv-like reductions: see the module docstring."""
+
+    def schedule_func(self, sch, tunable):
+        blocks = sch.get_child_blocks(sch.get_sblock("root"))
+        kinds = [_block_kinds(sch, b) for b in blocks]
+        convs = [k for k in kinds if k and REDUCE in k]
+        if len(convs) < 2 or any(k is None for k in kinds) or any(k[:4] != [DATA_PAR] * 4 for k in convs):
+            return None
+        try:
+            self._schedule(sch)
+        except Exception:
+            return None
+        return sch
+
+    def _schedule(self, sch) -> None:
+        _merge_epilogues(sch)
+        blocks = sch.get_child_blocks(sch.get_sblock("root"))
+        out = blocks[-1]
+        rows = band_rows(sch, self.facts.onchip_bytes // 2)
+        n, c, h, w = sch.get_loops(out)[:4]
+        ho, hi = sch.split(h, [None, rows])
+        sch.reorder(n, ho, c, hi, w)
+        band = sch.fuse(n, ho)
+        sch.parallel(band)
+        for b in reversed(blocks[:-1]):
+            sch.compute_at(b, band, preserve_unit_loops=True)
+        inner = _blocks_under(sch, band)
+        convs = [b for b in inner if REDUCE in _block_kinds_in_band(sch, b)]
+        moved: set[str] = set()
+        for conv in convs:
+            moved |= self._conv(sch, conv, out)
+        for b in inner:
+            if REDUCE not in _block_kinds_in_band(sch, b) and sch.get(b).name_hint not in moved:
+                self._elementwise(sch, b)
+        self._elementwise(sch, out)
+
+    def _conv(self, sch, conv, out) -> set[str]:
+        """Register-tile ``conv``; its one elementwise consumer (not the output) is computed per
+        register tile, so the accumulators never leave the registers. The names it moved."""
+        loops = sch.get_loops(conv)
+        c, h, w, *red = loops[-6:]
+        share = _channels_sharing_input(sch.get(conv))  # output channels that read one input
+        lanes = self.facts.lanes
+        wb = _divisor_at_most(_extent(sch, w), 2 * lanes)
+        cb = _divisor_at_most(share, max(1, ACCUMULATORS // max(1, -(-wb // lanes)))) if share > 1 else 1
+        co, ci = sch.split(c, [None, cb])
+        wo, wi = sch.split(w, [None, wb])
+        sch.reorder(co, h, wo, *red, ci, wi)
+        for loop in red:
+            if _extent(sch, loop) <= 7:
+                sch.unroll(loop)
+        sch.unroll(ci)
+        sch.vectorize(wi)
+        init = sch.decompose_reduction(conv, red[0])
+        sch.vectorize(sch.get_loops(init)[-1])
+        consumers = list(sch.get_consumers(conv))
+        if len(consumers) != 1 or sch.get(consumers[0]).name_hint == sch.get(out).name_hint:
+            return set()
+        epilogue = consumers[0]
+        sch.reverse_compute_at(epilogue, wo, preserve_unit_loops=True)
+        *_, last = sch.get_loops(epilogue)
+        sch.vectorize(last)
+        sch.set_scope(conv, 0, "local")
+        return {sch.get(epilogue).name_hint}
+
+    def _elementwise(self, sch, block) -> None:
+        last = sch.get_loops(block)[-1]
+        vec = _divisor_at_most(_extent(sch, last), 2 * self.facts.lanes)
+        if vec > 1:
+            sch.vectorize(sch.split(last, [None, vec])[1])
+
+
+def band_rows(sch, budget: int) -> int:
+    """Output rows per band: the most whose intermediates fit ``budget`` bytes (at least 1)."""
+    last = sch.get_child_blocks(sch.get_sblock("root"))[-1]
+    out_h = int(sch.get(last).writes[0].source.shape[2])
+    per_row = 0.0
+    for buf in _allocated(sch):
+        shape = [int(d) for d in buf.shape]
+        if len(shape) == 4:
+            per_row += shape[1] * shape[3] * 4 * max(1.0, shape[2] / out_h)
+    rows = max(MIN_ROWS, int(budget // per_row)) if per_row else out_h
+    return _divisor_at_most(out_h, rows)
+
+
+def _allocated(sch) -> list:
+    """The intermediate buffers (FuseTIR allocates them all in the root block)."""
+    return list(sch.get(sch.get_sblock("root")).alloc_buffers)
+
+
+def _merge_epilogues(sch) -> None:
+    """Inline the blocks that read no intermediate (bias reshapes, copies of an input) into their
+    readers, then merge every elementwise block into its one elementwise producer (bias, then
+    activation, then an identity copy become one block), until nothing changes. Padding that
+    grows a tensor stays a block of its own: the band is padded once, not at every tap."""
+    inner = {b.name for b in _allocated(sch)}
+
+    def reduction(block) -> bool:
+        return REDUCE in (_block_kinds(sch, block) or [REDUCE])
+
+    for b in sch.get_child_blocks(sch.get_sblock("root"))[:-1]:
+        stmt = sch.get(b)
+        if not reduction(b) and not _grows(stmt) and all(r.source.name not in inner for r in stmt.reads):
+            _try(sch.compute_inline, b)
+    changed = True
+    while changed:
+        changed = False
+        for b in sch.get_child_blocks(sch.get_sblock("root")):
+            producers = list(sch.get_producers(b))
+            if reduction(b) or len(producers) != 1 or reduction(producers[0]):
+                continue
+            if _try(sch.reverse_compute_inline, b):
+                changed = True
+                break
+
+
+def _grows(stmt) -> bool:
+    """Whether the block writes a larger tensor than it reads (zero padding)."""
+    out = [int(d) for d in stmt.writes[0].source.shape]
+    return any(
+        len(r.source.shape) == len(out) and any(int(a) < b for a, b in zip(r.source.shape, out)) for r in stmt.reads
+    )
+
+
+def _try(primitive, block) -> bool:
+    try:
+        primitive(block)
+    except Exception:
+        return False
+    return True
+
+
+def _blocks_under(sch, loop) -> list:
+    return list(sch.get_child_blocks(loop))
+
+
+def _block_kinds_in_band(sch, block) -> list[int]:
+    return [int(iv.iter_type) for iv in sch.get(block).iter_vars]
+
+
+def _is_pointwise(sch, red) -> bool:
+    return all(_extent(sch, loop) == 1 for loop in red[1:])
