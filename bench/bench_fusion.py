@@ -77,7 +77,8 @@ def main() -> None:
     print("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
     for r in rows:
         print("| " + " | ".join(str(r[c]) for c in COLUMNS) + " |")
-    total = {k: round(sum(r[k] for r in rows), 3) for k in ("predicted_saved_ms", "measured_saved_ms", "saved_by_min_ms")}
+    sums = ("predicted_saved_ms", "measured_saved_ms", "saved_by_min_ms")
+    total = {k: round(sum(r[k] for r in rows), 3) for k in sums}
     print(json.dumps({**head, **total, "load_after": load_average()}))
     if args.json:
         Path(args.json).write_text(json.dumps({**head, "rows": rows, **total}, indent=2))
