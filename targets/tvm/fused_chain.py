@@ -31,6 +31,7 @@ from .cpu_schedules import (
     REDUCE,
     _block_kinds,
     _channels_sharing_input,
+    _coefficient,
     _divisor_at_most,
     _extent,
     _Rule,
@@ -56,6 +57,7 @@ class FusedChain(_Rule):
 
     def _schedule(self, sch) -> None:
         _merge_epilogues(sch)
+        _deinterleave_strided_inputs(sch)
         blocks = sch.get_child_blocks(sch.get_sblock("root"))
         out = blocks[-1]
         rows = band_rows(sch, self.facts.onchip_bytes // 2)
@@ -154,6 +156,28 @@ def _merge_epilogues(sch) -> None:
             if _try(sch.reverse_compute_inline, b):
                 changed = True
                 break
+
+
+def _deinterleave_strided_inputs(sch) -> None:
+    """A conv with column stride s reads its (padded) input every s-th column: stored as
+    (..., w % s, w // s), the vector loads along the output width are contiguous, not gathers
+    (as ``WindowReduction`` does for a single conv)."""
+    for conv in sch.get_child_blocks(sch.get_sblock("root")):
+        if REDUCE not in (_block_kinds(sch, conv) or [REDUCE]):
+            continue
+        stmt = sch.get(conv)
+        stride = _coefficient(stmt.reads[0].region[-1].min, stmt.iter_vars[3].var)
+        producers = [p for p in sch.get_producers(conv) if sch.get(p).writes[0].source.same_as(stmt.reads[0].source)]
+        if stride <= 1 or len(producers) != 1:
+            continue
+        width = int(stmt.reads[0].source.shape[-1])
+        if width % stride == 0:
+            sch.transform_layout(producers[0], ("write", 0), _by_phase(stride))
+
+
+def _by_phase(stride: int):
+    """The index map (n, c, h, w) -> (n, c, h, w % stride, w // stride)."""
+    return lambda n, c, h, w: (n, c, h, w % stride, w // stride)
 
 
 def _grows(stmt) -> bool:
