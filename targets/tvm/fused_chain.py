@@ -25,7 +25,7 @@ row, scaled by its rows per output row) fit half the on-chip bytes, at least one
 
 from __future__ import annotations
 
-from .cpu_schedules import (
+from .schedule_base import (
     ACCUMULATORS,
     DATA_PAR,
     REDUCE,

@@ -11,9 +11,11 @@ turn every such function into one PrimFunc named ``deploycc_<group id>`` (groups
 identical once their weights are parameters share one); the rest of the module
 stays as it was (the default CPU pipeline of TVM 0.27 does no fusion of its own).
 
-With ``[tvm] fusion_tiling = true`` in the target, each fused PrimFunc is also scheduled tile by
-tile at the plan's tile size (``_tile``); off by default, because on untuned CPU code the
-planned tile was not measurably faster (bench/bench_passes.py prints the figures).
+On CPU targets the default rules schedule each fused PrimFunc band by band
+(``fused_chain.FusedChain``: intermediates kept inside a band of output rows). With
+``[tvm] fusion_tiling = true`` in the target, each fused PrimFunc is instead split tile by tile
+at the plan's tile size here (``_tile``), unvectorized; off by default (bench/bench_passes.py,
+bench/bench_fusion.py print the figures).
 
 ``build`` runs the same Relax pipeline ``tvm.compile`` would, checks that every planned group is
 one PrimFunc in the lowered module, and compiles without re-running the pipeline. A group that
