@@ -83,7 +83,9 @@ class TVMBackend(Backend):
         from tvm import relax
 
         tvm_target, triple = resolve_target(target)
-        mod, fusion = tvm_fusion.import_onnx(model, target.settings.get("tvm", {}).get("fusion_tiling", False))
+        onchip = _cpu_facts(target, tvm_target).onchip_bytes if tvm_target.kind.name == "llvm" else None
+        tiling = target.settings.get("tvm", {}).get("fusion_tiling", False)
+        mod, fusion = tvm_fusion.import_onnx(model, tiling, onchip)
         mod, precision = apply_precision(mod, target, tvm_target)
         db = tuning_database(target, tvm_target, options)
         tuned = None

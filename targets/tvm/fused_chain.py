@@ -38,6 +38,41 @@ from .schedule_base import (
 )
 
 MIN_ROWS = 8  # a band of fewer rows recomputes too much of its halo (3x3: 2 rows more per band)
+# A group whose band of MIN_ROWS rows needs more intermediate bytes than this many times the
+# on-chip memory is left unfused: measured on mac_small (bench/bench_fusion.py), the stem group
+# (1.8 MB a band, 1 MB L2) still gained 2x, the 5x5 stride-2 units (2.3 and 3.0 MB) lost 5-20 %.
+BAND_LIMIT_X_ONCHIP = 2
+
+
+def oversized(model, groups: list[tuple[str, list[str], str]], onchip_bytes: int) -> dict[str, str]:
+    """{group id: why it stays unfused} for the groups (id, node names, output) of ``model``
+    whose band of MIN_ROWS rows outgrows BAND_LIMIT_X_ONCHIP x ``onchip_bytes``."""
+    limit, split = BAND_LIMIT_X_ONCHIP * onchip_bytes, {}
+    for gid, nodes, output in groups:
+        need = band_bytes(model, set(nodes), output)
+        if need > limit:
+            split[gid] = (
+                f"a band of {MIN_ROWS} full-width rows needs {need / 1e6:.1f} MB of intermediates, "
+                f"over {BAND_LIMIT_X_ONCHIP} x the {onchip_bytes / 1e6:.1f} MB on chip"
+            )
+    return split
+
+
+def band_bytes(model, nodes: set[str], output: str) -> float:
+    """Intermediate bytes of a band of MIN_ROWS output rows of the group ``nodes`` (ONNX node
+    names) of ``model`` (static shapes, inferred): each conv output but the group's, at full
+    width, with its rows per output row (a strided group's early tensors are taller)."""
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in [*model.graph.value_info, *model.graph.output, *model.graph.input]
+    }
+    out_h = shapes[output][2]
+    per_row = 0.0
+    for node in model.graph.node:
+        if node.name in nodes and node.op_type == "Conv" and node.output[0] != output:
+            _, c, h, w = shapes[node.output[0]]
+            per_row += c * w * 4 * max(1.0, h / out_h)
+    return per_row * MIN_ROWS
 
 
 class FusedChain(_Rule):

@@ -130,3 +130,19 @@ def test_band_rows_fit_the_budget_and_divide_the_height():
     sch = s_tir.Schedule(mod[name])
     big, small = band_rows(sch, 1 << 30), band_rows(sch, 1)
     assert big == 20 and 20 % small == 0 and small <= big
+
+
+def test_a_group_whose_band_outgrows_the_chip_is_left_unfused_with_its_reason():
+    model = planned(CASES["plain"])  # expansion 24 x 30 columns x 4 B: 2880 B a row, 23 kB a band of 8
+    _, kept = fusion.import_onnx(model, onchip_bytes=1 << 20)
+    assert len(kept.groups) == 1 and kept.split == {}
+    mod, split = fusion.import_onnx(model, onchip_bytes=4096)
+    assert split.groups == [] and list(split.split) == ["fg0"]
+    assert "a band of 8 full-width rows needs" in split.split["fg0"] and "on chip" in split.split["fg0"]
+    assert not any(gv.name_hint.startswith("deploycc_") for gv, _ in mod.functions_items())
+    x = np.random.default_rng(3).standard_normal((1, 8, 20, 30)).astype(np.float32)
+    from tvm import relax
+
+    ex = fusion.build(mod, tvm.target.Target(HOST), split, cs.pipeline(tvm.target.Target(HOST), cs.CPUFacts()))
+    got = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
+    np.testing.assert_allclose(got, ort_run(model, x), rtol=1e-4, atol=1e-4)
