@@ -11,7 +11,8 @@ build with the plan gives it) and unfused (the backend's per-op kernels), both t
 interleaved rounds (``verify/fusion_gain.py``). Columns: the predicted DRAM saving (MB), the
 predicted and the measured time saved (ms), their ratio (1.0: the model is right; negative:
 fusion loses), the saving between the two minimums (the least disturbed runs, for a loaded
-machine), and whether the two compiled outputs agree within the target's tolerance. The
+machine), whether the two compiled outputs agree within the target's tolerance, and why the
+backend compiled the group unfused where it did (``fusion.split``: then both are the same code). The
 load average is printed before and after: on a shared machine the times are not final figures.
 """
 
@@ -42,6 +43,7 @@ COLUMNS = (
     "measured_over_predicted",
     "saved_by_min_ms",
     "outputs_agree",
+    "backend_split",
 )
 
 

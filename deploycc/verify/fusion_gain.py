@@ -66,11 +66,12 @@ def cut_groups(model: onnx.ModelProto, plan: dict) -> list[GroupCut]:
 
 def measure_group(cut: GroupCut, target, protocol: Protocol, threads: int, workdir: Path) -> dict:
     """The prediction and the measurement of one group, as one table row."""
-    runs, outputs = [], []
+    runs, outputs, split = [], [], {}
     for label, model in (("unfused", cut.unfused), ("fused", cut.fused)):
-        run, out = _compiled(model, target, workdir / f"{cut.plan['output']}.{label}".replace("/", "_"), threads)
+        run, out, info = _compiled(model, target, workdir / f"{cut.plan['output']}.{label}".replace("/", "_"), threads)
         runs.append(run)
         outputs.append(out)
+        split.update(info.get("fusion", {}).get("split", {}))
     unfused, fused = time_interleaved(runs, protocol, threads)
     predicted_ms = (cut.plan["seconds_before"] - cut.plan["seconds_after"]) * 1e3
     measured_ms = unfused.median_ms - fused.median_ms
@@ -86,6 +87,7 @@ def measure_group(cut: GroupCut, target, protocol: Protocol, threads: int, workd
         "measured_over_predicted": round(measured_ms / predicted_ms, 2) if predicted_ms else None,
         "saved_by_min_ms": round(unfused.min_ms - fused.min_ms, 3),  # on a loaded machine, the least disturbed
         "outputs_agree": bool(np.max(np.abs(outputs[0] - outputs[1])) <= tol),
+        "backend_split": next(iter(split.values()), ""),  # the backend compiled the group unfused: why
     }
 
 
@@ -100,7 +102,8 @@ def measure_groups(model: onnx.ModelProto, plan: dict, target, protocol: Protoco
 
 
 def _compiled(model: onnx.ModelProto, target, folder: Path, threads: int):
-    """(run once, its output) of ``model`` compiled by ``target``'s backend without tuning records."""
+    """(run once, its output, the backend's facts) of ``model`` compiled by ``target``'s backend
+    without tuning records."""
     backend = get_backend(target.backend)
     folder.mkdir(parents=True)
     # a database path with no records: the backend's default rules, no tuning, no shipped records
@@ -116,7 +119,7 @@ def _compiled(model: onnx.ModelProto, target, folder: Path, threads: int):
     session = backend.load(folder, manifest)
     feeds = random_feeds(session.inputs, 0)
     out = session.run(feeds)[0]
-    return session.timed_runner(feeds), out
+    return session.timed_runner(feeds), out, result.info
 
 
 def _op_summary(model: onnx.ModelProto) -> str:

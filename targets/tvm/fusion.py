@@ -19,7 +19,9 @@ bench/bench_fusion.py print the figures).
 
 ``build`` runs the same Relax pipeline ``tvm.compile`` would, checks that every planned group is
 one PrimFunc in the lowered module, and compiles without re-running the pipeline. A group that
-cannot be honoured is an error, never a silent fallback. Models without a plan take the plain
+cannot be honoured is an error, never a silent fallback; the one exception is said in the build
+report: on CPU targets a group whose band ``fused_chain`` cannot keep on chip (``oversized``) is
+compiled unfused, with its reason in ``fusion.split``. Models without a plan take the plain
 ``from_onnx`` / ``tvm.compile`` path unchanged.
 """
 

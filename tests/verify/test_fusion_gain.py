@@ -76,7 +76,7 @@ def test_each_group_gets_its_prediction_and_its_measurement(planned):
     rows = measure_groups(model, plan, target, protocol, threads=1)
     assert [r["group"] for r in rows] == [g["id"] for g in plan["groups"]]
     for row, group in zip(rows, plan["groups"]):
-        assert row["outputs_agree"] is True
+        assert row["outputs_agree"] is True and row["backend_split"] == ""
         assert row["dram_saved_mb"] == round((group["dram_before"] - group["dram_after"]) / 1e6, 2)
         assert row["predicted_saved_ms"] > 0 and row["unfused_ms"] > 0 and row["fused_ms"] > 0
         assert row["measured_saved_ms"] == pytest.approx(row["unfused_ms"] - row["fused_ms"], abs=2e-3)
