@@ -111,7 +111,7 @@ class TVMBackend(Backend):
             if tvm_target.kind.name == "cuda":
                 mod = _gpu_schedules(mod)
         schedules: dict = {}
-        ex = tvm_fusion.build(mod, tvm_target, fusion, _cpu_pipeline(target, tvm_target, schedules, not fusion.groups))
+        ex = tvm_fusion.build(mod, tvm_target, fusion, _cpu_pipeline(target, tvm_target, schedules, True))
         cc = target.settings.get("tvm", {}).get("cc")
         _export(ex, workdir / "model.so", cc)
         files, kernels = ["model.so"], None

@@ -72,6 +72,8 @@ def pipeline(tvm_target, facts: CPUFacts, report: dict | None = None, fuse: bool
     def _pipeline(mod, _ctx):
         with tvm_target:
             legalize = legalize_passes(tvm_target) if fuse else legalize_passes(tvm_target)[:1]
+            if fuse:  # a fuse-plan group stays one PrimFunc of its own: opaque to FuseOps
+                legalize.insert(2, _groups_opaque())
             mod = tvm.transform.Sequential(cpu.library_dispatch_passes(tvm_target) + legalize)(mod)
             before = _scheduled(mod)
             mod = dlight.ApplyDefaultSchedule(*rules(facts))(mod)
@@ -87,6 +89,22 @@ def pipeline(tvm_target, facts: CPUFacts, report: dict | None = None, fuse: bool
             )
 
     return _pipeline
+
+
+def _groups_opaque():
+    """After AnnotateTIROpPattern: every PrimFunc of a fuse-plan group (``deploycc_*``, made by
+    ``fusion.py``) is marked opaque, so TVM's FuseOps fuses the ops around the groups (a conv
+    outside them with its bias and activation) and never a group with its neighbours."""
+    import tvm
+
+    @tvm.transform.module_pass(opt_level=0, name="DeployccGroupsOpaque")
+    def _opaque(mod, _ctx):
+        for gv, func in list(mod.functions_items()):
+            if isinstance(func, tvm.tirx.PrimFunc) and gv.name_hint.startswith("deploycc_"):
+                mod[gv] = func.with_attr("op_pattern", 8)  # relay.OpPatternKind.kOpaque
+        return mod
+
+    return _opaque
 
 
 def _scheduled(mod) -> dict[str, bool]:

@@ -76,13 +76,16 @@ def band_bytes(model, nodes: set[str], output: str) -> float:
 
 
 class FusedChain(_Rule):
-    """A PrimFunc with two or more conv-like reductions: see the module docstring."""
+    """A PrimFunc with two or more conv-like reductions, or one with more than its padding before
+    it (a group that starts with an Add): see the module docstring."""
 
     def schedule_func(self, sch, tunable):
         blocks = sch.get_child_blocks(sch.get_sblock("root"))
         kinds = [_block_kinds(sch, b) for b in blocks]
-        convs = [k for k in kinds if k and REDUCE in k]
-        if len(convs) < 2 or any(k is None for k in kinds) or any(k[:4] != [DATA_PAR] * 4 for k in convs):
+        convs = [i for i, k in enumerate(kinds) if k and REDUCE in k]
+        if not convs or any(k is None for k in kinds) or any(kinds[i][:4] != [DATA_PAR] * 4 for i in convs):
+            return None
+        if len(convs) == 1 and convs[0] <= 1:  # one conv, at most its padding before it: WindowReduction's
             return None
         try:
             self._schedule(sch)

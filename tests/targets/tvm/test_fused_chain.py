@@ -99,6 +99,29 @@ def test_fused_unit_is_scheduled_and_matches_onnxruntime(case):
     np.testing.assert_allclose(got, ort_run(model, x), rtol=1e-4, atol=1e-4)
 
 
+def test_a_group_of_one_conv_after_an_add_is_scheduled_not_left_naive():
+    text = """<ir_version: 8, opset_import: ["" : 17]>
+    g (float[1,16,24,40] x, float[1,16,24,40] z) => (float[1,32,24,40] y) {
+      s = Add(x, z)
+      c = Conv<pads=[1,1,1,1]>(s, w)
+      y = Relu(c) }"""
+    model = planned(make_model(text, {"w": (32, 16, 3, 3)}))
+    from tvm import relax
+
+    target = tvm.target.Target(HOST)
+    mod, fused = fusion.import_onnx(model)
+    [name] = [gv.name_hint for gv, _ in mod.functions_items() if gv.name_hint.startswith("deploycc_")]
+    assert _fused_chain_applies(model, name)
+    ex = fusion.build(mod, target, fused, cs.pipeline(target, cs.CPUFacts(), fuse=False))
+    rng = np.random.default_rng(4)
+    x, z = (rng.standard_normal((1, 16, 24, 40)).astype(np.float32) for _ in range(2))
+    got = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x), tvm.runtime.tensor(z)).numpy()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    want = ort.InferenceSession(model.SerializeToString(), options).run(None, {"x": x, "z": z})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("lanes", [4, 16])
 def test_other_vector_widths_and_tiny_caches_compute_the_same(lanes):
     model = planned(CASES["odd_width"])
