@@ -82,10 +82,10 @@ class FusedChain(_Rule):
     def schedule_func(self, sch, tunable):
         blocks = sch.get_child_blocks(sch.get_sblock("root"))
         kinds = [_block_kinds(sch, b) for b in blocks]
-        convs = [i for i, k in enumerate(kinds) if k and REDUCE in k]
-        if not convs or any(k is None for k in kinds) or any(kinds[i][:4] != [DATA_PAR] * 4 for i in convs):
+        convs = [(i, k) for i, k in enumerate(kinds) if k and REDUCE in k]
+        if not convs or any(k is None for k in kinds) or any(k[:4] != [DATA_PAR] * 4 for _, k in convs):
             return None
-        if len(convs) == 1 and convs[0] <= 1:  # one conv, at most its padding before it: WindowReduction's
+        if len(convs) == 1 and convs[0][0] <= 1:  # one conv, at most its padding before it: WindowReduction's
             return None
         try:
             self._schedule(sch)
