@@ -6,9 +6,17 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deploycc-installed
 DEMO_DIR := build/demo
 
-.PHONY: setup demo test test-all bench matrix tune-zoo clean cross-tools browser-tools arm64-device lint-tools onnx-node-data
+.PHONY: setup demo test test-all bench matrix tune-zoo clean cross-tools browser-tools arm64-device lint-tools onnx-node-data bench-deps
 
-setup: $(STAMP) cross-tools browser-tools arm64-device lint-tools onnx-node-data
+setup: $(STAMP) cross-tools browser-tools arm64-device lint-tools onnx-node-data bench-deps
+
+# Benchmark-only peers (requirements-bench.txt: OpenVINO's CPU runtime for bench/bench_tvm.py). Where
+# pip cannot install them this prints one line and goes on; the benchmark says "not run" for them.
+BENCH_STAMP := $(VENV)/.deploycc-bench-installed
+bench-deps: $(BENCH_STAMP)
+$(BENCH_STAMP): requirements-bench.txt $(STAMP)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt >/dev/null 2>&1 && touch $@ || \
+	  echo "note: requirements-bench.txt not installed (pip failed); bench/bench_tvm.py will print 'not run' for OpenVINO"
 
 # The cross compilers for Jetson / arm64 TVM builds (Debian gcc-aarch64-linux-gnu) and for the
 # 32-bit ARM mali-t628 board (gcc-arm-linux-gnueabihf). Without apt-get or root this prints one line

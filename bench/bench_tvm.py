@@ -1,30 +1,33 @@
-"""TVM CPU benchmark: is deploycc's TVM code worth shipping next to ONNX Runtime?
+"""TVM CPU benchmark: is deploycc's TVM code worth shipping next to the runtimes a user already has?
 
-In one run and one process, per zoo SqueezeNAS net at its published input (1x3x1024x2048):
-the plain ONNX Runtime session on the exported ONNX (default optimizations; the baseline a user
-would pick), `deploycc build --target cpu-ort`, `--target cpu` untuned (deploycc's default CPU
-schedules, an empty tuning database), `--target cpu` tuned (only with ``--tuning-db``, built
-with ``--tune-trials``; otherwise "not run"), and PyTorch eager. Everything is built first and
-then timed in interleaved rounds (``verify/repeat.time_interleaved``: each round runs every
-contender ``--runs-per-round`` times, the order rotating), because on a VM whose CPU speed drifts
-by 15-20 % over seconds, contenders timed one after another are not comparable; ratios are of
-medians from the same rounds. Also build seconds (a tuned build's include its tuning) and the
-load average before and after each net (the machine is shared; say so next to the figures).
+Per zoo SqueezeNAS net at its published input (1x3x1024x2048), in one run: the plain ONNX Runtime
+session on the exported ONNX (default optimizations; the baseline a user would pick, and the
+denominator of every ratio), OpenVINO's CPU runtime on the same file (``requirements-bench.txt``;
+"not run: <reason>" where it is absent), ``deploycc build --target cpu-ort``, ``--target cpu``
+as a user gets it (no options: the shipped tuning records where this CPU kind has them, the
+default CPU rules elsewhere; ``cpu_schedules`` says how many PrimFuncs came from each),
+``--target cpu --passes fold-bn,fuse`` (``cpu_fused``: every group of the fuse plan one kernel,
+scheduled band by band by ``targets/tvm/fused_chain.py``; tuning records do not apply to it),
+``--target cpu`` tuned (only with ``--tuning-db``, built with ``--tune-trials``; otherwise
+"not run") and PyTorch eager.
 
-    python bench/bench_tvm.py [--nets mac_small,lat_small] [--threads 2] [--tuning-db DIR --tune-trials N]
+Everything is built first. Each contender then runs in a worker process of its own
+(``verify/workers.py``), which times its own runs and reports its peak resident memory
+(``*_peak_mb``: VmHWM of that process, runtime imports included; ``*_base_mb`` is the worker's
+memory before the contender was opened, the interpreter and numpy). No thread pool spins once a
+run has ended (``verify/peers.py``: ONNX Runtime ``allow_spinning=0``, deploycc's own ``cpu-ort``
+session reopened with it, TVM and OpenMP pools passive), because the next contender's turn would
+lose its cores to it. Contenders are timed in interleaved rounds (each round runs every contender
+``--runs-per-round`` times, the order rotating), because on a VM whose CPU speed drifts by 15-20 %
+over seconds, contenders timed one after another are not comparable; ratios are of medians from the
+same rounds. Also build seconds (a tuned build's include its tuning) and the load average before
+and after each net (the machine may be shared: say so next to the figures).
+
+    python bench/bench_tvm.py [--nets mac_small,lat_small] [--shape 1x3x1024x2048] [--threads 2]
+                              [--tuning-db DIR --tune-trials N]
 """
 
 from __future__ import annotations
-
-import os
-
-# Three runtimes share two cores here, timed in turns: a thread pool that spins after its run
-# (ONNX Runtime's, TVM's, OpenMP's) takes the cores from the next contender. On mac_small the
-# spread of the kept rounds was 45-60 % (cpu-ort, TVM) with spinning pools and 19-40 % without
-# (TVM's median 241 and 247 ms, then on one thread: see targets/tvm/threads.py). So no pool spins;
-# set before the runtimes are imported.
-os.environ.setdefault("TVM_THREAD_POOL_SPIN_COUNT", "0")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import json
@@ -32,76 +35,88 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
-import torch
-
 from deploycc.core.shapes import parse_shape
-from deploycc.models import build_module, export_onnx, resolve_arch
+from deploycc.models import export_onnx, resolve_arch
 from deploycc.pipeline.pipeline import BuildOptions, build
-from deploycc.pipeline.runtime import open_artifact
-from deploycc.verify.measure import Protocol, load_average, machine_facts, pin_threads
-from deploycc.verify.repeat import time_interleaved
+from deploycc.verify.measure import Protocol, load_average, machine_facts
+from deploycc.verify.workers import Worker, time_workers
 
 NETS = ["mac_small", "lat_small", "mac_large", "lat_large", "mac_xlarge", "lat_xlarge"]
 
 
-def bench_net(name: str, shape, args, protocol: Protocol, workdir: Path) -> dict:
-    row = {"net": name, "load_before": load_average()}
-    feeds = {"image": np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
-    onnx_path = export_onnx(resolve_arch(name), workdir / f"{name}.onnx", input_shape=list(shape))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = args.threads
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    in_name = sess.get_inputs()[0].name
-    contenders = {"ort": lambda: sess.run(None, {in_name: feeds["image"]})}
-    runs = [("cpu-ort", "cpu-ort", {}), ("cpu_untuned", "cpu", {"tuning_db": str(workdir / "empty-db")})]
+def build_artifacts(name: str, shape, args, workdir: Path, row: dict) -> dict[str, Path]:
+    """The deploycc artifacts of ``name``: label -> folder; build seconds into ``row``."""
+    runs = [("cpu-ort", "cpu-ort", {}), ("cpu", "cpu", {}), ("cpu_fused", "cpu", {"passes": ["fold-bn", "fuse"]})]
     if args.tuning_db:
-        runs.append(
-            (
-                "cpu_tuned",
-                "cpu",
-                {"tuning_db": args.tuning_db, "tune_trials": args.tune_trials, "trials_per_task": args.trials_per_task},
-            )
-        )
+        tuned = {"tuning_db": args.tuning_db, "tune_trials": args.tune_trials, "trials_per_task": args.trials_per_task}
+        runs.append(("cpu_tuned", "cpu", tuned))
     else:
-        row["cpu_tuned_ms"] = "not run (no --tuning-db)"
+        row["cpu_tuned_ms"] = "not run: no --tuning-db"
+    built = {}
     for label, target, extra in runs:
         out = workdir / f"{name}.{label}"
         start = time.perf_counter()
         result = build(name, target, out, BuildOptions(input_shape=shape, threads=args.threads, **extra))
         row[f"{label}_build_s"] = round(time.perf_counter() - start, 1)
-        if label == "cpu_tuned":
-            row["tuning"] = {k: result.manifest["backend_info"].get(k) for k in ("tuning_space", "schedules")}
-        manifest, session = open_artifact(out, args.threads)
-        pin_threads(manifest.get("backend", ""), args.threads)
-        if manifest.get("backend") == "ort":  # the artifact's own session options, without spinning
-            so = session._sess.get_session_options()
-            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session._sess = ort.InferenceSession(session._sess._model_path, so, providers=["CPUExecutionProvider"])
-        contenders[label] = session.timed_runner(feeds)
-    torch.set_num_threads(args.threads)
-    module = build_module(resolve_arch(name)).eval()
-    x = torch.from_numpy(feeds["image"])
+        if target == "cpu":
+            info = result.manifest["backend_info"]
+            row[f"{label}_schedules"] = info.get("schedules")
+            if info.get("fusion", {}).get("groups_planned"):
+                row[f"{label}_groups"] = info["fusion"]["groups_fused"]
+        built[label] = out
+    return built
 
-    def eager():
-        with torch.inference_mode():
-            module(x)
 
-    contenders["torch"] = eager
-    latencies = time_interleaved(list(contenders.values()), protocol, args.threads)
-    for label, latency in zip(contenders, latencies):
-        row[f"{label}_ms"] = _median(latency)
-        row[f"{label}_spread_pct"] = latency.spread_pct
-    for key in [k for k in row if k.endswith("_ms") and k != "ort_ms" and isinstance(row[k], float)]:
-        row[key.replace("_ms", "_vs_ort")] = round(row[key] / row["ort_ms"], 2)
+def contender_specs(name: str, onnx_path: Path, artifacts: dict[str, Path]) -> dict[str, dict]:
+    """Label -> worker spec, the plain ONNX Runtime session first (the ratios' denominator)."""
+    specs = {
+        "ort": {"kind": "onnxruntime", "model": str(onnx_path)},
+        "openvino": {"kind": "openvino", "model": str(onnx_path)},
+    }
+    specs.update({label: {"kind": "artifact", "path": str(path)} for label, path in artifacts.items()})
+    specs["torch"] = {"kind": "torch", "net": name}
+    return specs
+
+
+def bench_net(name: str, shape, args, protocol: Protocol, workdir: Path) -> dict:
+    row: dict = {"net": name, "load_before": load_average()}
+    onnx_path = export_onnx(resolve_arch(name), workdir / f"{name}.onnx", input_shape=list(shape))
+    artifacts = build_artifacts(name, shape, args, workdir, row)
+    specs = contender_specs(name, onnx_path, artifacts)
+    row["contenders"] = list(specs) + ([] if "cpu_tuned" in specs else ["cpu_tuned"])
+    workers = {}
+    try:
+        for label, spec in specs.items():
+            worker = Worker({**spec, "shape": list(shape), "threads": args.threads})
+            if worker.not_run:
+                row[f"{label}_ms"] = f"not run: {worker.not_run}"
+                worker.close()
+            else:
+                workers[label] = worker
+        latencies = time_workers(list(workers.values()), protocol, args.threads)
+    finally:
+        memory = {label: w.close() for label, w in workers.items()}
+    for label, latency in zip(workers, latencies):
+        row[f"{label}_ms"] = round(latency.median_ms, 1)
+        row[f"{label}_spread_pct"] = round(latency.spread_pct or 0.0, 1)
+        row[f"{label}_peak_mb"] = memory[label].get("peak_rss_mb")
+        row[f"{label}_base_mb"] = memory[label].get("rss_before_open_mb")
+    for label in workers:
+        if label != "ort" and "ort" in workers:
+            row[f"{label}_vs_ort"] = round(row[f"{label}_ms"] / row["ort_ms"], 2)
     row["load_after"] = load_average()
     return row
 
 
-def _median(latency) -> float:
-    return round(latency.median_ms, 1)
+def print_table(row: dict) -> None:
+    """One net's contenders as a markdown table: median, ratio to ORT, spread, peak memory, build."""
+    labels = row["contenders"]
+    print(f"\n{row['net']} (load {row['load_before']} -> {row['load_after']})")
+    print("| contender | median ms | vs ort | spread % | peak MB | worker base MB | build s |")
+    print("|---|---|---|---|---|---|---|")
+    for label in labels:
+        cells = [row.get(f"{label}_{k}", "") for k in ("ms", "vs_ort", "spread_pct", "peak_mb", "base_mb", "build_s")]
+        print(f"| {label} | " + " | ".join(str(c) for c in cells) + " |")
 
 
 def main() -> None:
@@ -133,10 +148,8 @@ def main() -> None:
         for name in args.nets.split(","):
             rows.append(bench_net(name, shape, args, protocol, Path(tmp)))
             print(json.dumps(rows[-1]), flush=True)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    print("\n| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
     for r in rows:
-        print("| " + " | ".join(str(r.get(k, "")) for k in keys) + " |")
+        print_table(r)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

@@ -83,7 +83,9 @@ class TVMBackend(Backend):
         from tvm import relax
 
         tvm_target, triple = resolve_target(target)
-        mod, fusion = tvm_fusion.import_onnx(model, target.settings.get("tvm", {}).get("fusion_tiling", False))
+        onchip = _cpu_facts(target, tvm_target).onchip_bytes if tvm_target.kind.name == "llvm" else None
+        tiling = target.settings.get("tvm", {}).get("fusion_tiling", False)
+        mod, fusion = tvm_fusion.import_onnx(model, tiling, onchip)
         mod, precision = apply_precision(mod, target, tvm_target)
         db = tuning_database(target, tvm_target, options)
         tuned = None
@@ -109,7 +111,7 @@ class TVMBackend(Backend):
             if tvm_target.kind.name == "cuda":
                 mod = _gpu_schedules(mod)
         schedules: dict = {}
-        ex = tvm_fusion.build(mod, tvm_target, fusion, _cpu_pipeline(target, tvm_target, schedules, not fusion.groups))
+        ex = tvm_fusion.build(mod, tvm_target, fusion, _cpu_pipeline(target, tvm_target, schedules, True))
         cc = target.settings.get("tvm", {}).get("cc")
         _export(ex, workdir / "model.so", cc)
         files, kernels = ["model.so"], None

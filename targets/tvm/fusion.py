@@ -11,13 +11,17 @@ turn every such function into one PrimFunc named ``deploycc_<group id>`` (groups
 identical once their weights are parameters share one); the rest of the module
 stays as it was (the default CPU pipeline of TVM 0.27 does no fusion of its own).
 
-With ``[tvm] fusion_tiling = true`` in the target, each fused PrimFunc is also scheduled tile by
-tile at the plan's tile size (``_tile``); off by default, because on untuned CPU code the
-planned tile was not measurably faster (bench/bench_passes.py prints the figures).
+On CPU targets the default rules schedule each fused PrimFunc band by band
+(``fused_chain.FusedChain``: intermediates kept inside a band of output rows). With
+``[tvm] fusion_tiling = true`` in the target, each fused PrimFunc is instead split tile by tile
+at the plan's tile size here (``_tile``), unvectorized; off by default (bench/bench_passes.py,
+bench/bench_fusion.py print the figures).
 
 ``build`` runs the same Relax pipeline ``tvm.compile`` would, checks that every planned group is
 one PrimFunc in the lowered module, and compiles without re-running the pipeline. A group that
-cannot be honoured is an error, never a silent fallback. Models without a plan take the plain
+cannot be honoured is an error, never a silent fallback; the one exception is said in the build
+report: on CPU targets a group whose band ``fused_chain`` cannot keep on chip (``oversized``) is
+compiled unfused, with its reason in ``fusion.split``. Models without a plan take the plain
 ``from_onnx`` / ``tvm.compile`` path unchanged.
 """
 
@@ -47,6 +51,7 @@ class Fusion:
     groups: list[Group] = field(default_factory=list)
     primfuncs: dict[str, int] = field(default_factory=dict)  # group id -> compute blocks in its PrimFunc
     tiled: dict[str, int] = field(default_factory=dict)  # function -> blocks moved into the tile loop
+    split: dict[str, str] = field(default_factory=dict)  # group id -> why it was left unfused
 
     def summary(self) -> dict:
         return {
@@ -55,6 +60,7 @@ class Fusion:
             "primfuncs": {g.function: self.primfuncs[g.id] for g in self.groups if g.id in self.primfuncs},
             "function_of_group": {g.id: g.function for g in self.groups},
             "tiled": {g.function: list(g.tile) for g in self.groups if g.function in self.tiled and g.tile},
+            "split": dict(self.split),
         }
 
 
@@ -77,23 +83,36 @@ def read_groups(model: onnx.ModelProto) -> list[Group]:
     return groups
 
 
-def import_onnx(model: onnx.ModelProto, tiling: bool = False):
+def import_onnx(model: onnx.ModelProto, tiling: bool = False, onchip_bytes: int | None = None):
     """(Relax module, Fusion): the plan's groups already moved into fused PrimFuncs; with
-    ``tiling``, each fused PrimFunc is also scheduled tile by tile at the plan's tile size."""
+    ``tiling``, each fused PrimFunc is also scheduled tile by tile at the plan's tile size. With
+    ``onchip_bytes`` (CPU targets), a group whose band the CPU schedule cannot keep on chip is
+    left unfused, its reason in ``Fusion.split`` (the build report's ``fusion.split``)."""
     from tvm.relax.frontend.onnx import from_onnx
 
-    groups = read_groups(model)
+    groups, split = _honourable(model, read_groups(model), onchip_bytes)
     if not groups:
-        return from_onnx(model, keep_params_in_input=False), Fusion()
+        return from_onnx(model, keep_params_in_input=False), Fusion(split=split)
     from tvm import relax, transform
 
     table, mod = _import_keeping_table(model)
     mod = _partition(mod, table, groups)
     mod = transform.Sequential([relax.transform.LegalizeOps(), relax.transform.FuseTIR()])(mod)
-    fusion = Fusion(groups)
+    fusion = Fusion(groups, split=split)
     if tiling:
         mod = _tile(mod, groups, fusion)
     return mod, fusion
+
+
+def _honourable(model: onnx.ModelProto, groups: list[Group], onchip_bytes: int | None):
+    """(groups to fuse, {group id: why not}) under ``fused_chain``'s band limit."""
+    if not groups or not onchip_bytes:
+        return groups, {}
+    from .fused_chain import oversized
+
+    shaped = onnx.shape_inference.infer_shapes(model)
+    split = oversized(shaped, [(g.id, g.nodes, g.output) for g in groups], onchip_bytes)
+    return [g for g in groups if g.id not in split], split
 
 
 def build(mod, tvm_target, fusion: Fusion, pipeline=None):
