@@ -265,6 +265,12 @@ def validate_cmd(
     profile: int = typer.Option(
         0, "--profile", help="profile K held-out architectures: each LUT entry against its in-network time"
     ),
+    anchor: bool = typer.Option(
+        True, "--anchor/--no-anchor", help="time each architecture as its ratio to an anchor network (default on)"
+    ),
+    retest: int = typer.Option(
+        8, "--retest", help="architectures measured a second time, independently: the noise floor (0: none)"
+    ),
     overwrite: bool = overwrite_option("the report folder"),
     as_json: bool = JSON,
 ):
@@ -284,7 +290,11 @@ def validate_cmd(
         raise UserError(f"--n {n}: validation needs at least 5 architectures")
     if profile < 0:
         raise UserError(f"--profile {profile}: give a number of architectures (0: none)")
-    plan = ValidationPlan(n=n, seed=seed, train=train, allow_mismatch=allow_mismatch)
+    if retest < 0:
+        raise UserError(f"--retest {retest}: give a number of architectures (0: none)")
+    plan = ValidationPlan(
+        n=n, seed=seed, train=train, allow_mismatch=allow_mismatch, anchored=anchor, retest=min(retest, n - 1)
+    )
     plan.n_train()
     table_ = load_lut(lut)
     with _Bar("measuring", as_json) as bar:
