@@ -56,7 +56,13 @@ def build_cmd(
         None, "--space-file", help="reduced search space (from `lut friendliness --reduce`)"
     ),
     mode: str = typer.Option(
-        "isolated", "--mode", help="isolated (each unit alone) or in-context (each unit in a full reference network)"
+        "isolated",
+        "--mode",
+        help="isolated (each unit alone), in-context (each unit in a full reference network) or profiled "
+        "(per-kernel profiles of sampled whole networks)",
+    ),
+    cover: int | None = typer.Option(
+        None, "--cover", help="profiled: networks that hold each (position, unit) (default 3)"
     ),
     reference: str | None = typer.Option(
         None,
@@ -94,10 +100,11 @@ def build_cmd(
         if units:
             raise UserError("--units and --space-file both choose the candidates: give one")
         unit_list = load_space(space_file)
-    if mode not in ("isolated", "in-context"):
+    if mode not in ("isolated", "in-context", "profiled"):
         from deploycc.core.errors import UserError
 
-        raise UserError(f"--mode {mode!r}: choose isolated or in-context")
+        raise UserError(f"--mode {mode!r}: choose isolated, in-context or profiled")
+    _check_profiled_options(mode, cover, remote, tune_trials, max_repeats, clock)
     if reference and mode != "in-context":
         from deploycc.core.errors import UserError
 
@@ -112,7 +119,13 @@ def build_cmd(
         )
     timer = _timer(remote, key, on_load)
     with _Bar("profiling", as_json) as bar:
-        if mode == "in-context":
+        if mode == "profiled":
+            from deploycc.lut.profiled import build_profiled_lut
+
+            lut = build_profiled_lut(
+                space, out, settings, shape, backbone, statistic, cache, bar.step, unit_list, cover or 3
+            )
+        elif mode == "in-context":
             from deploycc.lut.context import build_context_lut
 
             lut = build_context_lut(
@@ -235,6 +248,26 @@ def predict_cmd(
         "predictions": rows,
     }
     emit(data, as_json, _render_predict)
+
+
+def _check_profiled_options(mode: str, cover, remote, tune_trials: int, max_repeats, clock: str) -> None:
+    """Refuse options that a profiled build would not use, and --cover for the other modes."""
+    from deploycc.core.errors import UserError
+
+    if mode != "profiled":
+        if cover is not None:
+            raise UserError("--cover applies to --mode profiled only")
+        return
+    for given, name in (
+        (remote, "--remote"),
+        (tune_trials, "--tune-trials"),
+        (max_repeats, "--max-repeats"),
+        (clock != "wall", "--clock"),
+    ):
+        if given:
+            raise UserError(f"{name} does not apply to --mode profiled (networks are profiled here, per kernel)")
+    if cover is not None and cover < 1:
+        raise UserError(f"--cover {cover}: every unit needs at least 1 network")
 
 
 @app.command("validate")

@@ -264,3 +264,20 @@ def test_verify_command_carries_the_latency_gate(artifact, fbnet_lut, tmp_path, 
     assert code == 1 and "max-latency-error" in err
     code, _, err = _run(["verify", str(artifact), "--max-latency-error", "5"], capsys)
     assert code == 2 and "--max-latency-error needs --lut" in err
+
+
+def test_build_profiled_command(tmp_path, capsys):
+    out = tmp_path / "p.lut.json"
+    common = ["lut", "build", "--space", "fbnet", "-t", "cpu-ort", "--input-shape", "1x3x32x32", "-o", str(out)]
+    args = [*common, "--units", "k3_e1,k5_e1_g2", "--mode", "profiled", "--cover", "1", "--cache", str(tmp_path)]
+    code, stdout, _ = _run([*args, "--json"], capsys)
+    data = json.loads(stdout)
+    assert code == 0 and data["mode"] == "profiled" and load_lut(out).protocol["networks"] == 2
+    for extra, words in (
+        (["--mode", "isolated", "--cover", "2"], "--cover applies to --mode profiled only"),
+        (["--mode", "profiled", "--clock", "cpu"], "--clock does not apply to --mode profiled"),
+        (["--mode", "profiled", "--cover", "0"], "--cover 0"),
+        (["--mode", "sideways"], "choose isolated, in-context or profiled"),
+    ):
+        code, _, err = _run([*common, "--overwrite", *extra], capsys)
+        assert code == 2 and words in " ".join(err.split())
