@@ -5,8 +5,9 @@ from end-to-end totals is the difference of two ~150 ms figures for a unit worth
 inherits both of their noise. Here no entry is a difference: whole networks are sampled so that
 every (position, unit) occurs in ``cover`` of them, each network is built with the full pipeline
 on the target and profiled per kernel (``verify/profile.py``: ONNX Runtime's profiler, TVM's VM
-instrument), every kernel is attributed to the unit(s) it covers (``kernels.py``: a kernel that
-joins two units is shared between them and kept as an entry of its own), and the entry of
+instrument; each kernel's median over the profiled runs), every kernel is attributed to the
+unit(s) it covers (``kernels.py``: a kernel that joins two units is shared between them and
+kept as an entry of its own), and the entry of
 (position, unit) is the median of that unit's in-network time over the networks that hold it.
 Stem and head entries come the same way from every network; kernels placed nowhere go to the
 head, the base of every prediction.
@@ -43,6 +44,7 @@ from .table import LUT, save_lut, target_digest
 from .workflow import Step
 
 PROFILE_RUNS = 10
+PER_RUN = "median"  # a kernel's figure: the median of its time in each run (a disturbed run does not move it)
 
 
 def covering_genotypes(layers: list[list[str]], cover: int, seed: int) -> list[list[str]]:
@@ -74,7 +76,7 @@ def profile_network(arch, target: str, threads: int, runs: int) -> dict:
         tmp = Path(tmp_name)
         path = save_arch(arch, tmp / "arch.json")
         build(str(path), target, tmp / "art", BuildOptions(verify_passes=False, threads=threads))
-        profile = profile_artifact(tmp / "art", threads, runs)
+        profile = profile_artifact(tmp / "art", threads, runs, per_run=PER_RUN)
         covers = ort_cover_names(tmp / "art" / "model.onnx") if profile["backend"] == "ort" else {}
     parts, joined = attribute(profile["layers"], covers, arch.to_dict())
     return {
@@ -89,6 +91,7 @@ def profile_network(arch, target: str, threads: int, runs: int) -> dict:
 def _network_key(arch, shell: dict, threads: int, runs: int) -> str:
     body: dict = {"arch": {k: v for k, v in arch.to_dict().items() if k not in ("name", "description")}}
     body |= {"target": shell["target"], "toolchain": shell["toolchain"], "threads": threads, "runs": runs}
+    body["per_run"] = PER_RUN
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
