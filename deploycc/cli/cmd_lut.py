@@ -534,7 +534,7 @@ class _Bar:
             return
         if self._task is None:
             self._task = self._bar.add_task("", total=total)
-        self._bar.update(self._task, completed=done, description=text)
+        self._bar.update(self._task, completed=done, total=total, description=text)  # the retest restarts it
 
     def step(self, step) -> None:
         """Progress of ``lut build|validate`` (a ``deploycc.lut.workflow.Step``), here or on a fleet."""
