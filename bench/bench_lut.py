@@ -78,7 +78,7 @@ def build_one(args, target: str, mode: str, folder: Path):
     settings = ProfileSettings(
         target=target,
         threads=args.threads,
-        protocol=protocol_for(args.statistic, clock=args.clock if mode != "profiled" else "wall"),
+        protocol=protocol_for(args.statistic, clock=args.clock),  # profiled: the clock of its validation
     )
     units = args.units.split(",") if args.units else None
 

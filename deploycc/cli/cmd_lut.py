@@ -104,7 +104,7 @@ def build_cmd(
         from deploycc.core.errors import UserError
 
         raise UserError(f"--mode {mode!r}: choose isolated, in-context or profiled")
-    _check_profiled_options(mode, cover, remote, tune_trials, max_repeats, clock)
+    _check_profiled_options(mode, cover, remote, tune_trials, max_repeats)
     if reference and mode != "in-context":
         from deploycc.core.errors import UserError
 
@@ -250,7 +250,7 @@ def predict_cmd(
     emit(data, as_json, _render_predict)
 
 
-def _check_profiled_options(mode: str, cover, remote, tune_trials: int, max_repeats, clock: str) -> None:
+def _check_profiled_options(mode: str, cover, remote, tune_trials: int, max_repeats) -> None:
     """Refuse options that a profiled build would not use, and --cover for the other modes."""
     from deploycc.core.errors import UserError
 
@@ -262,7 +262,6 @@ def _check_profiled_options(mode: str, cover, remote, tune_trials: int, max_repe
         (remote, "--remote"),
         (tune_trials, "--tune-trials"),
         (max_repeats, "--max-repeats"),
-        (clock != "wall", "--clock"),
     ):
         if given:
             raise UserError(f"{name} does not apply to --mode profiled (networks are profiled here, per kernel)")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deploycc.core.cache import JsonCache
+from deploycc.core.cache import JsonCache, environment
 from deploycc.core.errors import UserError
 from deploycc.targets import load_target
 from deploycc.targets.backend import get_backend, require_available
@@ -91,7 +91,7 @@ def profile_network(arch, target: str, threads: int, runs: int) -> dict:
 def _network_key(arch, shell: dict, threads: int, runs: int) -> str:
     body: dict = {"arch": {k: v for k, v in arch.to_dict().items() if k not in ("name", "description")}}
     body |= {"target": shell["target"], "toolchain": shell["toolchain"], "threads": threads, "runs": runs}
-    body["per_run"] = PER_RUN
+    body |= {"per_run": PER_RUN, **environment()}  # as entries: another deploycc profiles again
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -217,7 +217,9 @@ def assemble(arch, parts, networks, shell, settings: ProfileSettings, statistic:
         toolchain=shell["toolchain"],
         threads=settings.threads,
         statistic=statistic,
-        protocol={"profile_runs": how["runs"], "cover": how["cover"], "networks": len(networks)},
+        # the clock its validations time on (kernel times are the profiler's own, on the wall clock)
+        protocol={"clock": settings.protocol.clock, "profile_runs": how["runs"], "cover": how["cover"]}
+        | {"networks": len(networks)},
         stem="prof/stem",
         head_entry="prof/head",
         layers=rows,

@@ -275,7 +275,7 @@ def test_build_profiled_command(tmp_path, capsys):
     assert code == 0 and data["mode"] == "profiled" and load_lut(out).protocol["networks"] == 2
     for extra, words in (
         (["--mode", "isolated", "--cover", "2"], "--cover applies to --mode profiled only"),
-        (["--mode", "profiled", "--clock", "cpu"], "--clock does not apply to --mode profiled"),
+        (["--mode", "profiled", "--max-repeats", "9"], "--max-repeats does not apply to --mode profiled"),
         (["--mode", "profiled", "--cover", "0"], "--cover 0"),
         (["--mode", "sideways"], "choose isolated, in-context or profiled"),
     ):

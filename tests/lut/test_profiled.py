@@ -75,3 +75,12 @@ def test_profiled_lut_has_an_entry_per_position_and_unit_and_predicts(lut_cache,
         cover=1,
     )
     assert [s.event for s in steps] == ["cached", "cached"]
+
+
+def test_a_profiled_lut_is_validated_on_its_own_clock(lut_cache, tmp_path):
+    from deploycc.lut.measure_arch import arch_protocol
+    from deploycc.lut.profile import protocol_for
+
+    settings = ProfileSettings(target="cpu-ort", protocol=protocol_for("median", clock="cpu"))
+    lut = build_profiled_lut("fbnet", tmp_path / "c.json", settings, SHAPE, cache=lut_cache, units=["k3_e1"], cover=1)
+    assert lut.protocol["clock"] == "cpu" and arch_protocol(lut).clock == "cpu"  # the isolated LUT's ground truth
