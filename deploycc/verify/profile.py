@@ -34,6 +34,7 @@ from pathlib import Path
 from deploycc.core.errors import UserError
 from deploycc.pipeline.artifact import read_manifest
 
+from .measure import reduce_runs
 from .profile_names import place_of
 
 BACKENDS = ("ort", "tvm")
@@ -124,15 +125,6 @@ def _ort_node_times(events: list, runs: int, per_run: str = "mean") -> list:
         row = per_node.setdefault(name, [e.get("args", {}).get("op_name", "?"), [0.0] * runs])
         row[1][min(bisect.bisect_right(starts, e["ts"]) - 1, runs - 1)] += e["dur"] / 1000.0
     return [(name, op, reduce_runs(times, per_run)) for name, (op, times) in per_node.items()]
-
-
-def reduce_runs(times: list[float], per_run: str) -> float:
-    """One figure of a kernel's time in each run: their mean, or their median."""
-    import numpy as np
-
-    if per_run not in ("mean", "median"):
-        raise ValueError(f"per_run must be mean or median, got {per_run!r}")
-    return float(np.mean(times) if per_run == "mean" else np.median(times))
 
 
 def _ort_neighbours(model_path: Path) -> dict[str, list[str]]:

@@ -41,8 +41,7 @@ def tvm_rows(
 
     from deploycc.core.numerics import TensorSpec, random_feeds
 
-    from .measure import pin_threads
-    from .profile import reduce_runs
+    from .measure import pin_threads, reduce_runs
 
     if "cuda" in manifest.get("backend_info", {}).get("target", ""):
         from deploycc.core.errors import UserError
