@@ -56,7 +56,13 @@ def build_cmd(
         None, "--space-file", help="reduced search space (from `lut friendliness --reduce`)"
     ),
     mode: str = typer.Option(
-        "isolated", "--mode", help="isolated (each unit alone) or in-context (each unit in a full reference network)"
+        "isolated",
+        "--mode",
+        help="isolated (each unit alone), in-context (each unit in a full reference network) or profiled "
+        "(per-kernel profiles of sampled whole networks)",
+    ),
+    cover: int | None = typer.Option(
+        None, "--cover", help="profiled: networks that hold each (position, unit) (default 3)"
     ),
     reference: str | None = typer.Option(
         None,
@@ -94,10 +100,11 @@ def build_cmd(
         if units:
             raise UserError("--units and --space-file both choose the candidates: give one")
         unit_list = load_space(space_file)
-    if mode not in ("isolated", "in-context"):
+    if mode not in ("isolated", "in-context", "profiled"):
         from deploycc.core.errors import UserError
 
-        raise UserError(f"--mode {mode!r}: choose isolated or in-context")
+        raise UserError(f"--mode {mode!r}: choose isolated, in-context or profiled")
+    _check_profiled_options(mode, cover, remote, tune_trials, max_repeats)
     if reference and mode != "in-context":
         from deploycc.core.errors import UserError
 
@@ -112,7 +119,13 @@ def build_cmd(
         )
     timer = _timer(remote, key, on_load)
     with _Bar("profiling", as_json) as bar:
-        if mode == "in-context":
+        if mode == "profiled":
+            from deploycc.lut.profiled import build_profiled_lut
+
+            lut = build_profiled_lut(
+                space, out, settings, shape, backbone, statistic, cache, bar.step, unit_list, cover or 3
+            )
+        elif mode == "in-context":
             from deploycc.lut.context import build_context_lut
 
             lut = build_context_lut(
@@ -237,6 +250,25 @@ def predict_cmd(
     emit(data, as_json, _render_predict)
 
 
+def _check_profiled_options(mode: str, cover, remote, tune_trials: int, max_repeats) -> None:
+    """Refuse options that a profiled build would not use, and --cover for the other modes."""
+    from deploycc.core.errors import UserError
+
+    if mode != "profiled":
+        if cover is not None:
+            raise UserError("--cover applies to --mode profiled only")
+        return
+    for given, name in (
+        (remote, "--remote"),
+        (tune_trials, "--tune-trials"),
+        (max_repeats, "--max-repeats"),
+    ):
+        if given:
+            raise UserError(f"{name} does not apply to --mode profiled (networks are profiled here, per kernel)")
+    if cover is not None and cover < 1:
+        raise UserError(f"--cover {cover}: every unit needs at least 1 network")
+
+
 @app.command("validate")
 def validate_cmd(
     lut: Path = typer.Option(..., "--lut", help="LUT file from `deploycc lut build`"),
@@ -265,6 +297,12 @@ def validate_cmd(
     profile: int = typer.Option(
         0, "--profile", help="profile K held-out architectures: each LUT entry against its in-network time"
     ),
+    anchor: bool = typer.Option(
+        True, "--anchor/--no-anchor", help="time each architecture as its ratio to an anchor network (default on)"
+    ),
+    retest: int = typer.Option(
+        8, "--retest", help="architectures measured a second time, independently: the noise floor (0: none)"
+    ),
     overwrite: bool = overwrite_option("the report folder"),
     as_json: bool = JSON,
 ):
@@ -284,7 +322,11 @@ def validate_cmd(
         raise UserError(f"--n {n}: validation needs at least 5 architectures")
     if profile < 0:
         raise UserError(f"--profile {profile}: give a number of architectures (0: none)")
-    plan = ValidationPlan(n=n, seed=seed, train=train, allow_mismatch=allow_mismatch)
+    if retest < 0:
+        raise UserError(f"--retest {retest}: give a number of architectures (0: none)")
+    plan = ValidationPlan(
+        n=n, seed=seed, train=train, allow_mismatch=allow_mismatch, anchored=anchor, retest=min(retest, n - 1)
+    )
     plan.n_train()
     table_ = load_lut(lut)
     with _Bar("measuring", as_json) as bar:
@@ -491,7 +533,7 @@ class _Bar:
             return
         if self._task is None:
             self._task = self._bar.add_task("", total=total)
-        self._bar.update(self._task, completed=done, description=text)
+        self._bar.update(self._task, completed=done, total=total, description=text)  # the retest restarts it
 
     def step(self, step) -> None:
         """Progress of ``lut build|validate`` (a ``deploycc.lut.workflow.Step``), here or on a fleet."""

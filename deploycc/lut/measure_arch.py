@@ -14,8 +14,9 @@ import random
 import typing
 
 from deploycc.verify.measure import Protocol
+from deploycc.verify.ratio import RatioRule
 
-from .anchor import scale_all
+from .anchor import ratio_scale_all
 from .profile import cache_root, protocol_for
 from .table import LUT
 from .timer import Job, LocalTimer, Timer
@@ -73,25 +74,27 @@ class LUTFacts(typing.Protocol):
     def statistic(self) -> str: ...
 
 
-def arch_cache_key(arch, lut: LUTFacts, protocol: Protocol) -> str:
-    body = {
+def arch_cache_key(arch, lut: LUTFacts, protocol: Protocol, ratio: RatioRule | None = None) -> str:
+    body: dict = {
         "arch": {k: v for k, v in arch.to_dict().items() if k not in ("name", "description")},
         "target": lut.target,
         "toolchain": lut.toolchain,
         "threads": lut.threads,
         "protocol": protocol.to_dict(),
     }
+    if ratio is not None:  # a ratio to the anchor is another measurement than a plain time
+        body["ratio"] = ratio.to_dict()
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def arch_job(arch, lut: LUTFacts, protocol: Protocol, job_id: str) -> Job:
+def arch_job(arch, lut: LUTFacts, protocol: Protocol, job_id: str, ratio: RatioRule | None = None) -> Job:
     """The job that measures ``arch`` end to end: the full pipeline on the LUT's target and threads."""
     from deploycc.models import save_arch
     from deploycc.pipeline.pipeline import BuildOptions
 
     return Job(
         job_id,
-        arch_cache_key(arch, lut, protocol),
+        arch_cache_key(arch, lut, protocol, ratio),
         {"genotype": list(arch.genotype)},
         lambda folder: save_arch(arch, folder / "arch.json"),
         lut.target["name"],
@@ -100,16 +103,25 @@ def arch_job(arch, lut: LUTFacts, protocol: Protocol, job_id: str) -> Job:
 
 
 def measure_archs(
-    timer: Timer, archs: list, lut: LUTFacts, protocol: Protocol, cache=None, progress=None, what: str = ""
+    timer: Timer,
+    archs: list,
+    lut: LUTFacts,
+    protocol: Protocol,
+    cache=None,
+    progress=None,
+    what: str = "",
+    ratio: RatioRule | None = None,
 ) -> Measured:
     """The records of ``archs`` (job ids "0", "1", ...), from the cache or timed by ``timer``; with
     several, the first is the anchor timed in every group and the figures are scaled to it
-    (``lut/anchor.py``)."""
-    jobs = [arch_job(arch, lut, protocol, str(i)) for i, arch in enumerate(archs)]
+    (``lut/anchor.py``). With ``ratio`` (and a timer that times ratios), every record is its ratio
+    to the anchor within each round times the anchor's median over the run."""
+    ratio = ratio if len(archs) > 1 and hasattr(timer, "anchor_on") else None
+    jobs = [arch_job(arch, lut, protocol, str(i), ratio) for i, arch in enumerate(archs)]
     if len(jobs) > 1 and hasattr(timer, "anchor_on"):
-        timer.anchor_on(jobs[0])
+        timer.anchor_on(jobs[0], ratio)
     m = measure_jobs(timer, jobs, cache_root(cache) / timer.folder("archs"), protocol, lut.threads, progress, what)
-    return Measured(scale_all(m.records, lut.statistic), m.cached, m.summary)
+    return Measured(ratio_scale_all(m.records, lut.statistic), m.cached, m.summary)
 
 
 def measure_arch(arch, lut: LUT, protocol: Protocol | None = None, cache=None) -> dict:

@@ -1,7 +1,8 @@
 """The validation report: a scatter plot (PNG) and a Markdown or HTML page.
 
 The plot shows predicted against measured latency for the raw LUT and the fitted predictors on
-held-out architectures, with the y = x line and the +-10 % band. The page carries every figure
+held-out architectures, with the y = x line, the +-10 % band and the noise band (the ground
+truth's own test-retest MAPE, with the re-measured architectures). The page carries every figure
 of the validation: raw, corrected and affine-calibrated errors side by side, the affine (a, b),
 the worst architectures, per-unit residuals and the fitted boundary terms.
 """
@@ -24,6 +25,31 @@ METRICS = [
     ("Kendall τ", "kendall_tau", "{:.3f}"),
     ("Spearman ρ", "spearman_rho", "{:.3f}"),
 ]
+
+
+def _noise_band(ax, floor: dict | None, lo: float, hi: float) -> None:
+    """The ground truth's own test-retest spread (± its MAPE) around y = x, and the re-measured
+    architectures (first measurement against the second)."""
+    if not floor:
+        return
+    w = floor["mape_pct"] / 100
+    ax.fill_between(
+        [lo, hi],
+        [lo * (1 - w), hi * (1 - w)],
+        [lo * (1 + w), hi * (1 + w)],
+        color="tab:red",
+        alpha=0.2,
+        label=f"noise floor ±{floor['mape_pct']:.2f} % (test-retest MAPE)",
+    )
+    ax.scatter(
+        floor["first_ms"],
+        floor["again_ms"],
+        s=22,
+        marker="D",
+        facecolors="none",
+        edgecolors="tab:red",
+        label=f"re-measured ({floor['n']})",
+    )
 
 
 def write_plot(result: dict, path: Path) -> Path:
@@ -51,10 +77,19 @@ def write_plot(result: dict, path: Path) -> Path:
         marker="+",
         label="affine a·LUT+b (held-out)",
     )
+    if test and "learned_ms" in test[0]:
+        ax.scatter(
+            [r["measured_ms"] for r in test],
+            [r["learned_ms"] for r in test],
+            s=14,
+            marker="1",
+            label="learned residual (held-out)",
+        )
     lo = min(meas + [r["raw_ms"] for r in rows]) * 0.95
     hi = max(meas + [r["raw_ms"] for r in rows]) * 1.05
     ax.plot([lo, hi], [lo, hi], "k-", lw=1, label="y = x")
     ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="grey", alpha=0.15, label="±10 %")
+    _noise_band(ax, result.get("noise_floor"), lo, hi)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_xlabel(f"measured latency, ms ({result['statistic']})")
@@ -76,6 +111,7 @@ def write_plot(result: dict, path: Path) -> Path:
 def sections(result: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
     """(title, columns, rows, note) of every table in the report."""
     held = result["held_out"]
+    floor = result.get("noise_floor")
     figures = [
         [
             label,
@@ -83,7 +119,9 @@ def sections(result: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
             _f(held["raw"][key], fmt),
             _f(held["corrected"][key], fmt),
             _f(held["affine"][key], fmt),
+            _f(held["learned"][key], fmt) if "learned" in held else "not run",
             _f(held["macs"][key], fmt),
+            _f(floor[key], fmt) if floor else "not run",
         ]
         for label, key, fmt in METRICS
     ]
@@ -97,12 +135,14 @@ def sections(result: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
                 f"raw LUT (held-out {result['n_test']})",
                 "fusion-corrected (held-out)",
                 "affine a·LUT+b (held-out)",
+                "learned residual (held-out)",
                 "MACs a·GMACs+b (held-out)",
+                f"noise floor (test-retest {floor['n']})" if floor else "noise floor",
             ],
             figures,
             f"LUT mode {result.get('mode', 'isolated')}; corrections and the MAC baseline fitted on "
             f"{result['n_train']} training architectures; affine a = {aff['a']:.4f}, b = {aff['b_ms']:.2f} ms; "
-            f"MACs a = {mac['a_ms_per_gmac']:.3f} ms/GMAC, b = {mac['b_ms']:.2f} ms",
+            f"MACs a = {mac['a_ms_per_gmac']:.3f} ms/GMAC, b = {mac['b_ms']:.2f} ms. " + _anchoring_note(result),
         )
     ]
     out.append(
@@ -175,6 +215,23 @@ def sections(result: dict) -> list[tuple[str, list[str], list[list[str]], str]]:
         )
     )
     return out
+
+
+def _anchoring_note(result: dict) -> str:
+    """How the ground truth was anchored, and the noise floor's speed change between runs."""
+    a = result.get("anchoring") or {}
+    if a.get("mode") == "ratio":
+        text = (
+            f"Ground truth: ratio to the anchor network per round x its median {a['anchor_median_ms']:.2f} ms; "
+            f"95 % interval median ±{a['ci95_pct_median']:.2f} %, max ±{a['ci95_pct_max']:.2f} % "
+            f"(target ±{a['rule']['target_pct']} %, reached by {a['reached']} of {result['n']})."
+        )
+    else:
+        text = f"Ground truth anchored: {a.get('mode', 'by group')}."
+    floor = result.get("noise_floor")
+    if floor and floor.get("speed_change_pct") is not None:
+        text += f" The machine's speed between the run and the re-measurement: {floor['speed_change_pct']:+.1f} %."
+    return text
 
 
 def markdown(result: dict) -> str:

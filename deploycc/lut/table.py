@@ -27,7 +27,7 @@ FORMAT, VERSION = "deploycc-lut", 1
 # An in-context LUT (``lut/context.py``) is written as version 2, so that a reader that knows only
 # version 1 refuses it instead of summing its full-network entries as if they were units.
 CONTEXT_VERSION = 2
-MODES = ("isolated", "in-context")
+MODES = ("isolated", "in-context", "profiled")
 _REQUIRED = (
     "space",
     "backbone",
@@ -95,6 +95,8 @@ class LUT:
             d[name] = list(value) if name == "input_shape" else value
         if context:
             d["mode"], d["reference"] = self.mode, list(self.reference or [])
+        elif self.mode != "isolated":  # profiled: summed like an isolated LUT, read as one by older readers
+            d["mode"] = self.mode
         return d
 
 

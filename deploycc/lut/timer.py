@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from deploycc.verify.conditions import LoadCheck, pinned, timing_cpus
 from deploycc.verify.measure import machine_facts, open_timed, time_callable
+from deploycc.verify.ratio import RatioRule, time_anchored
 
 if TYPE_CHECKING:  # the pipeline is imported when a job is built, not with the LUT package
     from deploycc.pipeline.pipeline import BuildOptions
@@ -96,14 +97,17 @@ class LocalTimer:
 
     load_check = LoadCheck()  # the default policy: flag (record) a loaded measurement
     anchor: Job | None = None
+    ratio: RatioRule | None = None
 
     def __init__(self, load_check: LoadCheck | None = None):
         if load_check is not None:
             self.load_check = load_check
 
-    def anchor_on(self, job: Job) -> None:
-        """Time ``job`` in every interleaved group and record its time with each measurement."""
+    def anchor_on(self, job: Job, ratio: RatioRule | None = None) -> None:
+        """Time ``job`` in every interleaved group and record its time with each measurement; with
+        ``ratio``, in every round, each job timed as its ratio to it (``verify/ratio.py``)."""
         self.anchor = job if job.key is not None else None
+        self.ratio = ratio
 
     def folder(self, kind: str) -> str:
         return kind
@@ -129,20 +133,14 @@ class LocalTimer:
                 # one scratch folder per group: a LUT's artifacts would otherwise pile up on disk
                 with tempfile.TemporaryDirectory(prefix="deploycc-lut-") as scratch:
                     built = [build_job(job, Path(scratch) / str(i)) for i, job in enumerate(group)]
-                    latencies, load = self._time(
-                        ([anchor] if anchor else []) + built, protocol, threads, what or "timing"
-                    )
-                extra = (
-                    {"anchor": {"id": self.anchor.id, "latency": latencies.pop(0).to_dict()}}
-                    if anchor and self.anchor  # an anchor was built only for self.anchor
-                    else {}
-                )
-                for job, (_, build_s), latency in zip(group, built, latencies):
+                    timed, load = self._time(([anchor] if anchor else []) + built, protocol, threads, what or "timing")
+                extra = timed.pop(0) if anchor else {}
+                for job, (_, build_s), measurement in zip(group, built, timed):
                     report(
                         job,
                         "done",
                         {
-                            "latency": latency.to_dict(),
+                            **measurement,
                             "build_seconds": build_s,
                             "load_average": load["before"]["load_average"],
                             "load": load,
@@ -151,23 +149,37 @@ class LocalTimer:
                     )
 
     def _time(self, built, protocol, threads: int, what: str):
-        """(Latency per artifact, load record) of the built artifacts, timed pinned."""
-        from deploycc.verify.repeat import time_interleaved
-
+        """(a measurement per artifact, load record) of the built artifacts, timed pinned. With an
+        anchor first in ``built``, its measurement is the ``anchor`` field of the others'."""
         before = self.load_check.enforce(self.load_check.state(threads), what)
         runs = [open_timed(artifact, threads)[1] for artifact, _ in built]
         with pinned(timing_cpus(threads)) as cpus:
-            if protocol.interleaved:
-                latencies = time_interleaved(runs, protocol, threads)
-            else:
-                latencies = [time_callable(run, protocol, threads) for run in runs]
+            timed = self._measure(runs, protocol, threads)
         after = self.load_check.enforce(self.load_check.state(threads), what)
-        return latencies, {
+        return timed, {
             "before": before,
             "after": after,
             "loaded": before["loaded"] or after["loaded"],
             "cpus": cpus,
         }
+
+    def _measure(self, runs, protocol, threads: int) -> list[dict]:
+        """One measurement per callable; the first is the anchor's when an anchor was built."""
+        from deploycc.verify.repeat import time_interleaved
+
+        anchor_id = self.anchor.id if self.anchor is not None and protocol.interleaved else None
+        if anchor_id is not None and self.ratio is not None:
+            anchor, rounds, subjects = time_anchored(runs[0], runs[1:], protocol, self.ratio, threads)
+            head = {"anchor": {"id": anchor_id, "latency": anchor.to_dict(), "round_ms": rounds}}
+            return [head] + [{"latency": lat.to_dict(), "ratio": ratio} for lat, ratio in subjects]
+        if protocol.interleaved:
+            latencies = time_interleaved(runs, protocol, threads)
+        else:
+            latencies = [time_callable(run, protocol, threads) for run in runs]
+        out = [{"latency": latency.to_dict()} for latency in latencies]
+        if anchor_id is not None:
+            out[0] = {"anchor": {"id": anchor_id, "latency": out[0]["latency"]}}
+        return out
 
     def machine(self, summary, cached: int) -> dict:
         return machine_facts()

@@ -2,10 +2,12 @@
 
 The architectures are timed by a timer (here by default; a device fleet plugs in as
 ``deploycc.fleet.lut.FleetTimer``) through the one workflow (``workflow.measure_jobs``).
-Scores (``deploycc.lut.stats``) for four predictors side by side, on held-out architectures:
-the raw LUT sum, the fusion-aware correction, the affine calibration a * LUT + b and the
-MAC-count baseline a * GMACs + b, the last three fitted on the training architectures only (the
-first ``train`` of the sample). The raw
+Scores (``deploycc.lut.stats``) for five predictors side by side, on held-out architectures:
+the raw LUT sum, the fusion-aware correction, the affine calibration a * LUT + b, the learned
+residual (``residual.py``) and the MAC-count baseline a * GMACs + b, all but the first fitted on
+the training architectures only (the first ``train`` of the sample). The ground truth is
+anchored (each architecture's ratio to the first, ``verify/ratio.py``) unless turned off, and
+``plan.retest`` architectures are measured a second time for the noise floor (``noise.py``). The raw
 LUT is also scored over the whole sample, since it learns nothing from it. Per-unit residuals
 (least squares of the raw residual on per-code unit counts) show which units the LUT misjudges.
 """
@@ -20,12 +22,16 @@ import numpy as np
 from deploycc.core.errors import UserError
 from deploycc.targets import load_target
 from deploycc.verify.measure import machine_facts
+from deploycc.verify.ratio import RatioRule
 
 from . import stats
+from .anchor import ratio_reference
 from .correction import FusionCorrection
 from .measure_arch import arch_protocol, measure_archs, sample_genotypes
+from .noise import retest
 from .predict import Predictor
 from .profile import toolchain_versions
+from .residual import LearnedResidual
 from .table import LUT, check_compatible
 from .timer import LocalTimer, Timer
 
@@ -36,6 +42,8 @@ class ValidationPlan:
     seed: int = 0
     train: int | None = None  # default: 40 % of n (at least 3)
     allow_mismatch: bool = False
+    anchored: bool = True  # each architecture as its ratio to the anchor (verify/ratio.py)
+    retest: int = 8  # architectures measured a second time: the noise floor (0: none)
 
     def n_train(self) -> int:
         k = self.train if self.train is not None else max(3, round(0.4 * self.n))
@@ -62,11 +70,18 @@ def validate(
     if len(genotypes) < plan.n:
         raise UserError(f"--n {plan.n}: the space has only {len(genotypes)} distinct architectures")
     archs = [predictor.arch_of(geno, name=f"sample-{plan.seed}-{i}") for i, geno in enumerate(genotypes)]
-    measured = measure_archs(timer, archs, lut, protocol, cache, progress, "lut validate")
+    ratio = RatioRule() if plan.anchored else None
+
+    def measure(some: list, into) -> dict:
+        return measure_archs(timer, some, lut, protocol, into, progress, "lut validate", ratio).records
+
+    measured = measure_archs(timer, archs, lut, protocol, cache, progress, "lut validate", ratio)
     records = list(measured.records.values())
     latencies = np.array([r["latency"][f"{lut.statistic}_ms"] for r in records])
     return (
         score(predictor, genotypes, latencies, n_train)
+        | {"noise_floor": retest(measure, archs, records, lut.statistic, plan.retest)}
+        | {"anchoring": anchoring_facts(records, ratio)}
         | result_header(lut, plan, allowed)
         | timer.result_fields(measured.summary, len(measured.cached), records)
         | {
@@ -74,6 +89,19 @@ def validate(
             "load_average": [r.get("load_average") for r in records],
         }
     )
+
+
+def anchoring_facts(records: list[dict], ratio: RatioRule | None) -> dict:
+    """How the ground truth was anchored: the rule, the anchor median and the widths reached."""
+    widths = [r["ratio"]["ci95_pct"] for r in records if r.get("ratio")]
+    return {
+        "mode": "ratio" if ratio and widths else "group" if any(r.get("anchor") for r in records) else "none",
+        "rule": ratio.to_dict() if ratio else None,
+        "anchor_median_ms": ratio_reference(records),
+        "ci95_pct_median": float(np.median(widths)) if widths else None,
+        "ci95_pct_max": float(np.max(widths)) if widths else None,
+        "reached": sum(bool(r["ratio"]["reached"]) for r in records if r.get("ratio")),
+    }
 
 
 def gmacs_of(predictor: Predictor, genotypes) -> np.ndarray:
@@ -96,6 +124,8 @@ def score(predictor: Predictor, genotypes, measured, n_train: int) -> dict:
     corrected = correction.apply(predictor, idx, raw)
     a, b = stats.fit_affine(raw[tr], measured[tr])
     affine = a * raw + b
+    residual = LearnedResidual(predictor, idx).fit(idx[tr], raw[tr], measured[tr])
+    learned = residual.apply(idx, raw)
     rows: list[dict[str, Any]] = [
         {
             "index": i,
@@ -105,11 +135,12 @@ def score(predictor: Predictor, genotypes, measured, n_train: int) -> dict:
             "raw_ms": float(p),
             "corrected_ms": float(c),
             "affine_ms": float(f),
+            "learned_ms": float(lr),
             "raw_error_pct": float(100 * (p - m) / m),
             "gmacs": float(q),
             "macs_ms": float(ma * q + mb),
         }
-        for i, (g, m, p, c, f, q) in enumerate(zip(genotypes, measured, raw, corrected, affine, gmacs))
+        for i, (g, m, p, c, f, lr, q) in enumerate(zip(genotypes, measured, raw, corrected, affine, learned, gmacs))
     ]
     return {
         "n": len(genotypes),
@@ -120,11 +151,13 @@ def score(predictor: Predictor, genotypes, measured, n_train: int) -> dict:
             "raw": stats.summary(raw[te], measured[te]),
             "corrected": stats.summary(corrected[te], measured[te]),
             "affine": stats.summary(affine[te], measured[te]),
+            "learned": stats.summary(learned[te], measured[te]),
             "macs": stats.summary(ma * gmacs[te] + mb, measured[te]),
         },
         "affine": {"a": a, "b_ms": b},
         "mac_baseline": {"a_ms_per_gmac": ma, "b_ms": mb},
         "correction": correction.to_dict() | {"terms": correction.terms_ms_per_mb()},
+        "learned_residual": residual.to_dict(),
         "per_unit_residuals": per_unit_residuals(predictor, idx, raw, measured),
         "worst": sorted(rows, key=lambda r: -abs(r["raw_error_pct"]))[:5],
         "architectures": rows,
@@ -166,6 +199,7 @@ def result_header(lut, plan, allowed: list[str]) -> dict:
         "space": lut.space,
         "backbone": lut.backbone,
         "seed": plan.seed,
+        "anchored": plan.anchored,
         "mismatch_allowed": allowed,
         "machine": machine_facts(),
         "lut_machine": lut.machine,

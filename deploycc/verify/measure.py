@@ -280,3 +280,10 @@ def machine_facts() -> dict:
     if env:
         facts["thread_env"] = env
     return facts
+
+
+def reduce_runs(times: list[float], per_run: str) -> float:
+    """One figure of a kernel's time in each run: their mean, or their median."""
+    if per_run not in ("mean", "median"):
+        raise ValueError(f"per_run must be mean or median, got {per_run!r}")
+    return float(np.mean(times) if per_run == "mean" else np.median(times))

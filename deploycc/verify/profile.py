@@ -7,8 +7,10 @@ The result has one shape for every backend (the ``profile`` field of ``deploycc 
                                  "unit": str | None, "ms": float}, ...]}
 
 ``ms`` is the mean time of that node or function per run, over ``runs`` profiled runs after the
-warm-up. ``layer`` is ``"stem"``, ``"layer <i>"`` (the i-th searchable layer) or ``"head"``, and
-``unit`` the unit code the architecture chose there (``"stem"`` / ``"head"`` for those); both are
+warm-up (or, with ``per_run="median"``, the median over the runs of its time in each run, which a
+run disturbed by another process on a shared machine does not move). ``layer`` is ``"stem"``,
+``"layer <i>"`` (the i-th searchable layer) or ``"head"``, and ``unit`` the unit code the
+architecture chose there (``"stem"`` / ``"head"`` for those); both are
 None when the artifact records no architecture (built from a plain ONNX file) or a node cannot
 be traced to one (layout reorders ORT inserts between nodes, for instance).
 
@@ -32,12 +34,15 @@ from pathlib import Path
 from deploycc.core.errors import UserError
 from deploycc.pipeline.artifact import read_manifest
 
+from .measure import reduce_runs
 from .profile_names import place_of
 
 BACKENDS = ("ort", "tvm")
 
 
-def profile_artifact(path, threads: int = 1, runs: int = 10, warmup: int = 2, seed: int = 0) -> dict:
+def profile_artifact(
+    path, threads: int = 1, runs: int = 10, warmup: int = 2, seed: int = 0, per_run: str = "mean"
+) -> dict:
     """The per-layer profile of the artifact folder at ``path`` on fixed-seed random inputs."""
     if runs < 1:
         raise UserError(f"--profile-runs {runs}: give at least 1 run")
@@ -48,11 +53,11 @@ def profile_artifact(path, threads: int = 1, runs: int = 10, warmup: int = 2, se
         raise UserError(f"{path}: --profile works for ONNX Runtime and TVM artifacts; this one is {backend!r}")
     arch = manifest.get("architecture")
     if backend == "ort":
-        rows = _ort_rows(path, manifest, threads, runs, warmup, seed)
+        rows = _ort_rows(path, manifest, threads, runs, warmup, seed, per_run)
     else:
         from .profile_tvm import tvm_rows
 
-        rows = tvm_rows(path, manifest, threads, runs, warmup, seed)
+        rows = tvm_rows(path, manifest, threads, runs, warmup, seed, per_run)
     layers = []
     for name, op_type, ms, origin in rows:
         layer, unit = place_of(name, arch)
@@ -73,7 +78,7 @@ def by_layer(profile: dict) -> list[dict]:
     return [{"layer": k[0], "unit": k[1], "ms": v} for k, v in totals.items()]
 
 
-def _ort_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, seed: int) -> list:
+def _ort_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, seed: int, per_run: str) -> list:
     """(node name, op type, mean ms per run, neighbour it serves) from ONNX Runtime's profiler."""
     import onnxruntime as ort
 
@@ -102,22 +107,24 @@ def _ort_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, 
             sess.run(None, feeds)
         events = json.loads(Path(sess.end_profiling()).read_text())
     neighbour = _ort_neighbours(path / "model.onnx")
-    return [(name, op, ms, neighbour.get(name, [])) for name, op, ms in _ort_node_times(events, runs)]
+    return [(name, op, ms, neighbour.get(name, [])) for name, op, ms in _ort_node_times(events, runs, per_run)]
 
 
-def _ort_node_times(events: list, runs: int) -> list:
-    """Mean kernel time per node over the last ``runs`` model runs in the trace (the warm-up runs
-    before them are left out by their start times)."""
+def _ort_node_times(events: list, runs: int, per_run: str = "mean") -> list:
+    """Kernel time per node over the last ``runs`` model runs in the trace (the warm-up runs
+    before them are left out by their start times): the mean per run, or the median of the runs."""
+    import bisect
+
     run_starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
-    cutoff = run_starts[-runs] if len(run_starts) >= runs else 0
-    totals: OrderedDict[str, list] = OrderedDict()
+    starts = run_starts[-runs:] if len(run_starts) >= runs else [0]
+    per_node: OrderedDict[str, list] = OrderedDict()
     for e in events:
-        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time") or e["ts"] < cutoff:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time") or e["ts"] < starts[0]:
             continue
         name = e["name"][: -len("_kernel_time")]
-        row = totals.setdefault(name, [e.get("args", {}).get("op_name", "?"), 0.0])
-        row[1] += e["dur"] / 1000.0
-    return [(name, op, total / runs) for name, (op, total) in totals.items()]
+        row = per_node.setdefault(name, [e.get("args", {}).get("op_name", "?"), [0.0] * runs])
+        row[1][min(bisect.bisect_right(starts, e["ts"]) - 1, runs - 1)] += e["dur"] / 1000.0
+    return [(name, op, reduce_runs(times, per_run)) for name, (op, times) in per_node.items()]
 
 
 def _ort_neighbours(model_path: Path) -> dict[str, list[str]]:

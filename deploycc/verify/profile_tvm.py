@@ -31,14 +31,17 @@ BUILTIN = "vm.builtin"
 WINDOW = 4  # how far ahead in forward order a convolution call may be matched
 
 
-def tvm_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, seed: int) -> list:
-    """(function, kind, mean ms per run, origin module name or None), in first-call order."""
+def tvm_rows(
+    path: Path, manifest: dict, threads: int, runs: int, warmup: int, seed: int, per_run_stat: str = "mean"
+) -> list:
+    """(function, kind, ms per run (mean, or median of the runs), origin module name or None), in
+    first-call order."""
     import tvm
     from tvm import relax
 
     from deploycc.core.numerics import TensorSpec, random_feeds
 
-    from .measure import pin_threads
+    from .measure import pin_threads, reduce_runs
 
     if "cuda" in manifest.get("backend_info", {}).get("target", ""):
         from deploycc.core.errors import UserError
@@ -72,12 +75,12 @@ def tvm_rows(path: Path, manifest: dict, threads: int, runs: int, warmup: int, s
         vm["main"](*args)
     per_run = len(calls) // runs
     origins = _origins(calls[:per_run], manifest.get("architecture"))
-    totals: OrderedDict[tuple, float] = OrderedDict()
+    totals: OrderedDict[tuple, list[float]] = OrderedDict()
     for i, (symbol, ms, _) in enumerate(calls):
         name = BUILTIN if symbol.startswith(BUILTIN) else symbol
         key = (name, None if name == BUILTIN else origins[i % per_run])
-        totals[key] = totals.get(key, 0.0) + ms
-    return [(name, _kind(name), total / runs, origin) for (name, origin), total in totals.items()]
+        totals.setdefault(key, [0.0] * runs)[min(i // per_run, runs - 1)] += ms
+    return [(name, _kind(name), reduce_runs(t, per_run_stat), origin) for (name, origin), t in totals.items()]
 
 
 def _kind(symbol: str) -> str:

@@ -126,6 +126,8 @@ def test_validate_command_writes_plot_report_and_figures(fbnet_lut, tmp_path, ca
             str(tmp_path / "c"),
             "--profile",
             "1",
+            "--retest",
+            "2",
             "--json",
         ],
         capsys,
@@ -142,11 +144,25 @@ def test_validate_command_writes_plot_report_and_figures(fbnet_lut, tmp_path, ca
     rows = result["architectures"]
     errors = [abs(r["raw_ms"] - r["measured_ms"]) / r["measured_ms"] for r in rows]
     assert result["raw_all"]["mape_pct"] == pytest.approx(100 * sum(errors) / len(errors))
-    assert set(result["held_out"]) == {"raw", "corrected", "affine", "macs"}
+    assert set(result["held_out"]) == {"raw", "corrected", "affine", "learned", "macs"}
+    # anchored by default: every architecture a ratio to the first, interval reached or its width recorded
+    anchoring = result["anchoring"]
+    assert anchoring["mode"] == "ratio" and anchoring["anchor_median_ms"] > 0 and anchoring["ci95_pct_max"] > 0
+    floor = result["noise_floor"]  # --retest 2: two architectures measured again, scored like a predictor
+    assert floor["n"] == 2 and floor["indices"] == [1, 5] and floor["mape_pct"] >= 0
+    assert "noise floor (test-retest 2)" in page and "learned residual" in page
     view = result["per_layer"]  # --profile 1: LUT entries against in-network times
     assert view["architectures"] == 1 and {r["layer"] for r in view["rows"]} >= {"stem", "head", "layer 0"}
     assert all(r["in_network_ms"] >= 0 for r in view["rows"]) and "Per unit inside the network" in page
     assert json.loads((folder / "result.json").read_text())["n"] == 6
+
+
+def test_validate_without_the_anchor_ratio(fbnet_lut, tmp_path, capsys):
+    args = ["--n", "5", "--train", "3", "--retest", "0", "--no-anchor", "-o", str(tmp_path / "v"), "--json"]
+    code, stdout, _ = _run(["lut", "validate", "--lut", str(fbnet_lut), "--cache", str(tmp_path), *args], capsys)
+    result = json.loads(stdout)
+    assert code == 0 and result["anchored"] is False and result["noise_floor"] is None
+    assert result["anchoring"]["mode"] == "group" and result["anchoring"]["rule"] is None  # the older group scaling
 
 
 def test_loaded_measurements_and_small_samples_are_warned_about():
@@ -168,6 +184,7 @@ def test_validate_command_bad_input(fbnet_lut, tmp_path, capsys):
         (["--n", "6", "--train", "5"], "--train 5"),
         (["--format", "pdf"], "--format 'pdf'"),
         (["--profile", "-1"], "--profile -1"),
+        (["--retest", "-1"], "--retest -1"),
         (["--on-load", "sometimes"], "--on-load 'sometimes'"),
     ):
         code, _, err = _run(["lut", "validate", "--lut", str(fbnet_lut), "--cache", str(tmp_path), *args], capsys)
@@ -247,3 +264,20 @@ def test_verify_command_carries_the_latency_gate(artifact, fbnet_lut, tmp_path, 
     assert code == 1 and "max-latency-error" in err
     code, _, err = _run(["verify", str(artifact), "--max-latency-error", "5"], capsys)
     assert code == 2 and "--max-latency-error needs --lut" in err
+
+
+def test_build_profiled_command(tmp_path, capsys):
+    out = tmp_path / "p.lut.json"
+    common = ["lut", "build", "--space", "fbnet", "-t", "cpu-ort", "--input-shape", "1x3x32x32", "-o", str(out)]
+    args = [*common, "--units", "k3_e1,k5_e1_g2", "--mode", "profiled", "--cover", "1", "--cache", str(tmp_path)]
+    code, stdout, _ = _run([*args, "--json"], capsys)
+    data = json.loads(stdout)
+    assert code == 0 and data["mode"] == "profiled" and load_lut(out).protocol["networks"] == 2
+    for extra, words in (
+        (["--mode", "isolated", "--cover", "2"], "--cover applies to --mode profiled only"),
+        (["--mode", "profiled", "--max-repeats", "9"], "--max-repeats does not apply to --mode profiled"),
+        (["--mode", "profiled", "--cover", "0"], "--cover 0"),
+        (["--mode", "sideways"], "choose isolated, in-context or profiled"),
+    ):
+        code, _, err = _run([*common, "--overwrite", *extra], capsys)
+        assert code == 2 and words in " ".join(err.split())

@@ -137,3 +137,33 @@ def test_tvm_profile_places_every_layer(tmp_path):
     profile = profile_artifact(tmp_path / "art", threads=1, runs=2)
     _check_contract(profile, "tvm")
     _check_placed(profile, arch)
+
+
+def test_per_run_median_is_not_moved_by_one_disturbed_run():
+    from deploycc.verify.profile import _ort_node_times
+
+    # a trace of one warm-up and three timed runs; the conv took 9 ms in the second timed run only
+    events = [{"cat": "Session", "name": "model_run", "ts": t} for t in (0, 100, 200, 300)]
+    for start, conv_us in ((0, 5000), (100, 1000), (200, 9000), (300, 1200)):
+        events.append(
+            {
+                "cat": "Node",
+                "name": "/units.0/Conv_kernel_time",
+                "ts": start + 1,
+                "dur": conv_us,
+                "args": {"op_name": "Conv"},
+            }
+        )
+        events.append(
+            {
+                "cat": "Node",
+                "name": "/units.0/Relu_kernel_time",
+                "ts": start + 50,
+                "dur": 100,
+                "args": {"op_name": "Relu"},
+            }
+        )
+    (conv, relu) = _ort_node_times(events, 3, "mean")
+    assert conv == ("/units.0/Conv", "Conv", pytest.approx((1.0 + 9.0 + 1.2) / 3)) and relu[2] == pytest.approx(0.1)
+    (conv, _) = _ort_node_times(events, 3, "median")
+    assert conv[2] == pytest.approx(1.2)  # the warm-up run is left out, the disturbed run does not count
