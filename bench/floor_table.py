@@ -1,0 +1,54 @@
+"""The table of ``bench/bench_floor.py --table``: the measured figures per cell and factor, and per
+target the floors each candidate figure allows (pass every clean cell, fail every distortion that
+costs >= 1 agreement-mIoU point)."""
+
+from __future__ import annotations
+
+COST_LIMIT = 1.0  # points: a distortion costing this much must fail
+
+
+def _cost(row: dict, factor: str) -> float:
+    return row["factors"][factor]["miou_drop"] - row["factors"]["1.0"]["miou_drop"]
+
+
+def probe_gain(row: dict, factor: float) -> float | None:
+    """Points the better of the x0.5 and x2 rescales wins back from ``factor``'s ranges."""
+    f = row["factors"]
+    near = [f[str(k)]["miou_drop"] for k in (factor * 0.5, factor * 2.0) if str(k) in f]
+    return f[str(factor)]["miou_drop"] - min(near) if len(near) == 2 else None
+
+
+def print_table(rows: list[dict]) -> None:
+    from bench_floor import DISTORTIONS
+
+    print("cell | factor | cosine | agreement | agreement-mIoU drop | cost (points) | probe gain")
+    for row in rows:
+        for factor in (1.0, *DISTORTIONS):
+            fig = row["factors"][str(factor)]
+            gain = probe_gain(row, factor)
+            print(
+                f"{row['net']}@{row['target']} {'x'.join(map(str, row['shape'][2:]))} | x{factor:g} | "
+                f"{fig['cosine_min']:.4f} | {fig['argmax_agreement_min']:.4f} | {fig['miou_drop']:.2f} | "
+                f"{_cost(row, str(factor)):+.2f} | {'-' if gain is None else f'{gain:+.2f}'}"
+            )
+    for target in sorted({r["target"] for r in rows}):
+        _print_floors(target, [r for r in rows if r["target"] == target], DISTORTIONS)
+
+
+def _print_floors(target: str, rows: list[dict], distortions) -> None:
+    clean = [r["factors"]["1.0"] for r in rows]
+    bad = [r["factors"][str(f)] for r in rows for f in distortions if _cost(r, str(f)) >= COST_LIMIT]
+    gains_clean = [probe_gain(r, 1.0) for r in rows]
+    gains_bad = [probe_gain(r, f) for r in rows for f in distortions if _cost(r, str(f)) >= COST_LIMIT]
+    print(f"\n{target}: {len(rows)} clean cells, {len(bad)} distortions costing >= {COST_LIMIT} point")
+    for key, higher_is_better in (("cosine_min", True), ("argmax_agreement_min", True), ("miou_drop", False)):
+        worst_clean = (min if higher_is_better else max)(c[key] for c in clean)
+        best_bad = (max if higher_is_better else min)((b[key] for b in bad), default=None)
+        sep = best_bad is None or (best_bad < worst_clean if higher_is_better else best_bad > worst_clean)
+        print(f"  {key}: worst clean {worst_clean:.4f}, best costly distortion {best_bad}: "
+              f"{'separates' if sep else 'does NOT separate'}")
+    worst = max(g for g in gains_clean if g is not None)
+    least = min((g for g in gains_bad if g is not None), default=None)
+    sep = least is None or least > worst
+    print(f"  probe gain: largest clean {worst:.2f}, smallest of a costly distortion {least}: "
+          f"{'separates' if sep else 'does NOT separate'}")
