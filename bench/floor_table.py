@@ -45,10 +45,14 @@ def _print_floors(target: str, rows: list[dict], distortions) -> None:
         worst_clean = (min if higher_is_better else max)(c[key] for c in clean)
         best_bad = (max if higher_is_better else min)((b[key] for b in bad), default=None)
         sep = best_bad is None or (best_bad < worst_clean if higher_is_better else best_bad > worst_clean)
-        print(f"  {key}: worst clean {worst_clean:.4f}, best costly distortion {best_bad}: "
-              f"{'separates' if sep else 'does NOT separate'}")
+        print(
+            f"  {key}: worst clean {worst_clean:.4f}, best costly distortion {best_bad}: "
+            f"{'separates' if sep else 'does NOT separate'}"
+        )
     worst = max(g for g in gains_clean if g is not None)
     least = min((g for g in gains_bad if g is not None), default=None)
     sep = least is None or least > worst
-    print(f"  probe gain: largest clean {worst:.2f}, smallest of a costly distortion {least}: "
-          f"{'separates' if sep else 'does NOT separate'}")
+    print(
+        f"  probe gain: largest clean {worst:.2f}, smallest of a costly distortion {least}: "
+        f"{'separates' if sep else 'does NOT separate'}"
+    )
