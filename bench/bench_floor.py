@@ -4,7 +4,7 @@ own held-out street scenes (synthetic, seed 1, two of them).
 
     nice -n 10 .venv/bin/python bench/bench_floor.py --cells small  [--out floor.jsonl]
     nice -n 10 .venv/bin/python bench/bench_floor.py --cells trained [--out floor.jsonl]
-    .venv/bin/python bench/bench_floor.py --table floor.jsonl
+    .venv/bin/python bench/bench_floor.py --table floor.jsonl [--markdown]
 
 Per factor: the worst cosine, the worst argmax (pixel) agreement, the agreement-mIoU drop (points:
 100 x (1 - mIoU of the INT8 argmax taking the FP32 argmax as ground truth), what
@@ -103,12 +103,14 @@ def main(argv=None) -> int:
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--out", type=Path, default=Path("floor.jsonl"))
     ap.add_argument("--table", type=Path, help="print the table of a measured .jsonl and the floors it allows")
+    ap.add_argument("--markdown", action="store_true", help="with --table: the table of docs/targets.md")
     args = ap.parse_args(argv)
     if args.table:
         sys.path.insert(0, str(REPO / "bench"))
-        from floor_table import print_table
+        from floor_table import print_markdown, print_table
 
-        print_table([json.loads(line) for line in args.table.read_text().splitlines() if line.strip()])
+        rows = [json.loads(line) for line in args.table.read_text().splitlines() if line.strip()]
+        (print_markdown if args.markdown else print_table)(rows)
         return 0
     if not args.cells:
         ap.error("--cells or --table")

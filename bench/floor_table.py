@@ -56,3 +56,20 @@ def _print_floors(target: str, rows: list[dict], distortions) -> None:
         f"  probe gain: largest clean {worst:.2f}, smallest of a costly distortion {least}: "
         f"{'separates' if sep else 'does NOT separate'}"
     )
+
+
+def print_markdown(rows: list[dict]) -> None:
+    """One row per cell: the clean figures, then per distortion ``cost / probe gain / cosine``."""
+    from bench_floor import DISTORTIONS
+
+    print("| cell | clean: cosine, mIoU drop, probe gain | " + " | ".join(f"x{f:g}" for f in DISTORTIONS) + " |")
+    print("|---|---|" + "---|" * len(DISTORTIONS))
+    for row in rows:
+        clean = row["factors"]["1.0"]
+        cells = [
+            f"{_cost(row, str(f)):+.1f} / {probe_gain(row, f):+.1f} / {row['factors'][str(f)]['cosine_min']:.3f}"
+            for f in DISTORTIONS
+        ]
+        name = f"{row['net']}@{row['target']} {'x'.join(map(str, row['shape'][2:]))}"
+        head = f"{clean['cosine_min']:.4f}, {clean['miou_drop']:.1f}, {probe_gain(row, 1.0):+.1f}"
+        print(f"| {name} | {head} | " + " | ".join(cells) + " |")
