@@ -49,6 +49,7 @@ def _print_floors(target: str, rows: list[dict], distortions) -> None:
             f"  {key}: worst clean {worst_clean:.4f}, best costly distortion {best_bad}: "
             f"{'separates' if sep else 'does NOT separate'}"
         )
+    _print_gate(target, rows, distortions)
     worst = max(g for g in gains_clean if g is not None)
     least = min((g for g in gains_bad if g is not None), default=None)
     sep = least is None or least > worst
@@ -73,3 +74,23 @@ def print_markdown(rows: list[dict]) -> None:
         name = f"{row['net']}@{row['target']} {'x'.join(map(str, row['shape'][2:]))}"
         head = f"{clean['cosine_min']:.4f}, {clean['miou_drop']:.1f}, {probe_gain(row, 1.0):+.1f}"
         print(f"| {name} | {head} | " + " | ".join(cells) + " |")
+
+
+def _print_gate(target: str, rows: list[dict], distortions) -> None:
+    """The target file's floor (``min_fp32_cosine``, ``max_rescale_gain_points``) on every cell."""
+    from deploycc.quantize.floor import DEFAULT_MAX_RESCALE_GAIN, DEFAULT_MIN_COSINE
+    from deploycc.targets import load_target
+
+    verify = load_target(target).verify
+    cosine = float(verify.get("min_fp32_cosine", DEFAULT_MIN_COSINE))
+    gain = float(verify.get("max_rescale_gain_points", DEFAULT_MAX_RESCALE_GAIN))
+
+    def passes(row: dict, factor: float) -> bool:
+        return row["factors"][str(factor)]["cosine_min"] >= cosine and probe_gain(row, factor) <= gain
+
+    clean_failed = [r["net"] for r in rows if not passes(r, 1.0)]
+    let_through = [f"{r['net']} x{f:g}" for r in rows for f in distortions if _cost(r, str(f)) >= 1 and passes(r, f)]
+    print(
+        f"  the target's floor (cosine >= {cosine}, probe gain <= {gain}): clean cells failed "
+        f"{clean_failed or 'none'}, costly distortions let through {let_through or 'none'}"
+    )
