@@ -1,7 +1,8 @@
 """Fault injection: does deploycc lose nothing, trust no corrupt cache and never crash on bad input?
 
 Reruns the trials of issue 11 against the real ``deploycc`` command (subprocesses) and prints, per
-row, how many trials were tried and how many held:
+row and per class (a row's text before its first ": "), how many trials were tried and how many
+held, with the seed that drew them (``--seed`` reruns the same draw):
 
 - kill -9 at a random moment of a fresh build (cpu-ort, cpu-int8): nothing or a sound artifact at
   the path; the rerun succeeds and leaves no staging folder beside the output and no scratch
