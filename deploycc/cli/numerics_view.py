@@ -97,7 +97,7 @@ def build_numerics_notes(v: dict) -> list[str]:
         if rescale:
             notes.append(
                 f"ranges x0.5 / x2: {rescale['gain']:+.2f} agreement-mIoU points against the ranges in use "
-                f'(allowed {rescale["max_gain"]:g}; docs/targets.md, "The INT8 floor")'
+                f'(allowed {rescale["max_gain"]:g}: {rescale.get("ranges", "")}; docs/targets.md, "The INT8 floor")'
             )
     return notes
 

@@ -104,7 +104,8 @@ def floor_line(floor: dict) -> str:
     rescale = floor["rescale"]
     best = min(rescale["miou_drop"], key=rescale["miou_drop"].get)
     return (
-        f"the calibration ranges are not what calibration gives: scaled {best} they agree with the FP32 model "
+        f"the calibration ranges are not what calibration gives ({rescale['ranges']}): scaled {best} they agree "
+        "with the FP32 model "
         f"by {rescale['gain']:.2f} agreement-mIoU points more (allowed {rescale['max_gain']:g}; drop "
         f"{rescale['miou_drop_in_use']:.2f} points as used, {rescale['miou_drop'][best]:.2f} scaled)"
     )

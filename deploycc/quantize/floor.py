@@ -7,7 +7,8 @@ honestly differs from net to net more than what a distortion costs (bench/bench_
 docs/targets.md "The INT8 floor"). So the floor also asks the ranges themselves: the same
 Q/DQ model with every range halved and doubled is run on the held-out scenes, and if either
 agrees with FP32 by more mIoU points than the ranges in use, the ranges are not what calibration
-gives.
+gives: cached ranges that differ from a calibration made now are refused (a fresh calibration
+is what calibration gives, and is never refused by the probe).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import copy
 import numpy as np
 
 from deploycc.core.numerics import Tolerance, compare_all
-from deploycc.quantize.qdq import QuantResult, Ranges, quantize, ranges_of
+from deploycc.quantize.qdq import QuantResult, Ranges, fresh_ranges, quantize, ranges_of
 from deploycc.quantize.sensitivity import output_drop
 from deploycc.quantize.shared_scales import share_input_scales
 
@@ -80,13 +81,31 @@ def fp32_floor(original, quant: QuantResult, feed_sets: list, artifact_outs: lis
     for factor in PROBE_FACTORS:
         qdq = rescaled_qdq(quant, shared, factor)
         probes[f"x{factor:g}"] = fp32_figures(refs, [run_reference(qdq, feeds) for feeds in feed_sets])["miou_drop"]
-    gain = in_use - min(probes.values())
+    rescale = {"miou_drop_in_use": in_use, "miou_drop": probes, "gain": in_use - min(probes.values())}
+    rescale.update(max_gain=max_gain, **_ranges_verdict(quant, rescale["gain"] > max_gain))
     return {
         "reference": "onnxruntime, graph optimizations disabled, original FP32 model",
         "cosine_min": artifact["cosine_min"],
         "argmax_agreement_min": artifact["argmax_agreement_min"],
         "miou_drop": artifact["miou_drop"],
         "min_cosine": min_cosine,
-        "rescale": {"miou_drop_in_use": in_use, "miou_drop": probes, "gain": gain, "max_gain": max_gain},
-        "ok": bool(artifact["cosine_min"] >= min_cosine and gain <= max_gain),
+        "rescale": rescale,
+        "ok": bool(artifact["cosine_min"] >= min_cosine and rescale["ok"]),
     }
+
+
+def _ranges_verdict(quant: QuantResult, beaten: bool) -> dict:
+    """Ranges a rescale beats are refused only when they came from the cache and differ from a
+    calibration made now: a fresh calibration is what calibration gives, even where a rescale does
+    better (measured: random-weight mac_large at 784 x 784 on xavier-int8, x2 by 7.7 points)."""
+    if not beaten:
+        return {"ok": True, "ranges": "the best of the three"}
+    if not quant.ranges.cache_hit or quant.calibration_set is None:
+        return {"ok": True, "ranges": "calibrated in this build (a rescale does better: reported, not gated)"}
+    fresh = fresh_ranges(quant.fp32, quant.calibration_set, quant.config)
+    same = fresh.keys() == quant.ranges.values.keys() and all(
+        np.allclose(fresh[k], quant.ranges.values[k], rtol=1e-4, atol=1e-7) for k in fresh
+    )
+    if same:
+        return {"ok": True, "ranges": "the cache entry equals a calibration made now (a rescale does better)"}
+    return {"ok": False, "ranges": "the cache entry differs from a calibration made now"}

@@ -38,5 +38,5 @@ def test_scaled_and_resealed_ranges_fail_the_floor_that_the_clean_build_passes(t
         build(STREET_REF, "cpu-int8", tmp_path / "scaled")
     floor = failed.value.result.manifest["verification"]["fp32_floor"]
     assert floor["cosine_min"] >= floor["min_cosine"]  # the cosine alone would have let it through
-    assert floor["rescale"]["gain"] > floor["rescale"]["max_gain"]
+    assert floor["rescale"]["gain"] > floor["rescale"]["max_gain"] and "differs" in floor["rescale"]["ranges"]
     assert not (tmp_path / "scaled").exists() and not entry.exists()  # the entry goes with its product
