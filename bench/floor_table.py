@@ -85,8 +85,9 @@ def _print_gate(target: str, rows: list[dict], distortions) -> None:
     cosine = float(verify.get("min_fp32_cosine", DEFAULT_MIN_COSINE))
     gain = float(verify.get("max_rescale_gain_points", DEFAULT_MAX_RESCALE_GAIN))
 
-    def passes(row: dict, factor: float) -> bool:
-        return row["factors"][str(factor)]["cosine_min"] >= cosine and probe_gain(row, factor) <= gain
+    def passes(row: dict, factor: float) -> bool:  # a distortion is a cached entry unlike a fresh calibration
+        gated = factor != 1.0 and probe_gain(row, factor) > gain
+        return row["factors"][str(factor)]["cosine_min"] >= cosine and not gated
 
     clean_failed = [r["net"] for r in rows if not passes(r, 1.0)]
     let_through = [f"{r['net']} x{f:g}" for r in rows for f in distortions if _cost(r, str(f)) >= 1 and passes(r, f)]
