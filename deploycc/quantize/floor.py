@@ -82,7 +82,7 @@ def fp32_floor(original, quant: QuantResult, feed_sets: list, artifact_outs: lis
         qdq = rescaled_qdq(quant, shared, factor)
         probes[f"x{factor:g}"] = fp32_figures(refs, [run_reference(qdq, feeds) for feeds in feed_sets])["miou_drop"]
     rescale = {"miou_drop_in_use": in_use, "miou_drop": probes, "gain": in_use - min(probes.values())}
-    rescale.update(max_gain=max_gain, **_ranges_verdict(quant, rescale["gain"] > max_gain))
+    rescale.update(max_gain=max_gain, **ranges_verdict(quant, rescale["gain"] > max_gain))
     return {
         "reference": "onnxruntime, graph optimizations disabled, original FP32 model",
         "cosine_min": artifact["cosine_min"],
@@ -94,7 +94,7 @@ def fp32_floor(original, quant: QuantResult, feed_sets: list, artifact_outs: lis
     }
 
 
-def _ranges_verdict(quant: QuantResult, beaten: bool) -> dict:
+def ranges_verdict(quant: QuantResult, beaten: bool) -> dict:
     """Ranges a rescale beats are refused only when they came from the cache and differ from a
     calibration made now: a fresh calibration is what calibration gives, even where a rescale does
     better (measured: random-weight mac_large at 784 x 784 on xavier-int8, x2 by 7.7 points)."""

@@ -6,6 +6,7 @@ passes (docs/targets.md, "The INT8 floor")."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,30 @@ def test_scaled_and_resealed_ranges_fail_the_floor_that_the_clean_build_passes(t
     assert floor["cosine_min"] >= floor["min_cosine"]  # the cosine alone would have let it through
     assert floor["rescale"]["gain"] > floor["rescale"]["max_gain"] and "differs" in floor["rescale"]["ranges"]
     assert not (tmp_path / "scaled").exists() and not entry.exists()  # the entry goes with its product
+
+
+def test_a_beaten_cache_entry_is_refused_only_when_it_differs_from_a_calibration_made_now(tmp_path, monkeypatch):
+    from dataclasses import replace as with_ranges
+
+    from deploycc.core.scratch import scratch_dir
+    from deploycc.pipeline.pipeline import BuildOptions, _run_target_passes, simplify
+    from deploycc.pipeline.sources import load_source
+    from deploycc.quantize.floor import ranges_verdict
+    from deploycc.quantize.stage import quantize_for_target
+    from deploycc.targets import load_target
+
+    monkeypatch.setenv("DEPLOYCC_CACHE", str(tmp_path / "cache"))
+    target, options = load_target("cpu-int8"), BuildOptions()
+    with scratch_dir() as scratch:
+        original, source = load_source(STREET_REF, Path(scratch))
+        graph, _ = _run_target_passes(simplify(original, source), target, options)
+        fresh = quantize_for_target(graph, original, target, options)
+        cached = quantize_for_target(graph, original, target, options)
+    assert fresh is not None and cached is not None and cached.ranges.cache_hit and not fresh.ranges.cache_hit
+    assert ranges_verdict(fresh, beaten=True)["ok"]  # calibrated in this build: reported, not gated
+    assert ranges_verdict(cached, beaten=True) == {
+        "ok": True,
+        "ranges": "the cache entry equals a calibration made now (a rescale does better)",
+    }
+    distorted = with_ranges(cached, ranges=rescaled_ranges(cached.ranges, 2.0))
+    assert not ranges_verdict(distorted, beaten=True)["ok"]
