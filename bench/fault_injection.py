@@ -1,7 +1,8 @@
 """Fault injection: does deploycc lose nothing, trust no corrupt cache and never crash on bad input?
 
 Reruns the trials of issue 11 against the real ``deploycc`` command (subprocesses) and prints, per
-row, how many trials were tried and how many held:
+row and per class (a row's text before its first ": "), how many trials were tried and how many
+held, with the seed that drew them (``--seed`` reruns the same draw):
 
 - kill -9 at a random moment of a fresh build (cpu-ort, cpu-int8): nothing or a sound artifact at
   the path; the rerun succeeds and leaves no staging folder beside the output and no scratch
@@ -54,11 +55,21 @@ class Tally:
         if not held and why:
             self.notes.setdefault(row, []).append(why[:200])
 
-    def print(self) -> None:
-        width = max(len(r) for r in self.rows)
-        print(f"\n{'trial'.ljust(width)}  tried  held")
+    def classes(self) -> dict[str, list[int]]:
+        """Tried/held summed per class: a row's text before its first ": " (the whole row if none)."""
+        out: dict[str, list[int]] = {}
         for row, (tried, held) in self.rows.items():
-            print(f"{row.ljust(width)}  {tried:5d}  {held:4d}" + ("" if tried == held else "   <- NOT HELD"))
+            total = out.setdefault(row.split(": ", 1)[0], [0, 0])
+            total[0] += tried
+            total[1] += held
+        return out
+
+    def print(self, seed: int) -> None:
+        for title, rows in (("trial", self.rows), ("class", self.classes())):
+            width = max(len(r) for r in rows)
+            print(f"\n{title.ljust(width)}  tried  held   (seed {seed})")
+            for row, (tried, held) in rows.items():
+                print(f"{row.ljust(width)}  {tried:5d}  {held:4d}" + ("" if tried == held else "   <- NOT HELD"))
         for row, notes in self.notes.items():
             for note in notes[:3]:
                 print(f"  {row}: {note}")
@@ -419,7 +430,7 @@ def main() -> None:
             corruption_trials(t, work, model)
             model_fuzz(t, work, model, args.models, rng)
         hostile_classes(t, work, model, rng)
-        t.print()
+        t.print(seed)
         print(f"\n{time.perf_counter() - started:.0f} s; load {os.getloadavg()}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

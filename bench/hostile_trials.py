@@ -255,7 +255,7 @@ def floor(t, work: Path, model: Path, run, env_for, rng, reseal, scale) -> None:
     (entry,) = (cache / "calibration").glob("*.json")
     good = entry.read_text()
     for i in range(3):
-        factor = rng.choice([4.0, 11.0, 0.1])
+        factor = rng.choice([0.1, 0.25, 0.5, 2.0, 4.0, 11.0])
         entry.write_text(good)
         reseal(entry, lambda p, f=factor: scale(p, factor=f))
         out = work / f"floor-{i}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from deploycc.cli.options import JSON
+from deploycc.cli.options import JSON, overwrite_option
 from deploycc.cli.output import emit, err_console, table
 from deploycc.train import TrainConfig, train
 
@@ -29,6 +29,7 @@ def train_cmd(
     ),
     train_split: str = typer.Option("train", "--train-split"),
     val_split: str = typer.Option("val", "--val-split"),
+    overwrite: bool = overwrite_option("the --output file"),
     as_json: bool = JSON,
 ):
     """Train ARCH on labelled data (PyTorch, CPU, deterministic), export ONNX and score it on the val split."""
@@ -44,7 +45,7 @@ def train_cmd(
         train_split=train_split,
         val_split=val_split,
     )
-    recipe = train(cfg, None if as_json else _log)
+    recipe = train(cfg, None if as_json else _log, overwrite)
     emit(recipe, as_json, _render)
 
 

@@ -109,6 +109,9 @@ for _module in (cmd_data, cmd_device, cmd_lut):
     app.add_typer(_module.app, name=_module.app.info.name)  # command groups (data ..., lut ...)
 
 
+EXIT_INTERRUPTED = 130  # what a shell reports for Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     previous = terminate_as_interrupt()  # SIGTERM cleans up as Ctrl-C does: staging removed, children stopped
     try:
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except DeployccError as exc:
         # exit 3 is no error: the message says what was not checked and what would check it
         prefix = "[yellow]unverified:[/]" if exc.exit_code == EXIT_UNVERIFIED else "[red]error:[/]"
@@ -129,7 +132,7 @@ def _main(argv: list[str] | None) -> int:
         return int(getattr(exc, "exit_code", getattr(exc, "code", 0)) or 0)
     except typer.Abort:
         err_console.print("aborted")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if is_user_os_error(exc) or is_nul_error(exc):  # the user's paths or the machine, not a bug
             line = os_error_line(exc) if isinstance(exc, OSError) else "a path holds a NUL byte, which no file takes"
@@ -141,6 +144,17 @@ def _main(argv: list[str] | None) -> int:
         where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
         err_console.print(f"[red]error:[/] {exc.format_message()}{where}", highlight=False, soft_wrap=True)
         return 2
+    return _returned(code)
+
+
+def _returned(code) -> int:
+    """The exit code of a command that returned: typer (not in standalone mode) hands back a
+    ``typer.Exit(n)`` and an interrupt (Ctrl-C, or SIGTERM: ``terminate_as_interrupt``) as the
+    return value, 130 for the interrupt; a command itself returns None."""
+    if isinstance(code, int) and code:
+        if code == EXIT_INTERRUPTED:
+            err_console.print("interrupted")
+        return code
     return 0
 
 

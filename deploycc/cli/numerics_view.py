@@ -93,6 +93,12 @@ def build_numerics_notes(v: dict) -> list[str]:
             "FP32 model row: a floor only broken calibration falls under; what INT8 costs in mIoU is "
             "gated by --max-miou-drop (build, verify)"
         )
+        rescale = v["fp32_floor"].get("rescale")
+        if rescale:
+            notes.append(
+                f"ranges x0.5 / x2: {rescale['gain']:+.2f} agreement-mIoU points against the ranges in use "
+                f'(allowed {rescale["max_gain"]:g}: {rescale.get("ranges", "")}; docs/targets.md, "The INT8 floor")'
+            )
     return notes
 
 

@@ -19,22 +19,41 @@ GRACE_S = 5.0
 _PR_SET_PDEATHSIG = 1
 
 
+_RECEIVED: list[int] = []  # the interrupting signals this command received
+
+
 def terminate_as_interrupt():
-    """SIGTERM raises KeyboardInterrupt in the main thread, as Ctrl-C does; returns the handler it
-    replaced (for :func:`restore_terminate`), or None off the main thread (then nothing changes)."""
+    """SIGTERM raises KeyboardInterrupt in the main thread, as Ctrl-C does, and both are recorded
+    (:func:`raise_if_interrupted`); returns the handlers it replaced (for :func:`restore_terminate`),
+    or None off the main thread (then nothing changes)."""
 
     def interrupt(signum, frame):
+        _RECEIVED.append(signum)
         raise KeyboardInterrupt(f"signal {signum}")
 
     try:
-        return signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (a test runner's worker): leave the default
+        return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    except ValueError:  # not the main thread (a test runner's worker): leave the defaults
         return None
 
 
 def restore_terminate(previous) -> None:
     if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _RECEIVED.clear()
+
+
+def interrupted() -> bool:
+    return bool(_RECEIVED)
+
+
+def raise_if_interrupted() -> None:
+    """KeyboardInterrupt again if the command was interrupted: for code that runs Python callbacks
+    from native code (TVM's tuner), which turns the interrupt raised in a callback into an error of
+    its own, or a failed candidate, and goes on."""
+    if _RECEIVED:
+        raise KeyboardInterrupt(f"signal {_RECEIVED[-1]}")
 
 
 def _die_with_parent() -> None:

@@ -25,6 +25,8 @@ from deploycc.core.errors import first_line
 from .errors import RemoteError, RemoteTimeout, call_with_timeout
 from .tracker import Tracker
 
+STOP_GRACE_S = 60.0  # on an interrupt: how long each worker may take to end its step (a build, a timing)
+
 
 @dataclass
 class FanOutResult:
@@ -60,11 +62,12 @@ class _Board:
         self.cond = threading.Condition()
         self.out = FanOutResult()
         self.max_attempts = max_attempts
+        self.stopped = False
 
     def take(self, device: str, poll: float = 0.2):
         """The next job ``device`` may run, or None when none can come to it any more."""
         with self.cond:
-            while True:
+            while not self.stopped:
                 for job in self.pending:
                     if device not in job.failed_on:
                         self.pending.remove(job)
@@ -73,6 +76,7 @@ class _Board:
                 if self.in_flight == 0:
                     return None
                 self.cond.wait(poll)  # a job in flight elsewhere may come back
+            return None
 
     def done(self, job: _Job, result, device: str) -> None:
         with self.cond:
@@ -89,6 +93,12 @@ class _Board:
                 self.out.failures[job.id] = job.errors
             else:
                 self.pending.append(job)
+            self.cond.notify_all()
+
+    def stop(self) -> None:
+        """No job starts any more (an interrupt): every worker's next ``take`` returns None."""
+        with self.cond:
+            self.stopped = True
             self.cond.notify_all()
 
     def abandon_rest(self, reason: str) -> None:
@@ -137,8 +147,14 @@ def fan_out(
         w.start()
     # Every step of a worker is bounded, so this join always returns; the bound is a last resort.
     deadline = time.monotonic() + (job_timeout + lease_timeout) * max_attempts * (len(jobs) + 1)
-    for w in workers:
-        w.join(max(0.0, deadline - time.monotonic()))
+    try:
+        for w in workers:
+            w.join(max(0.0, deadline - time.monotonic()))
+    except BaseException:  # an interrupt: the workers end the step they are in and close their leases
+        board.stop()
+        for w in workers:  # a worker left inside native code (a build) when Python exits aborts it
+            w.join(STOP_GRACE_S)
+        raise
     board.abandon_rest(f"no device with key {key!r} at {tracker.address} was left to run it")
     board.out.seconds = time.perf_counter() - start
     return board.out

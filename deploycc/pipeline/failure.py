@@ -21,7 +21,7 @@ def failed_check_layers(v: dict, models: dict, feeds: dict, tol: Tolerance) -> d
             models["reference"], models["subject"], feeds, tol, models["reference_text"], models["subject_text"]
         )
     floor = v.get("fp32_floor")
-    if floor and not floor["ok"] and models.get("qdq") is not None:
+    if floor and floor["cosine_min"] < floor["min_cosine"] and models.get("qdq") is not None:
         cosine_only = Tolerance(atol_rel=NO_ABS_BOUND, rtol=0.0, min_cosine=float(floor["min_cosine"]))
         return compare_layers(
             models["original"],
@@ -77,11 +77,7 @@ def failure_line(verification: dict, target_name: str) -> str:
         )
     floor = verification.get("fp32_floor")
     if not bad and floor and not floor["ok"]:
-        return (
-            f"numerical verification failed on target {target_name}: the INT8 artifact against the FP32 model "
-            f"has cosine {floor['cosine_min']:.4f} < floor {floor['min_cosine']} (corrupt calibration ranges or "
-            "a broken quantization)"
-        )
+        return f"numerical verification failed on target {target_name}: {floor_line(floor)}"
     bad = bad[0]
     if verification["tolerance"].get("min_argmax_agreement"):
         tol = verification["tolerance"]
@@ -94,4 +90,22 @@ def failure_line(verification: dict, target_name: str) -> str:
     return (
         f"numerical verification failed on target {target_name}: output {bad['output']!r} max abs error "
         f"{bad['max_abs']:.3g} > allowed {bad['allowed_abs']:.3g} (cosine {bad['cosine']:.6f})"
+    )
+
+
+def floor_line(floor: dict) -> str:
+    """Why the INT8 build fails its floor against the FP32 model: too low a cosine, or ranges that
+    a uniform rescale would improve by more mIoU points than the target allows."""
+    if floor["cosine_min"] < floor["min_cosine"]:
+        return (
+            f"the INT8 artifact against the FP32 model has cosine {floor['cosine_min']:.4f} < floor "
+            f"{floor['min_cosine']} (corrupt calibration ranges or a broken quantization)"
+        )
+    rescale = floor["rescale"]
+    best = min(rescale["miou_drop"], key=rescale["miou_drop"].get)
+    return (
+        f"the calibration ranges are not what calibration gives ({rescale['ranges']}): scaled {best} they agree "
+        "with the FP32 model "
+        f"by {rescale['gain']:.2f} agreement-mIoU points more (allowed {rescale['max_gain']:g}; drop "
+        f"{rescale['miou_drop_in_use']:.2f} points as used, {rescale['miou_drop'][best]:.2f} scaled)"
     )

@@ -31,6 +31,7 @@ from deploycc.pipeline.failure import failed_check_layers, failure_of
 from deploycc.pipeline.options import check_build_options
 from deploycc.pipeline.sources import load_source
 from deploycc.pipeline.stages import Stages
+from deploycc.quantize.floor import fp32_floor
 from deploycc.quantize.stage import quantization_error, quantize_for_target
 from deploycc.targets import Target, load_target
 from deploycc.targets.backend import Backend, get_backend, require_available
@@ -38,7 +39,6 @@ from deploycc.targets.placement import placement_map
 from deploycc.targets.tensorrt.offline_checks import failures as trt_failures
 
 FP32_AFTER_PASSES = "the FP32 graph after the target's passes, on ONNX Runtime with optimizations off"
-DEFAULT_FP32_FLOOR = 0.9  # INT8 vs FP32 cosine below which an artifact is nonsense (target: min_fp32_cosine)
 
 
 @dataclass
@@ -296,7 +296,8 @@ def _verify(
         "second_opinion": second,
     }
     if quant is not None:
-        result["fp32_floor"] = _fp32_floor(original, runs, names, target)
+        outs = [got for _, got in runs]
+        result["fp32_floor"] = fp32_floor(original, quant, feed_sets, outs, expected, target)
         result["ok"] = result["ok"] and result["fp32_floor"]["ok"]
         result["status"] = PASSED if result["ok"] else FAILED
     if session.int8_kernels:  # which INT8 kernels ran, and the CPU feature that chose them
@@ -328,25 +329,6 @@ def _subject_onnx_text(proxy_model, backend: Backend, quant) -> str:
     if quant is not None:
         return "the Q/DQ model the INT8 artifact computes, on ONNX Runtime with optimizations off"
     return f"the ONNX graph given to the compiler ({backend.name}), on ONNX Runtime with optimizations off"
-
-
-def _fp32_floor(original, runs, names: list[str], target: Target) -> dict:
-    """The INT8 artifact against the FP32 model on the same held-out inputs: a floor far below
-    the target's own cosine that only nonsense (corrupt ranges, a broken Q/DQ model) falls under,
-    since the check against the artifact's own Q/DQ model cannot see a bad calibration."""
-    floor = float(target.verify.get("min_fp32_cosine", DEFAULT_FP32_FLOOR))
-    loose = Tolerance(min_argmax_agreement=1e-9)  # only the cosine is read
-    stats = [s for feeds, got in runs for s in compare_all(names, run_reference(original, feeds), got, loose)]
-    worst = min(s.cosine for s in stats)
-    return {
-        "reference": "onnxruntime, graph optimizations disabled, original FP32 model",
-        "cosine_min": worst,
-        "argmax_agreement_min": min(
-            (s.argmax_agreement for s in stats if s.argmax_agreement is not None), default=None
-        ),
-        "min_cosine": floor,
-        "ok": bool(worst >= floor),
-    }
 
 
 def _trt_offline_checks(stage: Path, original, quant, target: Target, options: BuildOptions) -> dict:

@@ -86,6 +86,7 @@ class QuantResult:
     calibration: dict
     info: dict = field(default_factory=dict)
     verify_feeds: list | None = None  # held-out inputs for the INT8 numerics check (not recorded)
+    calibration_set: CalibrationSet | None = None  # the images the ranges came from (the floor recalibrates)
 
     def manifest(self) -> dict:
         """What the artifact's manifest records: only what decides its bytes (the same inputs give
@@ -192,6 +193,11 @@ def _collect(model: onnx.ModelProto, calib: CalibrationSet, config: QuantConfig)
             data = calibrator.compute_data()
         save_tensors_data(data, Path(tmp) / "ranges.json")
         return json.loads((Path(tmp) / "ranges.json").read_text())
+
+
+def fresh_ranges(model: onnx.ModelProto, calib: CalibrationSet, config: QuantConfig) -> dict[str, tuple[float, float]]:
+    """(min, max) per tensor calibrated now, past the cache (what a cache entry must hold)."""
+    return ranges_of(_collect(model, calib, config))
 
 
 def ranges_of(tensors: dict) -> dict[str, tuple[float, float]]:

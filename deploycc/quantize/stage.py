@@ -62,7 +62,7 @@ def quantize_for_target(
     if shared:  # the device's rule, in the model the build verifies (and the TensorRT cache is made from)
         qdq, grown = share_input_scales(qdq, shared)
         info["shared_input_scales"] = {"ops": list(shared), "tensors_widened": grown}
-    return QuantResult(graph, qdq, ranges, config, calib.describe(), info, held.feeds())
+    return QuantResult(graph, qdq, ranges, config, calib.describe(), info, held.feeds(), calib)
 
 
 def quantization_error(original: onnx.ModelProto, quant: QuantResult) -> dict:

@@ -23,7 +23,6 @@ import math
 import os
 import platform
 import shlex
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 import onnx
 
 from deploycc.core.errors import UserError
+from deploycc.core.outputs import check_output, clean_stale_staging, remove_path, staging_path
 from deploycc.data import open_dataset
 from deploycc.data.io import preprocess, resize_nearest
 
@@ -69,6 +69,15 @@ def check_config(cfg: TrainConfig) -> None:
         raise UserError(f"-o {cfg.out}: the trained model is written as ONNX; give a .onnx path")
 
 
+def check_train_output(cfg: TrainConfig, overwrite: bool) -> Path:
+    """``-o``, before any training: a new .onnx file in an existing folder, or one to replace with
+    ``overwrite``; never the architecture file or inside the data set."""
+    out = check_output(cfg.out, [cfg.arch, cfg.data], overwrite, folder=False, ours=None)
+    if not out.parent.is_dir():
+        raise UserError(f"-o {out}: folder {out.parent} does not exist")
+    return out
+
+
 def load_split(data: str, split: str, hw: tuple[int, int], prep: dict, num_classes: int):
     """(N x 3 x H x W float32 inputs, N x H x W uint8 labels) of a whole split, at ``hw``."""
     if not (Path(data) / "leftImg8bit").is_dir():
@@ -97,14 +106,17 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def train(cfg: TrainConfig, log=None) -> dict:
-    """Train, export to ``cfg.out`` and score on the validation split; returns the recipe."""
+def train(cfg: TrainConfig, log=None, overwrite: bool = False) -> dict:
+    """Train, export to ``cfg.out`` and score on the validation split; returns the recipe. ``cfg.out``
+    is checked first, under the output policy of every command (``deploycc.core.outputs``): an
+    existing file there is replaced only with ``overwrite``, an input never."""
     import torch
     import torch.nn.functional as F
 
     from deploycc.models import build_module, resolve_arch
 
     check_config(cfg)
+    check_train_output(cfg, overwrite)
     arch = resolve_arch(cfg.arch)
     if arch.space != "squeezenas":
         raise UserError(f"{cfg.arch}: training needs a segmentation architecture (squeezenas space), got {arch.space}")
@@ -163,8 +175,6 @@ def _finish(cfg: TrainConfig, arch, model, seconds: float, losses: list[float]) 
     from deploycc.models import export_onnx
 
     out = Path(cfg.out)
-    if not out.parent.is_dir():
-        raise UserError(f"-o {out}: folder {out.parent} does not exist")
     recipe = {
         "command": cfg.command(),
         "config": asdict(cfg),
@@ -175,15 +185,20 @@ def _finish(cfg: TrainConfig, arch, model, seconds: float, losses: list[float]) 
         "train_seconds": round(seconds, 1),
         "final_loss": float(np.mean(losses[-25:])),
     }
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
-        weights = Path(tmp) / "weights.pth"
+    clean_stale_staging(out.parent)
+    tmp = staging_path(out)  # named per run and process: a killed run's is removed by the next write here
+    tmp.mkdir()
+    try:
+        weights = tmp / "weights.pth"
         torch.save(model.state_dict(), weights)
-        exported = export_onnx(arch, Path(tmp) / "model.onnx", weights=weights)
+        exported = export_onnx(arch, tmp / "model.onnx", weights=weights)
         recipe["validation"] = _validate(exported, cfg)
         model_proto = onnx.load(str(exported))
         model_proto.metadata_props.add(key="deploycc.training", value=json.dumps(recipe, sort_keys=True))
         onnx.save(model_proto, str(exported))
         os.replace(exported, out)
+    finally:
+        remove_path(tmp)
     return recipe
 
 

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import types
 
+from deploycc.core.children import interrupted
 from deploycc.core.errors import UserError
 
 INTRINSICS = "tvm.s_tir.tensor_intrin"
@@ -64,6 +65,8 @@ def builder(remote: bool = False, cc: str | None = None):
     @derived_object
     class InProcessBuilder(PyBuilder):
         def build(self, build_inputs):
+            if interrupted():  # the tuner goes on after an interrupt: build nothing more (tuning.py stops it)
+                return [BuilderResult(None, "deploycc: interrupted") for _ in build_inputs]
             return [_build_one(b, BuilderResult, remote, cc) for b in build_inputs]
 
     return InProcessBuilder()

@@ -38,6 +38,7 @@ no verifying reader.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -48,6 +49,7 @@ import sys
 from pathlib import Path
 
 from deploycc.core.cache import atomic_write_text, cache_home, not_data, remove_entry, seal, sha256_file, unseal
+from deploycc.core.children import raise_if_interrupted
 
 WORKLOADS, RECORDS = "database_workload.json", "database_tuning_record.json"
 SEAL, SEAL_KIND = "deploycc.seal.json", "tvm-tuning"
@@ -137,18 +139,38 @@ def tune_rule_space(
         contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
             tasks, str(work_dir), space=space, strategy=rule_search.search_strategy()
         )
-        ms.tune.tune_tasks(
-            tasks=contexts,
-            task_weights=weights,
-            work_dir=str(work_dir),
-            max_trials_global=trials,
-            max_trials_per_task=per_task,
-            num_trials_per_iter=min(per_task, trials),
-            builder=rule_search.builder(bool(device), device["cc"] if device else None),
-            runner=runner,
-            cost_model="random",
-        )
+        with stop_when_interrupted():
+            _tune_tasks(ms, contexts, weights, work_dir, trials, per_task, device, runner)
     return {"tasks": len(tasks), "candidates": candidates, "measured_on": measured_on}
+
+
+def _tune_tasks(ms, contexts, weights, work_dir: Path, trials: int, per_task: int, device, runner) -> None:
+    from . import rule_search
+
+    ms.tune.tune_tasks(
+        tasks=contexts,
+        task_weights=weights,
+        work_dir=str(work_dir),
+        max_trials_global=trials,
+        max_trials_per_task=per_task,
+        num_trials_per_iter=min(per_task, trials),
+        builder=rule_search.builder(bool(device), device["cc"] if device else None),
+        runner=runner,
+        cost_model="random",
+    )
+
+
+@contextlib.contextmanager
+def stop_when_interrupted():
+    """SIGINT/SIGTERM during tuning stops the command (exit 130): the interrupt lands in one of
+    deploycc's builder or runner callbacks, which TVM turns into a failed candidate (the tuning
+    went on to the end, exit 0) or an error of its own (exit 4)."""
+    try:
+        yield
+    except Exception:
+        raise_if_interrupted()
+        raise
+    raise_if_interrupted()
 
 
 def shipped_for(key: str) -> Path | None:

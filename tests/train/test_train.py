@@ -92,6 +92,20 @@ def test_bad_options(setup, capsys, args, words):
 
 
 def test_plain_folder_is_refused(tmp_path, capsys, setup):
-    (tmp_path / "images").mkdir()
-    assert run_cli(["train", setup / "arch.json", "--data", tmp_path, "-o", tmp_path / "m.onnx"]) == 2
+    (tmp_path / "plain" / "images").mkdir(parents=True)
+    assert run_cli(["train", setup / "arch.json", "--data", tmp_path / "plain", "-o", tmp_path / "m.onnx"]) == 2
     assert "Cityscapes layout" in capsys.readouterr().err
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite_and_an_input_never(setup, capsys):
+    base = ["train", setup / "arch.json", "--data", setup / "data", "--steps", "1", "--batch", "2"]
+    mine = setup / "mine.onnx"
+    mine.write_text("the user's file")
+    assert run_cli([*base, "-o", mine]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--overwrite" in err[0] and mine.read_text() == "the user's file"
+    assert run_cli([*base, "-o", setup / "data" / "m.onnx", "--overwrite"]) == 2  # inside the data set
+    assert "input" in capsys.readouterr().err and not (setup / "data" / "m.onnx").exists()
+    assert run_cli([*base, "-o", mine, "--overwrite"]) == 0
+    onnx.checker.check_model(onnx.load(str(mine)))
+    assert not [p.name for p in setup.iterdir() if p.name.startswith(".")]  # no staging left beside it
