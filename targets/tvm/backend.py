@@ -108,7 +108,8 @@ class TVMBackend(Backend):
                     max_trials_per_task=options.get("trials_per_task"),
                 )(mod)
         schedules: dict = {}
-        ex = tvm_fusion.build(mod, tvm_target, fusion, _pipeline(target, tvm_target, schedules, not fusion.groups))
+        pipeline = _pipeline(target, tvm_target, schedules, not fusion.groups, precision.get("compute") == "float16")
+        ex = tvm_fusion.build(mod, tvm_target, fusion, pipeline)
         cc = target.settings.get("tvm", {}).get("cc")
         _export(ex, workdir / "model.so", cc)
         files, kernels = ["model.so"], None
@@ -297,13 +298,13 @@ def _cpu_facts(target: Target, tvm_target):
     return CPUFacts.of(tvm_target, target.onchip_memory())
 
 
-def _pipeline(target: Target, tvm_target, report: dict, fuse: bool):
+def _pipeline(target: Target, tvm_target, report: dict, fuse: bool, float16: bool):
     """The Relax pipeline: deploycc's default CPU schedules for a CPU, deploycc's GPU schedules
     (``gpu_schedules``) for a GPU, else None (TVM's default)."""
     if "gpu" in tvm_target.keys:
         from . import gpu_schedules
 
-        return gpu_schedules.pipeline(tvm_target)
+        return gpu_schedules.pipeline(tvm_target, tensor_cores=float16)
     if tvm_target.kind.name != "llvm":
         return None
     from .cpu_schedules import pipeline

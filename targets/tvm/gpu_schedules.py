@@ -20,6 +20,8 @@ channels of one group), so nothing is lost by not splitting them across threads.
 
 from __future__ import annotations
 
+from .tensor_intrin_import import import_tensor_intrinsics
+
 
 def schedule_rules() -> list:
     """dlight's default GPU rules with :class:`IndependentDots` before GEMV."""
@@ -35,9 +37,11 @@ def schedule_rules() -> list:
     ]
 
 
-def pipeline(tvm_target):
+def pipeline(tvm_target, tensor_cores: bool = False):
     """TVM's default Relax pipeline for a GPU ``tvm_target`` (its CUDA one for CUDA, the generic
-    GPU one else), with :func:`schedule_rules` in place of dlight's default list."""
+    GPU one else), with :func:`schedule_rules` in place of dlight's default list. With
+    ``tensor_cores`` (float16 compute), the intrinsic tables dlight's Matmul rule imports for
+    them are imported first, the fast way (``tensor_intrin_import``)."""
     import importlib
 
     import tvm
@@ -60,6 +64,8 @@ def pipeline(tvm_target):
 
     @tvm.transform.module_pass(opt_level=0, name="deploycc_gpu_pipeline")
     def _pipeline(mod, _ctx):
+        if tensor_cores:
+            import_tensor_intrinsics()
         with tvm_target:
             seq = tvm.transform.Sequential(
                 stages.library_dispatch_passes(tvm_target)
