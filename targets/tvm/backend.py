@@ -4,8 +4,9 @@ Flow: ``relax.frontend.onnx.from_onnx`` (weights baked in), then either the defa
 when a MetaSchedule tuning database is given or tuning is asked for, the ``static_shape_tuning``
 pipeline (``total_trials=0`` only applies the database). The database is keyed by workload, so
 the units a search space repeats are tuned once and reused by every later build that has them.
-CUDA targets get dlight's default GPU schedules; CPU targets get deploycc's default CPU schedules
-(``tvm_cpu_schedules``) for every PrimFunc no tuning record covers. ``export_library`` uses the target's cross
+GPU targets (CUDA, OpenCL) get TVM's default GPU pipeline with deploycc's dlight rule list
+(``gpu_schedules``); CPU targets get deploycc's default CPU schedules (``cpu_schedules``) for
+every PrimFunc no tuning record covers. ``export_library`` uses the target's cross
 compiler (``cc``) when the host is not this machine.
 """
 
@@ -108,10 +109,10 @@ class TVMBackend(Backend):
                     work_dir=str(db),
                     max_trials_per_task=options.get("trials_per_task"),
                 )(mod)
-            if tvm_target.kind.name == "cuda":
-                mod = _gpu_schedules(mod)
         schedules: dict = {}
-        ex = tvm_fusion.build(mod, tvm_target, fusion, _cpu_pipeline(target, tvm_target, schedules, True))
+        # fuse=True: TVM's FuseOps runs around the fuse plan's groups, which are opaque to it
+        pipeline = _pipeline(target, tvm_target, schedules, True, precision.get("compute") == "float16")
+        ex = tvm_fusion.build(mod, tvm_target, fusion, pipeline)
         cc = target.settings.get("tvm", {}).get("cc")
         _export(ex, workdir / "model.so", cc)
         files, kernels = ["model.so"], None
@@ -300,27 +301,18 @@ def _cpu_facts(target: Target, tvm_target):
     return CPUFacts.of(tvm_target, target.onchip_memory())
 
 
-def _cpu_pipeline(target: Target, tvm_target, report: dict, fuse: bool):
-    """The Relax pipeline with deploycc's default CPU schedules, or None for non-CPU targets."""
+def _pipeline(target: Target, tvm_target, report: dict, fuse: bool, float16: bool):
+    """The Relax pipeline: deploycc's default CPU schedules for a CPU, deploycc's GPU schedules
+    (``gpu_schedules``) for a GPU, else None (TVM's default)."""
+    if "gpu" in tvm_target.keys:
+        from . import gpu_schedules
+
+        return gpu_schedules.pipeline(tvm_target, tensor_cores=float16)
     if tvm_target.kind.name != "llvm":
         return None
     from .cpu_schedules import pipeline
 
     return pipeline(tvm_target, _cpu_facts(target, tvm_target), report, fuse)
-
-
-def _gpu_schedules(mod):
-    from tvm import relax
-    from tvm.s_tir import dlight
-
-    mod = relax.transform.LegalizeOps()(mod)
-    return dlight.ApplyDefaultSchedule(
-        dlight.gpu.Matmul(),
-        dlight.gpu.GEMV(),
-        dlight.gpu.Reduction(),
-        dlight.gpu.GeneralReduction(),
-        dlight.gpu.Fallback(),
-    )(mod)
 
 
 def _export(ex, path: Path, cc: str | None) -> None:

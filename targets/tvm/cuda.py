@@ -9,9 +9,13 @@ device :func:`install_kernel_cache` hands TVM the prebuilt cubin instead of comp
 
 The CUDA 13 toolkit on this machine cannot target Volta (sm_70/sm_72: ``nvcc --list-gpu-arch``
 starts at compute_75), so NVRTC comes from the CUDA 12.9 wheels (``cuda-bindings<13``,
-``nvidia-cuda-nvrtc-cu12``, ``nvidia-cuda-runtime-cu12``, ``nvidia-cuda-cccl-cu12``; see
-``requirements-cuda.txt``). Without them the library is still built (the device compiles its
-kernels itself) and the manifest says the kernels were not precompiled, and why.
+``nvidia-cuda-nvrtc-cu12``, and the headers of ``nvidia-cuda-runtime-cu12``,
+``nvidia-cuda-cccl-cu12`` and ``nvidia-cuda-nvcc-cu12``; see ``requirements-cuda.txt``). The
+last one holds ``crt/``: a float16 build's tensor-core kernels include ``mma.h``, which includes
+``crt/mma.h`` (without it NVRTC stopped the V100's lat_small build). Without them the library is
+still built (the device compiles its kernels itself) and the manifest says the kernels were not
+precompiled, and why. Kernels that NVRTC refuses with every header present would fail on the
+device too: the build fails with NVRTC's first error (exit 1), not with a traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ import struct
 from contextlib import contextmanager
 from pathlib import Path
 
+from deploycc.core.errors import GateFailed
+
 EM_CUDA = 190
+HEADER_WHEELS = "nvidia-cuda-runtime-cu12, nvidia-cuda-cccl-cu12, nvidia-cuda-nvcc-cu12"
 
 
 def cuda_source(executable) -> str:
@@ -45,13 +52,17 @@ def nvrtc_unavailable(arch: str) -> str | None:
         _, major, minor = nvrtc.nvrtcVersion()
         return f"NVRTC {major}.{minor} cannot generate {arch} code"
     if _header_dirs() is None:
-        return "the CUDA 12 headers are not installed (nvidia-cuda-runtime-cu12, nvidia-cuda-cccl-cu12)"
+        return f"the CUDA 12 headers are not installed ({HEADER_WHEELS}: pip install -r requirements-cuda.txt)"
     return None
 
 
 def precompile(executable, arch: str, workdir: Path) -> tuple[list[str], dict]:
     """(files, facts): ``kernels.<arch>.cubin`` compiled with NVRTC, or the reason it was not."""
-    source = cuda_source(executable)
+    return precompile_source(cuda_source(executable), arch, workdir)
+
+
+def precompile_source(source: str, arch: str, workdir: Path) -> tuple[list[str], dict]:
+    """:func:`precompile` of CUDA C ``source``."""
     facts = {
         "arch": arch,
         "source_sha256": hashlib.sha256(source.encode()).hexdigest(),
@@ -65,17 +76,29 @@ def precompile(executable, arch: str, workdir: Path) -> tuple[list[str], dict]:
 
     dirs = _header_dirs()
     assert dirs is not None, "nvrtc_unavailable found the CUDA headers"
-    with _cuda_path(dirs):
-        cubin = bytes(nvcc.compile_cuda(source, target_format="cubin", arch=arch, compiler="nvrtc"))
+    _, major, minor = nvrtc.nvrtcVersion()
+    try:
+        with _cuda_path(dirs):
+            cubin = bytes(nvcc.compile_cuda(source, target_format="cubin", arch=arch, compiler="nvrtc"))
+    except RuntimeError as exc:
+        raise GateFailed(
+            f"TVM's CUDA kernels do not compile for {arch} (NVRTC {major}.{minor}): {first_nvrtc_error(str(exc))}"
+        ) from None
     name = f"kernels.{arch}.cubin"
     (workdir / name).write_bytes(cubin)
-    _, major, minor = nvrtc.nvrtcVersion()
     return [name], facts | {
         "precompiled": True,
         "cubin": name,
         "nvrtc": f"{major}.{minor}",
         "cubin_arch": cubin_arch(cubin),
     }
+
+
+def first_nvrtc_error(log: str) -> str:
+    """The first error line of an NVRTC log (``file(line): error: ...``), or its first line."""
+    lines = [line.strip() for line in log.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line and "NVRTC compilation failed" not in line]
+    return (errors or lines or ["no log"])[0]
 
 
 def cubin_arch(data: bytes) -> str:
@@ -107,27 +130,35 @@ def install_kernel_cache(folder: Path, facts: dict) -> None:
 
 
 def _header_dirs() -> list[str] | None:
+    """The include folders of the three header wheels, or None if one is missing (or lacks
+    what the kernels include: ``cuda_runtime.h``, ``cuda/std/``, ``crt/mma.h``)."""
     try:
         import nvidia.cuda_cccl
+        import nvidia.cuda_nvcc
         import nvidia.cuda_runtime
     except ImportError:
         return None
-    dirs = [str(Path(next(iter(m.__path__))) / "include") for m in (nvidia.cuda_runtime, nvidia.cuda_cccl)]
-    return dirs if all(Path(d).is_dir() for d in dirs) else None
+    wheels = (nvidia.cuda_runtime, nvidia.cuda_cccl, nvidia.cuda_nvcc)
+    dirs = [Path(next(iter(m.__path__))) / "include" for m in wheels]
+    needed = ("cuda_runtime.h", "cuda/std", "crt/mma.h")
+    return [str(d) for d in dirs] if all((d / n).exists() for d, n in zip(dirs, needed, strict=True)) else None
 
 
 @contextmanager
 def _cuda_path(include_dirs: list[str]):
-    """A CUDA_PATH whose include/ unites the CUDA 12 wheels' headers (TVM's NVRTC call reads it)."""
+    """A CUDA_PATH whose include/ unites the CUDA 12 wheels' headers (TVM's NVRTC call reads it):
+    one link per entry, added where missing (an older union may lack a wheel's entries)."""
     root = Path(os.environ.get("DEPLOYCC_CACHE", Path.home() / ".cache" / "deploycc")) / "cuda12-headers"
     include = root / "include"
-    if not (include / "cuda_runtime.h").exists():
-        include.mkdir(parents=True, exist_ok=True)
-        for d in include_dirs:
-            for entry in Path(d).iterdir():
-                link = include / entry.name
-                if not link.exists():
+    include.mkdir(parents=True, exist_ok=True)
+    for d in include_dirs:
+        for entry in Path(d).iterdir():
+            link = include / entry.name
+            if not link.exists() and not entry.name.startswith("__"):
+                try:
                     link.symlink_to(entry)
+                except FileExistsError:  # another build made it first
+                    pass
     old = os.environ.get("CUDA_PATH")
     os.environ["CUDA_PATH"] = str(root)
     try:
