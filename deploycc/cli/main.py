@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -198,7 +199,29 @@ def _write_traceback(exc: Exception) -> Path | None:
 
 
 def entry() -> None:
-    sys.exit(main())
+    code = main()
+    if code == EXIT_INTERRUPTED and threading.active_count() > 1:
+        _exit_without_finalizing(code)
+    sys.exit(code)
+
+
+def _exit_without_finalizing(code: int) -> None:
+    """End an interrupted run whose other threads are still alive without finalizing the interpreter.
+
+    Finalization ends a daemon thread that is inside native code (a TVM build or RPC call of a fleet
+    worker, a TVM helper thread) by unwinding it through C++ frames that forbid it, and the process
+    aborts ("terminate called without an active exception", exit -6) after it printed "interrupted".
+    The cleanup has run by then (staging removed, children stopped); the atexit handlers run here.
+    """
+    import atexit
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    atexit._run_exitfuncs()
+    os._exit(code)
 
 
 if __name__ == "__main__":
