@@ -33,7 +33,7 @@ from deploycc.targets.backend import get_backend, require_available
 from .entries import template_arch
 from .measure_arch import ARCH_PROTOCOL, measure_archs
 from .profile import ProfileSettings, _full_toolchain, plan, protocol_for
-from .table import LUT, save_lut, target_digest
+from .table import LUT, layer_row, save_lut, target_digest
 from .timer import LocalTimer, Timer
 
 DEFAULT_UNITS = ("k3_e3", "k3e3")  # the same unit in FBNet's and SqueezeNAS's codes
@@ -120,15 +120,7 @@ def _assemble(arch, layers, ref, entries, shell, settings, statistic, machine) -
     from deploycc.models import searchable_layers
 
     rows = [
-        {
-            "index": li.index,
-            "c_in": li.c_in,
-            "c_out": li.c_out,
-            "stride": li.stride,
-            "in_h": li.in_h,
-            "in_w": li.in_w,
-            "candidates": {c: REFERENCE if c == ref[i] else f"ctx/{i}/{c}" for c in cands},
-        }
+        layer_row(li, {c: REFERENCE if c == ref[i] else f"ctx/{i}/{c}" for c in cands})
         for i, (li, cands) in enumerate(zip(searchable_layers(arch), layers))
     ]
     return LUT(

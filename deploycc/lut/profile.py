@@ -31,7 +31,7 @@ from deploycc.verify.measure import STATISTICS, Protocol
 
 from .anchor import scale_all
 from .entries import EntrySpec, export_entry, head_spec, layer_candidates, stem_spec, template_arch
-from .table import LUT, VERSION, save_lut, target_digest
+from .table import LUT, VERSION, layer_row, save_lut, target_digest
 from .timer import Job, LocalTimer, Timer
 from .workflow import measure_jobs
 
@@ -268,16 +268,7 @@ def assemble_lut(
 
     stem, head, layers = parts
     layer_rows = [
-        {
-            "index": li.index,
-            "c_in": li.c_in,
-            "c_out": li.c_out,
-            "stride": li.stride,
-            "in_h": li.in_h,
-            "in_w": li.in_w,
-            "candidates": {c: s.key for c, s in cands.items()},
-        }
-        for li, cands in zip(searchable_layers(arch), layers)
+        layer_row(li, {c: s.key for c, s in cands.items()}) for li, cands in zip(searchable_layers(arch), layers)
     ]
     return LUT(
         space=arch.space,

@@ -40,7 +40,7 @@ from .context import _with_genotype
 from .entries import template_arch
 from .kernels import attribute, kernel_key, ort_cover_names
 from .profile import ProfileSettings, _full_toolchain, cache_root, plan
-from .table import LUT, save_lut, target_digest
+from .table import LUT, layer_row, save_lut, target_digest
 from .workflow import Step
 
 PROFILE_RUNS = 10
@@ -196,15 +196,7 @@ def assemble(arch, parts, networks, shell, settings: ProfileSettings, statistic:
 
     _, _, layers = parts
     rows = [
-        {
-            "index": li.index,
-            "c_in": li.c_in,
-            "c_out": li.c_out,
-            "stride": li.stride,
-            "in_h": li.in_h,
-            "in_w": li.in_w,
-            "candidates": {c: f"prof/{i}/{c}" for c in cands},
-        }
+        layer_row(li, {c: f"prof/{i}/{c}" for c in cands})
         for i, (li, cands) in enumerate(zip(searchable_layers(arch), layers))
     ]
     return LUT(

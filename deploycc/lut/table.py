@@ -100,6 +100,20 @@ class LUT:
         return d
 
 
+def layer_row(layer, candidates: dict) -> dict:
+    """A LUT's row for one searchable layer (``deploycc.models.searchable_layers``): its shape and
+    the entry key of each candidate unit."""
+    return {
+        "index": layer.index,
+        "c_in": layer.c_in,
+        "c_out": layer.c_out,
+        "stride": layer.stride,
+        "in_h": layer.in_h,
+        "in_w": layer.in_w,
+        "candidates": candidates,
+    }
+
+
 def checksum(payload: dict) -> str:
     body = {k: v for k, v in payload.items() if k != "sha256"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

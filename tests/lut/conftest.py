@@ -98,7 +98,7 @@ def synthetic_lut(fn, space: str = "fbnet", shape=SHAPE):
     """A LUT of ``space`` whose entry latency is ``fn(spec)`` ms (no profiling)."""
     from deploycc.lut.entries import template_arch
     from deploycc.lut.profile import plan, unique_specs
-    from deploycc.lut.table import LUT
+    from deploycc.lut.table import LUT, layer_row
     from deploycc.models import searchable_layers
 
     arch = template_arch(space, shape)
@@ -111,18 +111,7 @@ def synthetic_lut(fn, space: str = "fbnet", shape=SHAPE):
             "measured": not spec.identity,
             "latency": {} if spec.identity else {"median_ms": ms, "min_ms": ms},
         }
-    rows = [
-        {
-            "index": li.index,
-            "c_in": li.c_in,
-            "c_out": li.c_out,
-            "stride": li.stride,
-            "in_h": li.in_h,
-            "in_w": li.in_w,
-            "candidates": {c: s.key for c, s in cands.items()},
-        }
-        for li, cands in zip(searchable_layers(arch), layers)
-    ]
+    rows = [layer_row(li, {c: s.key for c, s in cands.items()}) for li, cands in zip(searchable_layers(arch), layers)]
     return LUT(
         space=space,
         backbone=arch.backbone,
