@@ -37,19 +37,30 @@ def time_interleaved(fns: list, protocol: Protocol, threads: int = 0) -> list[La
     for fn in fns:
         for _ in range(protocol.warmup):
             fn()
+
+    def timed_runs(i: int, count: int) -> list[float]:
+        runs = []
+        for _ in range(count):
+            t0 = clock()
+            fns[i]()
+            runs.append((clock() - t0) * 1e3)
+        return runs
+
+    samples = interleaved_rounds(len(fns), protocol, timed_runs)
+    return [reduce_rounds(rounds, protocol, threads) for rounds in samples]
+
+
+def interleaved_rounds(count: int, protocol: Protocol, timed_runs) -> list[list[list[float]]]:
+    """The rounds of ``count`` subjects, in rotating order: ``timed_runs(i, n)`` times n runs of
+    subject i (ms). Returns subject -> round -> runs."""
     per_round = max(protocol.min_repeats, 1)
     rounds = max(1, min(protocol.rounds, protocol.max_repeats // per_round))  # max_repeats caps the runs
-    samples: list[list[list[float]]] = [[] for _ in fns]  # callable -> round -> runs (ms)
+    samples: list[list[list[float]]] = [[] for _ in range(count)]
     start = time.perf_counter()
     for r in range(rounds):
-        if r >= 3 and time.perf_counter() - start > protocol.max_seconds * len(fns):
-            break  # max_seconds is each callable's budget; 3 rounds at least
-        for k in range(len(fns)):
-            i = (k + r) % len(fns)
-            runs = []
-            for _ in range(per_round):
-                t0 = clock()
-                fns[i]()
-                runs.append((clock() - t0) * 1e3)
-            samples[i].append(runs)
-    return [reduce_rounds(rounds, protocol, threads) for rounds in samples]
+        if r >= 3 and time.perf_counter() - start > protocol.max_seconds * count:
+            break  # max_seconds is each subject's budget; 3 rounds at least
+        for k in range(count):
+            i = (k + r) % count
+            samples[i].append(timed_runs(i, per_round))
+    return samples

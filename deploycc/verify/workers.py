@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from deploycc.verify.measure import Latency, Protocol, reduce_rounds
+from deploycc.verify.repeat import interleaved_rounds
 
 
 class WorkerFailed(RuntimeError):
@@ -97,16 +98,7 @@ def time_workers(workers: list[Worker], protocol: Protocol, threads: int = 0) ->
     for w in workers:
         if protocol.warmup:
             w.runs(protocol.warmup)
-    per_round = max(protocol.min_repeats, 1)
-    rounds = max(1, min(protocol.rounds, protocol.max_repeats // per_round))
-    samples: list[list[list[float]]] = [[] for _ in workers]
-    start = time.perf_counter()
-    for r in range(rounds):
-        if r >= 3 and time.perf_counter() - start > protocol.max_seconds * len(workers):
-            break  # max_seconds is each worker's budget; 3 rounds at least
-        for k in range(len(workers)):
-            i = (k + r) % len(workers)
-            samples[i].append(workers[i].runs(per_round))
+    samples = interleaved_rounds(len(workers), protocol, lambda i, n: workers[i].runs(n))
     return [reduce_rounds(s, protocol, threads) for s in samples]
 
 
