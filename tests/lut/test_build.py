@@ -49,7 +49,7 @@ def test_rebuild_measures_nothing_and_gives_the_same_table(fbnet_lut, lut_cache,
     assert load_lut(tmp_path / "again.json").entries == load_lut(fbnet_lut).entries
 
 
-def test_interrupted_build_writes_nothing_and_resumes(lut_cache, tmp_path, K):
+def test_interrupted_build_writes_nothing_and_resumes(fbnet_lut, lut_cache, tmp_path, K):
     cache = tmp_path / "cache"
     shutil.copytree(lut_cache / "lut", cache)
     arch = template_arch("fbnet", K.SHAPE)

@@ -37,7 +37,7 @@ def _forget(cache, specs) -> None:
             path.unlink()
 
 
-def test_a_timer_that_fails_leaves_what_it_measured_cached(lut_cache, tmp_path, K):
+def test_a_timer_that_fails_leaves_what_it_measured_cached(fbnet_lut, lut_cache, tmp_path, K):
     cache = tmp_path / "cache"
     shutil.copytree(lut_cache / "lut", cache)
     specs = [s for s in unique_specs(*plan(template_arch("fbnet", K.SHAPE), K.UNITS)) if not s.identity]
