@@ -124,16 +124,24 @@ class LocalTimer:
     def check_validate(self, lut, protocol) -> None:
         """Every clock is this process's own here: nothing to refuse."""
 
+    def anchored(self, protocol) -> bool:
+        """Whether an anchor is timed beside the jobs: in every group of an interleaved protocol,
+        and always when timing ratios (the rounds are the ratio rule's)."""
+        return self.anchor is not None and (protocol.interleaved or self.ratio is not None)
+
     def run(self, jobs: list[Job], protocol, threads: int, report: Report, what: str = "") -> None:
         size = protocol.interleave if protocol.interleaved else 1
         with tempfile.TemporaryDirectory(prefix="deploycc-anchor-") as anchor_dir:
-            anchor = build_job(self.anchor, Path(anchor_dir)) if self.anchor and protocol.interleaved and jobs else None
+            anchor = None
+            if self.anchor is not None and self.anchored(protocol) and jobs:
+                anchor = build_job(self.anchor, Path(anchor_dir))
             for start in range(0, len(jobs), size):
                 group = jobs[start : start + size]
                 # one scratch folder per group: a LUT's artifacts would otherwise pile up on disk
                 with tempfile.TemporaryDirectory(prefix="deploycc-lut-") as scratch:
                     built = [build_job(job, Path(scratch) / str(i)) for i, job in enumerate(group)]
-                    timed, load = self._time(([anchor] if anchor else []) + built, protocol, threads, what or "timing")
+                    both = ([anchor] if anchor else []) + built
+                    timed, load = self.time_built(both, protocol, threads, what or "timing")
                 extra = timed.pop(0) if anchor else {}
                 for job, (_, build_s), measurement in zip(group, built, timed):
                     report(
@@ -148,7 +156,7 @@ class LocalTimer:
                         },
                     )
 
-    def _time(self, built, protocol, threads: int, what: str):
+    def time_built(self, built, protocol, threads: int, what: str):
         """(a measurement per artifact, load record) of the built artifacts, timed pinned. With an
         anchor first in ``built``, its measurement is the ``anchor`` field of the others'."""
         before = self.load_check.enforce(self.load_check.state(threads), what)
@@ -167,7 +175,7 @@ class LocalTimer:
         """One measurement per callable; the first is the anchor's when an anchor was built."""
         from deploycc.verify.repeat import time_interleaved
 
-        anchor_id = self.anchor.id if self.anchor is not None and protocol.interleaved else None
+        anchor_id = self.anchor.id if self.anchor is not None and self.anchored(protocol) else None
         if anchor_id is not None and self.ratio is not None:
             anchor, rounds, subjects = time_anchored(runs[0], runs[1:], protocol, self.ratio, threads)
             head = {"anchor": {"id": anchor_id, "latency": anchor.to_dict(), "round_ms": rounds}}
