@@ -43,14 +43,15 @@ def noise_floor(first: dict[int, float], again: dict[int, float], speed_change_p
     }
 
 
-def retest(measure, archs: list, records: list[dict], statistic: str, k: int) -> dict | None:
+def retest(measure, archs: list, records: list[dict], statistic: str, k: int, into=None) -> dict | None:
     """Measure ``k`` of ``archs`` again with ``measure(archs, cache)`` (the validation's own
-    measuring, anchor first) into a fresh cache; None when ``k`` is 0."""
+    measuring) into a fresh cache, or into ``into`` (a cache of re-measurements only, never the
+    first measurement's: a resumable run keeps what it re-measured); None when ``k`` is 0."""
     picked = retest_indices(len(archs), k)
     if not picked:
         return None
     with tempfile.TemporaryDirectory(prefix="deploycc-retest-") as fresh:
-        again = measure([archs[0]] + [archs[i] for i in picked], fresh)
+        again = measure([archs[0]] + [archs[i] for i in picked], into or fresh)
     main_ref = ratio_reference(records)
     again_ref = ratio_reference(again.values())
     second = {}

@@ -46,6 +46,7 @@ class ValidationPlan:
     allow_mismatch: bool = False
     anchored: bool = True  # each architecture as its ratio to the anchor (verify/ratio.py)
     retest: int = 8  # architectures measured a second time: the noise floor (0: none)
+    retest_cache: str | None = None  # where re-measurements are cached (default: a fresh folder per run)
 
     def n_train(self) -> int:
         k = self.train if self.train is not None else max(3, round(0.4 * self.n))
@@ -84,7 +85,7 @@ def validate(
     latencies = np.array([ground_truth(r, lut, facts["scale"]) for r in records])
     return (
         score(predictor, genotypes, latencies, n_train)
-        | {"noise_floor": retest(measure, archs, records, lut.statistic, plan.retest)}
+        | {"noise_floor": retest(measure, archs, records, lut.statistic, plan.retest, plan.retest_cache)}
         | {"anchoring": facts}
         | result_header(lut, plan, allowed)
         | timer.result_fields(measured.summary, len(measured.cached), records)

@@ -153,3 +153,14 @@ def test_build_refuses_anchor_where_no_anchored_build_exists(tmp_path, capsys):
     ):
         code, _, err = _run([*common, *extra], capsys)
         assert code == 2 and words in " ".join(err.split()) and not (tmp_path / "x").exists()
+
+
+def test_validation_of_an_anchored_lut_is_on_its_scale(anchored_lut, lut_cache):
+    from deploycc.lut.validate import ValidationPlan, validate
+
+    lut = load_lut(anchored_lut)
+    result = validate(lut, ValidationPlan(n=5, train=3, retest=0), lut_cache / "anchored-validate")
+    a = result["anchoring"]
+    assert a["mode"] == "ratio" and a["scale"] == "lut" and a["warning"] is None
+    assert a["lut_anchor_median_ms"] == lut.anchoring["anchor"]["median_ms"]
+    assert a["speed_change_pct"] == pytest.approx(100 * (a["anchor_median_ms"] / a["lut_anchor_median_ms"] - 1))
