@@ -105,7 +105,19 @@ def arch_job(
         lambda folder: save_arch(arch, folder / "arch.json"),
         lut.target["name"],
         BuildOptions(verify_passes=False, threads=lut.threads),
+        arch_build_key(arch, lut),
     )
+
+
+def arch_build_key(arch, lut: LUTFacts) -> str:
+    """What building ``arch`` depends on (not how it is timed): the network, target, toolchain, threads."""
+    body = {
+        "arch": {k: v for k, v in arch.to_dict().items() if k not in ("name", "description")},
+        "target": lut.target,
+        "toolchain": lut.toolchain,
+        "threads": lut.threads,
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def measure_archs(

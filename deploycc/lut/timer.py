@@ -39,6 +39,9 @@ class Job:
     write: Callable[[Path], Path] | None = None  # writes the model to build into a folder
     target: str = ""  # the target to build for
     options: BuildOptions | None = None
+    # what the build depends on: jobs with the same build_key build the same artifact (deploycc's
+    # builds are reproducible), so a timer builds it once; None: always built (LUT entries)
+    build_key: str | None = None
 
 
 # report(job, event, measurement=None, device=None, detail=None): how a timer tells the workflow
@@ -102,6 +105,22 @@ class LocalTimer:
     def __init__(self, load_check: LoadCheck | None = None):
         if load_check is not None:
             self.load_check = load_check
+        self._builds: dict[str, tuple[Path, float]] = {}  # build_key -> artifact kept for this timer's life
+        self._kept: tempfile.TemporaryDirectory | None = None
+
+    def build(self, job: Job, folder: Path) -> tuple[Path, float]:
+        """(artifact, build seconds) of ``job``: built in ``folder``, or, for a job with a
+        ``build_key``, once per timer and kept (0 s when it is reused: the validation's anchor,
+        its first network and the noise floor's re-measurements share their builds)."""
+        if job.build_key is None:
+            return build_job(job, folder)
+        if job.build_key in self._builds:
+            return self._builds[job.build_key][0], 0.0
+        if self._kept is None:
+            self._kept = tempfile.TemporaryDirectory(prefix="deploycc-builds-")
+        built = build_job(job, Path(self._kept.name) / str(len(self._builds)))
+        self._builds[job.build_key] = built
+        return built
 
     def anchor_on(self, job: Job, ratio: RatioRule | None = None) -> None:
         """Time ``job`` in every interleaved group and record its time with each measurement; with
@@ -134,12 +153,12 @@ class LocalTimer:
         with tempfile.TemporaryDirectory(prefix="deploycc-anchor-") as anchor_dir:
             anchor = None
             if self.anchor is not None and self.anchored(protocol) and jobs:
-                anchor = build_job(self.anchor, Path(anchor_dir))
+                anchor = self.build(self.anchor, Path(anchor_dir))
             for start in range(0, len(jobs), size):
                 group = jobs[start : start + size]
                 # one scratch folder per group: a LUT's artifacts would otherwise pile up on disk
                 with tempfile.TemporaryDirectory(prefix="deploycc-lut-") as scratch:
-                    built = [build_job(job, Path(scratch) / str(i)) for i, job in enumerate(group)]
+                    built = [self.build(job, Path(scratch) / str(i)) for i, job in enumerate(group)]
                     both = ([anchor] if anchor else []) + built
                     timed, load = self.time_built(both, protocol, threads, what or "timing")
                 extra = timed.pop(0) if anchor else {}

@@ -164,3 +164,6 @@ def test_validation_of_an_anchored_lut_is_on_its_scale(anchored_lut, lut_cache):
     assert a["mode"] == "ratio" and a["scale"] == "lut" and a["warning"] is None
     assert a["lut_anchor_median_ms"] == lut.anchoring["anchor"]["median_ms"]
     assert a["speed_change_pct"] == pytest.approx(100 * (a["anchor_median_ms"] / a["lut_anchor_median_ms"] - 1))
+    # the first sampled network is the anchor itself: built once for both (a timer keeps its builds)
+    assert result["architectures"][0]["genotype"] == lut.anchoring["anchor"]["genotype"]
+    assert result["build_seconds"][0] == 0.0 and all(s > 0 for s in result["build_seconds"][1:])
