@@ -48,6 +48,12 @@ def parse(argv):
     ap.add_argument("--cache", default=None)
     ap.add_argument("--out", default="build/bench-lut")
     ap.add_argument(
+        "--build-workers",
+        type=int,
+        default=2,
+        help="processes compiling a group's networks before it is timed (timing never overlaps a build)",
+    )
+    ap.add_argument(
         "--anchor",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -131,13 +137,19 @@ def build_one(args, target: str, mode: str, folder: Path):
         left = (time.perf_counter() - start) / done * (s.total - done)
         print(f"\r  {target} {mode} {s.done}/{s.total}, ~{left / 60:.0f} min left", end="", file=sys.stderr, flush=True)
 
+    from deploycc.lut.timer import LocalTimer
+
     settings = _settings(args, target)
     common = (args.space, folder / f"lut.{mode}.json", settings, shape, args.backbone, args.statistic, args.cache)
     if mode == "profiled":
         return build_profiled_lut(*common, step, units, cover=args.cover, seed=args.seed)
-    if mode == "in-context":
-        return build_context_lut(*common, step, units)
-    return build_lut(*common, step, units)
+    timer = LocalTimer(build_workers=args.build_workers)
+    try:
+        if mode == "in-context":
+            return build_context_lut(*common, step, units, timer)
+        return build_lut(*common, step, units, timer=timer)
+    finally:
+        timer.builder.close()
 
 
 def _lut_inputs(args, target: str, mode: str) -> dict:
@@ -201,7 +213,13 @@ def run_target(args, target: str, estimate: Estimate) -> dict:
         )
 
         def run_validation(lut=lut, plan=plan, mode=mode, floor=floor) -> dict:
-            result = validate(lut, plan, args.cache)
+            from deploycc.lut.timer import LocalTimer
+
+            timer = LocalTimer(build_workers=args.build_workers)
+            try:
+                result = validate(lut, plan, args.cache, timer=timer)
+            finally:
+                timer.builder.close()
             result["noise_floor"] = result["noise_floor"] or floor  # one ground truth: every report shows its band
             write_report(result, folder / mode, "html")
             keep = ("held_out", "n", "n_train", "anchoring", "noise_floor")

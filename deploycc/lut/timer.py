@@ -5,7 +5,7 @@ architecture. The workflow (``deploycc.lut.workflow``) decides which jobs need m
 caches what comes back; a timer only runs the jobs it is handed and reports each one as it
 finishes. :class:`LocalTimer` builds and times every job here, one after another, through the
 common Session interface (``time_artifact``); ``deploycc.fleet.lut.FleetTimer`` builds here and
-times on leased devices. Both build a job the same way, with :func:`build_job`.
+times on leased devices. Both build a job the same way, with ``jobs.build_job``.
 
 A timer also owns what differs between places: which clocks it can time on (the refusals), the
 cache folder and key of its results (so a remote record never serves a local request), and what
@@ -15,33 +15,17 @@ it records about the machine that measured.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from deploycc.verify.conditions import LoadCheck, pinned, timing_cpus
 from deploycc.verify.measure import machine_facts, open_timed, time_callable
 from deploycc.verify.ratio import RatioRule, time_anchored
 
-if TYPE_CHECKING:  # the pipeline is imported when a job is built, not with the LUT package
-    from deploycc.pipeline.pipeline import BuildOptions
+from .jobs import Builder, Job, build_job
 
-
-@dataclass
-class Job:
-    """One thing to build here and time: an entry of a LUT or a sampled architecture."""
-
-    id: str  # the entry key, or the architecture's index in the sample
-    key: str | None  # local cache key; None: nothing to time (``record`` is final)
-    record: dict  # the record's fixed part, which the measurement completes
-    write: Callable[[Path], Path] | None = None  # writes the model to build into a folder
-    target: str = ""  # the target to build for
-    options: BuildOptions | None = None
-    # what the build depends on: jobs with the same build_key build the same artifact (deploycc's
-    # builds are reproducible), so a timer builds it once; None: always built (LUT entries)
-    build_key: str | None = None
+__all__ = ["Job", "LocalTimer", "Report", "Timer", "build_job"]
 
 
 # report(job, event, measurement=None, device=None, detail=None): how a timer tells the workflow
@@ -75,18 +59,6 @@ class Timer(Protocol):
         """What a validation result records about this timer's run, beyond the common fields."""
 
 
-def build_job(job: Job, folder: Path) -> tuple[Path, float]:
-    """(artifact folder, build seconds) of ``job`` built in ``folder`` with the full pipeline."""
-    from deploycc.pipeline.pipeline import build
-
-    folder.mkdir(parents=True, exist_ok=True)
-    assert job.write is not None, f"job {job.id} has no model to build"
-    model = job.write(folder)
-    start = time.perf_counter()
-    build(str(model), job.target, folder / "artifact", job.options)
-    return folder / "artifact", round(time.perf_counter() - start, 3)
-
-
 class LocalTimer:
     """Builds and times every job on this machine with the protocol.
 
@@ -102,25 +74,11 @@ class LocalTimer:
     anchor: Job | None = None
     ratio: RatioRule | None = None
 
-    def __init__(self, load_check: LoadCheck | None = None):
+    def __init__(self, load_check: LoadCheck | None = None, build_workers: int = 1):
         if load_check is not None:
             self.load_check = load_check
-        self._builds: dict[str, tuple[Path, float]] = {}  # build_key -> artifact kept for this timer's life
-        self._kept: tempfile.TemporaryDirectory | None = None
-
-    def build(self, job: Job, folder: Path) -> tuple[Path, float]:
-        """(artifact, build seconds) of ``job``: built in ``folder``, or, for a job with a
-        ``build_key``, once per timer and kept (0 s when it is reused: the validation's anchor,
-        its first network and the noise floor's re-measurements share their builds)."""
-        if job.build_key is None:
-            return build_job(job, folder)
-        if job.build_key in self._builds:
-            return self._builds[job.build_key][0], 0.0
-        if self._kept is None:
-            self._kept = tempfile.TemporaryDirectory(prefix="deploycc-builds-")
-        built = build_job(job, Path(self._kept.name) / str(len(self._builds)))
-        self._builds[job.build_key] = built
-        return built
+        # builds each network once per timer, a group's jobs in build_workers processes (jobs.py)
+        self.builder = Builder(build_workers)
 
     def anchor_on(self, job: Job, ratio: RatioRule | None = None) -> None:
         """Time ``job`` in every interleaved group and record its time with each measurement; with
@@ -153,12 +111,12 @@ class LocalTimer:
         with tempfile.TemporaryDirectory(prefix="deploycc-anchor-") as anchor_dir:
             anchor = None
             if self.anchor is not None and self.anchored(protocol) and jobs:
-                anchor = self.build(self.anchor, Path(anchor_dir))
+                anchor = self.builder.build_group([self.anchor], Path(anchor_dir))[0]
             for start in range(0, len(jobs), size):
                 group = jobs[start : start + size]
                 # one scratch folder per group: a LUT's artifacts would otherwise pile up on disk
                 with tempfile.TemporaryDirectory(prefix="deploycc-lut-") as scratch:
-                    built = [self.build(job, Path(scratch) / str(i)) for i, job in enumerate(group)]
+                    built = self.builder.build_group(group, Path(scratch))
                     both = ([anchor] if anchor else []) + built
                     timed, load = self.time_built(both, protocol, threads, what or "timing")
                 extra = timed.pop(0) if anchor else {}
