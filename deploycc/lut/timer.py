@@ -74,11 +74,20 @@ class LocalTimer:
     anchor: Job | None = None
     ratio: RatioRule | None = None
 
+    build_workers = 1
+    _builder: Builder | None = None
+
     def __init__(self, load_check: LoadCheck | None = None, build_workers: int = 1):
         if load_check is not None:
             self.load_check = load_check
-        # builds each network once per timer, a group's jobs in build_workers processes (jobs.py)
-        self.builder = Builder(build_workers)
+        self.build_workers = build_workers
+
+    @property
+    def builder(self) -> Builder:
+        """Builds each network once per timer, a group's jobs in ``build_workers`` processes (``jobs.py``)."""
+        if self._builder is None:
+            self._builder = Builder(self.build_workers)
+        return self._builder
 
     def anchor_on(self, job: Job, ratio: RatioRule | None = None) -> None:
         """Time ``job`` in every interleaved group and record its time with each measurement; with
