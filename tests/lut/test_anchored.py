@@ -123,6 +123,15 @@ def test_check_of_an_anchored_lut_is_anchored_and_on_the_lut_scale(artifact, anc
     assert "warning:" in err
 
 
+def test_predict_measure_against_an_anchored_lut_is_flagged(artifact, anchored_lut, capsys):
+    arch = str(artifact.parent / "gate.json")
+    code, stdout, err = _run(["lut", "predict", arch, "--lut", str(anchored_lut), "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["warnings"] == [] and json.loads(stdout)["anchored"]
+    code, stdout, err = _run(["lut", "predict", arch, "--lut", str(anchored_lut), "--measure", "--json"], capsys)
+    (warning,) = json.loads(stdout)["warnings"]
+    assert code == 0 and "anchored but --measure (timed alone) is not" in warning and "warning:" in err
+
+
 def test_check_of_a_plain_lut_follows_it_and_anchors_on_request(artifact, fbnet_lut, capsys):
     result, _ = _check(artifact, fbnet_lut, capsys)
     assert not result["anchoring"]["anchored"] and result["warnings"] == []  # as the LUT was built
