@@ -115,14 +115,14 @@ def main(argv=None) -> int:
 
 
 def _settings(args, target: str):
+    from deploycc.lut.anchored import ENTRY_RULE
     from deploycc.lut.profile import ProfileSettings, protocol_for
-    from deploycc.verify.ratio import RatioRule
 
     return ProfileSettings(
         target=target,
         threads=args.threads,
         protocol=protocol_for(args.statistic, clock=args.clock),  # profiled: the clock of its validation
-        ratio=RatioRule() if args.anchor else None,
+        ratio=ENTRY_RULE if args.anchor else None,
     )
 
 

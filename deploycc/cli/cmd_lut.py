@@ -85,9 +85,9 @@ def build_cmd(
     """Profile every candidate unit of a search space on a target and write the LUT."""
     from deploycc.core.outputs import check_output
     from deploycc.core.shapes import parse_shape
+    from deploycc.lut.anchored import ENTRY_RULE
     from deploycc.lut.profile import ProfileSettings, build_lut, protocol_for
     from deploycc.lut.table import lut_problem
-    from deploycc.verify.ratio import RatioRule
 
     shape = parse_shape(input_shape) if input_shape else None
     anchored = _build_anchored(anchor, mode, remote)
@@ -100,7 +100,7 @@ def build_cmd(
         trials_per_task=trials_per_task,
         tuning_db=tuning_db,
         protocol=protocol_for(statistic, max_repeats, clock=_clock(clock)),
-        ratio=RatioRule() if anchored else None,
+        ratio=ENTRY_RULE if anchored else None,
     )
     unit_list: list[str] | ReducedSpace | None = split_list(units) if units else None
     if space_file is not None:

@@ -32,6 +32,11 @@ from .anchor import ratio_reference
 from .timer import Job
 
 ANCHOR_SEED = 0  # the anchor is the first architecture lut validate samples with this seed
+# The rule of anchored LUT entries: lut validate's (+-1 %, 5-60 rounds, 300 s per group), with the
+# anchor run once per round instead of as often as each entry (3 times): the anchor is a whole
+# network, 10-500 times an entry, and its three runs per round were most of an anchored build's
+# time. A noisier anchor round shows as a wider interval or more rounds, both recorded.
+ENTRY_RULE = RatioRule(anchor_runs=1)
 
 
 def default_anchor(space: str, candidates) -> list[str]:

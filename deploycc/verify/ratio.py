@@ -37,13 +37,22 @@ class RatioRule:
     min_rounds: int = 5
     max_rounds: int = 60
     max_seconds: float = 300.0  # per group of subjects
+    # runs of the anchor per round (default: the protocol's min_repeats, as every subject); an
+    # isolated LUT entry worth a few ms against a whole network takes 1 (``lut/anchored.py``)
+    anchor_runs: int | None = None
 
     def __post_init__(self):
         if self.target_pct <= 0 or not 2 <= self.min_rounds <= self.max_rounds:
             raise ValueError("ratio rule: target_pct > 0 and 2 <= min_rounds <= max_rounds")
+        if self.anchor_runs is not None and self.anchor_runs < 1:
+            raise ValueError("ratio rule: anchor_runs >= 1")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields; ``anchor_runs`` only when set, so the keys of earlier ratio records hold."""
+        d = asdict(self)
+        if d["anchor_runs"] is None:
+            del d["anchor_runs"]
+        return d
 
 
 def ratio_interval(ratios) -> tuple[float, float]:
@@ -90,8 +99,13 @@ def time_anchored(anchor, fns: list, protocol: Protocol, rule: RatioRule = Ratio
             seconds > rule.max_seconds or _all_reached(samples, protocol, rule)
         )
 
+    runner = warmed_runner(every, protocol)
+
+    def timed_runs(i: int, count: int) -> list[float]:
+        return runner(i, rule.anchor_runs if i == 0 and rule.anchor_runs else count)
+
     # callable -> round -> runs (ms), in the rotating rounds of every interleaved measurement
-    samples = interleaved_rounds(len(every), protocol, warmed_runner(every, protocol), stop, rule.max_rounds)
+    samples = interleaved_rounds(len(every), protocol, timed_runs, stop, rule.max_rounds)
     values = [[_round_value(runs, protocol.statistic) for runs in rounds] for rounds in samples]
     out = [
         (reduce_rounds(samples[i], protocol, threads), ratio_summary(values[i], values[0], protocol.reject_mad, rule))
