@@ -83,9 +83,10 @@ def validate(
     records = list(measured.records.values())
     facts = anchoring_facts(records, ratio) | lut_scale_facts(lut, records, plan.anchored)
     latencies = np.array([ground_truth(r, lut, facts["scale"]) for r in records])
+    floor = retest(measure, archs, records, lut.statistic, plan.retest, plan.retest_cache, lead=anchor is None)
     return (
         score(predictor, genotypes, latencies, n_train)
-        | {"noise_floor": retest(measure, archs, records, lut.statistic, plan.retest, plan.retest_cache)}
+        | {"noise_floor": floor}
         | {"anchoring": facts}
         | result_header(lut, plan, allowed)
         | timer.result_fields(measured.summary, len(measured.cached), records)
