@@ -3,7 +3,8 @@
 A job (:class:`Job`) is one thing to build on this machine and time: a LUT entry or a sampled
 architecture. The workflow (``deploycc.lut.workflow``) decides which jobs need measuring and
 caches what comes back; a timer only runs the jobs it is handed and reports each one as it
-finishes. :class:`LocalTimer` builds and times every job here, one after another, through the
+finishes. :class:`LocalTimer` builds every job here (each network once, a group's jobs in
+``build_workers`` processes: ``jobs.Builder``) and times them, never during a build, through the
 common Session interface (``time_artifact``); ``deploycc.fleet.lut.FleetTimer`` builds here and
 times on leased devices. Both build a job the same way, with ``jobs.build_job``.
 
