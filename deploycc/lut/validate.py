@@ -114,13 +114,14 @@ def lut_scale_facts(lut: LUT, records: list[dict], anchored: bool) -> dict:
     """Which scale the ground truth is on: the LUT's (both anchored to one network: each ratio x the
     LUT's anchor median, so the speed change since the build cancels) or this run's own; the speed
     change; a warning when only one side is anchored (``anchored.mixing_warning``)."""
-    on_lut = bool(anchored and lut.anchoring and any(r.get("ratio") for r in records))
+    measured_anchored = anchored and any(r.get("ratio") for r in records)  # a fleet times no anchor
+    on_lut = bool(measured_anchored and lut.anchoring)
     run_median = ratio_reference(records)
     return {
         "scale": "lut" if on_lut else "run",
         "lut_anchor_median_ms": anchor_median(lut),
         "speed_change_pct": speed_change_pct(lut, run_median) if on_lut else None,
-        "warning": mixing_warning(lut, anchored, "the ground truth"),
+        "warning": mixing_warning(lut, measured_anchored, "the ground truth"),
     }
 
 
