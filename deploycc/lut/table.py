@@ -208,8 +208,17 @@ def _check_references(lut: LUT, path: Path) -> None:
 
 def _check_anchoring(lut: LUT, path: Path) -> None:
     """Refuse a LUT that sums anchored and unanchored entries: figures taken at different speeds."""
-    if lut.anchoring is not None and (lut.mode != "isolated" or not lut.anchoring.get("anchor", {}).get("median_ms")):
-        raise UserError(f"{path}: LUT anchoring record does not fit its mode {lut.mode!r} or has no anchor median")
+    record = lut.anchoring
+    if record is not None and (
+        lut.mode != "isolated"
+        or not isinstance(record, dict)
+        or not isinstance(record.get("anchor"), dict)
+        or not record["anchor"].get("median_ms")
+        or len(record["anchor"].get("genotype") or []) != len(lut.layers)
+    ):
+        raise UserError(
+            f"{path}: LUT anchoring record does not fit its mode {lut.mode!r} or lacks its anchor network and median"
+        )
     timed = [k for k, e in lut.entries.items() if e.get("measured", True)]
     plain = [k for k in timed if not has_ratio(lut.entries[k])] if lut.anchoring else []
     ratios = [k for k in timed if has_ratio(lut.entries[k])] if lut.anchoring is None and lut.mode == "isolated" else []

@@ -86,6 +86,10 @@ def test_a_lut_mixing_anchored_and_plain_entries_is_refused(anchored_lut, fbnet_
     plain.entries[key]["ratio"] = {"ratio": 1.0}
     with pytest.raises(UserError, match="anchored in a LUT that says it is not"):
         load_lut(save_lut(plain, tmp_path / "claims.lut.json"))
+    lut = load_lut(anchored_lut)
+    del lut.anchoring["anchor"]["genotype"]  # which network the entries are ratios to: unknown
+    with pytest.raises(UserError, match="lacks its anchor network and median"):
+        load_lut(save_lut(lut, tmp_path / "nameless.lut.json"))
 
 
 @pytest.fixture(scope="module")
