@@ -26,29 +26,30 @@ from ``lut_phases.RATES`` until the run has measured its own).
 
 Where the time goes, and what was done about it. Measured at a reduced size (SqueezeNAS small
 at 1x3x784x784, --n 8 --train 3 --retest 2, --cover 3, CPU clock, before the changes below),
-under ``nice -n 15`` on the 2-core VM while another benchmark ran (load average 4-9: every figure
-is inflated, the shares are what count):
+under ``nice -n 15`` on the 2-core VM while another benchmark ran (load average 4-9: wall times
+are ~2.4x a quiet machine's, the shares are what count):
 
-    phase                      cpu-ort                      cpu (TVM)
-    lut-isolated (132)         57 s   (0.4 s / entry)       382 s  (2.9 s / entry)
-    validate-isolated (8+2+1)  313 s  (build 2-5 s,         1343 s (build 19-55 s, then 3 groups
-                               ratio rounds to 60)                  at the 300 s ratio cap)
-    lut-profiled (39)          484 s  (12 s / network)      (not finished in the session)
-    validate-profiled          24 s   (scoring only)
+    phase                 cpu-ort                            cpu (TVM)
+    lut-isolated (132)    57 s: compile 39, time 15          382 s: compile 244, time 130
+    validate-isolated     313 s: 13 compiles 74, 3 groups    1343 s: 13 compiles 430, 3 groups
+      (8 + noise floor)   timed 214, MACs 10, scoring 26     timed 878 (each at the 300 s cap)
+    lut-profiled (39)     484 s (12 s a network)             1398 s (36 s a network)
+    validate-profiled     24 s (scoring the cached truth)    4 s
 
-Whole networks run ~50 ms (ORT) and ~235 ms (TVM) there, x 3.4 at full size. So a target's time
-is compiling 114 whole networks (TVM: 19-55 s each) and the ratio rounds of the ground truth,
-which on TVM at full size stop at the rule's cap (300 s per group of 4: 16 groups + the noise
-floor's). Done: (1) a group's networks are compiled in ``--build-workers`` processes (default 2,
-the machine's cores) before the group is timed, so no timing or profile overlaps a compile and the
-figures are those of a sequential run (``deploycc/lut/jobs.py``); (2) each network is compiled
-once per run: the validation's anchor is its first sampled network, and the noise floor re-times
-the builds of the first measurement (10 compiles per target fewer) and no longer re-times the
-first network (one group fewer); (3) anchored entries run the anchor network once per round, not
-three times; (4) every phase and the noise floor resume. The rule itself (+-1 %, 5-60 rounds,
-300 s per group) is left as issue 24 asks. Projected full run (``lut_phases.RATES``, not measured
-at full size): cpu-ort about 50 min; cpu (TVM) about 1.8 h when the rounds reach +-1 % in ~20
-rounds, 2.7 h when every group runs to the 300 s cap (``--no-anchor`` saves ~25 min of it: the
+A network runs ~50 ms (ORT) and ~235 ms (TVM) there, x 3.4 at full size. So a target's time is
+the ground truth's ratio rounds (on TVM at full size every group of 4 can reach the rule's cap,
+300 s: 16 groups + the noise floor's 2), then compiling 114 whole networks (TVM 19-55 s each) and
+the anchored entries' rounds. Done: (1) a group's networks are compiled in ``--build-workers``
+processes (default 2, the machine's cores) before the group is timed, so no timing or profile
+overlaps a compile and the figures are those of a sequential run (``deploycc/lut/jobs.py``); (2)
+each network is compiled once per run: the validation's anchor is its first sampled network, and
+the noise floor re-times the builds of the first measurement (here 8 compiles instead of 13; 64
+instead of 75 at full size) and no longer re-times the first network (one group fewer); (3)
+anchored entries run the anchor network once per round, not three times; (4) every phase and the
+noise floor resume. The rule itself (+-1 %, 5-60 rounds, 300 s per group) is left as issue 24
+asks. Projected full run on a quiet machine (``lut_phases.RATES``; not measured at full size):
+cpu-ort about 50 min; cpu (TVM) about 1.5 h when the ground truth's rounds reach +-1 % in ~25
+rounds, 2.2 h when every group runs to the 300 s cap (``--no-anchor`` takes ~20 min off: the
 isolated entries' rounds).
 """
 

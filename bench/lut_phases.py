@@ -23,16 +23,16 @@ from pathlib import Path
 
 # Seconds per unit of work of the full run (SqueezeNAS small, 1x3x1024x2048, CPU clock, a quiet
 # 2-core machine, --build-workers 2), projected from the phase costs measured at 1x3x784x784 (see
-# bench_lut.py's docstring): compiles as measured (halved by two build processes), timing x 3.4
-# pixels, ratio rounds at their cap (60 rounds, 300 s per group). (backend, phase kind) -> seconds
+# bench_lut.py's docstring): loaded wall times / 2.4, compiles halved by two build processes,
+# run times x 3.4 pixels, ratio rounds at their cap (60 rounds, 300 s per group). (backend, phase kind) -> seconds
 # per entry (lut-isolated), network (lut-profiled) or architecture measured (validate).
 RATES = {
-    ("ort", "lut-isolated"): 3.0,
-    ("ort", "lut-profiled"): 6.0,
-    ("ort", "validate"): 30.0,
-    ("tvm", "lut-isolated"): 13.0,
-    ("tvm", "lut-profiled"): 29.0,
-    ("tvm", "validate"): 95.0,
+    ("ort", "lut-isolated"): 2.3,
+    ("ort", "lut-profiled"): 5.0,
+    ("ort", "validate"): 29.0,
+    ("tvm", "lut-isolated"): 10.5,
+    ("tvm", "lut-profiled"): 16.0,
+    ("tvm", "validate"): 81.0,
 }
 
 
