@@ -72,16 +72,25 @@ def build_cmd(
     on_load: str = typer.Option(
         "flag", "--on-load", help="flag (record) or refuse a measurement taken while the machine is loaded"
     ),
+    anchor: bool | None = typer.Option(
+        None,
+        "--anchor/--no-anchor",
+        help="isolated: time each entry as its ratio to the anchor network of lut validate, x the anchor's median "
+        "over the build (default on: the machine's drift cancels and validate/check put their measurements on "
+        "the LUT's scale, for an anchor network per group of 8 entries and rounds until +-1 %, capped)",
+    ),
     overwrite: bool = overwrite_option("the LUT file"),
     as_json: bool = JSON,
 ):
     """Profile every candidate unit of a search space on a target and write the LUT."""
     from deploycc.core.outputs import check_output
     from deploycc.core.shapes import parse_shape
+    from deploycc.lut.anchored import ENTRY_RULE
     from deploycc.lut.profile import ProfileSettings, build_lut, protocol_for
     from deploycc.lut.table import lut_problem
 
     shape = parse_shape(input_shape) if input_shape else None
+    anchored = _build_anchored(anchor, mode, remote)
     out = output or Path(f"{space}.{Path(target).stem}.lut.json")
     out = check_output(out, [space_file, tuning_db], overwrite, folder=False, ours=lut_problem)
     settings = ProfileSettings(
@@ -91,6 +100,7 @@ def build_cmd(
         trials_per_task=trials_per_task,
         tuning_db=tuning_db,
         protocol=protocol_for(statistic, max_repeats, clock=_clock(clock)),
+        ratio=ENTRY_RULE if anchored else None,
     )
     unit_list: list[str] | ReducedSpace | None = split_list(units) if units else None
     if space_file is not None:
@@ -156,6 +166,7 @@ def build_cmd(
         "threads": lut.threads,
         "statistic": lut.statistic,
         "mode": lut.mode,
+        "anchoring": lut.anchoring,
         "toolchain": lut.toolchain,
         "machine": lut.machine,
         "warnings": load_warnings(measured),
@@ -167,10 +178,35 @@ def build_cmd(
             f"[green]wrote[/] {d['lut']}: {d['entries']} entries ({d['measured_entries']} timed, {d['from_cache']} "
             f"from the cache) for {d['space']} {d['backbone'] or ''} at {'x'.join(map(str, d['input_shape']))} on "
             f"{d['target']['name']} ({d['target']['backend']}), {d['threads']} thread(s), statistic {d['statistic']}, "
-            f"mode {d['mode']}"
+            f"mode {d['mode']}" + _anchoring_text(d["anchoring"])
         ),
     )
     print_warnings(data["warnings"])
+
+
+def _build_anchored(anchor: bool | None, mode: str, remote: str | None) -> bool:
+    """Whether ``lut build`` times entries against the anchor network: by default for isolated
+    LUTs timed here; ``--anchor`` with another mode is refused (no anchored build exists there)."""
+    from deploycc.core.errors import UserError
+
+    if anchor and mode != "isolated":
+        raise UserError(
+            f"--anchor applies to --mode isolated only ({mode} entries are "
+            + ("whole networks around their reference)" if mode == "in-context" else "kernel times from profiles)")
+        )
+    if anchor and remote:
+        raise UserError("--anchor with --remote: a device fleet cannot time an anchor beside entries; add --no-anchor")
+    return anchor if anchor is not None else mode == "isolated" and not remote
+
+
+def _anchoring_text(anchoring: dict | None) -> str:
+    if not anchoring:
+        return ", not anchored"
+    return (
+        f", anchored (anchor median {anchoring['anchor']['median_ms']:.2f} ms; 95 % interval median "
+        f"+-{anchoring['ci95_pct_median']:.2f} %, max +-{anchoring['ci95_pct_max']:.2f} %, target "
+        f"+-{anchoring['rule']['target_pct']:g} % reached by {anchoring['reached']} of {anchoring['entries']} entries)"
+    )
 
 
 # Below this many samples a rank correlation says little: with n items a perfect Kendall tau
@@ -240,14 +276,20 @@ def predict_cmd(
             row["measured_ms"] = predictor.measure(arch.genotype)
             row["error_pct"] = 100 * (row["predicted_ms"] - row["measured_ms"]) / row["measured_ms"]
         rows.append(row)
+    from deploycc.lut.anchored import mixing_warning
+
+    warning = mixing_warning(table_, False, "--measure (timed alone)") if measure else None
     data = {
         "lut": str(lut),
         "target": table_.target["name"],
         "statistic": table_.statistic,
         "threads": table_.threads,
+        "anchored": bool(table_.anchoring),
         "predictions": rows,
+        "warnings": [warning] if warning else [],
     }
     emit(data, as_json, _render_predict)
+    print_warnings(data["warnings"])
 
 
 def _check_profiled_options(mode: str, cover, remote, tune_trials: int, max_repeats) -> None:
@@ -298,7 +340,10 @@ def validate_cmd(
         0, "--profile", help="profile K held-out architectures: each LUT entry against its in-network time"
     ),
     anchor: bool = typer.Option(
-        True, "--anchor/--no-anchor", help="time each architecture as its ratio to an anchor network (default on)"
+        True,
+        "--anchor/--no-anchor",
+        help="time each architecture as its ratio to the LUT's anchor network (default on; on the LUT's scale "
+        "when it was built anchored)",
     ),
     retest: int = typer.Option(
         8, "--retest", help="architectures measured a second time, independently: the noise floor (0: none)"
@@ -336,7 +381,8 @@ def validate_cmd(
 
         held = [r["genotype"] for r in result["architectures"] if r["split"] == "test"][:profile]
         result["per_layer"] = layer_view(table_, held)
-    result["warnings"] = sample_size_warnings(result)
+    mixed = result["anchoring"].get("warning")
+    result["warnings"] = sample_size_warnings(result) + ([mixed] if mixed else [])
     files = write_report(result, Path(folder), fmt)
     result["files"] = {k: str(v) for k, v in files.items()}
     emit(result, as_json, _render_validate)
@@ -420,13 +466,20 @@ def check_cmd(
     allow_mismatch: bool = typer.Option(
         False, "--allow-mismatch", help="use a LUT made for another target or toolchain version"
     ),
+    anchor: bool | None = typer.Option(
+        None,
+        "--anchor/--no-anchor",
+        help="time the artifact as its ratio to the LUT's anchor network, on the LUT's scale (default: as the "
+        "LUT was built; anchoring an unanchored LUT's check only steadies this measurement)",
+    ),
     as_json: bool = JSON,
 ):
     """Latency gate: exit 1 when the artifact's measured latency is off the LUT by more than PCT."""
     from deploycc.lut.gate import enforce, latency_check
 
-    result = latency_check(artifact, lut, max_latency_error, allow_mismatch, arch)
+    result = latency_check(artifact, lut, max_latency_error, allow_mismatch, arch, anchor=anchor)
     emit(result, as_json, render_gate)
+    print_warnings(result["warnings"])
     enforce(result)
 
 
@@ -441,6 +494,14 @@ def render_gate(console, r: dict) -> None:
         f"{r['threads']} thread(s), {r['latency'].get('clock', 'wall')} clock), LUT {r['predicted_ms']:.2f} ms, "
         f"error {r['error_pct']:+.2f} %{mark}"
     )
+    a = r.get("anchoring") or {}
+    if a.get("anchored"):
+        ratio, change = a["ratio"], a.get("speed_change_pct")
+        console.print(
+            f"anchored: ratio {ratio['ratio']:.4f} to the anchor network (95 % interval +-{ratio['ci95_pct']:.2f} %, "
+            f"{ratio['rounds']} rounds) x {'the LUT' if a['scale'] == 'lut' else 'this run'}'s anchor median"
+            + (f"; machine {change:+.1f} % vs the build" if change is not None else "")
+        )
     for item in r.get("mismatch_allowed") or []:
         console.print(f"[yellow]mismatch allowed:[/] {item}")
 

@@ -5,8 +5,8 @@ Interleaving (``verify/repeat.py``) spreads a disturbance over the jobs timed to
 LUT build or a validation times its jobs in many groups, minutes apart, and on a shared machine
 the speed of the whole machine drifts between them (measured: two builds of the same entries
 whose later group ran 40-60 % slower throughout, while the earlier groups agreed within 10 %).
-So the local timer times one *anchor* job (the stem entry of a LUT, the first sampled
-architecture of a validation, the reference network of an in-context LUT) in every group,
+So the local timer times one *anchor* job (the stem entry of a LUT built ``--no-anchor``, the
+anchor network of a validation (``anchored.py``), the reference network of an in-context LUT) in every group,
 interleaved with the others, and each record keeps the anchor's time in its group. Here every
 record's figures are scaled by ``anchor_reference / anchor_in_its_group``, where the reference is
 the median of the anchor's times over all groups: a group that ran 40 % slow throughout is

@@ -111,9 +111,9 @@ def build_context_lut(
 
 
 def _with_genotype(arch, genotype: list[str], name: str):
-    from deploycc.models import parse_arch
+    from .anchored import with_genotype
 
-    return parse_arch({**arch.to_dict(), "genotype": list(genotype), "name": name.replace("/", "-")}, source=name)
+    return with_genotype(arch, genotype, name.replace("/", "-"))
 
 
 def _assemble(arch, layers, ref, entries, shell, settings, statistic, machine) -> LUT:

@@ -74,7 +74,9 @@ class LUTFacts(typing.Protocol):
     def statistic(self) -> str: ...
 
 
-def arch_cache_key(arch, lut: LUTFacts, protocol: Protocol, ratio: RatioRule | None = None) -> str:
+def arch_cache_key(
+    arch, lut: LUTFacts, protocol: Protocol, ratio: RatioRule | None = None, anchor: list | None = None
+) -> str:
     body: dict = {
         "arch": {k: v for k, v in arch.to_dict().items() if k not in ("name", "description")},
         "target": lut.target,
@@ -84,22 +86,38 @@ def arch_cache_key(arch, lut: LUTFacts, protocol: Protocol, ratio: RatioRule | N
     }
     if ratio is not None:  # a ratio to the anchor is another measurement than a plain time
         body["ratio"] = ratio.to_dict()
+        if anchor is not None:  # and a ratio to another network another again
+            body["anchor"] = list(anchor)
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def arch_job(arch, lut: LUTFacts, protocol: Protocol, job_id: str, ratio: RatioRule | None = None) -> Job:
+def arch_job(
+    arch, lut: LUTFacts, protocol: Protocol, job_id: str, ratio: RatioRule | None = None, anchor: list | None = None
+) -> Job:
     """The job that measures ``arch`` end to end: the full pipeline on the LUT's target and threads."""
     from deploycc.models import save_arch
     from deploycc.pipeline.pipeline import BuildOptions
 
     return Job(
         job_id,
-        arch_cache_key(arch, lut, protocol, ratio),
+        arch_cache_key(arch, lut, protocol, ratio, anchor),
         {"genotype": list(arch.genotype)},
         lambda folder: save_arch(arch, folder / "arch.json"),
         lut.target["name"],
         BuildOptions(verify_passes=False, threads=lut.threads),
+        arch_build_key(arch, lut),
     )
+
+
+def arch_build_key(arch, lut: LUTFacts) -> str:
+    """What building ``arch`` depends on (not how it is timed): the network, target, toolchain, threads."""
+    body = {
+        "arch": {k: v for k, v in arch.to_dict().items() if k not in ("name", "description")},
+        "target": lut.target,
+        "toolchain": lut.toolchain,
+        "threads": lut.threads,
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def measure_archs(
@@ -111,15 +129,19 @@ def measure_archs(
     progress=None,
     what: str = "",
     ratio: RatioRule | None = None,
+    anchor=None,
 ) -> Measured:
-    """The records of ``archs`` (job ids "0", "1", ...), from the cache or timed by ``timer``; with
-    several, the first is the anchor timed in every group and the figures are scaled to it
-    (``lut/anchor.py``). With ``ratio`` (and a timer that times ratios), every record is its ratio
-    to the anchor within each round times the anchor's median over the run."""
-    ratio = ratio if len(archs) > 1 and hasattr(timer, "anchor_on") else None
-    jobs = [arch_job(arch, lut, protocol, str(i), ratio) for i, arch in enumerate(archs)]
-    if len(jobs) > 1 and hasattr(timer, "anchor_on"):
-        timer.anchor_on(jobs[0], ratio)
+    """The records of ``archs`` (job ids "0", "1", ...), from the cache or timed by ``timer``; the
+    anchor (``anchor``, else the first of several) is timed in every group and the figures are
+    scaled to it (``lut/anchor.py``). With ``ratio`` (and a timer that times ratios), every record
+    is its ratio to the anchor within each round times the anchor's median over the run."""
+    anchored = (anchor is not None or len(archs) > 1) and hasattr(timer, "anchor_on")
+    ratio = ratio if anchored else None
+    net = anchor if anchor is not None else archs[0]
+    genotype = list(net.genotype) if ratio is not None else None
+    jobs = [arch_job(arch, lut, protocol, str(i), ratio, genotype) for i, arch in enumerate(archs)]
+    if anchored and hasattr(timer, "anchor_on"):
+        timer.anchor_on(jobs[0] if anchor is None else arch_job(anchor, lut, protocol, "anchor"), ratio)
     m = measure_jobs(timer, jobs, cache_root(cache) / timer.folder("archs"), protocol, lut.threads, progress, what)
     return Measured(ratio_scale_all(m.records, lut.statistic), m.cached, m.summary)
 

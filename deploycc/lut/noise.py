@@ -43,18 +43,24 @@ def noise_floor(first: dict[int, float], again: dict[int, float], speed_change_p
     }
 
 
-def retest(measure, archs: list, records: list[dict], statistic: str, k: int) -> dict | None:
+def retest(
+    measure, archs: list, records: list[dict], statistic: str, k: int, into=None, lead: bool = True
+) -> dict | None:
     """Measure ``k`` of ``archs`` again with ``measure(archs, cache)`` (the validation's own
-    measuring, anchor first) into a fresh cache; None when ``k`` is 0."""
+    measuring) into a fresh cache, or into ``into`` (a cache of re-measurements only, never the
+    first measurement's: a resumable run keeps what it re-measured); None when ``k`` is 0.
+    ``lead``: the first architecture leads the re-measured ones, as the group anchor of an
+    unanchored validation (with an anchor network of its own, measuring it again buys nothing)."""
     picked = retest_indices(len(archs), k)
     if not picked:
         return None
+    first_job = 1 if lead else 0
     with tempfile.TemporaryDirectory(prefix="deploycc-retest-") as fresh:
-        again = measure([archs[0]] + [archs[i] for i in picked], fresh)
+        again = measure(([archs[0]] if lead else []) + [archs[i] for i in picked], into or fresh)
     main_ref = ratio_reference(records)
     again_ref = ratio_reference(again.values())
     second = {}
-    for j, i in enumerate(picked, start=1):
+    for j, i in enumerate(picked, start=first_job):
         rec = again[str(j)]
         if main_ref is not None and rec.get("ratio"):  # both on the first run's anchor median
             second[i] = rec["ratio"]["ratio"] * main_ref

@@ -28,8 +28,9 @@ from deploycc.core.errors import UserError
 from deploycc.targets import Target, load_target
 from deploycc.targets.backend import get_backend, require_available
 from deploycc.verify.measure import STATISTICS, Protocol
+from deploycc.verify.ratio import RatioRule
 
-from .anchor import scale_all
+from .anchor import ratio_scale_all, scale_all
 from .entries import EntrySpec, export_entry, head_spec, layer_candidates, stem_spec, template_arch
 from .table import LUT, VERSION, layer_row, save_lut, target_digest
 from .timer import Job, LocalTimer, Timer
@@ -88,6 +89,7 @@ class ProfileSettings:
     trials_per_task: int | None = None
     tuning_db: str | None = None
     extra: dict = field(default_factory=dict)
+    ratio: RatioRule | None = None  # anchored: each entry a ratio to the anchor network (lut/anchored.py)
 
 
 def toolchain_versions(target: Target) -> dict:
@@ -110,8 +112,8 @@ def _full_toolchain(target: Target) -> dict:
     }
 
 
-def entry_cache_key(spec: EntrySpec, target: Target, settings: ProfileSettings) -> str:
-    body = {
+def entry_cache_key(spec: EntrySpec, target: Target, settings: ProfileSettings, anchor: list | None = None) -> str:
+    body: dict = {
         "lut_version": VERSION,
         "entry": spec.to_dict(),
         "target": target_digest(target),
@@ -121,10 +123,12 @@ def entry_cache_key(spec: EntrySpec, target: Target, settings: ProfileSettings) 
         "tune_trials": settings.tune_trials,
         **environment(),
     }
+    if settings.ratio is not None:  # a ratio to an anchor network is another measurement than a plain time
+        body["ratio"], body["anchor"] = settings.ratio.to_dict(), anchor
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def entry_job(spec: EntrySpec, arch, target: Target, settings: ProfileSettings) -> Job:
+def entry_job(spec: EntrySpec, arch, target: Target, settings: ProfileSettings, anchor: list | None = None) -> Job:
     """The job that measures one entry: exported alone to ONNX, built with the entry settings."""
     if spec.identity:
         record = {**spec.to_dict(), "measured": False, "latency": {}, "note": "identity: no operation"}
@@ -141,7 +145,7 @@ def entry_job(spec: EntrySpec, arch, target: Target, settings: ProfileSettings) 
     )
     return Job(
         spec.key,
-        entry_cache_key(spec, target, settings),
+        entry_cache_key(spec, target, settings, anchor),
         {**spec.to_dict(), "measured": True},
         lambda folder: export_entry(spec, arch, folder / "entry.onnx"),
         settings.target,
@@ -234,8 +238,14 @@ def build_lut(
     require_available(get_backend(target.backend))
     arch = template_arch(space, input_shape, backbone)
     stem, head, layers = plan(arch, units)
-    jobs = [entry_job(spec, arch, target, settings) for spec in unique_specs(stem, head, layers)]
-    if hasattr(timer, "anchor_on"):  # the stem entry is timed in every group (lut/anchor.py)
+    anchor = None
+    if settings.ratio is not None:  # every entry a ratio to the anchor network (lut/anchored.py)
+        from .anchored import anchor_entries
+
+        shell = {"name": target.name, "backend": target.backend, "sha256": target_digest(target)}
+        anchor = anchor_entries(timer, arch, layers, shell, toolchain_versions(target), settings)
+    jobs = [entry_job(spec, arch, target, settings, anchor) for spec in unique_specs(stem, head, layers)]
+    if anchor is None and hasattr(timer, "anchor_on"):  # the stem entry is timed in every group (lut/anchor.py)
         timer.anchor_on(jobs[0])
     measured = measure_jobs(
         timer,
@@ -252,9 +262,13 @@ def build_lut(
         target,
         settings,
         statistic,
-        scale_all(measured.records, statistic),
+        (ratio_scale_all if anchor else scale_all)(measured.records, statistic),
         timer.machine(measured.summary, len(measured.cached)),
     )
+    if anchor is not None and settings.ratio is not None:
+        from .anchored import table_anchoring
+
+        lut.anchoring = table_anchoring(lut.entries, settings.ratio, anchor)
     save_lut(lut, out)
     lut.source = str(out)
     return lut

@@ -27,6 +27,7 @@ import os
 import random
 import tempfile
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from deploycc.targets.backend import get_backend, require_available
 
 from .context import _with_genotype
 from .entries import template_arch
+from .jobs import Builder, Job
 from .kernels import attribute, kernel_key, ort_cover_names
 from .profile import ProfileSettings, _full_toolchain, cache_root, plan
 from .table import LUT, layer_row, save_lut, target_digest
@@ -70,14 +72,20 @@ def profile_network(arch, target: str, threads: int, runs: int) -> dict:
     """{parts: ms per part, kernels: kernels joining units, total_ms} of ``arch`` built and profiled here."""
     from deploycc.models import save_arch
     from deploycc.pipeline.pipeline import BuildOptions, build
-    from deploycc.verify.profile import profile_artifact
 
     with tempfile.TemporaryDirectory(prefix="deploycc-profiled-") as tmp_name:
         tmp = Path(tmp_name)
         path = save_arch(arch, tmp / "arch.json")
         build(str(path), target, tmp / "art", BuildOptions(verify_passes=False, threads=threads))
-        profile = profile_artifact(tmp / "art", threads, runs, per_run=PER_RUN)
-        covers = ort_cover_names(tmp / "art" / "model.onnx") if profile["backend"] == "ort" else {}
+        return profile_built(arch, tmp / "art", threads, runs)
+
+
+def profile_built(arch, artifact: Path, threads: int, runs: int) -> dict:
+    """The record of :func:`profile_network` for ``arch`` already built into ``artifact``."""
+    from deploycc.verify.profile import profile_artifact
+
+    profile = profile_artifact(artifact, threads, runs, per_run=PER_RUN)
+    covers = ort_cover_names(artifact / "model.onnx") if profile["backend"] == "ort" else {}
     parts, joined = attribute(profile["layers"], covers, arch.to_dict())
     return {
         "genotype": list(arch.genotype),
@@ -86,6 +94,20 @@ def profile_network(arch, target: str, threads: int, runs: int) -> dict:
         "kernels": joined,
         "total_ms": float(sum(r["ms"] for r in profile["layers"])),
     }
+
+
+def _network_job(net, target: str, threads: int) -> Job:
+    """The job that builds one profiled network (never timed: its key is None)."""
+    from deploycc.pipeline.pipeline import BuildOptions
+
+    options = BuildOptions(verify_passes=False, threads=threads)
+    return Job(net.name, None, {}, partial(_save, net), target, options)
+
+
+def _save(net, folder: Path) -> Path:
+    from deploycc.models import save_arch
+
+    return save_arch(net, folder / "arch.json")
 
 
 def _network_key(arch, shell: dict, threads: int, runs: int) -> str:
@@ -123,8 +145,11 @@ def build_profiled_lut(
     cover: int = 3,
     seed: int = 0,
     runs: int = PROFILE_RUNS,
+    build_workers: int = 1,
 ) -> LUT:
-    """Profile networks covering every (position, unit) ``cover`` times; write the profiled LUT."""
+    """Profile networks covering every (position, unit) ``cover`` times; write the profiled LUT.
+    With ``build_workers`` > 1 that many networks are compiled at a time in as many processes
+    (``jobs.Builder``), then profiled one after another: no profile overlaps a build."""
     target = load_target(settings.target)
     if target.backend not in ("ort", "tvm"):
         raise UserError(f"--mode profiled: target {target.name!r} has no per-kernel profiler (ORT and TVM have)")
@@ -137,18 +162,30 @@ def build_profiled_lut(
         "toolchain": _full_toolchain(target),
     }
     store = JsonCache(cache_root(cache) / "profiled", "lut-profiled-network")
-    networks: list[dict] = []
-    for k, geno in enumerate(genotypes):
-        net = _with_genotype(arch, geno, f"profiled-{seed}-{k}")
-        key = _network_key(net, shell, settings.threads, runs)
+    nets = [_with_genotype(arch, geno, f"profiled-{seed}-{k}") for k, geno in enumerate(genotypes)]
+    keys = [_network_key(net, shell, settings.threads, runs) for net in nets]
+    records: dict[int, dict] = {}
+    for k, key in enumerate(keys):
         record = store.get(key)
-        event = "cached"
-        if record is None:
-            record, event = profile_network(net, target.name, settings.threads, runs), "done"
-            store.put(key, record)
-        networks.append(record)
-        if progress:
-            progress(Step(k + 1, len(genotypes), str(k), event, record))
+        if record is not None:
+            records[k] = record
+            if progress:
+                progress(Step(len(records), len(nets), str(k), "cached", record))
+    missing = [k for k in range(len(nets)) if k not in records]
+    builder = Builder(build_workers)
+    try:
+        for start in range(0, len(missing), build_workers):
+            chunk = missing[start : start + build_workers]
+            with tempfile.TemporaryDirectory(prefix="deploycc-profiled-") as scratch:
+                jobs = [_network_job(nets[k], target.name, settings.threads) for k in chunk]
+                for k, (artifact, _) in zip(chunk, builder.build_group(jobs, Path(scratch))):
+                    records[k] = profile_built(nets[k], artifact, settings.threads, runs)
+                    store.put(keys[k], records[k])
+                    if progress:
+                        progress(Step(len(records), len(nets), str(k), "done", records[k]))
+    finally:
+        builder.close()
+    networks = [records[k] for k in range(len(nets))]
     lut = assemble(arch, (stem, head, layers), networks, shell, settings, statistic, {"cover": cover, "runs": runs})
     save_lut(lut, out)
     lut.source = str(out)

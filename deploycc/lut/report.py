@@ -228,6 +228,13 @@ def _anchoring_note(result: dict) -> str:
         )
     else:
         text = f"Ground truth anchored: {a.get('mode', 'by group')}."
+    if a.get("scale") == "lut" and a.get("speed_change_pct") is not None:
+        text += (
+            f" Put on the anchored LUT's scale (its anchor median {a['lut_anchor_median_ms']:.2f} ms); the machine ran "
+            f"{a['speed_change_pct']:+.1f} % against the build."
+        )
+    if a.get("warning"):
+        text += f" {a['warning']}."
     floor = result.get("noise_floor")
     if floor and floor.get("speed_change_pct") is not None:
         text += f" The machine's speed between the run and the re-measurement: {floor['speed_change_pct']:+.1f} %."

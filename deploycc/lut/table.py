@@ -67,6 +67,7 @@ class LUT:
     source: str = "<lut>"
     mode: str = "isolated"  # or "in-context": entries are whole networks around a reference
     reference: list | None = None  # in-context: the reference genotype
+    anchoring: dict | None = None  # isolated, built with --anchor: rule, anchor network, widths (lut/anchored.py)
 
     def entry_ms(self, key: str) -> float:
         """The entry's latency under the LUT's statistic (0 for an identity unit). In context: the
@@ -97,6 +98,8 @@ class LUT:
             d["mode"], d["reference"] = self.mode, list(self.reference or [])
         elif self.mode != "isolated":  # profiled: summed like an isolated LUT, read as one by older readers
             d["mode"] = self.mode
+        if self.anchoring is not None:  # written only when anchored: an unanchored LUT's bytes are unchanged
+            d["anchoring"] = self.anchoring
         return d
 
 
@@ -167,6 +170,7 @@ def load_lut(path: str | os.PathLike) -> LUT:
         source=str(path),
         mode=payload.get("mode", "isolated"),
         reference=payload.get("reference"),
+        anchoring=payload.get("anchoring"),
     )
     if (
         lut.mode not in MODES
@@ -178,6 +182,7 @@ def load_lut(path: str | os.PathLike) -> LUT:
         )
     lut.input_shape = tuple(lut.input_shape)
     _check_references(lut, path)
+    _check_anchoring(lut, path)
     return lut
 
 
@@ -199,6 +204,36 @@ def _check_references(lut: LUT, path: Path) -> None:
             raise UserError(f"{path}: LUT refers to entry {key!r} that it does not contain")
         if entry.get("measured", True) and f"{lut.statistic}_ms" not in entry.get("latency", {}):
             raise UserError(f"{path}: LUT entry {key!r} has no {lut.statistic} latency")
+
+
+def _check_anchoring(lut: LUT, path: Path) -> None:
+    """Refuse a LUT that sums anchored and unanchored entries: figures taken at different speeds."""
+    record = lut.anchoring
+    if record is not None and (
+        lut.mode != "isolated"
+        or not isinstance(record, dict)
+        or not isinstance(record.get("anchor"), dict)
+        or not record["anchor"].get("median_ms")
+        or len(record["anchor"].get("genotype") or []) != len(lut.layers)
+    ):
+        raise UserError(
+            f"{path}: LUT anchoring record does not fit its mode {lut.mode!r} or lacks its anchor network and median"
+        )
+    timed = [k for k, e in lut.entries.items() if e.get("measured", True)]
+    plain = [k for k in timed if not has_ratio(lut.entries[k])] if lut.anchoring else []
+    ratios = [k for k in timed if has_ratio(lut.entries[k])] if lut.anchoring is None and lut.mode == "isolated" else []
+    if plain or ratios:
+        first = (plain or ratios)[0]
+        kind = "not anchored in an anchored LUT" if plain else "anchored in a LUT that says it is not"
+        raise UserError(
+            f"{path}: LUT entry {first!r} is {kind}: it mixes anchored and unanchored figures; rebuild it "
+            "with one of --anchor or --no-anchor"
+        )
+
+
+def has_ratio(entry: dict) -> bool:
+    """Whether ``entry`` was timed as a ratio to an anchor network (``verify/ratio.py``)."""
+    return bool(entry.get("ratio"))
 
 
 class TargetFacts(Protocol):

@@ -3,9 +3,10 @@
 A job (:class:`Job`) is one thing to build on this machine and time: a LUT entry or a sampled
 architecture. The workflow (``deploycc.lut.workflow``) decides which jobs need measuring and
 caches what comes back; a timer only runs the jobs it is handed and reports each one as it
-finishes. :class:`LocalTimer` builds and times every job here, one after another, through the
+finishes. :class:`LocalTimer` builds every job here (each network once, a group's jobs in
+``build_workers`` processes: ``jobs.Builder``) and times them, never during a build, through the
 common Session interface (``time_artifact``); ``deploycc.fleet.lut.FleetTimer`` builds here and
-times on leased devices. Both build a job the same way, with :func:`build_job`.
+times on leased devices. Both build a job the same way, with ``jobs.build_job``.
 
 A timer also owns what differs between places: which clocks it can time on (the refusals), the
 cache folder and key of its results (so a remote record never serves a local request), and what
@@ -15,30 +16,17 @@ it records about the machine that measured.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from deploycc.verify.conditions import LoadCheck, pinned, timing_cpus
 from deploycc.verify.measure import machine_facts, open_timed, time_callable
 from deploycc.verify.ratio import RatioRule, time_anchored
 
-if TYPE_CHECKING:  # the pipeline is imported when a job is built, not with the LUT package
-    from deploycc.pipeline.pipeline import BuildOptions
+from .jobs import Builder, Job, build_job
 
-
-@dataclass
-class Job:
-    """One thing to build here and time: an entry of a LUT or a sampled architecture."""
-
-    id: str  # the entry key, or the architecture's index in the sample
-    key: str | None  # local cache key; None: nothing to time (``record`` is final)
-    record: dict  # the record's fixed part, which the measurement completes
-    write: Callable[[Path], Path] | None = None  # writes the model to build into a folder
-    target: str = ""  # the target to build for
-    options: BuildOptions | None = None
+__all__ = ["Job", "LocalTimer", "Report", "Timer", "build_job"]
 
 
 # report(job, event, measurement=None, device=None, detail=None): how a timer tells the workflow
@@ -72,18 +60,6 @@ class Timer(Protocol):
         """What a validation result records about this timer's run, beyond the common fields."""
 
 
-def build_job(job: Job, folder: Path) -> tuple[Path, float]:
-    """(artifact folder, build seconds) of ``job`` built in ``folder`` with the full pipeline."""
-    from deploycc.pipeline.pipeline import build
-
-    folder.mkdir(parents=True, exist_ok=True)
-    assert job.write is not None, f"job {job.id} has no model to build"
-    model = job.write(folder)
-    start = time.perf_counter()
-    build(str(model), job.target, folder / "artifact", job.options)
-    return folder / "artifact", round(time.perf_counter() - start, 3)
-
-
 class LocalTimer:
     """Builds and times every job on this machine with the protocol.
 
@@ -99,9 +75,20 @@ class LocalTimer:
     anchor: Job | None = None
     ratio: RatioRule | None = None
 
-    def __init__(self, load_check: LoadCheck | None = None):
+    build_workers = 1
+    _builder: Builder | None = None
+
+    def __init__(self, load_check: LoadCheck | None = None, build_workers: int = 1):
         if load_check is not None:
             self.load_check = load_check
+        self.build_workers = build_workers
+
+    @property
+    def builder(self) -> Builder:
+        """Builds each network once per timer, a group's jobs in ``build_workers`` processes (``jobs.py``)."""
+        if self._builder is None:
+            self._builder = Builder(self.build_workers)
+        return self._builder
 
     def anchor_on(self, job: Job, ratio: RatioRule | None = None) -> None:
         """Time ``job`` in every interleaved group and record its time with each measurement; with
@@ -124,16 +111,24 @@ class LocalTimer:
     def check_validate(self, lut, protocol) -> None:
         """Every clock is this process's own here: nothing to refuse."""
 
+    def anchored(self, protocol) -> bool:
+        """Whether an anchor is timed beside the jobs: in every group of an interleaved protocol,
+        and always when timing ratios (the rounds are the ratio rule's)."""
+        return self.anchor is not None and (protocol.interleaved or self.ratio is not None)
+
     def run(self, jobs: list[Job], protocol, threads: int, report: Report, what: str = "") -> None:
         size = protocol.interleave if protocol.interleaved else 1
         with tempfile.TemporaryDirectory(prefix="deploycc-anchor-") as anchor_dir:
-            anchor = build_job(self.anchor, Path(anchor_dir)) if self.anchor and protocol.interleaved and jobs else None
+            anchor = None
+            if self.anchor is not None and self.anchored(protocol) and jobs:
+                anchor = self.builder.build_group([self.anchor], Path(anchor_dir))[0]
             for start in range(0, len(jobs), size):
                 group = jobs[start : start + size]
                 # one scratch folder per group: a LUT's artifacts would otherwise pile up on disk
                 with tempfile.TemporaryDirectory(prefix="deploycc-lut-") as scratch:
-                    built = [build_job(job, Path(scratch) / str(i)) for i, job in enumerate(group)]
-                    timed, load = self._time(([anchor] if anchor else []) + built, protocol, threads, what or "timing")
+                    built = self.builder.build_group(group, Path(scratch))
+                    both = ([anchor] if anchor else []) + built
+                    timed, load = self.time_built(both, protocol, threads, what or "timing")
                 extra = timed.pop(0) if anchor else {}
                 for job, (_, build_s), measurement in zip(group, built, timed):
                     report(
@@ -148,7 +143,7 @@ class LocalTimer:
                         },
                     )
 
-    def _time(self, built, protocol, threads: int, what: str):
+    def time_built(self, built, protocol, threads: int, what: str):
         """(a measurement per artifact, load record) of the built artifacts, timed pinned. With an
         anchor first in ``built``, its measurement is the ``anchor`` field of the others'."""
         before = self.load_check.enforce(self.load_check.state(threads), what)
@@ -167,7 +162,7 @@ class LocalTimer:
         """One measurement per callable; the first is the anchor's when an anchor was built."""
         from deploycc.verify.repeat import time_interleaved
 
-        anchor_id = self.anchor.id if self.anchor is not None and protocol.interleaved else None
+        anchor_id = self.anchor.id if self.anchor is not None and self.anchored(protocol) else None
         if anchor_id is not None and self.ratio is not None:
             anchor, rounds, subjects = time_anchored(runs[0], runs[1:], protocol, self.ratio, threads)
             head = {"anchor": {"id": anchor_id, "latency": anchor.to_dict(), "round_ms": rounds}}

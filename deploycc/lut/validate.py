@@ -6,7 +6,8 @@ Scores (``deploycc.lut.stats``) for five predictors side by side, on held-out ar
 the raw LUT sum, the fusion-aware correction, the affine calibration a * LUT + b, the learned
 residual (``residual.py``) and the MAC-count baseline a * GMACs + b, all but the first fitted on
 the training architectures only (the first ``train`` of the sample). The ground truth is
-anchored (each architecture's ratio to the first, ``verify/ratio.py``) unless turned off, and
+anchored (each architecture's ratio to the LUT's anchor network, ``verify/ratio.py``, put on the
+LUT's scale when the LUT was built anchored: ``anchored.py``) unless turned off, and
 ``plan.retest`` architectures are measured a second time for the noise floor (``noise.py``). The raw
 LUT is also scored over the whole sample, since it learns nothing from it. Per-unit residuals
 (least squares of the raw residual on per-code unit counts) show which units the LUT misjudges.
@@ -26,6 +27,7 @@ from deploycc.verify.ratio import RatioRule
 
 from . import stats
 from .anchor import ratio_reference
+from .anchored import anchor_median, lut_anchor, mixing_warning, on_lut_scale, speed_change_pct
 from .correction import FusionCorrection
 from .measure_arch import arch_protocol, measure_archs, sample_genotypes
 from .noise import retest
@@ -44,6 +46,7 @@ class ValidationPlan:
     allow_mismatch: bool = False
     anchored: bool = True  # each architecture as its ratio to the anchor (verify/ratio.py)
     retest: int = 8  # architectures measured a second time: the noise floor (0: none)
+    retest_cache: str | None = None  # where re-measurements are cached (default: a fresh folder per run)
 
     def n_train(self) -> int:
         k = self.train if self.train is not None else max(3, round(0.4 * self.n))
@@ -71,17 +74,20 @@ def validate(
         raise UserError(f"--n {plan.n}: the space has only {len(genotypes)} distinct architectures")
     archs = [predictor.arch_of(geno, name=f"sample-{plan.seed}-{i}") for i, geno in enumerate(genotypes)]
     ratio = RatioRule() if plan.anchored else None
+    anchor = predictor.arch_of(lut_anchor(lut), name="anchor") if plan.anchored else None
 
     def measure(some: list, into) -> dict:
-        return measure_archs(timer, some, lut, protocol, into, progress, "lut validate", ratio).records
+        return measure_archs(timer, some, lut, protocol, into, progress, "lut validate", ratio, anchor).records
 
-    measured = measure_archs(timer, archs, lut, protocol, cache, progress, "lut validate", ratio)
+    measured = measure_archs(timer, archs, lut, protocol, cache, progress, "lut validate", ratio, anchor)
     records = list(measured.records.values())
-    latencies = np.array([r["latency"][f"{lut.statistic}_ms"] for r in records])
+    facts = anchoring_facts(records, ratio) | lut_scale_facts(lut, records, plan.anchored)
+    latencies = np.array([ground_truth(r, lut, facts["scale"]) for r in records])
+    floor = retest(measure, archs, records, lut.statistic, plan.retest, plan.retest_cache, lead=anchor is None)
     return (
         score(predictor, genotypes, latencies, n_train)
-        | {"noise_floor": retest(measure, archs, records, lut.statistic, plan.retest)}
-        | {"anchoring": anchoring_facts(records, ratio)}
+        | {"noise_floor": floor}
+        | {"anchoring": facts}
         | result_header(lut, plan, allowed)
         | timer.result_fields(measured.summary, len(measured.cached), records)
         | {
@@ -102,6 +108,28 @@ def anchoring_facts(records: list[dict], ratio: RatioRule | None) -> dict:
         "ci95_pct_max": float(np.max(widths)) if widths else None,
         "reached": sum(bool(r["ratio"]["reached"]) for r in records if r.get("ratio")),
     }
+
+
+def lut_scale_facts(lut: LUT, records: list[dict], anchored: bool) -> dict:
+    """Which scale the ground truth is on: the LUT's (both anchored to one network: each ratio x the
+    LUT's anchor median, so the speed change since the build cancels) or this run's own; the speed
+    change; a warning when only one side is anchored (``anchored.mixing_warning``)."""
+    measured_anchored = anchored and any(r.get("ratio") for r in records)  # a fleet times no anchor
+    on_lut = bool(measured_anchored and lut.anchoring)
+    run_median = ratio_reference(records)
+    return {
+        "scale": "lut" if on_lut else "run",
+        "lut_anchor_median_ms": anchor_median(lut),
+        "speed_change_pct": speed_change_pct(lut, run_median) if on_lut else None,
+        "warning": mixing_warning(lut, measured_anchored, "the ground truth"),
+    }
+
+
+def ground_truth(record: dict, lut: LUT, scale: str) -> float:
+    """An architecture's measured time: on the LUT's anchor scale, or as this run measured it."""
+    if scale == "lut":
+        return on_lut_scale(lut, record["ratio"]["ratio"])
+    return float(record["latency"][f"{lut.statistic}_ms"])
 
 
 def gmacs_of(predictor: Predictor, genotypes) -> np.ndarray:

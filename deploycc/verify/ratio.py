@@ -21,12 +21,12 @@ both cancel, and only the anchor's own median carries the machine's speed.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .measure import CLOCKS, Protocol, kept_rounds, reduce_rounds
+from .measure import Protocol, kept_rounds, reduce_rounds
+from .repeat import interleaved_rounds, warmed_runner
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,22 @@ class RatioRule:
     min_rounds: int = 5
     max_rounds: int = 60
     max_seconds: float = 300.0  # per group of subjects
+    # runs of the anchor per round (default: the protocol's min_repeats, as every subject); an
+    # isolated LUT entry worth a few ms against a whole network takes 1 (``lut/anchored.py``)
+    anchor_runs: int | None = None
 
     def __post_init__(self):
         if self.target_pct <= 0 or not 2 <= self.min_rounds <= self.max_rounds:
             raise ValueError("ratio rule: target_pct > 0 and 2 <= min_rounds <= max_rounds")
+        if self.anchor_runs is not None and self.anchor_runs < 1:
+            raise ValueError("ratio rule: anchor_runs >= 1")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields; ``anchor_runs`` only when set, so the keys of earlier ratio records hold."""
+        d = asdict(self)
+        if d["anchor_runs"] is None:
+            del d["anchor_runs"]
+        return d
 
 
 def ratio_interval(ratios) -> tuple[float, float]:
@@ -83,27 +92,20 @@ def _round_value(runs: list[float], statistic: str) -> float:
 def time_anchored(anchor, fns: list, protocol: Protocol, rule: RatioRule = RatioRule(), threads: int = 0):
     """(anchor Latency, anchor round values, [(subject Latency, ratio record), ...]) of ``fns``
     timed against ``anchor`` in rounds until every ratio's interval meets ``rule``."""
-    clock = CLOCKS[protocol.clock]
     every = [anchor, *fns]
-    for fn in every:
-        for _ in range(protocol.warmup):
-            fn()
-    per_round = max(protocol.min_repeats, 1)
-    samples: list[list[list[float]]] = [[] for _ in every]  # callable -> round -> runs (ms)
-    start = time.perf_counter()
-    for r in range(rule.max_rounds):
-        for k in range(len(every)):
-            i = (k + r) % len(every)
-            runs = []
-            for _ in range(per_round):
-                t0 = clock()
-                every[i]()
-                runs.append((clock() - t0) * 1e3)
-            samples[i].append(runs)
-        if r + 1 >= rule.min_rounds and (
-            _all_reached(samples, protocol, rule) or time.perf_counter() - start > rule.max_seconds
-        ):
-            break
+
+    def stop(samples, seconds: float) -> bool:
+        return len(samples[0]) >= rule.min_rounds and (
+            seconds > rule.max_seconds or _all_reached(samples, protocol, rule)
+        )
+
+    runner = warmed_runner(every, protocol)
+
+    def timed_runs(i: int, count: int) -> list[float]:
+        return runner(i, rule.anchor_runs if i == 0 and rule.anchor_runs else count)
+
+    # callable -> round -> runs (ms), in the rotating rounds of every interleaved measurement
+    samples = interleaved_rounds(len(every), protocol, timed_runs, stop, rule.max_rounds)
     values = [[_round_value(runs, protocol.statistic) for runs in rounds] for rounds in samples]
     out = [
         (reduce_rounds(samples[i], protocol, threads), ratio_summary(values[i], values[0], protocol.reject_mad, rule))

@@ -33,6 +33,13 @@ def time_interleaved(fns: list, protocol: Protocol, threads: int = 0) -> list[La
         raise UserError(
             f"the cpu clock measures latency only with exactly 1 thread (got {threads}); use the wall clock or 1 thread"
         )
+    samples = interleaved_rounds(len(fns), protocol, warmed_runner(fns, protocol))
+    return [reduce_rounds(rounds, protocol, threads) for rounds in samples]
+
+
+def warmed_runner(fns: list, protocol: Protocol):
+    """``timed_runs(i, n)``: n timed runs of ``fns[i]`` (ms, on the protocol's clock), after
+    ``protocol.warmup`` untimed runs of every callable, done here."""
     clock = CLOCKS[protocol.clock]
     for fn in fns:
         for _ in range(protocol.warmup):
@@ -46,21 +53,29 @@ def time_interleaved(fns: list, protocol: Protocol, threads: int = 0) -> list[La
             runs.append((clock() - t0) * 1e3)
         return runs
 
-    samples = interleaved_rounds(len(fns), protocol, timed_runs)
-    return [reduce_rounds(rounds, protocol, threads) for rounds in samples]
+    return timed_runs
 
 
-def interleaved_rounds(count: int, protocol: Protocol, timed_runs) -> list[list[list[float]]]:
+def interleaved_rounds(
+    count: int, protocol: Protocol, timed_runs, stop=None, rounds: int | None = None
+) -> list[list[list[float]]]:
     """The rounds of ``count`` subjects, in rotating order: ``timed_runs(i, n)`` times n runs of
-    subject i (ms). Returns subject -> round -> runs."""
+    subject i (ms). Returns subject -> round -> runs.
+
+    By default the protocol sets the rounds (``rounds``, capped by ``max_repeats``, and
+    ``max_seconds`` per subject after 3 rounds). With ``stop``, at most ``rounds`` rounds are run
+    and ``stop(samples, seconds)`` is asked after each whether to end (``verify/ratio.py``)."""
     per_round = max(protocol.min_repeats, 1)
-    rounds = max(1, min(protocol.rounds, protocol.max_repeats // per_round))  # max_repeats caps the runs
+    if rounds is None:
+        rounds = max(1, min(protocol.rounds, protocol.max_repeats // per_round))  # max_repeats caps the runs
     samples: list[list[list[float]]] = [[] for _ in range(count)]
     start = time.perf_counter()
     for r in range(rounds):
-        if r >= 3 and time.perf_counter() - start > protocol.max_seconds * count:
+        if stop is None and r >= 3 and time.perf_counter() - start > protocol.max_seconds * count:
             break  # max_seconds is each subject's budget; 3 rounds at least
         for k in range(count):
             i = (k + r) % count
             samples[i].append(timed_runs(i, per_round))
+        if stop is not None and stop(samples, time.perf_counter() - start):
+            break
     return samples

@@ -134,10 +134,12 @@ def test_validate_command_writes_plot_report_and_figures(fbnet_lut, tmp_path, ca
     )
     result = json.loads(stdout)
     assert code == 0 and result["n"] == 6 and result["n_test"] == 3
-    # three held-out architectures: the figures come with a word about the sample size, on screen too
-    (warning,) = result["warnings"]
+    # three held-out architectures: the figures come with a word about the sample size, on screen too;
+    # and the LUT (built without --anchor) against an anchored ground truth: a word about the mix
+    warning, mixed = result["warnings"]
     assert "rest on 3 architecture(s) (of 6 sampled)" in warning and "1 time in 6" in warning
-    assert f"warning: {warning}" in " ".join(err.split())
+    assert "entries are not anchored but the ground truth is" in mixed and result["anchoring"]["scale"] == "run"
+    assert f"warning: {warning}" in " ".join(err.split()) and f"warning: {mixed}" in " ".join(err.split())
     assert (folder / "scatter.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (folder / "report.html").read_text()
     assert "fusion-corrected" in page and "Kendall" in page and "scatter.png" in page
@@ -145,7 +147,7 @@ def test_validate_command_writes_plot_report_and_figures(fbnet_lut, tmp_path, ca
     errors = [abs(r["raw_ms"] - r["measured_ms"]) / r["measured_ms"] for r in rows]
     assert result["raw_all"]["mape_pct"] == pytest.approx(100 * sum(errors) / len(errors))
     assert set(result["held_out"]) == {"raw", "corrected", "affine", "learned", "macs"}
-    # anchored by default: every architecture a ratio to the first, interval reached or its width recorded
+    # anchored by default: every architecture a ratio to the anchor network, interval reached or its width recorded
     anchoring = result["anchoring"]
     assert anchoring["mode"] == "ratio" and anchoring["anchor_median_ms"] > 0 and anchoring["ci95_pct_max"] > 0
     floor = result["noise_floor"]  # --retest 2: two architectures measured again, scored like a predictor

@@ -42,3 +42,15 @@ def test_a_retest_run_on_a_slower_machine_is_put_on_the_first_runs_scale():
     assert floor["again_ms"] == pytest.approx([20.2, 29.7, 40.0])
     assert floor["mape_pct"] == pytest.approx(100 * (0.01 + 0.01 + 0) / 3)
     assert floor["speed_change_pct"] == pytest.approx(20.0)
+    # a validation with an anchor network of its own re-measures only the picked architectures
+    shifted = {str(int(j) - 1): rec for j, rec in second.items() if j != "0"}
+    seen.clear()
+    floor = retest(
+        lambda archs, cache: seen.append(list(archs)) or shifted,
+        ["a0", "a1", "a2", "a3"],
+        first,
+        "median",
+        3,
+        lead=False,
+    )
+    assert seen == [["a1", "a2", "a3"]] and floor["again_ms"] == pytest.approx([20.2, 29.7, 40.0])

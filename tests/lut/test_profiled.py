@@ -47,9 +47,19 @@ def test_kernels_of_a_real_profile_map_to_units_and_reorders_join_them(lut_cache
 
 def test_profiled_lut_has_an_entry_per_position_and_unit_and_predicts(lut_cache, tmp_path):
     units = ["k3_e1", "k5_e1_g2"]
+    first = []
     out = build_profiled_lut(
-        "fbnet", tmp_path / "p.json", ProfileSettings(target="cpu-ort"), SHAPE, cache=lut_cache, units=units, cover=1
+        "fbnet",
+        tmp_path / "p.json",
+        ProfileSettings(target="cpu-ort"),
+        SHAPE,
+        cache=lut_cache,
+        progress=first.append,
+        units=units,
+        cover=1,
+        build_workers=2,  # both networks compiled at once, in two processes, then profiled in turn
     )
+    assert sorted((s.job, s.event) for s in first) == [("0", "done"), ("1", "done")]
     lut = load_lut(out.source)
     assert lut.mode == "profiled" and lut.protocol["networks"] == 2 and lut.protocol["cover"] == 1
     _, _, layers = plan(template_arch("fbnet", SHAPE), units)

@@ -53,6 +53,22 @@ def test_rounds_stop_when_the_interval_is_reached_and_record_it_when_not():
     assert len(rounds) == 6 and not ratio["reached"] and ratio["ci95_pct"] > 1e-9  # capped, width kept
 
 
+def test_the_anchor_may_run_fewer_times_per_round_than_the_subjects():
+    calls = {"anchor": 0, "subject": 0}
+
+    def counted(name):
+        def run():
+            calls[name] += 1
+
+        return run
+
+    rule = RatioRule(target_pct=1e6, min_rounds=4, max_rounds=4, anchor_runs=1)
+    anchor, _, [(latency, _)] = time_anchored(counted("anchor"), [counted("subject")], PROTOCOL, rule)
+    assert calls == {"anchor": 1 + 4, "subject": 1 + 4 * 3}  # warm-up, then 1 and 3 runs per round
+    assert anchor.rounds == latency.rounds == 4
+    assert "anchor_runs" not in RatioRule().to_dict() and rule.to_dict()["anchor_runs"] == 1  # old keys hold
+
+
 def test_interval_of_recorded_ratios():
     centre, width = ratio_interval([2.0, 2.0, 2.0])
     assert centre == pytest.approx(2.0) and width == 0.0
