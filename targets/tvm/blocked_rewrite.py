@@ -1,0 +1,183 @@
+"""The rewrite of ``blocked_layout``: the imported Relax ``main`` walked binding by binding, each
+op that can run in NCHW[x]c emitted on the blocked tensors (``blocked_compute``'s kernels for the
+convolutions, the same Relax op for pooling and element-wise ops), every other op fed the NCHW
+tensor, unpacked once per tensor where it first needs it. Imports TVM: ``blocked_layout`` loads it
+only when a target asks for the blocked layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tvm import relax
+
+from . import blocked_compute as bc
+
+_BINARY = ("relax.add", "relax.subtract", "relax.multiply", "relax.maximum", "relax.minimum")
+_UNARY = ("relax.nn.relu", "relax.clip", "relax.sigmoid", "relax.tanh", "relax.nn.silu")
+_POOLS = ("relax.nn.max_pool2d", "relax.nn.avg_pool2d")
+# A grouped conv with at most this many groups runs as a dense blocked conv whose weights are
+# zero outside the groups (groups x its MACs, exact): a group's channels are rarely a whole number
+# of blocks (SqueezeNAS's group-2 1x1 convs have 8-48 per group), and a conv left NCHW costs a
+# transform pair, two passes over its input and output.
+MAX_DENSE_GROUPS = 4
+
+
+def _shape(expr) -> list[int] | None:
+    ty = getattr(expr, "ty", None)  # TVM 0.27: a Relax expression's type, TensorType(shape, dtype)
+    dims = getattr(getattr(ty, "shape", None), "values", None)
+    try:
+        return [int(d) for d in dims] if dims is not None else None
+    except TypeError:  # a symbolic dimension
+        return None
+
+
+def _constant(expr) -> np.ndarray | None:
+    from tvm.ir import Constant
+
+    if isinstance(expr, Constant) and hasattr(expr, "value") and hasattr(expr.value, "numpy"):
+        return expr.value.numpy()
+    return None
+
+
+@relax.expr_functor.mutator
+class Blocker(relax.PyExprMutator):
+    """The rewrite: ``blocked`` maps an original NCHW var to (its blocked var, its channels)."""
+
+    def __init__(self, mod, lanes: int):
+        super().__init__(mod)
+        self.lanes = lanes
+        self.blocked: dict = {}
+        self.flat: set = set()  # blocked vars already unpacked for an NCHW consumer
+        self.counts: dict[str, int] = {}
+
+    def visit_var_binding_(self, binding):
+        value, made = binding.value, None
+        if isinstance(binding.var, relax.DataflowVar) and isinstance(value, relax.Call):
+            made = self._block(value)
+        if made is None:
+            self._unpack_inputs(value)
+            super().visit_var_binding_(binding)
+            return
+        var, kind = made
+        self.blocked[binding.var] = (var, _shape(binding.var)[1])  # type: ignore[index]
+        self._count(kind)
+
+    def _unpack_inputs(self, value) -> None:
+        """Every blocked var ``value`` reads is unpacked for it (once per var: an exit transform)."""
+        for var in relax.analysis.free_vars(value):
+            if var in self.blocked and var not in self.flat:
+                blocked, channels = self.blocked[var]
+                flat = self.builder_.emit_te(bc.unpack, blocked, channels, primfunc_name_hint="unpack_nchwc")
+                self.set_var_remap(var, flat)
+                self.flat.add(var)
+                self._count("exit transforms")
+
+    def _count(self, kind: str) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def _block(self, call):
+        """(the blocked var emitted for ``call``, its kind) or None to leave it NCHW."""
+        name = getattr(call.op, "name", "")
+        if name == "relax.nn.conv2d":
+            return self._conv(call)
+        if name in _POOLS and self._is_blocked(call.args[0]):
+            return self._pool(call), "pool"
+        if name in _UNARY and self._is_blocked(call.args[0]):
+            return self.builder_.emit(self._with_args(call, [self._packed(call.args[0])])), "element-wise"
+        if name in _BINARY and any(self._is_blocked(a) for a in call.args):
+            args = self._binary_operands(call)
+            if args is not None:
+                return self.builder_.emit(self._with_args(call, args)), "element-wise"
+        return None
+
+    def _is_blocked(self, expr) -> bool:
+        return expr in self.blocked
+
+    def _blocked_var(self, expr):
+        return self.blocked[expr]
+
+    def _packed(self, expr):
+        """The blocked form of ``expr``: its blocked var, or NCHW packed here (an entry transform)."""
+        if self._is_blocked(expr):
+            return self._blocked_var(expr)[0]
+        self._count("entry transforms")
+        return self.builder_.emit_te(bc.pack, self.visit_expr(expr), self.lanes, primfunc_name_hint="pack_nchwc")
+
+    @staticmethod
+    def _with_args(call, args):
+        return relax.Call(call.op, args, call.attrs)  # its type inferred again when emitted
+
+    def _binary_operands(self, call):
+        channels = next(self._blocked_var(a)[1] for a in call.args if self._is_blocked(a))
+        shape = next(_shape(a) for a in call.args if self._is_blocked(a))
+        out = []
+        for arg in call.args:
+            const = _constant(arg)
+            if self._is_blocked(arg):
+                out.append(self._blocked_var(arg)[0])
+            elif const is not None:
+                packed = bc.pack_channel_constant(const, channels, self.lanes)
+                if packed is None:
+                    return None
+                out.append(relax.const(packed.astype(const.dtype)))
+            elif _shape(arg) == shape:
+                out.append(self._packed(arg))
+            else:
+                return None
+        return out
+
+    def _pool(self, call):
+        a = call.attrs
+        if a.layout != "NCHW" or (a.out_layout or "NCHW") != "NCHW":
+            return None
+        op = relax.op.nn.max_pool2d if call.op.name.endswith("max_pool2d") else relax.op.nn.avg_pool2d
+        layout = f"NCHW{self.lanes}c"
+        return self.builder_.emit(
+            op(
+                self._blocked_var(call.args[0])[0],
+                pool_size=a.pool_size,
+                strides=a.strides,
+                padding=a.padding,
+                dilation=a.dilation,
+                ceil_mode=a.ceil_mode,
+                count_include_pad=a.count_include_pad,
+                layout=layout,
+                out_layout=layout,
+            )
+        )
+
+    def _conv(self, call):
+        """A dense or depthwise conv2d with constant weights, blocked; None otherwise."""
+        a, weight = call.attrs, _constant(call.args[1])
+        shape = _shape(call.args[0])
+        layouts = (a.data_layout, a.kernel_layout, a.out_layout or a.data_layout)
+        if weight is None or shape is None or layouts != ("NCHW", "OIHW", "NCHW") or weight.dtype != np.float32:
+            return None
+        if a.out_dtype not in ("", "float32", None) and str(a.out_dtype) not in ("", "float32"):
+            return None
+        cin, groups = shape[1], int(a.groups)
+        geometry = {
+            "strides": [int(s) for s in a.strides],
+            "pads": [int(p) for p in a.padding],
+            "dilation": [int(d) for d in a.dilation],
+        }
+        lanes = self.lanes
+        if groups == 1 and not self._is_blocked(call.args[0]) and cin < lanes:
+            w = relax.const(bc.pack_stem_weight(weight, lanes))
+            x = self.visit_expr(call.args[0])
+            var = self.builder_.emit_te(bc.conv_from_nchw, x, w, primfunc_name_hint="conv2d_nchw_in_nchwc", **geometry)
+            return var, "conv (NCHW input)"
+        depthwise = groups == cin == weight.shape[0] and weight.shape[1] == 1
+        if groups == 1 or (not depthwise and groups <= MAX_DENSE_GROUPS):
+            w = relax.const(bc.pack_dense_weight(bc.block_diagonal(weight, groups), lanes))
+            x = self._packed(call.args[0])
+            kind = "conv" if groups == 1 else "grouped conv (block-diagonal)"
+            return self.builder_.emit_te(bc.conv_blocked, x, w, primfunc_name_hint="conv2d_nchwc", **geometry), kind
+        if depthwise:
+            w = relax.const(bc.pack_depthwise_weight(weight, lanes))
+            x = self._packed(call.args[0])
+            var = self.builder_.emit_te(
+                bc.depthwise_blocked, x, w, primfunc_name_hint="depthwise_conv2d_nchwc", **geometry
+            )
+            return var, "depthwise conv"
+        return None
