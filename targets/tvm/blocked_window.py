@@ -70,7 +70,7 @@ class BlockedWindow(_Rule):
         cbs_total, width = _extent(sch, loops[1]), _extent(sch, loops[3])
         budget = accumulator_registers(self.facts.lanes)
         cbs = [d for d in (1, 2, 4) if cbs_total % d == 0] if self._dense(sch, conv) else [1]
-        wbs = sorted({_divisor_at_most(width, limit) for limit in (2, 4, 6, 8, 12, 16)})
+        wbs = sorted({_divisor_at_most(width, limit) for limit in (2, 4, 8, 12, 16)})
         fits = [(cb, wb) for cb in cbs for wb in wbs if cb * wb <= budget]
         return [default] + [t for t in fits if t != default]
 
