@@ -50,16 +50,16 @@ class BlockedWindow(_Rule):
         found = self._match(sch)
         if found is None:
             return []
-        out = []
+        space = []
         for tiles in self.tilings(sch, found[0]):
             trial = sch.copy()
             try:
-                conv, pad, out = self._match(trial)  # None: a TypeError, like any failure here
-                self._schedule(trial, conv, pad, out, tiles)
+                conv, pad, tail = self._match(trial)  # None: a TypeError, like any failure here
+                self._schedule(trial, conv, pad, tail, tiles)
             except Exception:
                 continue
-            out.append(trial)
-        return out
+            space.append(trial)
+        return space
 
     def tilings(self, sch, conv) -> list[tuple[int, int]]:
         """(c_block, w_block) tiles worth measuring, the analytic default first: channel tiles
