@@ -15,7 +15,8 @@ layout, and the legalization refuses the blocked conv2d it makes. So here:
   Other grouped convs stay NCHW.
 - ``max_pool2d`` / ``avg_pool2d`` on a blocked input: the same Relax op with ``layout="NCHWxc"``
   (TOPI's pool2d takes the blocked layout).
-- ``add``, ``subtract``, ``multiply``, ``maximum``, ``minimum`` and ``relu``, ``clip``,
+- ``add``, ``subtract``, ``multiply``, ``maximum``, ``minimum`` (also TOPI's, as the importer
+  emits an ONNX Clip with bound inputs) and ``relu``, ``clip``,
   ``sigmoid``, ``tanh``, ``silu`` on a blocked input: the same op on the blocked tensors (per-channel
   constants packed, scalars kept, a same-shape NCHW operand packed).
 - Everything else (resize, concat, softmax, reshape, division, reductions over channels, the

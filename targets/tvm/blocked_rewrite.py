@@ -81,14 +81,32 @@ class Blocker(relax.PyExprMutator):
         if name == "relax.nn.conv2d":
             return self._conv(call)
         if name in _POOLS and self._is_blocked(call.args[0]):
-            return self._pool(call), "pool"
-        if name in _UNARY and self._is_blocked(call.args[0]):
-            return self.builder_.emit(self._with_args(call, [self._packed(call.args[0])])), "element-wise"
+            pooled = self._pool(call)
+            return None if pooled is None else (pooled, "pool")
+        if name in _UNARY and self._is_blocked(call.args[0]):  # clip's bounds kept as they are
+            args = [self._packed(call.args[0]), *call.args[1:]]
+            return self.builder_.emit(self._with_args(call, args)), "element-wise"
+        if name == "relax.call_tir":
+            return self._clip_bound(call)
         if name in _BINARY and any(self._is_blocked(a) for a in call.args):
             args = self._binary_operands(call)
             if args is not None:
                 return self.builder_.emit(self._with_args(call, args)), "element-wise"
         return None
+
+    def _clip_bound(self, call):
+        """ONNX Clip with bound inputs, which TVM 0.27 imports as ``call_tir`` of TOPI's
+        ``maximum`` / ``minimum`` with a scalar constant: the Relax op on the blocked tensor."""
+        callee, (args, *_rest) = call.args[0], call.args[1:]
+        kind = getattr(callee, "name_hint", "").rstrip("0123456789")
+        ops = {"maximum": relax.op.maximum, "minimum": relax.op.minimum}
+        if kind not in ops or len(args) != 2 or not self._is_blocked(args[0]):
+            return None
+        bound = _constant(args[1])
+        if bound is None or bound.size != 1:
+            return None
+        scalar = relax.const(bound.reshape(()))
+        return self.builder_.emit(ops[kind](self._blocked_var(args[0])[0], scalar)), "element-wise"
 
     def _is_blocked(self, expr) -> bool:
         return expr in self.blocked
@@ -151,9 +169,8 @@ class Blocker(relax.PyExprMutator):
         a, weight = call.attrs, _constant(call.args[1])
         shape = _shape(call.args[0])
         layouts = (a.data_layout, a.kernel_layout, a.out_layout or a.data_layout)
-        if weight is None or shape is None or layouts != ("NCHW", "OIHW", "NCHW") or weight.dtype != np.float32:
-            return None
-        if a.out_dtype not in ("", "float32", None) and str(a.out_dtype) not in ("", "float32"):
+        fp32 = weight is not None and weight.dtype == np.float32 and str(a.out_dtype or "float32") == "float32"
+        if not fp32 or shape is None or layouts != ("NCHW", "OIHW", "NCHW"):
             return None
         cin, groups = shape[1], int(a.groups)
         geometry = {

@@ -70,7 +70,9 @@ g (float[1,3,21,26] x) => (float y) {{
   e = Conv <kernel_shape=[1,1], group=2> (ar, w2, b2)
   er = Relu(e)
   d = Conv <kernel_shape=[3,3], group=40, pads=[2,2,2,2], dilations=[2,2]> (er, w3, b3)
-  dr = Relu(d)
+  lo = Constant <value = float {{0.0}}> ()
+  hi = Constant <value = float {{6.0}}> ()
+  dr = Clip(d, lo, hi)
   p = Conv <kernel_shape=[1,1]> (dr, w4, b4)
   r = Add(p, ar)
   m = MaxPool <kernel_shape=[3,3], strides=[2,2], pads=[1,1,1,1]> (r)
@@ -92,13 +94,14 @@ UNIT_WEIGHTS = {
 
 @pytest.mark.parametrize("lanes", [4, 8, 16], ids=["neon", "avx2", "avx512"])
 def test_an_inverted_residual_unit_runs_blocked_end_to_end(lanes):
-    """Stem (NCHW input), group-2 expansion, dilated depthwise, projection, residual add, pools
-    and an activation, 20 and 40 channels (not multiples of 16): all blocked, one exit before
+    """Stem (NCHW input), group-2 expansion, dilated depthwise with a ReLU6 (Clip), projection,
+    residual add, pools and an activation, 20 and 40 channels (not multiples of 16): all blocked, one exit before
     the softmax, no entry (the stem reads NCHW)."""
     counts = _check(make_model(UNIT, UNIT_WEIGHTS), lanes)
     assert counts["conv (NCHW input)"] == 1 and counts["conv"] == 1 and counts["depthwise conv"] == 1
     assert counts["grouped conv (block-diagonal)"] == 1 and counts["pool"] == 2
     assert counts["exit transforms"] == 1 and "entry transforms" not in counts
+    assert counts["element-wise"] == 10  # 4 bias adds, 2 ReLUs, ReLU6 (max, min), residual add, sigmoid
 
 
 def test_every_blocked_kernel_is_scheduled_by_the_blocked_rule():
