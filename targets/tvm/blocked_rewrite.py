@@ -138,8 +138,8 @@ class Blocker(relax.PyExprMutator):
                 if packed is None:
                     return None
                 out.append(relax.const(packed.astype(const.dtype)))
-            elif _shape(arg) == shape:
-                out.append(self._packed(arg))
+            elif shape is not None and _shape(arg) in (shape, [shape[0], channels, 1, 1]):
+                out.append(self._packed(arg))  # same shape, or one value per channel (a gate)
             else:
                 return None
         return out

@@ -129,6 +129,28 @@ def test_an_op_that_stays_nchw_gets_the_tensor_unpacked_once_and_packed_back():
     assert counts["entry transforms"] == 2  # the input of the first conv, the resize's output
 
 
+def test_a_squeeze_excite_gate_multiplies_in_the_blocked_layout():
+    """The gate (global pool, 1x1 conv, sigmoid) is one value per channel: the multiply runs
+    blocked; the global mean over H, W stays NCHW (it is a reduction TVM imports as ``mean``)."""
+    model = make_model(
+        f"""{HEAD}
+        g (float[1,12,6,9] x) => (float y) {{
+          a = Conv <kernel_shape=[3,3], pads=[1,1,1,1]> (x, w1)
+          r = Relu(a)
+          p = GlobalAveragePool(r)
+          q = Conv <kernel_shape=[1,1]> (p, w2)
+          s = Sigmoid(q)
+          m = Mul(r, s)
+          c = Conv <kernel_shape=[1,1]> (m, w3)
+          y = Relu(c)
+        }}""",
+        {"w1": (20, 12, 3, 3), "w2": (20, 20, 1, 1), "w3": (8, 20, 1, 1)},
+    )
+    counts = _check(model, 8)
+    assert counts["element-wise"] == 3  # ReLU, sigmoid, the gate's multiply
+    assert counts["exit transforms"] == 2  # r for the mean, c for the output
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cin=st.integers(1, 21),
