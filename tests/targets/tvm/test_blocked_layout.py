@@ -5,6 +5,8 @@ setting that cannot take effect is refused with one line naming it (exit 2)."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from helpers import make_model, run_cli
@@ -218,3 +220,41 @@ def test_an_unknown_layout_is_refused_with_exit_2(tmp_path, capsys):
     assert run_cli(["build", tmp_path / "m.onnx", "--target", target, "-o", tmp_path / "out"]) == 2
     err = capsys.readouterr().err
     assert "layout = 'NCHW8'" in err and not (tmp_path / "out").exists()
+
+
+def _target_file(path, base: str):
+    """The repository's ``base`` target file with ``[tvm] layout = "NCHWc"`` added."""
+    from helpers import REPO
+
+    text = (REPO / "targets" / f"{base}.toml").read_text()
+    path.write_text(
+        text.replace(f'name = "{base}"', f'name = "{base}-nchwc"').replace("[tvm]", '[tvm]\nlayout = "NCHWc"')
+    )
+    return path
+
+
+def test_a_blocked_cpu_build_passes_its_numerics_check_and_says_what_it_blocked(net_onnx, tmp_path):
+    from deploycc.pipeline.artifact import read_manifest
+
+    out = tmp_path / "net.nchwc"
+    assert run_cli(["build", net_onnx, "--target", _target_file(tmp_path / "t.toml", "cpu"), "-o", out]) == 0
+    m = read_manifest(out)
+    assert m["verification"]["status"] == "passed"
+    layout = m["backend_info"]["layout"]
+    lanes = cs.CPUFacts.of(tvm.target.Target({"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu()})).lanes
+    assert layout["layout"] == f"NCHW{lanes}c" and layout["ops"].get("conv", 0) + layout["ops"].get(
+        "conv (NCHW input)", 0
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("aarch64-linux-gnu-gcc") is None, reason="aarch64-linux-gnu-gcc is not installed (make setup)"
+)
+def test_arm64_blocked_build_uses_neon_blocks_of_4(net_onnx, tmp_path):
+    from deploycc.pipeline.artifact import read_manifest
+
+    out = tmp_path / "net.arm64"
+    target = _target_file(tmp_path / "a.toml", "arm64-cpu")
+    assert run_cli(["build", net_onnx, "--target", target, "-o", out]) == 3  # built; verified on the device
+    assert read_manifest(out)["backend_info"]["layout"]["layout"] == "NCHW4c"
+    assert (out / "model.so").read_bytes()[18] == 183  # ELF e_machine: aarch64
