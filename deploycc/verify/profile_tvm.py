@@ -119,13 +119,18 @@ def _origins(calls: list, arch: dict | None) -> list[str | None]:
 def _same_weight(shape: tuple, groups: int, called: tuple | None) -> bool:
     """Whether a call's weight ``called`` is the conv weight ``shape`` (OIHW, ``groups``): as is,
     or packed for the blocked layout (``targets/tvm/blocked_compute.py``: dense and grouped
-    (OCB, ICB, KH, KW, x, x), a stem's (OCB, I, KH, KW, x), depthwise (CB, KH, KW, x))."""
+    (OCB, ICB, KH, KW, x, x), or (OCB, ICB / groups, ...) where the groups are whole blocks, a
+    stem's (OCB, I, KH, KW, x), depthwise (CB, KH, KW, x))."""
     if called is None or tuple(called) == tuple(shape):
         return called is not None
     o, ig, kh, kw = shape
     lanes = called[-1]
     ob, cin = -(-o // lanes), ig * groups
-    blocked = {(ob, -(-cin // lanes), kh, kw, lanes, lanes), (ob, cin, kh, kw, lanes)}
+    blocked = {
+        (ob, -(-cin // lanes), kh, kw, lanes, lanes),
+        (ob, cin, kh, kw, lanes),
+        (ob, ig // lanes, kh, kw, lanes, lanes),
+    }
     if ig == 1 and groups == o:
         blocked.add((ob, kh, kw, lanes))
     return tuple(called) in blocked

@@ -94,6 +94,29 @@ def conv_blocked(x, w, strides, pads, dilation):
     )
 
 
+def conv_blocked_grouped(x, w, strides, pads, dilation, groups: int):
+    """Grouped conv whose groups are whole blocks: x (N, ICB, H, W, x), w (OCB, ICB / groups, KH,
+    KW, x_in, x_out) -> (N, OCB, OH, OW, x); output block ``ob`` reads its group's input blocks."""
+    from tvm import te
+
+    n, _icb_all, h, wd, lanes = (int(d) for d in x.shape)
+    ocb, icb, kh, kw = (int(d) for d in w.shape[:4])
+    per_group = ocb // groups
+    (sh, sw), (dh, dw) = strides, dilation
+    oh = _out_size(h, kh, sh, dh, pads[0], pads[2])
+    ow = _out_size(wd, kw, sw, dw, pads[1], pads[3])
+    xp = _padded(x, pads)
+    rc, ry, rx, ri = (te.reduce_axis((0, e), name=nm) for e, nm in ((icb, "rc"), (kh, "ry"), (kw, "rx"), (lanes, "ri")))
+    return te.compute(
+        (n, ocb, oh, ow, lanes),
+        lambda i, ob, y, z, oi: te.sum(
+            xp[i, ob // per_group * icb + rc, y * sh + ry * dh, z * sw + rx * dw, ri] * w[ob, rc, ry, rx, ri, oi],
+            axis=[rc, ry, rx, ri],
+        ),
+        name="grouped_conv2d_nchwc",
+    )
+
+
 def conv_from_nchw(x, w, strides, pads, dilation):
     """Dense conv reading NCHW (a stem's few channels, never padded to a block): x (N, C, H, W),
     w (OCB, C, KH, KW, x_out) -> (N, OCB, OH, OW, x)."""

@@ -15,10 +15,10 @@ from . import blocked_compute as bc
 _BINARY = ("relax.add", "relax.subtract", "relax.multiply", "relax.maximum", "relax.minimum")
 _UNARY = ("relax.nn.relu", "relax.clip", "relax.sigmoid", "relax.tanh", "relax.nn.silu")
 _POOLS = ("relax.nn.max_pool2d", "relax.nn.avg_pool2d")
-# A grouped conv with at most this many groups runs as a dense blocked conv whose weights are
-# zero outside the groups (groups x its MACs, exact): a group's channels are rarely a whole number
-# of blocks (SqueezeNAS's group-2 1x1 convs have 8-48 per group), and a conv left NCHW costs a
-# transform pair, two passes over its input and output.
+# A grouped conv whose groups are whole blocks runs per group; one with at most this many groups
+# whose groups are not runs as a dense blocked conv with zero weights outside the groups (groups x
+# its MACs, exact): SqueezeNAS's group-2 1x1 convs have 8-48 channels per group, rarely a whole
+# block, and a conv left NCHW costs a transform pair, two passes over its input and output.
 MAX_DENSE_GROUPS = 4
 
 
@@ -185,6 +185,13 @@ class Blocker(relax.PyExprMutator):
             var = self.builder_.emit_te(bc.conv_from_nchw, x, w, primfunc_name_hint="conv2d_nchw_in_nchwc", **geometry)
             return var, "conv (NCHW input)"
         depthwise = groups == cin == weight.shape[0] and weight.shape[1] == 1
+        if groups > 1 and not depthwise and (cin // groups) % lanes == 0 and (weight.shape[0] // groups) % lanes == 0:
+            w = relax.const(bc.pack_dense_weight(weight, lanes))
+            x = self._packed(call.args[0])
+            name = "grouped_conv2d_nchwc"
+            return self.builder_.emit_te(
+                bc.conv_blocked_grouped, x, w, primfunc_name_hint=name, groups=groups, **geometry
+            ), "grouped conv (whole blocks)"
         if groups == 1 or (not depthwise and groups <= MAX_DENSE_GROUPS):
             w = relax.const(bc.pack_dense_weight(bc.block_diagonal(weight, groups), lanes))
             x = self._packed(call.args[0])

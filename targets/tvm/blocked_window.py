@@ -13,7 +13,8 @@ The schedule is the register tile of MLAS's NCHWc kernels:
   and broadcasts one input value per column;
 - a dense conv walks output rows in parallel with the channel blocks inside a row (the row's
   input slab is reused by every channel block); depthwise and pooling walk (channel block, row)
-  in parallel; the zero padding is built per row inside the parallel loop;
+  in parallel; the zero padding is built per row inside the parallel loop, or, for a depthwise
+  conv or pool whose padded plane fits the cache, once per channel block (``_plane_fits``);
 - the epilogue (bias, activation, residual add) is computed on the accumulator tile, which never
   leaves registers.
 
@@ -24,6 +25,8 @@ the space ``tuning`` measures, like ``WindowReduction.design_space``.
 from __future__ import annotations
 
 from .schedule_base import DATA_PAR, REDUCE, _block_kinds, _divisor_at_most, _extent, _Rule
+
+PLANE_BLOCKS = 4  # parallel channel blocks a depthwise conv needs to build its padding per block
 
 
 def accumulator_registers(lanes: int) -> int:
@@ -115,6 +118,17 @@ class BlockedWindow(_Rule):
             return cb, _divisor_at_most(width, min(8, budget // cb))
         return 1, _divisor_at_most(width, 8)
 
+    def _plane_fits(self, sch, pad, n, co) -> bool:
+        """Whether a depthwise conv or pool builds its padding per channel block rather than per
+        output row: a row needs ``kh`` padded input rows (5 for a 3x3 kernel at dilation 2), so
+        per row it copies its input up to ``kh / stride`` times; per block once, where one padded
+        plane fits half the on-chip memory and there are ``PLANE_BLOCKS`` blocks to share out."""
+        if pad is None or _extent(sch, n) * _extent(sch, co) < PLANE_BLOCKS:
+            return False
+        shape = [int(d) for d in sch.get(pad).writes[0].source.shape]
+        plane = 4 * shape[-3] * shape[-2] * shape[-1]
+        return plane <= self.facts.onchip_bytes // 2
+
     def _schedule(self, sch, conv, pad, out, tiles):
         cb, wb = tiles
         dense = self._dense(sch, conv)
@@ -126,6 +140,9 @@ class BlockedWindow(_Rule):
         if dense:
             sch.reorder(n, h, co, wo, *red, ci, wi, lane)
             row = sch.fuse(n, h)
+        elif self._plane_fits(sch, pad, n, co):  # each padded plane built once, in cache
+            sch.reorder(n, co, h, wo, *red, ci, wi, lane)
+            row = sch.fuse(n, co)
         else:
             sch.reorder(n, co, h, wo, *red, ci, wi, lane)
             row = sch.fuse(n, co, h)

@@ -144,6 +144,8 @@ def test_tvm_calls_of_the_blocked_layout_are_placed_by_their_packed_weights(tmp_
             packed = bc.pack_depthwise_weight(w, 8)
         elif i == 0:
             packed = bc.pack_stem_weight(w, 8)
+        elif groups > 1 and shape[1] % 8 == 0 and (shape[0] // groups) % 8 == 0:
+            packed = bc.pack_dense_weight(w, 8)  # groups of whole blocks
         else:
             packed = bc.pack_dense_weight(bc.block_diagonal(w, groups), 8)
         calls += [(f"fused_conv2d_nchwc{i}", 1.0, packed.shape), ("relu", 0.1, None)]

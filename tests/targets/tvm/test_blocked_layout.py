@@ -106,6 +106,24 @@ def test_an_inverted_residual_unit_runs_blocked_end_to_end(lanes):
     assert counts["element-wise"] == 10  # 4 bias adds, 2 ReLUs, ReLU6 (max, min), residual add, sigmoid
 
 
+@pytest.mark.parametrize("lanes", [8, 16])
+def test_a_grouped_conv_of_whole_blocks_runs_per_group(lanes):
+    """32 -> 64 channels in 2 groups (16 in, 32 out per group): whole blocks at 8 and 16 lanes."""
+    model = make_model(
+        f"""{HEAD}
+        g (float[1,32,7,11] x) => (float y) {{
+          c = Conv <kernel_shape=[3,3], pads=[1,1,1,1], group=2> (x, w1, b1)
+          r = Relu(c)
+          y = Conv <kernel_shape=[1,1]> (r, w2)
+        }}""",
+        {"w1": (64, 16, 3, 3), "b1": (64,), "w2": (8, 64, 1, 1)},
+    )
+    counts = _check(model, lanes)
+    assert counts["grouped conv (whole blocks)"] == 1 and "grouped conv (block-diagonal)" not in counts
+    mod, _ = _blocked_module(model, lanes)
+    assert any("grouped_conv2d_nchwc" in n for n in _scheduled_by_blocked_rule(mod, lanes))
+
+
 def test_every_blocked_kernel_is_scheduled_by_the_blocked_rule():
     mod, _counts = _blocked_module(make_model(UNIT, UNIT_WEIGHTS), 16)
     names = _scheduled_by_blocked_rule(mod, 16)
