@@ -27,6 +27,10 @@ CASES = {
         "c = Conv <kernel_shape=[3,3], pads=[1,1,1,1], strides=[2,2], group=24> (r, w2)",
         {"w2": (24, 1, 3, 3)},
     ),
+    "depthwise dilation 2, per-block padding": (
+        "c = Conv <kernel_shape=[3,3], pads=[2,2,2,2], dilations=[2,2], group=24> (r, w2)",
+        {"w2": (24, 1, 3, 3)},
+    ),
     "max pool": ("c = MaxPool <kernel_shape=[3,3], strides=[2,2], pads=[1,1,1,1]> (r)", {}),
 }
 
@@ -109,3 +113,19 @@ def test_tuning_takes_the_blocked_space_for_blocked_kernels_and_window_reduction
         assert convs
         for func in convs:
             assert len(space(s_tir.Schedule(func))) == len(rule.design_space(s_tir.Schedule(func))) > 0
+
+
+@pytest.mark.parametrize("lanes,per_block", [(4, True), (8, False)])
+def test_depthwise_padding_is_built_once_per_block_when_there_are_enough_blocks(lanes, per_block):
+    """24 channels: 6 blocks of 4 (>= PLANE_BLOCKS: the padded plane is built per block, the
+    parallel loop has 6 iterations), 3 blocks of 8 (built per output row, 3 x 9 iterations)."""
+    from tvm import s_tir
+
+    mod, _ = _legalized(_model(*CASES["depthwise dilation 2, per-block padding"]), lanes)
+    func = next(f for gv, f in mod.functions_items() if "depthwise" in gv.name_hint)
+    rule = BlockedWindow(cs.CPUFacts(lanes))
+    sch = rule.schedule_func(s_tir.Schedule(func), False)
+    assert sch is not None
+    pad = next(b for b in sch.get_child_blocks(sch.get_sblock("root")) if "pad" in sch.get(b).name_hint)
+    outer = int(sch.get(sch.get_loops(pad)[0]).extent)
+    assert outer == (6 if per_block else 27)
