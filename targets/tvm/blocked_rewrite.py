@@ -165,43 +165,47 @@ class Blocker(relax.PyExprMutator):
         )
 
     def _conv(self, call):
-        """A dense or depthwise conv2d with constant weights, blocked; None otherwise."""
+        """A dense, grouped or depthwise fp32 conv2d with constant weights, blocked; else None."""
         a, weight = call.attrs, _constant(call.args[1])
         shape = _shape(call.args[0])
         layouts = (a.data_layout, a.kernel_layout, a.out_layout or a.data_layout)
-        fp32 = weight is not None and weight.dtype == np.float32 and str(a.out_dtype or "float32") == "float32"
-        if not fp32 or shape is None or layouts != ("NCHW", "OIHW", "NCHW"):
+        if weight is None or weight.dtype != np.float32 or str(a.out_dtype or "float32") != "float32":
             return None
-        cin, groups = shape[1], int(a.groups)
+        if shape is None or layouts != ("NCHW", "OIHW", "NCHW"):
+            return None
         geometry = {
             "strides": [int(s) for s in a.strides],
             "pads": [int(p) for p in a.padding],
             "dilation": [int(d) for d in a.dilation],
         }
-        lanes = self.lanes
-        if groups == 1 and not self._is_blocked(call.args[0]) and cin < lanes:
+        return self._conv_kernel(call.args[0], shape[1], weight, int(a.groups), geometry)
+
+    def _conv_kernel(self, data, cin: int, weight: np.ndarray, groups: int, geometry: dict):
+        """(the blocked conv's var, its kind) for each form ``blocked_compute`` has, or None."""
+        lanes, cout = self.lanes, weight.shape[0]
+        emit = self.builder_.emit_te
+        if groups == 1 and not self._is_blocked(data) and cin < lanes:
             w = relax.const(bc.pack_stem_weight(weight, lanes))
-            x = self.visit_expr(call.args[0])
-            var = self.builder_.emit_te(bc.conv_from_nchw, x, w, primfunc_name_hint="conv2d_nchw_in_nchwc", **geometry)
-            return var, "conv (NCHW input)"
-        depthwise = groups == cin == weight.shape[0] and weight.shape[1] == 1
-        if groups > 1 and not depthwise and (cin // groups) % lanes == 0 and (weight.shape[0] // groups) % lanes == 0:
-            w = relax.const(bc.pack_dense_weight(weight, lanes))
-            x = self._packed(call.args[0])
-            name = "grouped_conv2d_nchwc"
-            return self.builder_.emit_te(
-                bc.conv_blocked_grouped, x, w, primfunc_name_hint=name, groups=groups, **geometry
-            ), "grouped conv (whole blocks)"
-        if groups == 1 or (not depthwise and groups <= MAX_DENSE_GROUPS):
-            w = relax.const(bc.pack_dense_weight(bc.block_diagonal(weight, groups), lanes))
-            x = self._packed(call.args[0])
-            kind = "conv" if groups == 1 else "grouped conv (block-diagonal)"
-            return self.builder_.emit_te(bc.conv_blocked, x, w, primfunc_name_hint="conv2d_nchwc", **geometry), kind
+            x = self.visit_expr(data)
+            return emit(bc.conv_from_nchw, x, w, primfunc_name_hint="conv2d_nchw_in_nchwc", **geometry), (
+                "conv (NCHW input)"
+            )
+        depthwise = groups == cin == cout and weight.shape[1] == 1
         if depthwise:
             w = relax.const(bc.pack_depthwise_weight(weight, lanes))
-            x = self._packed(call.args[0])
-            var = self.builder_.emit_te(
-                bc.depthwise_blocked, x, w, primfunc_name_hint="depthwise_conv2d_nchwc", **geometry
+            name = "depthwise_conv2d_nchwc"
+            return emit(bc.depthwise_blocked, self._packed(data), w, primfunc_name_hint=name, **geometry), (
+                "depthwise conv"
             )
-            return var, "depthwise conv"
+        if groups > 1 and (cin // groups) % lanes == 0 and (cout // groups) % lanes == 0:
+            w = relax.const(bc.pack_dense_weight(weight, lanes))
+            name = "grouped_conv2d_nchwc"
+            x = self._packed(data)
+            return emit(bc.conv_blocked_grouped, x, w, primfunc_name_hint=name, groups=groups, **geometry), (
+                "grouped conv (whole blocks)"
+            )
+        if groups <= MAX_DENSE_GROUPS:
+            w = relax.const(bc.pack_dense_weight(bc.block_diagonal(weight, groups), lanes))
+            kind = "conv" if groups == 1 else "grouped conv (block-diagonal)"
+            return emit(bc.conv_blocked, self._packed(data), w, primfunc_name_hint="conv2d_nchwc", **geometry), kind
         return None
