@@ -4,6 +4,9 @@ tuning picks the blocked rule's space for a blocked kernel and ``WindowReduction
 
 from __future__ import annotations
 
+import base64
+import json
+
 import numpy as np
 import pytest
 from helpers import make_model
@@ -129,3 +132,24 @@ def test_depthwise_padding_is_built_once_per_block_when_there_are_enough_blocks(
     pad = next(b for b in sch.get_child_blocks(sch.get_sblock("root")) if "pad" in sch.get(b).name_hint)
     outer = int(sch.get(sch.get_loops(pad)[0]).extent)
     assert outer == (6 if per_block else 27)
+
+
+def test_a_tuned_blocked_build_applies_records_to_blocked_kernels(tmp_path, net):
+    """Real tuning (a few trials) of a build with ``[tvm] layout = "NCHWc"``: the blocked
+    kernels are tasks with the blocked rule's space, their records apply, nothing is left naive."""
+    from deploycc.targets import load_target
+    from deploycc.targets.tvm import tuning as tvm_tuning
+    from deploycc.targets.tvm.backend import TVMBackend
+
+    target = load_target("cpu")
+    target.settings["tvm"] = {**target.settings["tvm"], "layout": "NCHWc"}
+    out = tmp_path / "out"
+    out.mkdir()
+    options = {"tuning_db": str(tmp_path / "db"), "tune_trials": 8, "trials_per_task": 2}
+    result = TVMBackend().compile(net, target, out, options)
+    assert result.info["layout"]["layout"].startswith("NCHW") and result.info["tuning_space"]["tasks"] > 0
+    schedules = result.info["schedules"]
+    assert schedules["tuned"] > 0 and schedules["unscheduled"] == 0, schedules
+    lines = (tmp_path / "db" / tvm_tuning.WORKLOADS).read_text().splitlines()
+    modules = [base64.b64decode(json.loads(line)[1]) for line in lines]  # each workload's module, serialized
+    assert any(b"conv2d_nchwc" in m for m in modules)  # a blocked kernel's block, tuned
