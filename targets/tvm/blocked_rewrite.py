@@ -126,23 +126,33 @@ class Blocker(relax.PyExprMutator):
         return relax.Call(call.op, args, call.attrs)  # its type inferred again when emitted
 
     def _binary_operands(self, call):
-        channels = next(self._blocked_var(a)[1] for a in call.args if self._is_blocked(a))
+        """The operands of a blocked binary op, or None where one cannot be blocked: every
+        blocked operand must have the op's channels (a one-channel map broadcast over channels
+        would read its padded lanes), a constant must broadcast per channel or as a scalar, an
+        NCHW operand must have the shape of the blocked one or one value per channel."""
+        blocked = [self._blocked_var(a) for a in call.args if self._is_blocked(a)]
+        channels = blocked[0][1]
+        if any(c != channels for _, c in blocked):
+            return None
         shape = next(_shape(a) for a in call.args if self._is_blocked(a))
-        out = []
+        plan: list = []
         for arg in call.args:
             const = _constant(arg)
             if self._is_blocked(arg):
-                out.append(self._blocked_var(arg)[0])
+                plan.append("blocked")
             elif const is not None:
                 packed = bc.pack_channel_constant(const, channels, self.lanes)
                 if packed is None:
                     return None
-                out.append(relax.const(packed.astype(const.dtype)))
+                plan.append(relax.const(packed.astype(const.dtype)))
             elif shape is not None and _shape(arg) in (shape, [shape[0], channels, 1, 1]):
-                out.append(self._packed(arg))  # same shape, or one value per channel (a gate)
+                plan.append("pack")  # same shape, or one value per channel (a gate)
             else:
                 return None
-        return out
+        return [
+            self._blocked_var(a)[0] if p == "blocked" else self._packed(a) if p == "pack" else p
+            for a, p in zip(call.args, plan)
+        ]
 
     def _pool(self, call):
         a = call.attrs

@@ -171,6 +171,26 @@ def test_a_squeeze_excite_gate_multiplies_in_the_blocked_layout():
     assert counts["exit transforms"] == 2  # r for the mean, c for the output
 
 
+def test_a_one_channel_map_broadcast_over_the_channels_is_not_multiplied_blocked():
+    """Spatial attention: a 1-channel sigmoid map times a 20-channel tensor. Blocked, the map's
+    value sits in lane 0 only, so the multiply must run NCHW (both unpacked); it stays exact."""
+    model = make_model(
+        f"""{HEAD}
+        g (float[1,6,7,9] x) => (float y) {{
+          a = Conv <kernel_shape=[3,3], pads=[1,1,1,1]> (x, w1)
+          r = Relu(a)
+          m = Conv <kernel_shape=[1,1]> (r, w2)
+          s = Sigmoid(m)
+          p = Mul(r, s)
+          y = Conv <kernel_shape=[1,1]> (p, w3)
+        }}""",
+        {"w1": (20, 6, 3, 3), "w2": (1, 20, 1, 1), "w3": (8, 20, 1, 1)},
+    )
+    counts = _check(model, 8)
+    assert counts["exit transforms"] == 2  # r and s, for the multiply (the output conv runs NCHW)
+    assert counts["element-wise"] == 2  # ReLU, sigmoid; not the multiply
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cin=st.integers(1, 21),
