@@ -9,7 +9,9 @@ default CPU rules elsewhere; ``cpu_schedules`` says how many PrimFuncs came from
 ``--target cpu --passes fold-bn,fuse`` (``cpu_fused``: every group of the fuse plan one kernel,
 scheduled band by band by ``targets/tvm/fused_chain.py``; tuning records do not apply to it),
 ``--target cpu`` tuned (only with ``--tuning-db``, built with ``--tune-trials``; otherwise
-"not run") and PyTorch eager.
+"not run"), ``cpu_nchwc`` (``--target cpu`` with ``[tvm] layout = "NCHWc"``: convolutions, pooling
+and their epilogues in the channel-blocked layout, ``targets/tvm/blocked_layout.py``) and PyTorch
+eager. ``--only ort,cpu,cpu_nchwc`` times a subset (the others are neither built nor run).
 
 Everything is built first. Each contender then runs in a worker process of its own
 (``verify/workers.py``), which times its own runs and reports its peak resident memory
@@ -24,7 +26,7 @@ same rounds. Also build seconds (a tuned build's include its tuning) and the loa
 and after each net (the machine may be shared: say so next to the figures).
 
     python bench/bench_tvm.py [--nets mac_small,lat_small] [--shape 1x3x1024x2048] [--threads 2]
-                              [--tuning-db DIR --tune-trials N]
+                              [--tuning-db DIR --tune-trials N] [--only LABEL,...]
 """
 
 from __future__ import annotations
@@ -46,7 +48,12 @@ NETS = ["mac_small", "lat_small", "mac_large", "lat_large", "mac_xlarge", "lat_x
 
 def build_artifacts(name: str, shape, args, workdir: Path, row: dict) -> dict[str, Path]:
     """The deploycc artifacts of ``name``: label -> folder; build seconds into ``row``."""
-    runs = [("cpu-ort", "cpu-ort", {}), ("cpu", "cpu", {}), ("cpu_fused", "cpu", {"passes": ["fold-bn", "fuse"]})]
+    runs = [
+        ("cpu-ort", "cpu-ort", {}),
+        ("cpu", "cpu", {}),
+        ("cpu_fused", "cpu", {"passes": ["fold-bn", "fuse"]}),
+        ("cpu_nchwc", str(blocked_target(workdir)), {}),
+    ]
     if args.tuning_db:
         tuned = {"tuning_db": args.tuning_db, "tune_trials": args.tune_trials, "trials_per_task": args.trials_per_task}
         runs.append(("cpu_tuned", "cpu", tuned))
@@ -54,17 +61,32 @@ def build_artifacts(name: str, shape, args, workdir: Path, row: dict) -> dict[st
         row["cpu_tuned_ms"] = "not run: no --tuning-db"
     built = {}
     for label, target, extra in runs:
+        if not wanted(label, args):
+            continue
         out = workdir / f"{name}.{label}"
         start = time.perf_counter()
         result = build(name, target, out, BuildOptions(input_shape=shape, threads=args.threads, **extra))
         row[f"{label}_build_s"] = round(time.perf_counter() - start, 1)
-        if target == "cpu":
+        if label.startswith("cpu_") or label == "cpu":
             info = result.manifest["backend_info"]
             row[f"{label}_schedules"] = info.get("schedules")
             if info.get("fusion", {}).get("groups_planned"):
                 row[f"{label}_groups"] = info["fusion"]["groups_fused"]
         built[label] = out
     return built
+
+
+def blocked_target(workdir: Path) -> Path:
+    """The ``cpu`` target file with ``[tvm] layout = "NCHWc"``, written into ``workdir``."""
+    text = (Path(__file__).resolve().parents[1] / "targets" / "cpu.toml").read_text()
+    text = text.replace('name = "cpu"', 'name = "cpu-nchwc"', 1).replace("[tvm]", '[tvm]\nlayout = "NCHWc"', 1)
+    path = workdir / "cpu-nchwc.toml"
+    path.write_text(text)
+    return path
+
+
+def wanted(label: str, args) -> bool:
+    return not args.only or label in args.only.split(",")
 
 
 def contender_specs(name: str, onnx_path: Path, artifacts: dict[str, Path]) -> dict[str, dict]:
@@ -82,7 +104,7 @@ def bench_net(name: str, shape, args, protocol: Protocol, workdir: Path) -> dict
     row: dict = {"net": name, "load_before": load_average()}
     onnx_path = export_onnx(resolve_arch(name), workdir / f"{name}.onnx", input_shape=list(shape))
     artifacts = build_artifacts(name, shape, args, workdir, row)
-    specs = contender_specs(name, onnx_path, artifacts)
+    specs = {k: v for k, v in contender_specs(name, onnx_path, artifacts).items() if wanted(k, args)}
     row["contenders"] = list(specs) + ([] if "cpu_tuned" in specs else ["cpu_tuned"])
     workers = {}
     try:
@@ -130,6 +152,7 @@ def main() -> None:
     parser.add_argument("--tuning-db", default=None, help="tuning database for the tuned `cpu` row")
     parser.add_argument("--tune-trials", type=int, default=0, help="tune into --tuning-db first")
     parser.add_argument("--trials-per-task", type=int, default=None)
+    parser.add_argument("--only", default=None, help="time only these contenders (comma list of labels)")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     args = parser.parse_args()
     shape = parse_shape(args.shape)

@@ -105,7 +105,10 @@ def _origins(calls: list, arch: dict | None) -> list[str | None]:
         if _is_conv(symbol):
             # the earliest unplaced convolution of this weight shape among the next few: the ONNX
             # graph may order independent branches (LR-ASPP's two 1x1 heads) unlike forward()
-            match = next((i for i, (_, shape) in enumerate(unused[:WINDOW]) if shape == weight), None)
+            match = next(
+                (i for i, (_, shape, groups) in enumerate(unused[:WINDOW]) if _same_weight(shape, groups, weight)),
+                None,
+            )
             if match is None:
                 return [None] * len(calls)
             current = unused.pop(match)[0]
@@ -113,8 +116,28 @@ def _origins(calls: list, arch: dict | None) -> list[str | None]:
     return out
 
 
-def _conv_modules(arch: dict) -> list[tuple[str, tuple]]:
-    """(exported name, weight shape) of every Conv2d of ``arch`` in forward order."""
+def _same_weight(shape: tuple, groups: int, called: tuple | None) -> bool:
+    """Whether a call's weight ``called`` is the conv weight ``shape`` (OIHW, ``groups``): as is,
+    or packed for the blocked layout (``targets/tvm/blocked_compute.py``: dense and grouped
+    (OCB, ICB, KH, KW, x, x), or (OCB, ICB / groups, ...) where the groups are whole blocks, a
+    stem's (OCB, I, KH, KW, x), depthwise (CB, KH, KW, x))."""
+    if called is None or tuple(called) == tuple(shape):
+        return called is not None
+    o, ig, kh, kw = shape
+    lanes = called[-1]
+    ob, cin = -(-o // lanes), ig * groups
+    blocked = {
+        (ob, -(-cin // lanes), kh, kw, lanes, lanes),
+        (ob, cin, kh, kw, lanes),
+        (ob, ig // lanes, kh, kw, lanes, lanes),
+    }
+    if ig == 1 and groups == o:
+        blocked.add((ob, kh, kw, lanes))
+    return tuple(called) in blocked
+
+
+def _conv_modules(arch: dict) -> list[tuple[str, tuple, int]]:
+    """(exported name, weight shape, groups) of every Conv2d of ``arch`` in forward order."""
     import torch
     from torch import nn
 
@@ -122,9 +145,9 @@ def _conv_modules(arch: dict) -> list[tuple[str, tuple]]:
 
     a = parse_arch(arch, source="manifest")
     net = build_module(a).to("meta")
-    seen: list[tuple[str, tuple]] = []
+    seen: list[tuple[str, tuple, int]] = []
     hooks = [
-        m.register_forward_hook(lambda m, i, o, n=n: seen.append((_exported(n), tuple(m.weight.shape))))
+        m.register_forward_hook(lambda m, i, o, n=n: seen.append((_exported(n), tuple(m.weight.shape), m.groups)))
         for n, m in net.named_modules()
         if isinstance(m, nn.Conv2d)
     ]

@@ -25,6 +25,7 @@ from deploycc.core.numerics import TensorSpec
 
 from ..backend import RUN, Backend, CompileResult, Session, device_step
 from ..target import Target
+from . import blocked_layout
 from . import fusion as tvm_fusion
 from . import tuning as tvm_tuning
 from .precision import apply_precision
@@ -50,6 +51,7 @@ class TVMBackend(Backend):
     def check_supported(self, model: onnx.ModelProto, target: Target) -> None:
         from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
 
+        blocked_layout.layout_setting(target.settings.get("tvm", {}), target.name)
         known = _get_convert_map()
         from .support import refusal, shapes_of
 
@@ -88,6 +90,7 @@ class TVMBackend(Backend):
         tiling = target.settings.get("tvm", {}).get("fusion_tiling", False)
         mod, fusion = tvm_fusion.import_onnx(model, tiling, onchip)
         mod, precision = apply_precision(mod, target, tvm_target)
+        mod, layout = _apply_layout(mod, target, tvm_target, tiling, len(fusion.groups))
         db = tuning_database(target, tvm_target, options)
         tuned = None
         with tvm.target.Target(tvm_target):
@@ -130,6 +133,8 @@ class TVMBackend(Backend):
             "fusion": fusion.summary(),
             "precision": precision,
         }
+        if layout is not None:  # a blocked layout: which ops run in it (NCHW builds' manifests unchanged)
+            info["layout"] = layout
         if tuned is not None:
             info["tuning_space"] = {"space": "deploycc CPU rules (register tiles)", **tuned}
         if options.get("tuning_database_note"):
@@ -293,6 +298,17 @@ def target_key(tvm_target) -> str:
     import hashlib
 
     return hashlib.sha256(str(tvm_target).encode()).hexdigest()[:16]
+
+
+def _apply_layout(mod, target: Target, tvm_target, tiling: bool, groups: int):
+    """(module, facts for the manifest): the target's ``[tvm] layout`` applied (``blocked_layout``)."""
+    layout = blocked_layout.layout_setting(target.settings.get("tvm", {}), target.name)
+    blocked_layout.check_applies(layout, target.name, tvm_target, tiling, groups)
+    if layout == "NCHW":
+        return mod, None
+    lanes = _cpu_facts(target, tvm_target).lanes
+    mod, counts = blocked_layout.to_blocked(mod, lanes)
+    return mod, {"layout": f"NCHW{lanes}c", "ops": counts}
 
 
 def _cpu_facts(target: Target, tvm_target):

@@ -47,11 +47,13 @@ def rules(facts: CPUFacts) -> list:
     """The rule list for ``dlight.ApplyDefaultSchedule``, most specific first."""
     from tvm.s_tir import dlight
 
+    from .blocked_window import BlockedWindow
     from .fused_chain import FusedChain
 
     return [
         Resize(facts),
         FusedChain(facts),
+        BlockedWindow(facts),
         WindowReduction(facts),
         Elementwise(facts),
         dlight.cpu.GEMV(),

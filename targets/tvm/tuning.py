@@ -16,8 +16,9 @@ no verifying reader.
 
 ``tune_and_apply`` is TVM's ``static_shape_tuning`` pipeline for CPU with three changes:
 
-- It searches the design space of deploycc's own CPU rules (``WindowReduction.design_space``:
-  the default schedule with each register tile that fits), not MetaSchedule's generic space.
+- It searches the design space of deploycc's own CPU rules (``WindowReduction.design_space``,
+  and ``BlockedWindow.design_space`` for the kernels of the blocked layout: the default schedule
+  with each register tile that fits), not MetaSchedule's generic space.
   The generic space needs thousands of trials per task on this machine and left tasks with no
   valid candidate at all; the rule space has at most 16 schedules per task, every one valid by
   construction and the default among them. With ``TRIALS_PER_TASK`` (the default
@@ -58,7 +59,7 @@ MEASURE_TIMEOUT_S = 600.0
 # Three means of >= 30 ms each, not MetaSchedule's one of >= 100 ms: this VM's speed drifts within
 # a second, and the database keeps the mean, so one unlucky stretch cannot pick a tile alone.
 EVALUATOR_ARGS = {"number": 3, "repeat": 3, "min_repeat_ms": 30}
-TRIALS_PER_TASK = 16  # no rule design space (WindowReduction.tilings) is larger: 4 channel x 4 column tiles
+TRIALS_PER_TASK = 16  # no rule design space is larger: WindowReduction.tilings 4 x 4, BlockedWindow.tilings 3 x 5
 
 
 def tune_and_apply(
@@ -100,11 +101,10 @@ def tune_rule_space(
     from tvm.s_tir import meta_schedule as ms
 
     from . import rule_search
-    from .cpu_schedules import WindowReduction
 
-    rule = WindowReduction(facts)
+    design_space = rule_design_space(facts)
     sized = [
-        (t, len(rule.design_space(s_tir.Schedule(t.dispatched[0]))))
+        (t, len(design_space(s_tir.Schedule(t.dispatched[0]))))
         for t in ms.relax_integration.extract_tasks(mod, tvm_target)
     ]
     tasks = [t for t, size in sized if size]
@@ -125,7 +125,7 @@ def tune_rule_space(
         measured_on = "this machine"
     if not tasks:
         return {"tasks": 0, "candidates": 0, "measured_on": measured_on}
-    space = ms.space_generator.ScheduleFn(rule.design_space, sch_rules=[], postprocs=[], mutator_probs={})
+    space = ms.space_generator.ScheduleFn(design_space, sch_rules=[], postprocs=[], mutator_probs={})
     per_task = trials_per_task or TRIALS_PER_TASK
     _quiet_meta_schedule_console()
     where = f"device {device['key']} at {device['remote']}" if device else "this machine"
@@ -142,6 +142,25 @@ def tune_rule_space(
         with stop_when_interrupted():
             _tune_tasks(ms, contexts, weights, work_dir, trials, per_task, device, runner)
     return {"tasks": len(tasks), "candidates": candidates, "measured_on": measured_on}
+
+
+def rule_design_space(facts):
+    """The design space tuning measures for one kernel: the blocked rule's (``BlockedWindow``,
+    kernels of the NCHW[x]c layout) where it applies, else ``WindowReduction``'s; [] for any
+    other kernel (it keeps its default rule)."""
+    from .blocked_window import BlockedWindow
+    from .cpu_schedules import WindowReduction
+
+    rules = (BlockedWindow(facts), WindowReduction(facts))
+
+    def design_space(sch) -> list:
+        for rule in rules:
+            space = rule.design_space(sch)
+            if space:
+                return space
+        return []
+
+    return design_space
 
 
 def _tune_tasks(ms, contexts, weights, work_dir: Path, trials: int, per_task: int, device, runner) -> None:

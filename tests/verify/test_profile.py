@@ -109,7 +109,7 @@ def test_tvm_calls_are_placed_only_when_every_conv_matches(tmp_path):
 
     convs = _conv_modules(arch.to_dict())
     calls = [("vm.builtin.alloc_tensor", 0.1, None)]
-    for i, (_, shape) in enumerate(convs):
+    for i, (_, shape, _groups) in enumerate(convs):
         calls += [(f"conv2d{i}", 1.0, shape), (f"add{i}", 0.1, (1,)), ("relu", 0.1, None)]
     origins = _origins(calls, arch.to_dict())
     assert origins[0] is None and origins[1] == convs[0][0] and origins[3] == convs[0][0]
@@ -126,6 +126,31 @@ def test_tvm_calls_are_placed_only_when_every_conv_matches(tmp_path):
     swapped[a], swapped[b] = calls[b], calls[a]
     moved = _origins(swapped, arch.to_dict())
     assert moved[a] == convs[distinct + 1][0] and moved[b] == convs[distinct][0]
+
+
+def test_tvm_calls_of_the_blocked_layout_are_placed_by_their_packed_weights(tmp_path):
+    """``[tvm] layout = "NCHWc"`` calls carry packed weights (stem, dense, grouped, depthwise)."""
+    import numpy as np
+
+    from deploycc.targets.tvm import blocked_compute as bc
+    from deploycc.verify.profile_tvm import _conv_modules
+
+    _, arch = _arch(tmp_path)
+    convs = _conv_modules(arch.to_dict())
+    calls = []
+    for i, (_, shape, groups) in enumerate(convs):
+        w = np.zeros(shape, np.float32)
+        if groups == shape[0] and shape[1] == 1 and groups > 1:
+            packed = bc.pack_depthwise_weight(w, 8)
+        elif i == 0:
+            packed = bc.pack_stem_weight(w, 8)
+        elif groups > 1 and shape[1] % 8 == 0 and (shape[0] // groups) % 8 == 0:
+            packed = bc.pack_dense_weight(w, 8)  # groups of whole blocks
+        else:
+            packed = bc.pack_dense_weight(bc.block_diagonal(w, groups), 8)
+        calls += [(f"fused_conv2d_nchwc{i}", 1.0, packed.shape), ("relu", 0.1, None)]
+    origins = _origins(calls, arch.to_dict())
+    assert origins[::2] == [name for name, _, _ in convs]
 
 
 @pytest.mark.slow
