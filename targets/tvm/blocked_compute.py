@@ -76,32 +76,24 @@ def _out_size(size: int, k: int, stride: int, dilation: int, before: int, after:
 
 def conv_blocked(x, w, strides, pads, dilation):
     """Dense conv: x (N, ICB, H, W, x), w (OCB, ICB, KH, KW, x_in, x_out) -> (N, OCB, OH, OW, x)."""
-    from tvm import te
-
-    n, _icb, h, wd, lanes = (int(d) for d in x.shape)
-    ocb, icb, kh, kw = (int(d) for d in w.shape[:4])
-    (sh, sw), (dh, dw) = strides, dilation
-    oh = _out_size(h, kh, sh, dh, pads[0], pads[2])
-    ow = _out_size(wd, kw, sw, dw, pads[1], pads[3])
-    xp = _padded(x, pads)
-    rc, ry, rx, ri = (te.reduce_axis((0, e), name=nm) for e, nm in ((icb, "rc"), (kh, "ry"), (kw, "rx"), (lanes, "ri")))
-    return te.compute(
-        (n, ocb, oh, ow, lanes),
-        lambda i, ob, y, z, oi: te.sum(
-            xp[i, rc, y * sh + ry * dh, z * sw + rx * dw, ri] * w[ob, rc, ry, rx, ri, oi], axis=[rc, ry, rx, ri]
-        ),
-        name="conv2d_nchwc",
-    )
+    return _blocked_sum(x, w, strides, pads, dilation, lambda ob, rc: rc, "conv2d_nchwc")
 
 
 def conv_blocked_grouped(x, w, strides, pads, dilation, groups: int):
     """Grouped conv whose groups are whole blocks: x (N, ICB, H, W, x), w (OCB, ICB / groups, KH,
     KW, x_in, x_out) -> (N, OCB, OH, OW, x); output block ``ob`` reads its group's input blocks."""
+    per_group, icb = int(w.shape[0]) // groups, int(w.shape[1])
+    return _blocked_sum(
+        x, w, strides, pads, dilation, lambda ob, rc: ob // per_group * icb + rc, "grouped_conv2d_nchwc"
+    )
+
+
+def _blocked_sum(x, w, strides, pads, dilation, input_block, name: str):
+    """The blocked conv sum, output block ``ob`` reading input block ``input_block(ob, rc)``."""
     from tvm import te
 
     n, _icb_all, h, wd, lanes = (int(d) for d in x.shape)
     ocb, icb, kh, kw = (int(d) for d in w.shape[:4])
-    per_group = ocb // groups
     (sh, sw), (dh, dw) = strides, dilation
     oh = _out_size(h, kh, sh, dh, pads[0], pads[2])
     ow = _out_size(wd, kw, sw, dw, pads[1], pads[3])
@@ -110,10 +102,10 @@ def conv_blocked_grouped(x, w, strides, pads, dilation, groups: int):
     return te.compute(
         (n, ocb, oh, ow, lanes),
         lambda i, ob, y, z, oi: te.sum(
-            xp[i, ob // per_group * icb + rc, y * sh + ry * dh, z * sw + rx * dw, ri] * w[ob, rc, ry, rx, ri, oi],
+            xp[i, input_block(ob, rc), y * sh + ry * dh, z * sw + rx * dw, ri] * w[ob, rc, ry, rx, ri, oi],
             axis=[rc, ry, rx, ri],
         ),
-        name="grouped_conv2d_nchwc",
+        name=name,
     )
 
 

@@ -26,7 +26,7 @@ the space ``tuning`` measures, like ``WindowReduction.design_space``.
 
 from __future__ import annotations
 
-from .schedule_base import DATA_PAR, REDUCE, _block_kinds, _divisor_at_most, _extent, _Rule
+from .schedule_base import DATA_PAR, REDUCE, _block_kinds, _divisor_at_most, _extent, _WindowRule
 
 PLANE_BLOCKS = 4  # parallel channel blocks a depthwise conv needs to build its padding per block
 
@@ -36,35 +36,8 @@ def accumulator_registers(lanes: int) -> int:
     return 26 if lanes in (4, 16) else 12
 
 
-class BlockedWindow(_Rule):
+class BlockedWindow(_WindowRule):
     """The blocked conv / depthwise / pooling rule: see the module docstring."""
-
-    def schedule_func(self, sch, tunable):
-        found = self._match(sch)
-        if found is None:
-            return None
-        try:
-            conv, pad, out = found
-            self._schedule(sch, conv, pad, out, self._tiles(sch, conv))
-        except Exception:
-            return None
-        return sch
-
-    def design_space(self, sch) -> list:
-        """Copies of ``sch``, one per register tile of :meth:`tilings` (the default first)."""
-        found = self._match(sch)
-        if found is None:
-            return []
-        space = []
-        for tiles in self.tilings(sch, found[0]):
-            trial = sch.copy()
-            try:
-                conv, pad, tail = self._match(trial)  # None: a TypeError, like any failure here
-                self._schedule(trial, conv, pad, tail, tiles)
-            except Exception:
-                continue
-            space.append(trial)
-        return space
 
     def tilings(self, sch, conv) -> list[tuple[int, int]]:
         """(c_block, w_block) tiles worth measuring, the analytic default first: channel tiles

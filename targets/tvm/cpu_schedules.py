@@ -40,6 +40,7 @@ from .schedule_base import (  # noqa: F401  (ACCUMULATORS, DATA_PAR: re-exported
     _extent,
     _reads_depend_on_channel,
     _Rule,
+    _WindowRule,
 )
 
 
@@ -176,36 +177,8 @@ def _same_shape(a, b) -> bool:
     return len(a.shape) == len(b.shape) and all(int(x) == int(y) for x, y in zip(a.shape, b.shape))
 
 
-class WindowReduction(_Rule):
+class WindowReduction(_WindowRule):
     """conv2d / depthwise / grouped conv / pooling: see the module docstring."""
-
-    def schedule_func(self, sch, tunable):
-        found = self._match(sch)
-        if found is None:
-            return None
-        try:
-            conv, pad, tail = found
-            self._schedule(sch, conv, pad, tail, self._tiles(sch, conv))
-        except Exception:
-            return None
-        return sch
-
-    def design_space(self, sch) -> list:
-        """The schedules tuning measures: copies of ``sch``, one per register tile of
-        :meth:`tilings` (the default one first); empty when the rule does not apply."""
-        found = self._match(sch)
-        if found is None:
-            return []
-        out = []
-        for tiles in self.tilings(sch, found[0]):
-            trial = sch.copy()
-            try:
-                conv, pad, tail = self._match(trial)  # None: a TypeError, like any failure here
-                self._schedule(trial, conv, pad, tail, tiles)
-            except Exception:
-                continue
-            out.append(trial)
-        return out
 
     def tilings(self, sch, conv) -> list[tuple[int, int]]:
         """(c_block, w_block) register tiles worth measuring, the analytic default first: every

@@ -105,3 +105,37 @@ class _Rule(_base()):  # type: ignore[misc]
         if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
             return None
         return self.schedule_func(s_tir.Schedule(func), tunable)
+
+
+class _WindowRule(_Rule):
+    """A rule that matches one window reduction (``_match``) and schedules it with a register tile
+    (``_tiles`` by default, each of ``tilings`` for tuning): the shared driver of ``WindowReduction``
+    and ``BlockedWindow``."""
+
+    def schedule_func(self, sch, tunable):
+        found = self._match(sch)
+        if found is None:
+            return None
+        try:
+            conv, pad, tail = found
+            self._schedule(sch, conv, pad, tail, self._tiles(sch, conv))
+        except Exception:
+            return None
+        return sch
+
+    def design_space(self, sch) -> list:
+        """The schedules tuning measures: copies of ``sch``, one per register tile of
+        :meth:`tilings` (the default one first); empty when the rule does not apply."""
+        found = self._match(sch)
+        if found is None:
+            return []
+        out = []
+        for tiles in self.tilings(sch, found[0]):
+            trial = sch.copy()
+            try:
+                conv, pad, tail = self._match(trial)  # None: a TypeError, like any failure here
+                self._schedule(trial, conv, pad, tail, tiles)
+            except Exception:
+                continue
+            out.append(trial)
+        return out
