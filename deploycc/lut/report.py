@@ -63,28 +63,14 @@ def write_plot(result: dict, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 6), dpi=110)
     test = [r for r in rows if r["split"] == "test"]
     ax.scatter([r["measured_ms"] for r in rows], [r["raw_ms"] for r in rows], s=18, label="raw LUT sum (all)")
-    ax.scatter(
-        [r["measured_ms"] for r in test],
-        [r["corrected_ms"] for r in test],
-        s=18,
-        marker="x",
-        label="fusion-corrected (held-out)",
-    )
-    ax.scatter(
-        [r["measured_ms"] for r in test],
-        [r["affine_ms"] for r in test],
-        s=14,
-        marker="+",
-        label="affine a·LUT+b (held-out)",
-    )
-    if test and "learned_ms" in test[0]:
-        ax.scatter(
-            [r["measured_ms"] for r in test],
-            [r["learned_ms"] for r in test],
-            s=14,
-            marker="1",
-            label="learned residual (held-out)",
-        )
+    predictors = [  # (row key, marker size, marker, label, drawn even with no held-out rows)
+        ("corrected_ms", 18, "x", "fusion-corrected (held-out)", True),
+        ("affine_ms", 14, "+", "affine a·LUT+b (held-out)", True),
+        ("learned_ms", 14, "1", "learned residual (held-out)", False),
+    ]
+    for key, size, marker, label, always in predictors:
+        if always or (test and key in test[0]):
+            ax.scatter([r["measured_ms"] for r in test], [r[key] for r in test], s=size, marker=marker, label=label)
     lo = min(meas + [r["raw_ms"] for r in rows]) * 0.95
     hi = max(meas + [r["raw_ms"] for r in rows]) * 1.05
     ax.plot([lo, hi], [lo, hi], "k-", lw=1, label="y = x")
